@@ -1,0 +1,272 @@
+//! Entity kinds: each kind's authoritative state (kept by the server's [`crate::World`]) and
+//! its replicated view (what travels to clients), side by side.
+//!
+//! To add a kind: add its state struct and a variant to [`EntityKind`], declare its view
+//! with [`crate::replicated!`], list it in the `net_kinds!` invocation below and give
+//! [`Entity::to_net`] an arm. Deltas, the codec and the replica follow by themselves.
+
+use bincode::{Decode, Encode};
+use glam::Vec2;
+use slotmap::new_key_type;
+
+use crate::input::PlayerInput;
+use crate::replication::{Patch, Replicated};
+use crate::tick::Tick;
+
+new_key_type! {
+    /// Server-side handle of an entity in [`crate::World::entities`]. Never sent on the wire.
+    pub struct EntityId;
+}
+
+/// The network identity of an entity: unique for the life of a world, never reused, and
+/// identical on server and clients.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode)]
+pub struct NetId(pub u32);
+
+/// Positions on the wire and in the world are multiples of `1 / POS_SCALE` units: the
+/// simulation rounds to this grid at the end of every tick, so the replicated view is exact.
+pub const POS_SCALE: f32 = 8.0;
+
+/// A position or velocity quantised to `1 / POS_SCALE` units.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Encode, Decode)]
+pub struct QVec2 {
+    /// x in `1 / POS_SCALE` units.
+    pub x: i32,
+    /// y in `1 / POS_SCALE` units.
+    pub y: i32,
+}
+
+impl QVec2 {
+    /// Quantises `v` (non-finite components become 0).
+    #[must_use]
+    pub fn from_vec2(v: Vec2) -> QVec2 {
+        let q = |f: f32| {
+            let s = (f * POS_SCALE).round();
+            if s.is_finite() {
+                s as i32
+            } else {
+                0
+            }
+        };
+        QVec2 {
+            x: q(v.x),
+            y: q(v.y),
+        }
+    }
+
+    /// Back to world units.
+    #[must_use]
+    pub fn to_vec2(self) -> Vec2 {
+        Vec2::new(self.x as f32 / POS_SCALE, self.y as f32 / POS_SCALE)
+    }
+}
+
+/// Rounds `v` to the position grid.
+#[must_use]
+pub fn quantize(v: Vec2) -> Vec2 {
+    QVec2::from_vec2(v).to_vec2()
+}
+
+/// One thing in the world.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entity {
+    /// Network identity.
+    pub net_id: NetId,
+    /// Centre, world units (on the `1 / POS_SCALE` grid between ticks).
+    pub pos: Vec2,
+    /// Kind-specific state.
+    pub kind: EntityKind,
+}
+
+/// Kind-specific authoritative state.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EntityKind {
+    /// A connected player's avatar.
+    Player(Player),
+    /// A shot in flight.
+    Projectile(Projectile),
+}
+
+/// A player's authoritative state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Player {
+    /// Display name.
+    pub name: String,
+    /// Hit points; 0 while dead.
+    pub hp: u8,
+    /// Kills scored.
+    pub kills: u16,
+    /// Deaths suffered.
+    pub deaths: u16,
+    /// While dead: the tick of the respawn.
+    pub respawn_at: Option<Tick>,
+    /// First tick at which the player may fire again.
+    pub next_fire: Tick,
+    /// The input in force (the last one received; repeated while none arrives).
+    pub input: PlayerInput,
+}
+
+impl Player {
+    /// Whether the player is alive (can move, fire and be hit).
+    #[must_use]
+    pub fn alive(&self) -> bool {
+        self.respawn_at.is_none()
+    }
+}
+
+/// A projectile. Its position is a pure function of the tick (`origin + vel * age`), so
+/// clients compute it exactly and its view never changes after the spawn.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Projectile {
+    /// Who fired it (no damage to them).
+    pub owner: NetId,
+    /// The shooter's entity, to credit the kill (may be gone by then).
+    pub shooter: EntityId,
+    /// Where it was at `spawn_tick` (on the position grid).
+    pub origin: Vec2,
+    /// Velocity, units per second (on the position grid).
+    pub vel: Vec2,
+    /// The tick it was fired at.
+    pub spawn_tick: Tick,
+}
+
+impl Projectile {
+    /// Position at `tick`, given the tick length `dt`.
+    #[must_use]
+    pub fn position_at(&self, tick: Tick, dt: f32) -> Vec2 {
+        let age = tick.since(self.spawn_tick) as f32;
+        self.origin + self.vel * (age * dt)
+    }
+}
+
+crate::replicated! {
+    /// What clients see of a player.
+    pub struct PlayerNet {
+        /// Centre.
+        pub pos: QVec2,
+        /// Aim angle, in 1/65536 turns (see [`crate::input::aim_to_radians`]).
+        pub aim: u16,
+        /// Hit points.
+        pub hp: u8,
+        /// Kills scored.
+        pub kills: u16,
+        /// Deaths suffered.
+        pub deaths: u16,
+        /// While dead: the respawn tick.
+        pub respawn_at: Option<Tick>,
+        /// Display name.
+        pub name: String,
+    }
+}
+
+crate::replicated! {
+    /// What clients see of a projectile: constant from spawn to removal.
+    pub struct ProjectileNet {
+        /// Position at `spawn_tick`.
+        pub origin: QVec2,
+        /// Velocity, units per second.
+        pub vel: QVec2,
+        /// Tick it was fired at.
+        pub spawn_tick: Tick,
+        /// Who fired it.
+        pub owner: NetId,
+    }
+}
+
+impl ProjectileNet {
+    /// Position at `tick` (same formula as [`Projectile::position_at`]).
+    #[must_use]
+    pub fn position_at(&self, tick: Tick, dt: f32) -> Vec2 {
+        let age = tick.since(self.spawn_tick) as f32;
+        self.origin.to_vec2() + self.vel.to_vec2() * (age * dt)
+    }
+}
+
+/// Declares the replicated kinds: generates [`NetEntity`], [`NetPatch`] and their diff/apply.
+macro_rules! net_kinds {
+    ($( $(#[$doc:meta])* $kind:ident($view:ty) ),+ $(,)?) => {
+        /// The replicated view of any entity.
+        #[derive(Clone, Debug, PartialEq, Encode, Decode)]
+        pub enum NetEntity {
+            $( $(#[$doc])* $kind($view) ),+
+        }
+
+        /// The changed fields of an entity's view; same kind as the entity it patches.
+        #[derive(Clone, Debug, PartialEq, Encode, Decode)]
+        pub enum NetPatch {
+            $( $(#[$doc])* $kind(Patch<$view>) ),+
+        }
+
+        impl NetEntity {
+            /// How `base` must change to become `self`: `Ok(None)` when equal, `Ok(Some)`
+            /// with a patch, `Err(())` when the kind differs (send a respawn instead).
+            #[allow(clippy::result_unit_err)]
+            pub fn diff(&self, base: &NetEntity) -> Result<Option<NetPatch>, ()> {
+                match (self, base) {
+                    $( (NetEntity::$kind(now), NetEntity::$kind(old)) => {
+                        Ok(Patch::diff(old, now).map(NetPatch::$kind))
+                    } )+
+                    #[allow(unreachable_patterns)]
+                    _ => Err(()),
+                }
+            }
+
+            /// Applies `patch`; `false` (and no change) when its kind differs.
+            pub fn apply(&mut self, patch: &NetPatch) -> bool {
+                match (self, patch) {
+                    $( (NetEntity::$kind(v), NetPatch::$kind(p)) => {
+                        p.apply(v);
+                        true
+                    } )+
+                    #[allow(unreachable_patterns)]
+                    _ => false,
+                }
+            }
+        }
+    };
+}
+
+net_kinds! {
+    /// A player.
+    Player(PlayerNet),
+    /// A projectile.
+    Projectile(ProjectileNet),
+}
+
+impl Entity {
+    /// The replicated view of this entity.
+    #[must_use]
+    pub fn to_net(&self) -> NetEntity {
+        match &self.kind {
+            EntityKind::Player(p) => NetEntity::Player(PlayerNet {
+                pos: QVec2::from_vec2(self.pos),
+                aim: p.input.aim,
+                hp: p.hp,
+                kills: p.kills,
+                deaths: p.deaths,
+                respawn_at: p.respawn_at,
+                name: p.name.clone(),
+            }),
+            EntityKind::Projectile(p) => NetEntity::Projectile(ProjectileNet {
+                origin: QVec2::from_vec2(p.origin),
+                vel: QVec2::from_vec2(p.vel),
+                spawn_tick: p.spawn_tick,
+                owner: p.owner,
+            }),
+        }
+    }
+}
+
+impl NetEntity {
+    /// Position of the entity at `tick` (needed for interest management and drawing).
+    #[must_use]
+    pub fn position_at(&self, tick: Tick, dt: f32) -> Vec2 {
+        match self {
+            NetEntity::Player(p) => p.pos.to_vec2(),
+            NetEntity::Projectile(p) => p.position_at(tick, dt),
+        }
+    }
+}
+
+// Kept honest: a view must fit the 32-bit patch mask.
+const _: () = assert!(PlayerNet::FIELD_COUNT <= 32 && ProjectileNet::FIELD_COUNT <= 32);

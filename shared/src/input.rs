@@ -1,0 +1,144 @@
+//! What a player asks for: [`InputMsg`] on the wire, [`PlayerInput`] in the simulation, and
+//! [`PlayerInput::from_wire`], the one place where untrusted input becomes simulation input.
+
+use bincode::{Decode, Encode};
+use glam::Vec2;
+
+use crate::tick::Tick;
+
+/// Input buttons, a bit set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Encode, Decode)]
+pub struct Buttons(pub u8);
+
+impl Buttons {
+    /// Fire (held: fires whenever the cooldown allows).
+    pub const FIRE: Buttons = Buttons(1);
+    /// Every button the simulation knows; other bits are cleared on receipt.
+    pub const ALL: Buttons = Buttons(1);
+
+    /// Whether every button of `b` is pressed.
+    #[must_use]
+    pub fn contains(self, b: Buttons) -> bool {
+        self.0 & b.0 == b.0
+    }
+
+    /// The union of two sets.
+    #[must_use]
+    pub fn union(self, b: Buttons) -> Buttons {
+        Buttons(self.0 | b.0)
+    }
+}
+
+/// One input message, as the client sends it every tick.
+#[derive(Clone, Debug, PartialEq, Encode, Decode)]
+pub struct InputMsg {
+    /// Sequence number, increasing by one per input (0 is never used).
+    pub seq: u32,
+    /// The server tick this input is meant for.
+    pub tick: Tick,
+    /// The newest snapshot tick the client has received: the server's delta baseline.
+    pub ack: Option<Tick>,
+    /// Pressed buttons.
+    pub buttons: Buttons,
+    /// Movement direction, x in `[-1, 1]`.
+    pub move_x: f32,
+    /// Movement direction, y in `[-1, 1]` (y grows downwards).
+    pub move_y: f32,
+    /// Aim angle, radians (0 = +x, growing towards +y).
+    pub aim: f32,
+}
+
+/// Why an input was refused (the server closes the connection with 1007).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidInput {
+    /// A NaN or infinite number.
+    #[error("non-finite number in input")]
+    NonFinite,
+}
+
+/// Simulation input of one player for one tick: validated, clamped and quantised, so the
+/// server and the predicting client run exactly the same numbers.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PlayerInput {
+    /// Movement direction, length at most 1.
+    pub move_dir: Vec2,
+    /// Aim in 1/65536 turns.
+    pub aim: u16,
+    /// Pressed buttons (only known ones).
+    pub buttons: Buttons,
+}
+
+/// 1/65536 turns to radians.
+#[must_use]
+pub fn aim_to_radians(aim: u16) -> f32 {
+    f32::from(aim) * (std::f32::consts::TAU / 65536.0)
+}
+
+/// Radians to 1/65536 turns (any finite angle; non-finite gives 0).
+#[must_use]
+pub fn radians_to_aim(radians: f32) -> u16 {
+    if !radians.is_finite() {
+        return 0;
+    }
+    let turns = (radians / std::f32::consts::TAU).rem_euclid(1.0);
+    ((turns * 65536.0).round() as u32 & 0xFFFF) as u16
+}
+
+impl PlayerInput {
+    /// Validates and normalises a wire input: non-finite numbers are refused, the move
+    /// vector is clamped to length 1 and quantised to 1/1024, the aim is quantised.
+    ///
+    /// # Errors
+    /// [`InvalidInput::NonFinite`] for NaN or infinity anywhere.
+    pub fn from_wire(msg: &InputMsg) -> Result<PlayerInput, InvalidInput> {
+        if !(msg.move_x.is_finite() && msg.move_y.is_finite() && msg.aim.is_finite()) {
+            return Err(InvalidInput::NonFinite);
+        }
+        let mut dir = Vec2::new(msg.move_x.clamp(-1.0, 1.0), msg.move_y.clamp(-1.0, 1.0));
+        if dir.length_squared() > 1.0 {
+            dir = dir.normalize_or_zero();
+        }
+        let q = |f: f32| (f * 1024.0).trunc() / 1024.0;
+        Ok(PlayerInput {
+            move_dir: Vec2::new(q(dir.x), q(dir.y)),
+            aim: radians_to_aim(msg.aim),
+            buttons: Buttons(msg.buttons.0 & Buttons::ALL.0),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(x: f32, y: f32, aim: f32) -> InputMsg {
+        InputMsg {
+            seq: 1,
+            tick: Tick(0),
+            ack: None,
+            buttons: Buttons(0xFF),
+            move_x: x,
+            move_y: y,
+            aim,
+        }
+    }
+
+    #[test]
+    fn hostile_numbers_are_refused_or_clamped() {
+        assert!(PlayerInput::from_wire(&msg(f32::NAN, 0.0, 0.0)).is_err());
+        assert!(PlayerInput::from_wire(&msg(0.0, f32::INFINITY, 0.0)).is_err());
+        assert!(PlayerInput::from_wire(&msg(0.0, 0.0, f32::NEG_INFINITY)).is_err());
+        let i = PlayerInput::from_wire(&msg(1e30, 1e30, 1e30)).unwrap();
+        assert!(i.move_dir.length() <= 1.0);
+        assert_eq!(i.buttons, Buttons::FIRE);
+    }
+
+    #[test]
+    fn aim_round_trips() {
+        for a in [0.0f32, 1.0, 3.0, -1.0, 6.2] {
+            let back = aim_to_radians(radians_to_aim(a));
+            let diff = (back - a.rem_euclid(std::f32::consts::TAU)).abs();
+            assert!(diff < 1e-3, "{a} -> {back}");
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! # tickwire-shared
+//!
+//! Everything the server, the browser client and the bots must agree on: the wire protocol
+//! and its codec, the gameplay constants, and the deterministic simulation itself.
+//! It compiles to native code and to `wasm32-unknown-unknown`; it has no async runtime,
+//! no clock and no I/O.
+//!
+//! ## What lives where
+//!
+//! | module | what |
+//! | --- | --- |
+//! | [`tick`] | [`Tick`] (wrapping order), the default tick rate |
+//! | [`config`] | [`SimConfig`]: every gameplay constant, sent to clients at join |
+//! | [`map`] | [`Map`]: size, walls, spawn points; loaded from `assets/maps/*.json` |
+//! | [`entity`] | entity kinds: authoritative state and replicated view side by side |
+//! | [`replication`] | [`replicated!`]: per-field change masks and patches, derived |
+//! | [`input`] | [`InputMsg`](input::InputMsg) on the wire, [`PlayerInput`] in the sim |
+//! | [`world`] | [`World`]: the whole state of one room |
+//! | [`sim`] | [`sim::step`] and its phases: movement, combat, spawn |
+//! | [`protocol`] | [`protocol::ClientMsg`] / [`protocol::ServerMsg`], snapshots, [`protocol::codec`] |
+//! | [`replica`] | the client-side world that applies snapshots |
+//!
+//! ## One tick, end to end
+//!
+//! ```text
+//! client: InputMsg { seq, tick, ack } --codec--> server: input queue of that player
+//! server tick T: inputs due at T -> sim::step(world) -> world at T+1
+//!                -> replicated view -> per baseline: diff(view at ack, view now) -> body
+//!                -> per client: header { tick, baseline, last_input_seq } + body
+//! client: codec -> Replica::apply -> render / predict / decide; next input acks T+1
+//! ```
+//!
+//! ## Determinism
+//!
+//! [`sim::step`] is a pure function of the [`World`] and the inputs: no clock, no I/O,
+//! randomness only from [`World::rng`], iteration in deterministic orders, float math only
+//! through IEEE-exact operations (`+ - * /`, `sqrt`) and `libm` for trigonometry, so native
+//! and wasm32 builds compute the same bits. Positions are rounded to a 1/8-unit grid at the
+//! end of each phase, which keeps the replicated view exact. [`World::hash`] fingerprints a
+//! state for determinism tests and replays.
+//!
+//! ## Prediction
+//!
+//! A client predicts its own player with [`sim::movement::move_player`], the same function
+//! the server's step uses, replaying the inputs the server has not yet applied (those after
+//! [`SnapshotHeader::last_input_seq`](protocol::SnapshotHeader)) on top of the server state.
+
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod entity;
+pub mod input;
+pub mod map;
+pub mod protocol;
+pub mod replica;
+pub mod replication;
+pub mod rng;
+pub mod sim;
+pub mod tick;
+pub mod world;
+
+pub use config::SimConfig;
+pub use entity::{EntityId, NetEntity, NetId};
+pub use input::PlayerInput;
+pub use map::Map;
+pub use replica::Replica;
+pub use tick::Tick;
+pub use world::World;

@@ -1,0 +1,281 @@
+//! THE codec: every byte that crosses the network is encoded and decoded here, with one
+//! bincode configuration and hard limits.
+//!
+//! Decoding untrusted bytes without a limit lets a 14-byte message claim a terabyte and
+//! abort the process, so every decode here uses `with_limit`, and a message must be consumed
+//! exactly (trailing bytes are an error).
+//!
+//! Frames:
+//! - client to server: `bincode(ClientMsg)`;
+//! - server to client: one tag byte, then for a snapshot a fixed 12-byte header
+//!   (`tick: u32 LE`, `baseline age: u32 LE` with 0 meaning a full state, `last input seq:
+//!   u32 LE`) and `bincode(SnapshotBody)`; for other messages `bincode(payload)`.
+
+use bincode::config::{self, Config};
+use bincode::{Decode, Encode};
+
+use super::snapshot::{Snapshot, SnapshotBody, SnapshotHeader};
+use super::{ClientMsg, Disconnect, Pong, ServerMsg, Welcome};
+use crate::tick::Tick;
+
+/// Largest client message the server accepts, in bytes (inputs are about 20).
+pub const MAX_CLIENT_MSG_BYTES: usize = 256;
+/// Largest server message a client accepts, in bytes.
+pub const MAX_SERVER_MSG_BYTES: usize = 16 << 20;
+/// Bytes before the body of a snapshot frame (tag + header).
+pub const SNAPSHOT_HEADER_LEN: usize = 13;
+
+const CLIENT_DECODE_LIMIT: usize = 4 * 1024;
+const SERVER_DECODE_LIMIT: usize = 64 << 20;
+
+/// Tag byte of a [`ServerMsg::Welcome`] frame.
+pub const TAG_WELCOME: u8 = 0;
+/// Tag byte of a [`ServerMsg::Snapshot`] frame.
+pub const TAG_SNAPSHOT: u8 = 1;
+/// Tag byte of a [`ServerMsg::Pong`] frame.
+pub const TAG_PONG: u8 = 2;
+/// Tag byte of a [`ServerMsg::Disconnect`] frame.
+pub const TAG_DISCONNECT: u8 = 3;
+
+type Wire = config::Configuration<config::LittleEndian, config::Varint, config::NoLimit>;
+
+fn wire() -> Wire {
+    config::standard()
+}
+
+/// Why bytes were not a valid message.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// Zero bytes.
+    #[error("empty message")]
+    Empty,
+    /// More bytes than any valid message of this direction.
+    #[error("message of {len} bytes exceeds the limit of {max}")]
+    TooLarge {
+        /// Message length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// An unknown server message tag.
+    #[error("unknown message tag {0}")]
+    UnknownTag(u8),
+    /// Shorter than its fixed header.
+    #[error("message truncated")]
+    Truncated,
+    /// Bytes left over after a complete message.
+    #[error("{extra} trailing bytes after a {consumed}-byte message")]
+    TrailingBytes {
+        /// Bytes the message used.
+        consumed: usize,
+        /// Bytes left over.
+        extra: usize,
+    },
+    /// bincode refused the bytes (bad tag, bad UTF-8, over the limit, truncated...).
+    #[error("undecodable: {0}")]
+    Bincode(#[from] bincode::error::DecodeError),
+}
+
+fn decode_exact<T: Decode<()>, C: Config>(bytes: &[u8], config: C) -> Result<T, DecodeError> {
+    let (value, consumed) = bincode::decode_from_slice(bytes, config)?;
+    if consumed != bytes.len() {
+        return Err(DecodeError::TrailingBytes {
+            consumed,
+            extra: bytes.len() - consumed,
+        });
+    }
+    Ok(value)
+}
+
+fn encode_into<T: Encode>(value: &T, out: &mut Vec<u8>) {
+    bincode::encode_into_std_write(value, out, wire())
+        .expect("encoding into a Vec cannot fail: no I/O, no size limit");
+}
+
+/// Encodes a client message.
+#[must_use]
+pub fn encode_client(msg: &ClientMsg) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32);
+    encode_into(msg, &mut out);
+    out
+}
+
+/// Decodes a client message: the only way the server reads client bytes.
+///
+/// # Errors
+/// [`DecodeError`] for anything but exactly one valid message within the limits.
+pub fn decode_client(bytes: &[u8]) -> Result<ClientMsg, DecodeError> {
+    if bytes.is_empty() {
+        return Err(DecodeError::Empty);
+    }
+    if bytes.len() > MAX_CLIENT_MSG_BYTES {
+        return Err(DecodeError::TooLarge {
+            len: bytes.len(),
+            max: MAX_CLIENT_MSG_BYTES,
+        });
+    }
+    decode_exact(bytes, wire().with_limit::<CLIENT_DECODE_LIMIT>())
+}
+
+/// The protocol version of a `Join` message, read from its first fields only: lets the
+/// server refuse a client of another version with a clear reason even when the rest of
+/// its message does not decode.
+#[must_use]
+pub fn peek_join_version(bytes: &[u8]) -> Option<u16> {
+    if bytes.len() > MAX_CLIENT_MSG_BYTES {
+        return None;
+    }
+    let ((tag, version), _): ((u32, u16), usize) =
+        bincode::decode_from_slice(bytes, wire().with_limit::<64>()).ok()?;
+    (tag == 0).then_some(version)
+}
+
+/// Encodes a server message (snapshots: see [`encode_body`] and [`write_snapshot_frame`],
+/// which let many clients share one body).
+#[must_use]
+pub fn encode_server(msg: &ServerMsg) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    match msg {
+        ServerMsg::Welcome(w) => {
+            out.push(TAG_WELCOME);
+            encode_into(w, &mut out);
+        }
+        ServerMsg::Snapshot(s) => {
+            let mut body = Vec::new();
+            encode_body(&s.body, &mut body);
+            write_snapshot_frame(&s.header, &body, &mut out);
+        }
+        ServerMsg::Pong(p) => {
+            out.push(TAG_PONG);
+            encode_into(p, &mut out);
+        }
+        ServerMsg::Disconnect(d) => {
+            out.push(TAG_DISCONNECT);
+            encode_into(d, &mut out);
+        }
+    }
+    out
+}
+
+/// Appends the encoding of a snapshot body to `out`.
+pub fn encode_body(body: &SnapshotBody, out: &mut Vec<u8>) {
+    encode_into(body, out);
+}
+
+/// Appends a complete snapshot frame (tag, header, then the already encoded body) to `out`.
+pub fn write_snapshot_frame(header: &SnapshotHeader, body: &[u8], out: &mut Vec<u8>) {
+    out.reserve(SNAPSHOT_HEADER_LEN + body.len());
+    out.push(TAG_SNAPSHOT);
+    out.extend_from_slice(&header.tick.0.to_le_bytes());
+    let age = header.baseline.map_or(0, |b| header.tick.since(b));
+    out.extend_from_slice(&age.to_le_bytes());
+    out.extend_from_slice(&header.last_input_seq.to_le_bytes());
+    out.extend_from_slice(body);
+}
+
+/// Reads the fixed header of a snapshot frame without touching the body; `None` when the
+/// frame is not a snapshot or is too short.
+#[must_use]
+pub fn read_snapshot_header(bytes: &[u8]) -> Option<SnapshotHeader> {
+    if bytes.len() < SNAPSHOT_HEADER_LEN || bytes[0] != TAG_SNAPSHOT {
+        return None;
+    }
+    let word = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    let tick = Tick(word(1));
+    let age = word(5);
+    Some(SnapshotHeader {
+        tick,
+        baseline: (age != 0).then(|| tick.minus(age)),
+        last_input_seq: word(9),
+    })
+}
+
+/// Decodes a server message (clients treat server bytes as untrusted too).
+///
+/// # Errors
+/// [`DecodeError`] for anything but exactly one valid message within the limits.
+pub fn decode_server(bytes: &[u8]) -> Result<ServerMsg, DecodeError> {
+    let Some(&tag) = bytes.first() else {
+        return Err(DecodeError::Empty);
+    };
+    if bytes.len() > MAX_SERVER_MSG_BYTES {
+        return Err(DecodeError::TooLarge {
+            len: bytes.len(),
+            max: MAX_SERVER_MSG_BYTES,
+        });
+    }
+    let limit = wire().with_limit::<SERVER_DECODE_LIMIT>();
+    let rest = &bytes[1..];
+    Ok(match tag {
+        TAG_WELCOME => ServerMsg::Welcome(decode_exact::<Welcome, _>(rest, limit)?),
+        TAG_SNAPSHOT => {
+            let header = read_snapshot_header(bytes).ok_or(DecodeError::Truncated)?;
+            let body = decode_exact(&bytes[SNAPSHOT_HEADER_LEN..], limit)?;
+            ServerMsg::Snapshot(Snapshot { header, body })
+        }
+        TAG_PONG => ServerMsg::Pong(decode_exact::<Pong, _>(rest, limit)?),
+        TAG_DISCONNECT => ServerMsg::Disconnect(decode_exact::<Disconnect, _>(rest, limit)?),
+        other => return Err(DecodeError::UnknownTag(other)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::{Buttons, InputMsg};
+    use crate::protocol::Join;
+
+    #[test]
+    fn length_prefix_bomb_is_refused_not_allocated() {
+        // Join { version: 1, name: <claims 2^40 bytes> }
+        let mut bomb = vec![0u8, 1];
+        bomb.push(253); // u64 varint marker
+        bomb.extend_from_slice(&(1u64 << 40).to_le_bytes());
+        assert!(matches!(decode_client(&bomb), Err(DecodeError::Bincode(_))));
+    }
+
+    #[test]
+    fn trailing_bytes_are_refused() {
+        let mut b = encode_client(&ClientMsg::Ping(super::super::Ping { id: 7 }));
+        b.push(0);
+        assert!(matches!(
+            decode_client(&b),
+            Err(DecodeError::TrailingBytes { .. })
+        ));
+    }
+
+    #[test]
+    fn join_version_is_readable_alone() {
+        let b = encode_client(&ClientMsg::Join(Join {
+            version: 999,
+            name: "x".into(),
+        }));
+        assert_eq!(peek_join_version(&b), Some(999));
+        let input = encode_client(&ClientMsg::Input(InputMsg {
+            seq: 1,
+            tick: Tick(1),
+            ack: None,
+            buttons: Buttons(0),
+            move_x: 0.0,
+            move_y: 0.0,
+            aim: 0.0,
+        }));
+        assert_eq!(peek_join_version(&input), None);
+    }
+
+    #[test]
+    fn snapshot_header_round_trips() {
+        let header = SnapshotHeader {
+            tick: Tick(5),
+            baseline: Some(Tick(u32::MAX)),
+            last_input_seq: 42,
+        };
+        let mut out = Vec::new();
+        write_snapshot_frame(&header, &[0, 0, 0, 0], &mut out);
+        assert_eq!(read_snapshot_header(&out), Some(header));
+        match decode_server(&out).unwrap() {
+            ServerMsg::Snapshot(s) => assert_eq!(s.header, header),
+            other => panic!("{other:?}"),
+        }
+    }
+}

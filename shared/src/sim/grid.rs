@@ -1,0 +1,97 @@
+//! A uniform grid over the map for neighbour queries (player separation, projectile hits).
+//! Rebuilt every tick by counting sort: no per-cell allocation, memory reused across ticks.
+
+use glam::Vec2;
+
+use crate::entity::EntityId;
+
+/// Bucketed positions for radius queries.
+#[derive(Clone, Debug, Default)]
+pub struct SpatialGrid {
+    cell: f32,
+    cols: usize,
+    rows: usize,
+    /// `start[c]..start[c + 1]` indexes `items` for cell `c`.
+    start: Vec<u32>,
+    items: Vec<(EntityId, Vec2)>,
+    scratch: Vec<(usize, EntityId, Vec2)>,
+}
+
+impl SpatialGrid {
+    /// A grid with square cells of side `cell` (> 0).
+    #[must_use]
+    pub fn new(cell: f32) -> SpatialGrid {
+        SpatialGrid {
+            cell: cell.max(1.0),
+            ..SpatialGrid::default()
+        }
+    }
+
+    fn cell_of(&self, p: Vec2) -> (usize, usize) {
+        let cx = (p.x / self.cell).floor();
+        let cy = (p.y / self.cell).floor();
+        let clamp = |v: f32, n: usize| {
+            if v.is_finite() && v > 0.0 {
+                (v as usize).min(n - 1)
+            } else {
+                0
+            }
+        };
+        (clamp(cx, self.cols), clamp(cy, self.rows))
+    }
+
+    /// Replaces the contents with `items`, for a map of `width` x `height`.
+    pub fn rebuild(
+        &mut self,
+        width: f32,
+        height: f32,
+        items: impl Iterator<Item = (EntityId, Vec2)>,
+    ) {
+        self.cols = ((width / self.cell).ceil() as usize).clamp(1, 4096);
+        self.rows = ((height / self.cell).ceil() as usize).clamp(1, 4096);
+        let cells = self.cols * self.rows;
+        self.start.clear();
+        self.start.resize(cells + 1, 0);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        for (id, p) in items {
+            let (cx, cy) = self.cell_of(p);
+            let c = cy * self.cols + cx;
+            self.start[c + 1] += 1;
+            scratch.push((c, id, p));
+        }
+        for c in 0..cells {
+            self.start[c + 1] += self.start[c];
+        }
+        self.items.clear();
+        self.items
+            .resize(scratch.len(), (EntityId::default(), Vec2::ZERO));
+        let mut fill = self.start.clone();
+        for &(c, id, p) in &scratch {
+            self.items[fill[c] as usize] = (id, p);
+            fill[c] += 1;
+        }
+        self.scratch = scratch;
+    }
+
+    /// Calls `f` for every item whose position is within `radius` of `center`, in a
+    /// deterministic order (cell by cell, insertion order within a cell).
+    pub fn query(&self, center: Vec2, radius: f32, mut f: impl FnMut(EntityId, Vec2)) {
+        if self.cols == 0 {
+            return;
+        }
+        let (x0, y0) = self.cell_of(center - Vec2::splat(radius));
+        let (x1, y1) = self.cell_of(center + Vec2::splat(radius));
+        let r2 = radius * radius;
+        for cy in y0..=y1 {
+            for cx in x0..=x1 {
+                let c = cy * self.cols + cx;
+                for &(id, p) in &self.items[self.start[c] as usize..self.start[c + 1] as usize] {
+                    if p.distance_squared(center) <= r2 {
+                        f(id, p);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! Movement: players walk at `player_speed`, walls stop them, players push each other apart.
+
+use glam::Vec2;
+
+use crate::config::SimConfig;
+use crate::entity::{quantize, EntityId, EntityKind};
+use crate::input::PlayerInput;
+use crate::map::Map;
+use crate::world::World;
+
+/// Where a player at `pos` ends up after one tick of `input`, ignoring other players.
+/// The client's prediction calls exactly this.
+#[must_use]
+pub fn move_player(pos: Vec2, input: &PlayerInput, config: &SimConfig, map: &Map) -> Vec2 {
+    let next = pos + input.move_dir * (config.player_speed * config.dt());
+    quantize(map.resolve_circle(next, config.player_radius))
+}
+
+/// Phase 2 of [`crate::sim::step`]: every living player moves, then overlapping players are
+/// pushed apart (each moves itself half the overlap away from each neighbour).
+pub fn move_players(world: &mut World) {
+    let (config, map) = (&world.config, &*world.map);
+    for e in world.entities.values_mut() {
+        if let EntityKind::Player(p) = &e.kind {
+            if p.alive() {
+                e.pos = move_player(e.pos, &p.input, config, map);
+            }
+        }
+    }
+    rebuild_player_grid(world);
+
+    let r2 = world.config.player_radius * 2.0;
+    let mut pushes: Vec<(EntityId, Vec2)> = Vec::new();
+    for (id, e) in &world.entities {
+        if !matches!(&e.kind, EntityKind::Player(p) if p.alive()) {
+            continue;
+        }
+        let mut push = Vec2::ZERO;
+        world.grid.query(e.pos, r2, |other, opos| {
+            if other == id {
+                return;
+            }
+            let d = e.pos - opos;
+            let dist = d.length();
+            let overlap = r2 - dist;
+            if overlap <= 0.0 {
+                return;
+            }
+            // Exactly on top of each other: split along x by id order, deterministically.
+            let dir = if dist > 1e-6 {
+                d / dist
+            } else if id < other {
+                Vec2::X
+            } else {
+                Vec2::NEG_X
+            };
+            push += dir * (overlap * 0.5);
+        });
+        if push != Vec2::ZERO {
+            pushes.push((id, push));
+        }
+    }
+    for (id, push) in pushes {
+        if let Some(e) = world.entities.get_mut(id) {
+            e.pos = quantize(
+                world
+                    .map
+                    .resolve_circle(e.pos + push, world.config.player_radius),
+            );
+        }
+    }
+    rebuild_player_grid(world);
+}
+
+/// Puts every living player into the world's grid (used by movement and combat).
+pub fn rebuild_player_grid(world: &mut World) {
+    let World {
+        grid,
+        entities,
+        map,
+        ..
+    } = world;
+    grid.rebuild(
+        map.width,
+        map.height,
+        entities.iter().filter_map(|(id, e)| match &e.kind {
+            EntityKind::Player(p) if p.alive() => Some((id, e.pos)),
+            _ => None,
+        }),
+    );
+}

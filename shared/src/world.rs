@@ -1,0 +1,166 @@
+//! [`World`]: the whole authoritative state of one room, owned by its tick.
+
+use std::sync::Arc;
+
+use slotmap::SlotMap;
+
+use crate::config::SimConfig;
+use crate::entity::{Entity, EntityId, EntityKind, NetEntity, NetId, Player};
+use crate::map::Map;
+use crate::rng::Rng;
+use crate::sim::grid::SpatialGrid;
+use crate::tick::Tick;
+
+/// The state of one room's simulation. Everything [`crate::sim::step`] reads or writes is
+/// in here, so two worlds built the same way and stepped with the same inputs stay equal.
+#[derive(Clone, Debug)]
+pub struct World {
+    /// The current tick: the state is the state at the *start* of this tick.
+    pub tick: Tick,
+    /// Gameplay constants.
+    pub config: SimConfig,
+    /// The map (shared: it never changes during a game).
+    pub map: Arc<Map>,
+    /// Every entity.
+    pub entities: SlotMap<EntityId, Entity>,
+    /// The only randomness the simulation may use.
+    pub rng: Rng,
+    next_net_id: u32,
+    /// Scratch space reused by the step (not part of the state).
+    pub(crate) grid: SpatialGrid,
+}
+
+impl World {
+    /// An empty world at tick 0.
+    #[must_use]
+    pub fn new(config: SimConfig, map: Arc<Map>, seed: u64) -> World {
+        let grid = SpatialGrid::new(config.player_radius * 4.0);
+        World {
+            tick: Tick(0),
+            config,
+            map,
+            entities: SlotMap::with_key(),
+            rng: Rng::new(seed),
+            next_net_id: 1,
+            grid,
+        }
+    }
+
+    /// Adds an entity with a fresh network id.
+    pub fn spawn(&mut self, pos: glam::Vec2, kind: EntityKind) -> EntityId {
+        let net_id = NetId(self.next_net_id);
+        self.next_net_id = self.next_net_id.wrapping_add(1).max(1);
+        self.entities.insert(Entity { net_id, pos, kind })
+    }
+
+    /// Removes an entity; `None` if it was already gone.
+    pub fn despawn(&mut self, id: EntityId) -> Option<Entity> {
+        self.entities.remove(id)
+    }
+
+    /// The player state of entity `id`, if it is a player.
+    #[must_use]
+    pub fn player(&self, id: EntityId) -> Option<&Player> {
+        match &self.entities.get(id)?.kind {
+            EntityKind::Player(p) => Some(p),
+            EntityKind::Projectile(_) => None,
+        }
+    }
+
+    /// The entity with network id `net`, by linear search (tests and tools only).
+    #[must_use]
+    pub fn find_net(&self, net: NetId) -> Option<EntityId> {
+        self.entities
+            .iter()
+            .find(|(_, e)| e.net_id == net)
+            .map(|(id, _)| id)
+    }
+
+    /// Number of player entities.
+    #[must_use]
+    pub fn player_count(&self) -> usize {
+        self.entities
+            .values()
+            .filter(|e| matches!(e.kind, EntityKind::Player(_)))
+            .count()
+    }
+
+    /// The replicated view of every entity, sorted by network id: what a client that sees
+    /// everything should hold after applying this tick's snapshot.
+    #[must_use]
+    pub fn net_state(&self) -> Vec<(NetId, NetEntity)> {
+        let mut v: Vec<(NetId, NetEntity)> = self
+            .entities
+            .values()
+            .map(|e| (e.net_id, e.to_net()))
+            .collect();
+        v.sort_unstable_by_key(|(id, _)| *id);
+        v
+    }
+
+    /// A 64-bit FNV-1a hash of the complete state (tick, randomness, every entity with its
+    /// private fields), for determinism checks and replays.
+    #[must_use]
+    pub fn hash(&self) -> u64 {
+        let mut h = Fnv::default();
+        h.u32(self.tick.0);
+        h.u64(self.rng.state());
+        h.u32(self.next_net_id);
+        let mut ents: Vec<&Entity> = self.entities.values().collect();
+        ents.sort_unstable_by_key(|e| e.net_id);
+        for e in ents {
+            h.u32(e.net_id.0);
+            h.f32(e.pos.x);
+            h.f32(e.pos.y);
+            match &e.kind {
+                EntityKind::Player(p) => {
+                    h.bytes(p.name.as_bytes());
+                    h.u32(u32::from(p.hp));
+                    h.u32(u32::from(p.kills) << 16 | u32::from(p.deaths));
+                    h.u32(p.respawn_at.map_or(0, |t| t.0 ^ 0x8000_0000));
+                    h.u32(p.next_fire.0);
+                    h.f32(p.input.move_dir.x);
+                    h.f32(p.input.move_dir.y);
+                    h.u32(u32::from(p.input.aim) << 8 | u32::from(p.input.buttons.0));
+                }
+                EntityKind::Projectile(p) => {
+                    h.u32(p.owner.0);
+                    h.f32(p.origin.x);
+                    h.f32(p.origin.y);
+                    h.f32(p.vel.x);
+                    h.f32(p.vel.y);
+                    h.u32(p.spawn_tick.0);
+                }
+            }
+        }
+        h.0
+    }
+}
+
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    fn bytes(&mut self, b: &[u8]) {
+        for &x in b {
+            self.0 ^= u64::from(x);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+        // Length-terminated so that ("ab","c") and ("a","bc") differ.
+        self.0 ^= b.len() as u64;
+    }
+    fn u32(&mut self, v: u32) {
+        self.bytes(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.bytes(&v.to_le_bytes());
+    }
+    fn f32(&mut self, v: f32) {
+        self.u32(v.to_bits());
+    }
+}
