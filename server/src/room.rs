@@ -1,0 +1,245 @@
+//! A room: one world, its players and its fixed tick. The room task owns everything here;
+//! connections talk to it through bounded channels only, and it never awaits a client.
+
+pub mod input_queue;
+mod players;
+mod tick;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use slotmap::SecondaryMap;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, info_span, Instrument};
+
+use tickwire_shared::protocol::DisconnectReason;
+use tickwire_shared::{EntityId, Map, PlayerInput, SimConfig, Tick, World};
+
+use crate::snapshot::delta::BodyCache;
+use crate::snapshot::history::History;
+use players::PlayerSlot;
+pub use tick::TickReport;
+
+/// Room parameters (from the server [`crate::Config`]).
+#[derive(Clone, Debug)]
+pub struct RoomSettings {
+    /// Gameplay constants.
+    pub sim: SimConfig,
+    /// World seed.
+    pub seed: u64,
+    /// Ticks of history kept for baselines.
+    pub history_ticks: usize,
+    /// Players admitted at most.
+    pub max_players: usize,
+    /// Frames queued per client before it is skipped for a tick.
+    pub outbox_depth: usize,
+    /// Inputs queued per client.
+    pub input_queue: usize,
+    /// Send full states instead of deltas.
+    pub full_snapshots: bool,
+    /// Ticks an acknowledgement may trail before the client is dropped as too slow.
+    pub max_ack_lag_ticks: u32,
+}
+
+/// An input as the connection passes it on: validated, identity implied by the channel.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnInput {
+    /// Client sequence number.
+    pub seq: u32,
+    /// Tick it is meant for.
+    pub tick: Tick,
+    /// Newest snapshot tick the client holds.
+    pub ack: Option<Tick>,
+    /// The validated input.
+    pub input: PlayerInput,
+}
+
+/// What the room sends a connection.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// A ready-to-send binary message (snapshot).
+    Frame(Bytes),
+    /// The room dropped the player; close with this reason.
+    Kick(DisconnectReason),
+}
+
+/// A successful join: the connection's ends of its channels.
+#[derive(Debug)]
+pub struct Joined {
+    /// The player's entity (the connection's identity inside the room).
+    pub player: EntityId,
+    /// Encoded `ServerMsg::Welcome`, to send before anything else.
+    pub welcome: Bytes,
+    /// Where the connection puts validated inputs (bounded; full means dropped).
+    pub inputs: mpsc::Sender<ConnInput>,
+    /// Snapshots and kicks for this player.
+    pub outbox: mpsc::Receiver<Outgoing>,
+}
+
+/// Why a join was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum JoinRefused {
+    /// The room has `max_players` players.
+    #[error("room is full")]
+    Full,
+    /// The room cannot take commands right now (queue full or room gone).
+    #[error("room is overloaded or gone")]
+    Unavailable,
+}
+
+/// Commands from connections.
+#[derive(Debug)]
+pub enum RoomCommand {
+    /// Add a player.
+    Join {
+        /// Sanitised display name.
+        name: String,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<Joined, JoinRefused>>,
+    },
+    /// Remove a player (sent exactly once by its connection).
+    Leave {
+        /// The player's entity.
+        player: EntityId,
+    },
+}
+
+/// A cheap, cloneable way to reach a room.
+#[derive(Clone, Debug)]
+pub struct RoomHandle {
+    tx: mpsc::Sender<RoomCommand>,
+    tick: Arc<AtomicU32>,
+}
+
+impl RoomHandle {
+    /// Asks the room to add a player.
+    ///
+    /// # Errors
+    /// [`JoinRefused`] when full, overloaded or gone.
+    pub async fn join(&self, name: String) -> Result<Joined, JoinRefused> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .try_send(RoomCommand::Join { name, reply })
+            .map_err(|_| JoinRefused::Unavailable)?;
+        rx.await.map_err(|_| JoinRefused::Unavailable)?
+    }
+
+    /// Tells the room a player left; waits for queue space (a leave is never dropped).
+    pub async fn leave(&self, player: EntityId) {
+        let _ = self.tx.send(RoomCommand::Leave { player }).await;
+    }
+
+    /// The room's newest tick.
+    pub fn tick(&self) -> Tick {
+        Tick(self.tick.load(Ordering::Relaxed))
+    }
+}
+
+/// Statistics of the tick loop, reported to the caller of [`Room::run`] per tick.
+pub trait TickObserver: Send + 'static {
+    /// Called after every tick with its report, the time spent inside [`Room::tick`], and
+    /// the time since the previous tick started.
+    fn on_tick(&mut self, report: &TickReport, work: Duration, interval: Duration);
+}
+
+impl TickObserver for () {
+    fn on_tick(&mut self, _: &TickReport, _: Duration, _: Duration) {}
+}
+
+/// One room.
+pub struct Room {
+    world: World,
+    players: SecondaryMap<EntityId, PlayerSlot>,
+    history: History,
+    bodies: BodyCache,
+    settings: RoomSettings,
+    inputs: Vec<(EntityId, PlayerInput)>,
+    rx: mpsc::Receiver<RoomCommand>,
+    tick_now: Arc<AtomicU32>,
+}
+
+impl Room {
+    /// A room with an empty world on `map`, and the handle to reach it.
+    pub fn new(settings: RoomSettings, map: Arc<Map>) -> (Room, RoomHandle) {
+        // Joins and leaves only: inputs travel on per-player channels.
+        let (tx, rx) = mpsc::channel(1024);
+        let tick_now = Arc::new(AtomicU32::new(0));
+        let world = World::new(settings.sim.clone(), map, settings.seed);
+        let room = Room {
+            world,
+            players: SecondaryMap::new(),
+            history: History::new(settings.history_ticks),
+            bodies: BodyCache::default(),
+            settings,
+            inputs: Vec::new(),
+            rx,
+            tick_now: tick_now.clone(),
+        };
+        (room, RoomHandle { tx, tick: tick_now })
+    }
+
+    /// The world (for tests and tools).
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
+    /// Runs the room until `shutdown`: a fixed-rate tick and the command queue.
+    ///
+    /// Tick `n` is due at `start + n * dt`, so the cadence never drifts. When a tick
+    /// overruns, the ticks whose time has passed are skipped rather than run in a burst:
+    /// the game slows down under overload instead of freezing and then jumping, and
+    /// clients see a gap they already know how to bridge (interpolation, acks).
+    pub async fn run(mut self, shutdown: CancellationToken, mut observer: impl TickObserver) {
+        let dt = Duration::from_secs_f64(1.0 / f64::from(self.settings.sim.tick_hz));
+        let span = info_span!("room", tick_hz = self.settings.sim.tick_hz);
+        async move {
+            info!("room started");
+            let mut interval = tokio::time::interval(dt);
+            interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
+            let mut last_start: Option<Instant> = None;
+            loop {
+                tokio::select! {
+                    biased;
+                    () = shutdown.cancelled() => break,
+                    _ = interval.tick() => {
+                        let start = Instant::now();
+                        let report = self.tick();
+                        let work = start.elapsed();
+                        let gap = last_start.map_or(dt, |l| start - l);
+                        last_start = Some(start);
+                        observer.on_tick(&report, work, gap);
+                    }
+                    cmd = self.rx.recv() => match cmd {
+                        Some(cmd) => self.handle(cmd),
+                        None => break,
+                    },
+                }
+            }
+            debug!(players = self.players.len(), "room stopped");
+        }
+        .instrument(span)
+        .await;
+    }
+
+    fn handle(&mut self, cmd: RoomCommand) {
+        match cmd {
+            RoomCommand::Join { name, reply } => {
+                let result = self.join(&name);
+                if let Err(Ok(joined)) = reply.send(result) {
+                    // The connection gave up waiting: undo.
+                    self.leave(joined.player);
+                }
+            }
+            RoomCommand::Leave { player } => self.leave(player),
+        }
+    }
+
+    /// Number of players.
+    pub fn player_count(&self) -> usize {
+        self.players.len()
+    }
+}

@@ -1,0 +1,4 @@
+//! What the room keeps of past ticks and how it turns them into per-client snapshots.
+
+pub mod delta;
+pub mod history;

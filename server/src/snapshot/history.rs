@@ -1,0 +1,78 @@
+//! A ring of recent ticks: each tick's replicated state and events, the baselines of deltas.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use tickwire_shared::sim::TickEvent;
+use tickwire_shared::{NetEntity, NetId, Tick};
+
+/// One past tick.
+#[derive(Debug)]
+pub struct TickRecord {
+    /// The tick.
+    pub tick: Tick,
+    /// Replicated state, sorted by id.
+    pub state: Arc<Vec<(NetId, NetEntity)>>,
+    /// Events produced by the step that led to this tick.
+    pub events: Vec<TickEvent>,
+}
+
+/// The last `capacity` ticks, oldest first.
+#[derive(Debug)]
+pub struct History {
+    ring: VecDeque<TickRecord>,
+    capacity: usize,
+}
+
+impl History {
+    /// An empty history keeping `capacity` ticks (at least 2).
+    pub fn new(capacity: usize) -> History {
+        let capacity = capacity.max(2);
+        History {
+            ring: VecDeque::with_capacity(capacity),
+            capacity,
+        }
+    }
+
+    /// Records a tick (ticks arrive in order).
+    pub fn push(&mut self, record: TickRecord) {
+        if self.ring.len() == self.capacity {
+            self.ring.pop_front();
+        }
+        self.ring.push_back(record);
+    }
+
+    /// The newest tick.
+    pub fn latest(&self) -> Option<&TickRecord> {
+        self.ring.back()
+    }
+
+    /// The record of `tick`, if still kept.
+    pub fn get(&self, tick: Tick) -> Option<&TickRecord> {
+        let newest = self.ring.back()?.tick;
+        if tick.is_after(newest) {
+            return None;
+        }
+        let back = newest.since(tick) as usize;
+        let i = self.ring.len().checked_sub(1 + back)?;
+        let rec = &self.ring[i];
+        (rec.tick == tick).then_some(rec)
+    }
+
+    /// Events of the ticks after `after` up to the newest, oldest first (`None`: the newest
+    /// tick's events only).
+    pub fn events_since(&self, after: Option<Tick>) -> Vec<TickEvent> {
+        let Some(newest) = self.ring.back() else {
+            return Vec::new();
+        };
+        match after {
+            None => newest.events.clone(),
+            Some(a) => self
+                .ring
+                .iter()
+                .filter(|r| r.tick.is_after(a))
+                .flat_map(|r| r.events.iter().cloned())
+                .collect(),
+        }
+    }
+}
