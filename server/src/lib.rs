@@ -13,6 +13,7 @@
 //! the server should shut down.
 
 pub mod config;
+pub mod metrics;
 pub mod net;
 pub mod room;
 pub mod snapshot;
@@ -68,6 +69,8 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// Connection tasks, awaited at shutdown.
     pub tasks: TaskTracker,
+    /// Metrics served at `/metrics`.
+    pub metrics: Arc<metrics::Metrics>,
     healthy: AtomicBool,
 }
 
@@ -121,14 +124,17 @@ pub async fn run(
     };
     let (room, handle) = Room::new(settings, map.clone());
     let cancel = CancellationToken::new();
+    let metrics = Arc::new(metrics::Metrics::new());
+    let observer = metrics::RoomMetrics::new(metrics.clone(), config.tick_duration());
     let shared = Arc::new(Shared {
         config,
         room: handle,
         shutdown: cancel.clone(),
         tasks: TaskTracker::new(),
+        metrics,
         healthy: AtomicBool::new(true),
     });
-    let mut room_task = tokio::spawn(room.run(cancel.child_token(), ()));
+    let mut room_task = tokio::spawn(room.run(cancel.child_token(), observer));
     info!(addr = ?listener.local_addr().ok(), map = %map.name, "serving");
 
     let accept = tokio::spawn(net::listener::accept_loop(listener, shared.clone()));

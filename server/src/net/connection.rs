@@ -41,6 +41,9 @@ pub fn ws_config() -> WebSocketConfig {
 
 /// Serves one accepted TCP connection.
 pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    shared.metrics.connections_total.inc();
+    shared.metrics.connections_open.inc();
+    let _open = OpenGuard(shared.clone());
     let span = info_span!("conn", %peer, player = field::Empty);
     async move {
         let handshake = Duration::from_secs(shared.config.handshake_timeout_s);
@@ -106,10 +109,39 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
     .await;
 }
 
+/// Counts the connection as open until dropped.
+struct OpenGuard(Arc<Shared>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.metrics.connections_open.dec();
+    }
+}
+
 async fn serve_http(stream: &mut TcpStream, req: &http::Request, shared: &Shared) {
     if req.method != "GET" && req.method != "HEAD" {
         let _ = http::respond(stream, 405, "text/plain", b"method not allowed\n", "").await;
         return;
+    }
+    match req.path.as_str() {
+        "/metrics" => {
+            let body = shared.metrics.render();
+            let _ = http::respond(stream, 200, "text/plain; version=0.0.4", &body, "").await;
+            return;
+        }
+        "/stats" | "/stats/reset" => {
+            let body = {
+                let mut stats = shared.metrics.tick_stats.lock();
+                let body = stats.to_json();
+                if req.path == "/stats/reset" {
+                    stats.reset();
+                }
+                body
+            };
+            let _ = http::respond(stream, 200, "application/json", body.as_bytes(), "").await;
+            return;
+        }
+        _ => {}
     }
     if req.path == "/healthz" {
         let (status, body): (u16, &[u8]) = if shared.healthy() {
@@ -165,6 +197,9 @@ async fn session(mut ws: Ws, shared: &Shared) {
     tracing::Span::current().record("player", field::debug(player));
     let closing = play(&mut ws, joined, shared).await;
     shared.room.leave(player).await;
+    if let Some(reason) = closing.reason {
+        shared.metrics.kick(reason_label(reason));
+    }
     debug!(?closing, "session ended");
     close(&mut ws, &closing).await;
 }
@@ -202,6 +237,20 @@ async fn read_join(ws: &mut Ws) -> Result<String, Closing> {
                 )),
             },
         };
+    }
+}
+
+/// The `reason` label of `tickwire_kicks_total`.
+fn reason_label(reason: DisconnectReason) -> &'static str {
+    match reason {
+        DisconnectReason::VersionMismatch { .. } => "version_mismatch",
+        DisconnectReason::ServerFull => "server_full",
+        DisconnectReason::ShuttingDown => "shutting_down",
+        DisconnectReason::BadMessage => "bad_message",
+        DisconnectReason::RateLimited => "rate_limited",
+        DisconnectReason::IdleTimeout => "idle_timeout",
+        DisconnectReason::TooSlow => "too_slow",
+        DisconnectReason::JoinTimeout => "join_timeout",
     }
 }
 
@@ -273,6 +322,7 @@ async fn play(ws: &mut Ws, joined: Joined, shared: &Shared) -> Closing {
                     Some(Ok(m)) => m,
                 };
                 last_heard = Instant::now();
+                shared.metrics.messages_in.inc();
                 let bytes = match msg {
                     Message::Binary(b) => b,
                     Message::Text(_) => return Closing::code(CloseCode::Unsupported, "binary frames only"),
@@ -280,11 +330,13 @@ async fn play(ws: &mut Ws, joined: Joined, shared: &Shared) -> Closing {
                     // Pings are answered by tungstenite on the next write; pongs just count as life.
                     _ => continue,
                 };
+                shared.metrics.bytes_in.inc_by(bytes.len() as u64);
                 if !bucket.take_at(last_heard) {
                     return Closing::with_reason(CloseCode::Policy, DisconnectReason::RateLimited, "too many messages");
                 }
                 match codec::decode_client(&bytes) {
                     Err(e) => {
+                        shared.metrics.decode_errors.inc();
                         warn!(error = %e, "undecodable message");
                         return Closing::with_reason(CloseCode::Invalid, DisconnectReason::BadMessage, e.to_string());
                     }

@@ -1,0 +1,262 @@
+//! Server metrics in the Prometheus text format, served at `/metrics`. One registry per
+//! server instance (no global state), so several servers in one process stay apart.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram as Hdr;
+use parking_lot::Mutex;
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::room::{TickObserver, TickReport};
+
+/// Every metric the server exports.
+pub struct Metrics {
+    registry: Registry,
+    /// Players in the room.
+    pub players: IntGauge,
+    /// Open TCP connections (HTTP and WebSocket).
+    pub connections_open: IntGauge,
+    /// Connections accepted.
+    pub connections_total: IntCounter,
+    /// Time inside `Room::tick`, seconds.
+    pub tick_duration: Histogram,
+    /// Time between tick starts, seconds.
+    pub tick_interval: Histogram,
+    /// Ticks that started more than one tick late (the ticks they replace were skipped).
+    pub late_ticks: IntCounter,
+    /// Snapshot frame sizes, bytes.
+    pub snapshot_bytes: Histogram,
+    /// WebSocket payload bytes received.
+    pub bytes_in: IntCounter,
+    /// WebSocket payload bytes queued to clients by the room.
+    pub bytes_out: IntCounter,
+    /// WebSocket messages received.
+    pub messages_in: IntCounter,
+    /// Snapshot frames queued to clients.
+    pub messages_out: IntCounter,
+    /// Frames skipped because a client's outbox was full.
+    pub outbox_drops: IntCounter,
+    /// Inputs dropped (queue full) or refused (duplicate or replayed sequence numbers).
+    pub inputs_dropped: IntCounter,
+    /// Client messages that did not decode.
+    pub decode_errors: IntCounter,
+    /// Connections closed by the server, by reason.
+    pub kicks: IntCounterVec,
+    /// Exact tick timing percentiles for benchmarks (`/stats`), since the last reset.
+    pub tick_stats: Mutex<TickStats>,
+}
+
+/// Tick work and interval distributions in microseconds (HdrHistogram).
+pub struct TickStats {
+    /// Time inside `Room::tick`.
+    pub work_us: Hdr<u64>,
+    /// Time between tick starts.
+    pub interval_us: Hdr<u64>,
+    /// Ticks that started more than a tick late.
+    pub late: u64,
+}
+
+impl TickStats {
+    fn new() -> TickStats {
+        let h = || Hdr::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
+        TickStats {
+            work_us: h(),
+            interval_us: h(),
+            late: 0,
+        }
+    }
+
+    /// Forgets everything recorded (start of a benchmark window).
+    pub fn reset(&mut self) {
+        *self = TickStats::new();
+    }
+
+    /// JSON: `{"ticks":N,"late_ticks":N,"tick_work_ms":{"p50":..,"p99":..,"max":..},
+    /// "tick_interval_ms":{..}}`.
+    #[must_use]
+    pub fn to_json(&self) -> String {
+        let q = |h: &Hdr<u64>| {
+            let ms = |v: u64| v as f64 / 1000.0;
+            format!(
+                "{{\"p50\":{:.3},\"p99\":{:.3},\"max\":{:.3}}}",
+                ms(h.value_at_quantile(0.5)),
+                ms(h.value_at_quantile(0.99)),
+                ms(h.max())
+            )
+        };
+        format!(
+            "{{\"ticks\":{},\"late_ticks\":{},\"tick_work_ms\":{},\"tick_interval_ms\":{}}}",
+            self.work_us.len(),
+            self.late,
+            q(&self.work_us),
+            q(&self.interval_us)
+        )
+    }
+}
+
+fn buckets_ms(ms: &[f64]) -> Vec<f64> {
+    ms.iter().map(|m| m / 1000.0).collect()
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    #[must_use]
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let gauge = |n: &str, h: &str| {
+            let g = IntGauge::new(n, h).expect("valid metric name");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric");
+            g
+        };
+        let counter = |n: &str, h: &str| {
+            let c = IntCounter::new(n, h).expect("valid metric name");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let histogram = |n: &str, h: &str, b: Vec<f64>| {
+            let x = Histogram::with_opts(HistogramOpts::new(n, h).buckets(b)).expect("valid");
+            registry
+                .register(Box::new(x.clone()))
+                .expect("unique metric");
+            x
+        };
+        let kicks = IntCounterVec::new(
+            Opts::new(
+                "tickwire_kicks_total",
+                "Connections closed by the server, by reason",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(kicks.clone()))
+            .expect("unique metric");
+        Metrics {
+            players: gauge("tickwire_players_connected", "Players in the room"),
+            connections_open: gauge("tickwire_connections_open", "Open TCP connections"),
+            connections_total: counter("tickwire_connections_total", "Connections accepted"),
+            tick_duration: histogram(
+                "tickwire_tick_duration_seconds",
+                "Time spent inside Room::tick",
+                buckets_ms(&[0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 33.0, 66.0]),
+            ),
+            tick_interval: histogram(
+                "tickwire_tick_interval_seconds",
+                "Time between tick starts",
+                buckets_ms(&[
+                    20.0, 30.0, 32.0, 33.0, 34.0, 35.0, 40.0, 50.0, 67.0, 100.0, 200.0,
+                ]),
+            ),
+            late_ticks: counter(
+                "tickwire_late_ticks_total",
+                "Ticks that started more than a tick late (missed ticks skipped)",
+            ),
+            snapshot_bytes: histogram(
+                "tickwire_snapshot_bytes",
+                "Mean snapshot frame size of a tick, bytes",
+                vec![
+                    32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0, 16384.0, 65536.0, 262_144.0,
+                ],
+            ),
+            bytes_in: counter(
+                "tickwire_bytes_in_total",
+                "WebSocket payload bytes received",
+            ),
+            bytes_out: counter(
+                "tickwire_bytes_out_total",
+                "Snapshot bytes queued to clients",
+            ),
+            messages_in: counter("tickwire_messages_in_total", "WebSocket messages received"),
+            messages_out: counter("tickwire_messages_out_total", "Snapshot frames queued"),
+            outbox_drops: counter(
+                "tickwire_outbox_drops_total",
+                "Snapshot frames skipped because a client's outbox was full",
+            ),
+            inputs_dropped: counter(
+                "tickwire_inputs_dropped_total",
+                "Inputs dropped (queue full) or refused (duplicate or replayed)",
+            ),
+            decode_errors: counter(
+                "tickwire_decode_errors_total",
+                "Client messages that did not decode",
+            ),
+            kicks,
+            tick_stats: Mutex::new(TickStats::new()),
+            registry,
+        }
+    }
+
+    /// The text exposition of every metric.
+    #[must_use]
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("encoding metrics into a Vec cannot fail");
+        out
+    }
+
+    /// Counts a connection closed by the server for `reason`.
+    pub fn kick(&self, reason: &str) {
+        self.kicks.with_label_values(&[reason]).inc();
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// Feeds the room's per-tick reports into the metrics.
+pub struct RoomMetrics {
+    metrics: std::sync::Arc<Metrics>,
+    late_after: Duration,
+}
+
+impl RoomMetrics {
+    /// For a room ticking every `dt`.
+    #[must_use]
+    pub fn new(metrics: std::sync::Arc<Metrics>, dt: Duration) -> RoomMetrics {
+        RoomMetrics {
+            metrics,
+            late_after: dt * 2,
+        }
+    }
+}
+
+impl TickObserver for RoomMetrics {
+    fn on_tick(&mut self, r: &TickReport, work: Duration, interval: Duration) {
+        let m = &self.metrics;
+        m.tick_duration.observe(work.as_secs_f64());
+        m.tick_interval.observe(interval.as_secs_f64());
+        let late = interval >= self.late_after;
+        if late {
+            m.late_ticks.inc();
+        }
+        {
+            let mut stats = m.tick_stats.lock();
+            let us = |d: Duration| (d.as_micros() as u64).clamp(1, 60_000_000);
+            stats.work_us.saturating_record(us(work));
+            stats.interval_us.saturating_record(us(interval));
+            stats.late += u64::from(late);
+        }
+        m.players.set(r.players as i64);
+        m.bytes_out.inc_by(r.bytes_sent as u64);
+        m.messages_out.inc_by(r.frames_sent as u64);
+        if r.frames_sent > 0 {
+            m.snapshot_bytes
+                .observe(r.bytes_sent as f64 / r.frames_sent as f64);
+        }
+        m.outbox_drops.inc_by(r.outbox_drops as u64);
+        m.inputs_dropped
+            .inc_by((r.inputs_overflow + r.inputs_duplicate) as u64);
+    }
+}

@@ -1,0 +1,113 @@
+//! `cargo xtask`: the project's commands (the alias lives in `.cargo/config.toml`).
+//!
+//! - `cargo xtask run [-- SERVER ARGS]`: build the browser client and start the server on
+//!   http://127.0.0.1:8080/ (installs what the client build needs, once);
+//! - `cargo xtask test`: everything CI runs: format check, clippy with warnings denied,
+//!   every test (including the headless-browser one);
+//! - `cargo xtask client`: build the browser client into `target/client`;
+//! - `cargo xtask bench SCENARIO --n N`: a benchmark of docs/benchmarks.md.
+
+mod client;
+mod util;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use util::{cargo, root, run_cmd};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Tickwire project commands")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build the browser client and run the server (release) on http://127.0.0.1:8080/.
+    Run {
+        /// Arguments passed to tickwire-server (after `--`).
+        #[arg(last = true)]
+        server_args: Vec<String>,
+    },
+    /// Run everything CI runs: fmt check, clippy (warnings denied), all tests.
+    Test {
+        /// Skip the browser client build and the headless-browser test.
+        #[arg(long)]
+        no_browser: bool,
+    },
+    /// Build the browser client (wasm) into target/client.
+    Client,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Run { server_args } => run(&server_args),
+        Cmd::Test { no_browser } => test(no_browser),
+        Cmd::Client => client_build().map(|_| ()),
+    }
+}
+
+fn client_dir() -> PathBuf {
+    root().join("target").join("client")
+}
+
+fn client_build() -> Result<PathBuf> {
+    let out = client_dir();
+    client::ensure_toolchain()?;
+    client::build_client(&root(), &out)?;
+    Ok(out)
+}
+
+fn run(server_args: &[String]) -> Result<()> {
+    let out = client_build()?;
+    let mut c = cargo();
+    c.args(["run", "--release", "--package", "tickwire-server", "--"]);
+    c.arg("--client-dir").arg(&out);
+    c.args(server_args);
+    run_cmd(&mut c)
+}
+
+fn test(no_browser: bool) -> Result<()> {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    println!("==> cargo xtask test (CI={ci})");
+    run_cmd(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run_cmd(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    if !no_browser {
+        client_build()?;
+        client::ensure_chromium()?;
+    }
+    let mut t = cargo();
+    if util::has_nextest() {
+        t.args([
+            "nextest",
+            "run",
+            "--workspace",
+            "--locked",
+            "--no-fail-fast",
+        ]);
+    } else {
+        t.args(["test", "--workspace", "--locked", "--no-fail-fast"]);
+    }
+    if no_browser {
+        t.env("TICKWIRE_SKIP_BROWSER", "1");
+    }
+    run_cmd(&mut t)?;
+    // nextest does not run doctests; the walkthrough and API examples live there.
+    if util::has_nextest() {
+        run_cmd(cargo().args(["test", "--workspace", "--locked", "--doc"]))?;
+    }
+    println!("==> all checks passed");
+    Ok(())
+}
