@@ -18,8 +18,8 @@ new_key_type! {
     pub struct EntityId;
 }
 
-/// The network identity of an entity: unique for the life of a world, never reused, and
-/// identical on server and clients.
+/// The network identity of an entity: identical on server and clients, and not reused until
+/// 2^32 entities later (far longer than any baseline or client state lives).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode)]
 pub struct NetId(pub u32);
 

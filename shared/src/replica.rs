@@ -1,5 +1,11 @@
 //! The client-side world: applies full and delta snapshots and checks them. Used by the
-//! bots today and by the browser client, so both see exactly what a player sees.
+//! bots and by the browser client, so both see exactly what a player sees.
+//!
+//! [`prediction`] predicts the own player with the simulation's own movement code;
+//! [`interpolation`] renders everything else slightly in the past, smoothly.
+
+pub mod interpolation;
+pub mod prediction;
 
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -57,9 +57,10 @@ impl<T: Replicated> Patch<T> {
     #[must_use]
     pub fn diff(base: &T, now: &T) -> Option<Patch<T>> {
         let mask = now.diff_mask(base);
-        (mask != 0).then(|| Patch {
-            mask,
-            value: now.clone(),
+        (mask != 0).then(|| {
+            let mut value = T::default();
+            value.apply_fields(mask, now);
+            Patch { mask, value }
         })
     }
 
@@ -100,8 +101,9 @@ impl<'de, T: Replicated, Ctx> bincode::BorrowDecode<'de, Ctx> for Patch<T> {
 
 /// Declares a struct whose fields replicate one by one (see the [module docs](self)).
 ///
-/// Every field type must be `Clone + PartialEq + Default + bincode::Encode + Decode`.
-/// At most 32 fields.
+/// The struct and every field are `pub` (the view is what the wire carries; nothing in it
+/// is private). Every field type must be `Clone + PartialEq + Default + bincode::Encode +
+/// Decode`. At most 32 fields.
 ///
 /// ```
 /// tickwire_shared::replicated! {
@@ -126,14 +128,14 @@ impl<'de, T: Replicated, Ctx> bincode::BorrowDecode<'de, Ctx> for Patch<T> {
 macro_rules! replicated {
     (
         $(#[$meta:meta])*
-        $vis:vis struct $name:ident {
-            $( $(#[$fmeta:meta])* $fvis:vis $field:ident : $ty:ty ),+ $(,)?
+        pub struct $name:ident {
+            $( $(#[$fmeta:meta])* pub $field:ident : $ty:ty ),+ $(,)?
         }
     ) => {
         $(#[$meta])*
         #[derive(Clone, Debug, Default, PartialEq, bincode::Encode, bincode::Decode)]
-        $vis struct $name {
-            $( $(#[$fmeta])* $fvis $field: $ty ),+
+        pub struct $name {
+            $( $(#[$fmeta])* pub $field: $ty ),+
         }
 
         impl $crate::replication::Replicated for $name {

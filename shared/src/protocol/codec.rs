@@ -18,7 +18,7 @@ use super::snapshot::{Snapshot, SnapshotBody, SnapshotHeader};
 use super::{ClientMsg, Disconnect, Pong, ServerMsg, Welcome};
 use crate::tick::Tick;
 
-/// Largest client message the server accepts, in bytes (inputs are about 20).
+/// Largest client message the server accepts, in bytes (inputs are 18 to 30).
 pub const MAX_CLIENT_MSG_BYTES: usize = 256;
 /// Largest server message a client accepts, in bytes.
 pub const MAX_SERVER_MSG_BYTES: usize = 16 << 20;

@@ -3,13 +3,13 @@
 use crate::entity::{quantize, EntityId, EntityKind, Player};
 use crate::input::PlayerInput;
 use crate::sim::GameEvent;
-use crate::tick::Tick;
 use crate::world::World;
 
 /// Adds a player called `name` at a random spawn point; returns its entity.
 pub fn add_player(world: &mut World, name: &str) -> EntityId {
     let pos = random_spawn(world);
     let hp = world.config.max_hp;
+    let now = world.tick;
     world.spawn(
         pos,
         EntityKind::Player(Player {
@@ -18,7 +18,7 @@ pub fn add_player(world: &mut World, name: &str) -> EntityId {
             kills: 0,
             deaths: 0,
             respawn_at: None,
-            next_fire: Tick(0),
+            next_fire: now,
             input: PlayerInput::default(),
         }),
     )
