@@ -238,6 +238,20 @@ impl Room {
         }
     }
 
+    /// Adds a player right away, without the room task: for tests and tools that drive
+    /// [`Room::tick`] themselves.
+    ///
+    /// # Errors
+    /// [`JoinRefused::Full`] when the room is full.
+    pub fn join_now(&mut self, name: &str) -> Result<Joined, JoinRefused> {
+        self.join(name)
+    }
+
+    /// Removes a player right away (see [`Room::join_now`]).
+    pub fn leave_now(&mut self, player: EntityId) {
+        self.leave(player);
+    }
+
     /// Number of players.
     pub fn player_count(&self) -> usize {
         self.players.len()

@@ -1,0 +1,638 @@
+//! The client core: everything the browser client does that is not the browser. Native
+//! code, tested natively: the session (join, welcome, snapshots, disconnects), input timing
+//! and sequence numbers, prediction of the own player, interpolation of the rest, own shots
+//! shown at once, the kill feed, network statistics, and the model the renderer draws.
+//!
+//! The web shell feeds it socket events and a clock, asks it every frame for the messages
+//! to send, and draws [`GameClient::render`].
+
+use std::collections::VecDeque;
+
+use glam::Vec2;
+use tickwire_shared::input::{aim_to_radians, Buttons, InputMsg};
+use tickwire_shared::protocol::{
+    codec, ClientMsg, Disconnect, DisconnectReason, Join, Ping, ServerMsg, Welcome,
+    PROTOCOL_VERSION,
+};
+use tickwire_shared::replica::interpolation::{Interpolator, ServerClock};
+use tickwire_shared::replica::prediction::Predictor;
+use tickwire_shared::sim::GameEvent;
+use tickwire_shared::{Map, NetEntity, NetId, PlayerInput, Replica, SimConfig, Tick};
+
+/// How far in the past other entities are drawn, at least (ms).
+pub const BASE_INTERP_DELAY_MS: f64 = 100.0;
+/// Kill feed lines kept.
+const FEED_LINES: usize = 6;
+/// How long a kill feed line stays (ms).
+const FEED_MS: f64 = 6000.0;
+
+/// The connection as the player sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Socket opening / join sent, no welcome yet.
+    Connecting,
+    /// Playing.
+    Connected,
+    /// The connection dropped; the shell reconnects with backoff.
+    Lost(String),
+    /// The server refused us for good (e.g. protocol version): no reconnect.
+    Refused(String),
+}
+
+impl Phase {
+    /// Short name for scripts: `connecting`, `connected`, `lost`, `refused`.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Phase::Connecting => "connecting",
+            Phase::Connected => "connected",
+            Phase::Lost(_) => "lost",
+            Phase::Refused(_) => "refused",
+        }
+    }
+}
+
+/// What the player is doing with keyboard and mouse right now.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Controls {
+    /// Move direction x in [-1, 1].
+    pub move_x: f32,
+    /// Move direction y in [-1, 1].
+    pub move_y: f32,
+    /// Aim, radians.
+    pub aim: f32,
+    /// Fire held.
+    pub fire: bool,
+}
+
+/// A shot fired locally, drawn until the server's projectile replaces it.
+#[derive(Clone, Debug)]
+struct LocalShot {
+    origin: Vec2,
+    vel: Vec2,
+    /// Input tick it was fired at (the server spawns its projectile at that tick + 1).
+    tick: Tick,
+    fired_ms: f64,
+}
+
+/// Rolling one-second counters.
+#[derive(Clone, Debug, Default)]
+struct Rate {
+    window_start: f64,
+    count: f64,
+    last_rate: f64,
+}
+
+impl Rate {
+    fn add(&mut self, now_ms: f64, n: f64) {
+        self.roll(now_ms);
+        self.count += n;
+    }
+    fn roll(&mut self, now_ms: f64) {
+        if now_ms - self.window_start >= 1000.0 {
+            let secs = ((now_ms - self.window_start) / 1000.0).max(1.0);
+            self.last_rate = self.count / secs;
+            self.count = 0.0;
+            self.window_start = now_ms;
+        }
+    }
+    fn per_s(&self) -> f64 {
+        self.last_rate
+    }
+}
+
+/// Network and frame statistics for the debug overlay.
+#[derive(Clone, Debug, Default)]
+pub struct NetStats {
+    /// Round trip of the last ping, ms.
+    pub ping_ms: f64,
+    /// Bytes received per second.
+    down: Rate,
+    /// Bytes sent per second.
+    up: Rate,
+    /// Prediction corrections per second.
+    corrections: Rate,
+    /// Size of the last snapshot, bytes.
+    pub last_snapshot_bytes: usize,
+    /// Frame time, ms (smoothed).
+    pub frame_ms: f64,
+}
+
+/// One player as drawn.
+#[derive(Clone, Debug)]
+pub struct DrawPlayer {
+    /// Network id.
+    pub id: NetId,
+    /// Position.
+    pub pos: Vec2,
+    /// Aim, radians.
+    pub aim: f32,
+    /// Name.
+    pub name: String,
+    /// Hit points.
+    pub hp: u8,
+    /// Dead (waiting to respawn).
+    pub dead: bool,
+    /// This is the local player.
+    pub me: bool,
+}
+
+/// Everything the renderer draws for one frame.
+#[derive(Clone, Debug, Default)]
+pub struct RenderModel {
+    /// Camera centre (the own player, or the map centre).
+    pub camera: Vec2,
+    /// Players.
+    pub players: Vec<DrawPlayer>,
+    /// Projectile positions.
+    pub projectiles: Vec<Vec2>,
+    /// Kill feed lines, newest last.
+    pub feed: Vec<String>,
+    /// Scoreboard rows (name, kills, deaths, me), best first.
+    pub scores: Vec<(String, u16, u16, bool)>,
+    /// Seconds until the own respawn, while dead.
+    pub respawn_in: Option<f32>,
+    /// Debug overlay lines.
+    pub debug: Vec<String>,
+}
+
+/// The client core of one session (one connection); a reconnect starts a new one.
+pub struct GameClient {
+    name: String,
+    phase: Phase,
+    welcome: Option<Welcome>,
+    replica: Replica,
+    predictor: Predictor,
+    interp: Interpolator,
+    clock: ServerClock,
+    next_seq: u32,
+    last_input_tick: Option<Tick>,
+    next_input_ms: Option<f64>,
+    /// Predicted fire cooldown, in input ticks.
+    next_fire: Tick,
+    shots: Vec<LocalShot>,
+    feed: VecDeque<(f64, String)>,
+    stats: NetStats,
+    last_ping_sent: Option<(u32, f64)>,
+    next_ping_ms: f64,
+    last_frame_ms: Option<f64>,
+    outgoing: Vec<Vec<u8>>,
+}
+
+impl GameClient {
+    /// A session for a player called `name` (not connected yet).
+    #[must_use]
+    pub fn new(name: &str) -> GameClient {
+        GameClient {
+            name: name.to_owned(),
+            phase: Phase::Connecting,
+            welcome: None,
+            replica: Replica::new(),
+            predictor: Predictor::new(),
+            interp: Interpolator::new(),
+            clock: ServerClock::new(1000.0 / 30.0),
+            next_seq: 1,
+            last_input_tick: None,
+            next_input_ms: None,
+            next_fire: Tick(0),
+            shots: Vec::new(),
+            feed: VecDeque::new(),
+            stats: NetStats::default(),
+            last_ping_sent: None,
+            next_ping_ms: 0.0,
+            last_frame_ms: None,
+            outgoing: Vec::new(),
+        }
+    }
+
+    /// The connection state.
+    #[must_use]
+    pub fn phase(&self) -> &Phase {
+        &self.phase
+    }
+
+    /// The welcome, once joined.
+    #[must_use]
+    pub fn welcome(&self) -> Option<&Welcome> {
+        self.welcome.as_ref()
+    }
+
+    /// The replica (newest server state).
+    #[must_use]
+    pub fn replica(&self) -> &Replica {
+        &self.replica
+    }
+
+    /// The own player's id, once joined.
+    #[must_use]
+    pub fn me(&self) -> Option<NetId> {
+        self.welcome.as_ref().map(|w| w.player)
+    }
+
+    /// The own predicted position (unsmoothed).
+    #[must_use]
+    pub fn predicted(&self) -> Option<Vec2> {
+        self.predictor.predicted()
+    }
+
+    /// Prediction corrections so far.
+    #[must_use]
+    pub fn corrections(&self) -> u64 {
+        self.predictor.corrections()
+    }
+
+    /// The socket opened: returns the join message to send.
+    #[must_use]
+    pub fn on_open(&mut self) -> Vec<u8> {
+        let join = codec::encode_client(&ClientMsg::Join(Join {
+            version: PROTOCOL_VERSION,
+            name: self.name.clone(),
+        }));
+        self.stats.up.add(0.0, join.len() as f64);
+        join
+    }
+
+    /// The socket closed with `code` and `reason`.
+    pub fn on_close(&mut self, code: u16, reason: &str) {
+        if matches!(self.phase, Phase::Refused(_)) {
+            return;
+        }
+        self.phase = Phase::Lost(if reason.is_empty() {
+            format!("connection closed ({code})")
+        } else {
+            format!("{reason} ({code})")
+        });
+    }
+
+    /// A binary message arrived at local time `now_ms`.
+    ///
+    /// # Errors
+    /// A message that does not decode or does not apply: the shell closes the socket
+    /// and reconnects (the session's state can no longer be trusted).
+    pub fn on_message(&mut self, bytes: &[u8], now_ms: f64) -> Result<(), String> {
+        self.stats.down.add(now_ms, bytes.len() as f64);
+        match codec::decode_server(bytes).map_err(|e| e.to_string())? {
+            ServerMsg::Welcome(w) => {
+                self.clock = ServerClock::new(1000.0 / f64::from(w.config.tick_hz.max(1)));
+                self.next_fire = w.tick;
+                self.welcome = Some(w);
+                self.phase = Phase::Connected;
+            }
+            ServerMsg::Snapshot(snap) => {
+                self.stats.last_snapshot_bytes = bytes.len();
+                let events = self.replica.apply(&snap).map_err(|e| e.to_string())?;
+                self.clock.on_snapshot(snap.header.tick, now_ms);
+                if let Some((tick, state)) = self.replica.state() {
+                    self.interp.push(tick, state);
+                }
+                self.reconcile(snap.header.last_input_seq, now_ms);
+                for e in events {
+                    self.on_event(&e.event, now_ms);
+                }
+            }
+            ServerMsg::Pong(p) => {
+                if let Some((id, sent)) = self.last_ping_sent {
+                    if id == p.id {
+                        self.stats.ping_ms = now_ms - sent;
+                    }
+                }
+            }
+            ServerMsg::Disconnect(d) => self.on_disconnect(&d),
+        }
+        Ok(())
+    }
+
+    fn on_disconnect(&mut self, d: &Disconnect) {
+        self.phase = match d.reason {
+            DisconnectReason::VersionMismatch { server, client } => Phase::Refused(format!(
+                "This page speaks protocol version {client}; the server speaks {server}. \
+                 Reload the page to get the current client."
+            )),
+            _ => Phase::Lost(d.detail.clone()),
+        };
+    }
+
+    fn reconcile(&mut self, last_input_seq: u32, now_ms: f64) {
+        let (Some(w), Some(me)) = (self.welcome.as_ref(), self.me()) else {
+            return;
+        };
+        if let Some(NetEntity::Player(p)) = self.replica.get(me) {
+            let err = self.predictor.on_snapshot(
+                p.pos.to_vec2(),
+                last_input_seq,
+                p.respawn_at.is_none(),
+                &w.config,
+                &w.map,
+            );
+            if err > 0.0 {
+                self.stats.corrections.add(now_ms, 1.0);
+            }
+        }
+    }
+
+    fn on_event(&mut self, e: &GameEvent, now_ms: f64) {
+        if let GameEvent::Kill { killer, victim } = e {
+            let name = |id: NetId| match self.replica.get(id) {
+                Some(NetEntity::Player(p)) => p.name.clone(),
+                _ => format!("#{}", id.0),
+            };
+            let line = format!("{} eliminated {}", name(*killer), name(*victim));
+            self.feed.push_back((now_ms, line));
+            while self.feed.len() > FEED_LINES {
+                self.feed.pop_front();
+            }
+        }
+    }
+
+    /// The tick the next input should be meant for: the server's tick when it arrives
+    /// (clock estimate + round trip) plus one tick of margin, and always after the previous
+    /// input's tick so that the server applies one input per tick.
+    fn input_tick(&self, now_ms: f64) -> Tick {
+        let dt = self.clock.dt_ms();
+        let est = self
+            .clock
+            .server_tick(now_ms)
+            .map(|t| t + self.stats.ping_ms / dt + 1.0);
+        let wanted = est.map_or(Tick(0), |t| Tick(t.max(0.0).ceil() as u32));
+        match self.last_input_tick {
+            // Keep the sequence consecutive unless it drifted more than a few ticks off.
+            Some(last) if !wanted.is_after(last.plus(4)) && !last.is_after(wanted.plus(4)) => {
+                last.next()
+            }
+            _ => wanted,
+        }
+    }
+
+    /// Advances the client to `now_ms` with the current `controls`: sends inputs on the tick
+    /// schedule, pings once a second. Returns the messages to send, in order.
+    pub fn update(&mut self, now_ms: f64, controls: &Controls) -> Vec<Vec<u8>> {
+        if let Some(last) = self.last_frame_ms {
+            let ft = now_ms - last;
+            self.stats.frame_ms += (ft - self.stats.frame_ms) * 0.1;
+            self.predictor.smooth((ft / 1000.0) as f32);
+        }
+        self.last_frame_ms = Some(now_ms);
+        if self.phase != Phase::Connected || self.replica.tick().is_none() {
+            return std::mem::take(&mut self.outgoing);
+        }
+        let dt = self.clock.dt_ms();
+        let mut due = *self.next_input_ms.get_or_insert(now_ms);
+        let mut sent = 0;
+        // One input per tick of wall time; after a stall (background tab) do not burst.
+        while due <= now_ms && sent < 3 {
+            self.send_input(controls, now_ms);
+            due += dt;
+            sent += 1;
+        }
+        if due <= now_ms {
+            due = now_ms + dt;
+        }
+        self.next_input_ms = Some(due);
+        if now_ms >= self.next_ping_ms {
+            let id = (now_ms as u64 & 0xFFFF_FFFF) as u32;
+            self.last_ping_sent = Some((id, now_ms));
+            self.push(&ClientMsg::Ping(Ping { id }), now_ms);
+            self.next_ping_ms = now_ms + 1000.0;
+        }
+        self.shots.retain(|s| now_ms - s.fired_ms < 1500.0);
+        std::mem::take(&mut self.outgoing)
+    }
+
+    fn push(&mut self, msg: &ClientMsg, now_ms: f64) {
+        let bytes = codec::encode_client(msg);
+        self.stats.up.add(now_ms, bytes.len() as f64);
+        self.outgoing.push(bytes);
+    }
+
+    fn send_input(&mut self, c: &Controls, now_ms: f64) {
+        let Some(w) = self.welcome.clone() else {
+            return;
+        };
+        let tick = self.input_tick(now_ms);
+        let msg = InputMsg {
+            seq: self.next_seq,
+            tick,
+            ack: self.replica.tick(),
+            buttons: if c.fire {
+                Buttons::FIRE
+            } else {
+                Buttons::default()
+            },
+            move_x: c.move_x,
+            move_y: c.move_y,
+            aim: c.aim,
+        };
+        let Ok(input) = PlayerInput::from_wire(&msg) else {
+            return; // Non-finite controls: nothing sensible to send.
+        };
+        self.next_seq += 1;
+        self.last_input_tick = Some(tick);
+        self.predictor.on_input(msg.seq, input, &w.config, &w.map);
+        self.predict_shot(&input, tick, &w.config, now_ms);
+        self.push(&ClientMsg::Input(msg), now_ms);
+    }
+
+    fn predict_shot(&mut self, input: &PlayerInput, tick: Tick, cfg: &SimConfig, now_ms: f64) {
+        let alive = self.me().and_then(|me| match self.replica.get(me) {
+            Some(NetEntity::Player(p)) => Some(p.respawn_at.is_none()),
+            _ => None,
+        });
+        if alive != Some(true)
+            || !input.buttons.contains(Buttons::FIRE)
+            || self.next_fire.is_after(tick)
+        {
+            return;
+        }
+        let Some(pos) = self.predictor.predicted() else {
+            return;
+        };
+        self.next_fire = tick.plus(cfg.ticks(cfg.fire_cooldown_s));
+        let a = aim_to_radians(input.aim);
+        let dir = Vec2::new(a.cos(), a.sin());
+        self.shots.push(LocalShot {
+            origin: pos + dir * (cfg.player_radius + cfg.projectile_radius + 2.0),
+            vel: dir * cfg.projectile_speed,
+            tick,
+            fired_ms: now_ms,
+        });
+    }
+
+    /// Interpolation delay in force, ms: the base delay, or more when jitter is high.
+    #[must_use]
+    pub fn interp_delay_ms(&self) -> f64 {
+        BASE_INTERP_DELAY_MS.max(self.clock.jitter_ms() * 3.0 + self.clock.dt_ms())
+    }
+
+    /// The frame to draw at local time `now_ms`.
+    #[must_use]
+    pub fn render(&self, now_ms: f64) -> RenderModel {
+        let mut m = RenderModel::default();
+        let Some(w) = &self.welcome else {
+            return m;
+        };
+        let me = w.player;
+        let dt = w.config.dt();
+        let dt_ms = self.clock.dt_ms();
+        let server_now = self.clock.server_tick(now_ms).unwrap_or(0.0);
+        let at = server_now - self.interp_delay_ms() / dt_ms;
+        // Own things are drawn at the present (predicted) time, others in the past.
+        let present = server_now + self.stats.ping_ms / dt_ms;
+        m.camera = Vec2::new(w.map.width / 2.0, w.map.height / 2.0);
+
+        let drawn = self.interp.sample(at, dt);
+        let mut own_server_shots: Vec<Tick> = Vec::new();
+        for d in &drawn {
+            match d.entity {
+                NetEntity::Player(p) => {
+                    let is_me = d.id == me;
+                    let dead = p.respawn_at.is_some();
+                    let pos = if is_me && !dead {
+                        self.predictor.rendered().unwrap_or(d.pos)
+                    } else if is_me {
+                        self.replica
+                            .get(me)
+                            .map_or(d.pos, |e| e.position_at(Tick(0), dt))
+                    } else {
+                        d.pos
+                    };
+                    if is_me {
+                        m.camera = pos;
+                        if let Some(t) = p.respawn_at {
+                            m.respawn_in = Some((t.0 as f64 - server_now).max(0.0) as f32 * dt);
+                        }
+                    }
+                    m.players.push(DrawPlayer {
+                        id: d.id,
+                        pos,
+                        aim: aim_to_radians(p.aim),
+                        name: p.name.clone(),
+                        hp: p.hp,
+                        dead,
+                        me: is_me,
+                    });
+                }
+                NetEntity::Projectile(p) if p.owner == me => {
+                    own_server_shots.push(p.spawn_tick);
+                    let age = (present - f64::from(p.spawn_tick.0)).max(0.0) as f32;
+                    m.projectiles
+                        .push(p.origin.to_vec2() + p.vel.to_vec2() * (age * dt));
+                }
+                NetEntity::Projectile(_) => m.projectiles.push(d.pos),
+            }
+        }
+        // Local shots the server has not confirmed yet.
+        for s in &self.shots {
+            let confirmed = own_server_shots
+                .iter()
+                .any(|t| t.since(s.tick) <= 3 || s.tick.since(*t) <= 3);
+            if !confirmed {
+                let age = ((now_ms - s.fired_ms) / 1000.0) as f32;
+                let p = s.origin + s.vel * age;
+                if !w.map.blocks(p, w.config.projectile_radius) {
+                    m.projectiles.push(p);
+                }
+            }
+        }
+        m.feed = self
+            .feed
+            .iter()
+            .filter(|(t, _)| now_ms - t < FEED_MS)
+            .map(|(_, l)| l.clone())
+            .collect();
+        m.scores = self
+            .replica
+            .entities()
+            .iter()
+            .filter_map(|(id, e)| match e {
+                NetEntity::Player(p) => Some((p.name.clone(), p.kills, p.deaths, *id == me)),
+                _ => None,
+            })
+            .collect();
+        m.scores.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)));
+        m.debug = vec![
+            format!("ping {:.0} ms", self.stats.ping_ms),
+            format!(
+                "down {:.1} kbps  up {:.1} kbps",
+                self.stats.down.per_s() * 8.0 / 1000.0,
+                self.stats.up.per_s() * 8.0 / 1000.0
+            ),
+            format!("last snapshot {} B", self.stats.last_snapshot_bytes),
+            format!("server tick {}", self.replica.tick().map_or(0, |t| t.0)),
+            format!("interp delay {:.0} ms", self.interp_delay_ms()),
+            format!(
+                "corrections {:.1}/s (last {:.2} u)",
+                self.stats.corrections.per_s(),
+                self.predictor.last_error()
+            ),
+            format!("frame {:.1} ms", self.stats.frame_ms),
+        ];
+        m
+    }
+
+    /// The client's state as JSON, for page scripts and tests (`window.tickwire.state()`).
+    #[must_use]
+    pub fn state_json(&self) -> String {
+        let me = self.me();
+        let pos = self.predictor.predicted();
+        let players: Vec<String> = self
+            .replica
+            .entities()
+            .iter()
+            .filter_map(|(id, e)| match e {
+                NetEntity::Player(p) => {
+                    let q = p.pos.to_vec2();
+                    Some(format!(
+                        "{{\"id\":{},\"name\":{},\"x\":{},\"y\":{},\"hp\":{}}}",
+                        id.0,
+                        json_str(&p.name),
+                        q.x,
+                        q.y,
+                        p.hp
+                    ))
+                }
+                _ => None,
+            })
+            .collect();
+        let message = match &self.phase {
+            Phase::Lost(m) | Phase::Refused(m) => json_str(m),
+            _ => "null".to_owned(),
+        };
+        format!(
+            "{{\"connection\":\"{}\",\"message\":{},\"id\":{},\"x\":{},\"y\":{},\"tick\":{},\
+             \"entities\":{},\"players\":[{}],\"corrections\":{},\"ping_ms\":{:.1}}}",
+            self.phase.name(),
+            message,
+            me.map_or("null".to_owned(), |m| m.0.to_string()),
+            pos.map_or("null".to_owned(), |p| p.x.to_string()),
+            pos.map_or("null".to_owned(), |p| p.y.to_string()),
+            self.replica
+                .tick()
+                .map_or("null".to_owned(), |t| t.0.to_string()),
+            self.replica.entities().len(),
+            players.join(","),
+            self.predictor.corrections(),
+            self.stats.ping_ms,
+        )
+    }
+
+    /// The map, once joined.
+    #[must_use]
+    pub fn map(&self) -> Option<&Map> {
+        self.welcome.as_ref().map(|w| &w.map)
+    }
+}
+
+fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
