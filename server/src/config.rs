@@ -1,11 +1,16 @@
 //! Server configuration: command-line flags with environment fallbacks, parsed once in
-//! `main` and passed down. Every limit has a safe default.
+//! `main` and passed down. Every limit has a safe default, chosen for a public game server
+//! with small client messages (an input is about 20 bytes) on a machine it shares with
+//! nobody; each can be changed per deployment.
+//!
+//! Durations accept `500ms`, `10s`, `2m` or a bare number of seconds.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use tickwire_shared::protocol::codec;
 
 /// How `tickwire-server` runs.
 #[derive(Clone, Debug, Parser)]
@@ -49,9 +54,71 @@ pub struct Config {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(2..=1024))]
     pub history_ticks: u32,
 
-    /// Players admitted at most (connections beyond are refused with close 1013).
+    /// Players admitted at most (joins beyond are refused with close 1013).
     #[arg(long, env = "TICKWIRE_MAX_PLAYERS", default_value_t = 5000)]
     pub max_players: usize,
+
+    /// Open TCP connections at most (HTTP and WebSocket). The server lowers it further to
+    /// stay below the process's descriptor limit (RLIMIT_NOFILE, read at start). Beyond it,
+    /// a WebSocket upgrade is completed and closed with 1013, plain HTTP gets 503; far
+    /// beyond it, connections are closed unanswered.
+    #[arg(long, env = "TICKWIRE_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Open connections at most from one client address (0: no limit). The address is the
+    /// TCP peer, or the `X-Forwarded-For` client when the peer is a `--trusted-proxy`.
+    #[arg(long, env = "TICKWIRE_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
+    pub max_connections_per_ip: usize,
+
+    /// A reverse proxy whose `X-Forwarded-For` header names the real client (repeatable).
+    /// Without it the header is ignored: anyone can write it.
+    #[arg(
+        long = "trusted-proxy",
+        env = "TICKWIRE_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<IpAddr>,
+
+    /// An `Origin` allowed to open a WebSocket, e.g. `https://game.example` (repeatable).
+    /// None: any origin (and clients that send none, like bots).
+    #[arg(
+        long = "allowed-origin",
+        env = "TICKWIRE_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
+
+    /// Largest WebSocket message a client may send, bytes (1009 beyond). Game messages are
+    /// at most 256 bytes.
+    #[arg(long, default_value_t = codec::MAX_CLIENT_MSG_BYTES,
+          value_parser = bytes_in(16, 16 << 20))]
+    pub max_message_bytes: usize,
+
+    /// Largest WebSocket frame a client may send, bytes (1009 beyond; checked on the frame
+    /// header, before any payload is buffered).
+    #[arg(long, default_value_t = codec::MAX_CLIENT_MSG_BYTES,
+          value_parser = bytes_in(16, 16 << 20))]
+    pub max_frame_bytes: usize,
+
+    /// WebSocket read buffer per connection, bytes (allocated for every connection: keep
+    /// it small; tungstenite's default of 128 KiB costs 1.3 GB for 10,000 sockets).
+    #[arg(long, default_value_t = 1024, value_parser = bytes_in(256, 1 << 20))]
+    pub ws_read_buffer_bytes: usize,
+
+    /// Bytes the WebSocket collects before writing to the socket (0: write every message
+    /// at once, right for one snapshot per tick).
+    #[arg(long, default_value_t = 0, value_parser = bytes_in(0, 1 << 20))]
+    pub ws_write_buffer_bytes: usize,
+
+    /// Bytes a connection may have waiting to be written before a send fails (must exceed
+    /// `--ws-write-buffer-bytes`).
+    #[arg(long, default_value_t = 1 << 20, value_parser = bytes_in(1024, 64 << 20))]
+    pub ws_max_write_buffer_bytes: usize,
+
+    /// Kernel send buffer of each connection (SO_SNDBUF), bytes; 0 leaves the kernel's
+    /// automatic sizing. A small one makes a client that stops reading show up sooner.
+    #[arg(long, default_value_t = 0)]
+    pub tcp_send_buffer_bytes: usize,
 
     /// Snapshots queued per client before the room skips it for a tick.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
@@ -61,26 +128,66 @@ pub struct Config {
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(2..=1024))]
     pub input_queue: u32,
 
-    /// Seconds a client may take to send its join after the upgrade.
-    #[arg(long, default_value_t = 10)]
-    pub join_timeout_s: u64,
+    /// Messages per second a client may send on average (token bucket refill; 1008 beyond).
+    /// A client sends one input per tick and the odd ping.
+    #[arg(long, default_value_t = 120.0, value_parser = positive_f64)]
+    pub max_msgs_per_s: f64,
 
-    /// Seconds for the HTTP request head / WebSocket handshake.
-    #[arg(long, default_value_t = 10)]
-    pub handshake_timeout_s: u64,
+    /// Messages a client may send in a burst (token bucket size).
+    #[arg(long, default_value_t = 120.0, value_parser = positive_f64)]
+    pub msg_burst: f64,
 
-    /// Seconds without any message from a client before it is closed (1008).
-    #[arg(long, default_value_t = 30)]
-    pub idle_timeout_s: u64,
+    /// Time for the HTTP request head and the WebSocket handshake (slow or silent clients
+    /// are dropped, with 408 when they sent a partial head).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub handshake_timeout: Duration,
 
-    /// Seconds between server WebSocket pings (keeps proxies from closing idle sockets).
-    #[arg(long, default_value_t = 15)]
-    pub ping_interval_s: u64,
+    /// Time a client may take to send its join after the upgrade (1008).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub join_timeout: Duration,
+
+    /// Time without any message from a client before it is closed (1008).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Interval of server WebSocket pings: keeps proxies and CDNs (which drop idle sockets
+    /// after 60-100 s) from closing the connection, and shows the peer is alive.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub ping_interval: Duration,
+
+    /// Time one send may take before the connection is dropped (a client that stopped
+    /// reading, once the kernel buffers are full).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub write_timeout: Duration,
 
     /// Ticks a client's acknowledgement may trail the current tick before it is closed as
     /// too slow (a client that stops reading stops acknowledging).
     #[arg(long, default_value_t = 300)]
     pub max_ack_lag_ticks: u32,
+
+    /// How long the server keeps reading after sending a close frame, so the client
+    /// receives it instead of a reset.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub close_linger: Duration,
+
+    /// At shutdown (SIGTERM, Ctrl-C), how long to wait for clients to take their close
+    /// frame (1001) before exiting anyway.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+
+    /// Test only: serve an echo WebSocket at /echo on the real accept path, for the
+    /// Autobahn conformance suite.
+    #[arg(long, hide = true)]
+    pub autobahn_echo: bool,
+
+    /// Test only: panic inside the room task at this tick (proves a failed tick stops the
+    /// process instead of freezing the world).
+    #[arg(long, hide = true)]
+    pub debug_panic_tick_at: Option<u64>,
+
+    /// Test only: a request for this path panics its connection task (proves isolation).
+    #[arg(long, hide = true)]
+    pub debug_panic_path: Option<String>,
 }
 
 impl Default for Config {
@@ -88,6 +195,11 @@ impl Default for Config {
         Config::parse_from(["tickwire-server"])
     }
 }
+
+/// A configuration that cannot work.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
 
 impl Config {
     /// Duration of one tick.
@@ -102,5 +214,116 @@ impl Config {
         self.map
             .clone()
             .unwrap_or_else(|| self.assets.join("maps").join("arena.json"))
+    }
+
+    /// Checks the relations between limits that single flags cannot.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the flags in conflict.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let err = |s: &str| Err(ConfigError(s.to_owned()));
+        if self.ws_max_write_buffer_bytes <= self.ws_write_buffer_bytes {
+            return err("--ws-max-write-buffer-bytes must exceed --ws-write-buffer-bytes");
+        }
+        if self.ping_interval.is_zero() || self.ping_interval >= self.idle_timeout {
+            return err("--ping-interval must be above zero and below --idle-timeout");
+        }
+        for (name, d) in [
+            ("--handshake-timeout", self.handshake_timeout),
+            ("--join-timeout", self.join_timeout),
+            ("--write-timeout", self.write_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(ConfigError(format!("{name} must be above zero")));
+            }
+        }
+        if self.max_connections == 0 {
+            return err("--max-connections must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// Parses `500ms`, `10s`, `2m` or a bare number of seconds (fractions allowed).
+///
+/// # Errors
+/// A text naming the expected forms.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (s, 1.0)
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (e.g. 500ms, 10s, 2m)"))?;
+    if !v.is_finite() || v < 0.0 || v * scale > 86_400.0 {
+        return Err(format!("`{s}` is out of range (0 to 24 h)"));
+    }
+    Ok(Duration::from_secs_f64(v * scale))
+}
+
+fn positive_f64(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("`{s}` is not a positive number")),
+    }
+}
+
+fn bytes_in(min: usize, max: usize) -> impl Fn(&str) -> Result<usize, String> + Clone {
+    move |s: &str| match s.parse::<usize>() {
+        Ok(v) if (min..=max).contains(&v) => Ok(v),
+        _ => Err(format!("`{s}` is not a byte count in {min}..={max}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_durations_parse() {
+        Config::default().validate().expect("defaults are valid");
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn conflicting_limits_are_refused() {
+        let c = Config::parse_from([
+            "x",
+            "--ws-write-buffer-bytes",
+            "4096",
+            "--ws-max-write-buffer-bytes",
+            "4096",
+        ]);
+        assert!(
+            c.validate().is_err(),
+            "max write buffer must exceed write buffer"
+        );
+        let c = Config::parse_from(["x", "--ping-interval", "40s"]);
+        assert!(
+            c.validate().is_err(),
+            "pings must come before the idle timeout"
+        );
+        let c = Config::parse_from([
+            "x",
+            "--allowed-origin",
+            "https://a",
+            "--trusted-proxy",
+            "127.0.0.1",
+        ]);
+        assert_eq!(c.allowed_origins, vec!["https://a".to_owned()]);
+        assert_eq!(c.trusted_proxies.len(), 1);
     }
 }

@@ -32,9 +32,6 @@ pub use config::Config;
 use room::{Room, RoomHandle, RoomSettings};
 use tickwire_shared::{Map, SimConfig};
 
-/// How long shutdown waits for connections to send their close frames.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
 /// Why the server stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -57,6 +54,9 @@ pub enum ServerError {
     /// The room's tick task panicked: the world is gone, the process must not pretend.
     #[error("the room task failed: {0}")]
     RoomFailed(String),
+    /// Limits that contradict each other.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
 }
 
 /// State every connection task shares.
@@ -98,17 +98,35 @@ pub fn load_map(config: &Config) -> Result<Map, ServerError> {
 }
 
 /// Runs the server on `listener` until `shutdown` resolves: then stops accepting, sends
-/// every client a close (1001) and returns once they are closed or [`SHUTDOWN_GRACE`] has
-/// passed.
+/// every client a close (1001) and returns once they are closed or the configured
+/// `shutdown_grace` has passed.
 ///
 /// # Errors
-/// A bad map, or a failed room (a panic in the tick): never a silently frozen world.
+/// A bad configuration or map, or a failed room (a panic in the tick): never a silently
+/// frozen world. Clients get 1011 in that case.
 pub async fn run(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
+    config.validate()?;
     let map = Arc::new(load_map(&config)?);
+    let nofile = net::limits::descriptor_limit();
+    let max_connections = net::limits::effective_max_connections(config.max_connections, nofile);
+    if max_connections < config.max_connections {
+        tracing::warn!(
+            configured = config.max_connections,
+            max_connections,
+            nofile,
+            "connection cap lowered to stay below the descriptor limit"
+        );
+    }
+    let limits = net::limits::ConnLimits::new(max_connections, config.max_connections_per_ip);
+    if config.tcp_send_buffer_bytes > 0 {
+        // Accepted sockets inherit the listener's buffer size.
+        let _ =
+            socket2::SockRef::from(&listener).set_send_buffer_size(config.tcp_send_buffer_bytes);
+    }
     let settings = RoomSettings {
         sim: SimConfig {
             tick_hz: config.tick_hz,
@@ -125,7 +143,12 @@ pub async fn run(
     let (room, handle) = Room::new(settings, map.clone());
     let cancel = CancellationToken::new();
     let metrics = Arc::new(metrics::Metrics::new());
-    let observer = metrics::RoomMetrics::new(metrics.clone(), config.tick_duration());
+    let observer = PanicAt {
+        inner: metrics::RoomMetrics::new(metrics.clone(), config.tick_duration()),
+        at: config.debug_panic_tick_at,
+        ticks: 0,
+    };
+    let grace = config.shutdown_grace;
     let shared = Arc::new(Shared {
         config,
         room: handle,
@@ -135,9 +158,16 @@ pub async fn run(
         healthy: AtomicBool::new(true),
     });
     let mut room_task = tokio::spawn(room.run(cancel.child_token(), observer));
-    info!(addr = ?listener.local_addr().ok(), map = %map.name, "serving");
+    info!(
+        addr = ?listener.local_addr().ok(),
+        map = %map.name,
+        max_connections,
+        max_per_ip = shared.config.max_connections_per_ip,
+        nofile,
+        "serving"
+    );
 
-    let accept = tokio::spawn(net::listener::accept_loop(listener, shared.clone()));
+    let accept = tokio::spawn(net::listener::accept_loop(listener, shared.clone(), limits));
     let mut failure = None;
     tokio::select! {
         () = shutdown => info!("shutting down"),
@@ -154,7 +184,7 @@ pub async fn run(
     cancel.cancel();
     let _ = accept.await;
     shared.tasks.close();
-    if tokio::time::timeout(SHUTDOWN_GRACE, shared.tasks.wait())
+    if tokio::time::timeout(grace, shared.tasks.wait())
         .await
         .is_err()
     {
@@ -168,5 +198,23 @@ pub async fn run(
     match failure {
         Some(why) => Err(ServerError::RoomFailed(why)),
         None => Ok(()),
+    }
+}
+
+/// Test only (`--debug-panic-tick-at N`): panics inside the room task at its N-th tick, to
+/// prove that a failed tick stops the server instead of leaving a frozen world.
+struct PanicAt<O> {
+    inner: O,
+    at: Option<u64>,
+    ticks: u64,
+}
+
+impl<O: room::TickObserver> room::TickObserver for PanicAt<O> {
+    fn on_tick(&mut self, report: &room::TickReport, work: Duration, interval: Duration) {
+        self.ticks += 1;
+        if self.at == Some(self.ticks) {
+            panic!("test-only panic in the tick at tick {}", self.ticks);
+        }
+        self.inner.on_tick(report, work, interval);
     }
 }

@@ -1,20 +1,23 @@
 //! How a session ends: the close code (RFC 6455 section 7.4.1), the game-level reason, and
 //! sending both so that the client actually receives them.
+//!
+//! tungstenite sends no close frame when it meets a protocol or size error: it returns the
+//! error and would let the TCP connection drop. So the server maps the error to a code
+//! ([`Closing::from_ws_error`]) and sends the close itself ([`close`]), then lingers: it
+//! reads until the peer answers or hangs up, so that unread client bytes do not make the
+//! kernel answer with a reset that destroys the close frame before the client reads it.
 
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
 use tickwire_shared::protocol::{codec, Disconnect, DisconnectReason, ServerMsg};
-
-/// How long the server keeps reading after sending its close frame, so that unread client
-/// bytes do not make the kernel reset the connection before the close frame arrives.
-pub const LINGER: Duration = Duration::from_secs(2);
 
 /// The end of a session.
 #[derive(Debug, Clone)]
@@ -64,7 +67,9 @@ impl Closing {
         Closing::gone("peer closed")
     }
 
-    /// Maps a WebSocket read error to the close code the client should get.
+    /// Maps a WebSocket read error to the close code the client should get: 1009 for a
+    /// frame or message over the limit, 1002 for a protocol error (unmasked frame, RSV bits,
+    /// bad fragmentation, reserved opcode), 1007 for invalid UTF-8 in a text message.
     pub fn from_ws_error(e: &WsError) -> Self {
         match e {
             WsError::Capacity(c) => Closing::code(CloseCode::Size, c.to_string()),
@@ -78,12 +83,13 @@ impl Closing {
     }
 }
 
-/// Sends the reason and the close frame, then reads and discards until the peer closes or
-/// [`LINGER`] passes. Never fails: the connection is ending either way.
-pub async fn close<S>(ws: &mut WebSocketStream<S>, closing: &Closing)
+/// Sends the reason and the close frame, then reads until the peer closes, for at most
+/// `linger`. Never fails: the connection is ending either way.
+pub async fn close<S>(ws: &mut WebSocketStream<S>, closing: &Closing, linger: Duration)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let deadline = Instant::now() + linger;
     if let Some(code) = closing.code {
         let send = async {
             if let Some(reason) = closing.reason {
@@ -102,13 +108,86 @@ where
             })))
             .await
         };
-        if tokio::time::timeout(LINGER, send).await.is_err() {
-            return;
+        match tokio::time::timeout_at(deadline, send).await {
+            // The peer does not take what we write: nothing more to do for it.
+            Err(_) => return,
+            Ok(Err(e)) => tracing::debug!(error = %e, "close frame not sent"),
+            Ok(Ok(())) => {}
         }
     }
-    // Drain until the peer's close (or EOF), bounded in time.
-    let _ =
-        tokio::time::timeout(LINGER, async { while let Some(Ok(_)) = ws.next().await {} }).await;
+    // Read until the peer's close reply ends the stream. After a protocol or size error the
+    // frame reader cannot be trusted to make sense of what follows: fall back to raw bytes.
+    let orderly = tokio::time::timeout_at(deadline, async {
+        loop {
+            match ws.next().await {
+                Some(Ok(_)) => {}
+                None | Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => {
+                    return true
+                }
+                Some(Err(_)) => return false,
+            }
+        }
+    })
+    .await;
+    if orderly == Ok(false) {
+        drain(ws.get_mut(), deadline).await;
+    }
+}
+
+/// Half-closes `stream` and discards what the peer still sends until it hangs up or
+/// `deadline` passes.
+pub async fn drain<S>(stream: &mut S, deadline: Instant)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let _ = tokio::time::timeout_at(deadline, stream.shutdown()).await;
+    let mut scratch = [0u8; 512];
+    let _ = tokio::time::timeout_at(deadline, async {
+        while let Ok(n) = stream.read(&mut scratch).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+/// The bytes of an unmasked (server) WebSocket frame with a payload under 126 bytes.
+fn small_frame(opcode: u8, payload: &[u8], out: &mut Vec<u8>) {
+    debug_assert!(payload.len() < 126);
+    out.push(0x80 | opcode);
+    out.push(payload.len() as u8);
+    out.extend_from_slice(payload);
+}
+
+/// Writes a `Disconnect` message and a close frame by hand on a freshly upgraded stream
+/// (used to refuse cheaply, without setting up a WebSocket), then lingers.
+pub async fn refuse_upgraded<S>(
+    stream: &mut S,
+    code: CloseCode,
+    reason: DisconnectReason,
+    detail: &str,
+    linger: Duration,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let deadline = Instant::now() + linger;
+    let mut detail = detail.to_owned();
+    truncate_utf8(&mut detail, 40);
+    let msg = codec::encode_server(&ServerMsg::Disconnect(Disconnect {
+        reason,
+        detail: detail.clone(),
+    }));
+    let mut out = Vec::with_capacity(256);
+    if msg.len() < 126 {
+        small_frame(0x2, &msg, &mut out);
+    }
+    let mut payload = u16::from(code).to_be_bytes().to_vec();
+    payload.extend_from_slice(detail.as_bytes());
+    small_frame(0x8, &payload, &mut out);
+    if let Ok(Ok(())) = tokio::time::timeout_at(deadline, stream.write_all(&out)).await {
+        drain(stream, deadline).await;
+    }
 }
 
 fn truncate_utf8(s: &mut String, max: usize) {

@@ -1,112 +1,227 @@
-//! One client connection, from the first byte to the close: HTTP or WebSocket, the join,
-//! then the session loop. Each connection task has one owner and one exit: it tells the
-//! room `Leave` exactly once, after its session loop, whatever ended it.
+//! One client connection, from the first byte to the upgrade: the request head (bounded in
+//! size and time), the client's address, the caps, then HTTP or a WebSocket session.
+//!
+//! Refusals are cheap and explicit: over the caps, a WebSocket upgrade is completed and
+//! closed at once with 1013 (browsers report no code for a refused handshake), plain HTTP
+//! gets 503; a head too large gets 431, a slow or silent one 408.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc::error::TrySendError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
-use tracing::{debug, field, info_span, warn, Instrument};
+use tracing::{debug, field, info_span, Instrument};
 
-use tickwire_shared::protocol::{
-    codec, ClientMsg, DisconnectReason, Pong, ServerMsg, MAX_NAME_BYTES, PROTOCOL_VERSION,
-};
-use tickwire_shared::PlayerInput;
+use tickwire_shared::protocol::DisconnectReason;
 
-use super::close::{close, Closing};
-use super::http::{self, HeadError};
-use super::rate_limit::TokenBucket;
-use crate::room::{ConnInput, JoinRefused, Joined, Outgoing};
-use crate::Shared;
+use super::close::refuse_upgraded;
+use super::http::{self, HeadError, Request};
+use super::limits::{ConnSlot, RefusalSlot};
+use super::{echo, forwarded, session};
+use crate::{Config, Shared};
 
-type Ws = WebSocketStream<TcpStream>;
-
-/// The WebSocket limits: small reads (client messages are tiny), bounded write buffer.
-pub fn ws_config() -> WebSocketConfig {
+/// The WebSocket limits of the configuration: small reads (client messages are tiny),
+/// eager writes, a bounded write buffer, message and frame caps checked before buffering.
+#[must_use]
+pub fn ws_config(c: &Config) -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
-        .max_write_buffer_size(1024 * 1024)
-        .max_message_size(Some(codec::MAX_CLIENT_MSG_BYTES))
-        .max_frame_size(Some(codec::MAX_CLIENT_MSG_BYTES))
+        .read_buffer_size(c.ws_read_buffer_bytes)
+        .write_buffer_size(c.ws_write_buffer_bytes)
+        .max_write_buffer_size(c.ws_max_write_buffer_bytes)
+        .max_message_size(Some(c.max_message_bytes))
+        .max_frame_size(Some(c.max_frame_bytes))
+        .accept_unmasked_frames(false)
+}
+
+/// Where a connection stands under the connection caps.
+#[derive(Debug)]
+pub enum Capacity {
+    /// Within the caps.
+    Within(ConnSlot),
+    /// Over the total cap: answer with a refusal.
+    Over(RefusalSlot),
 }
 
 /// Serves one accepted TCP connection.
-pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+pub async fn handle(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, cap: Capacity) {
     shared.metrics.connections_total.inc();
     shared.metrics.connections_open.inc();
     let _open = OpenGuard(shared.clone());
-    let span = info_span!("conn", %peer, player = field::Empty);
+    let span = info_span!("conn", %peer, client = field::Empty, player = field::Empty);
+    let shutdown = shared.shutdown.clone();
     async move {
-        let handshake = Duration::from_secs(shared.config.handshake_timeout_s);
-        let (req, leftover) = match tokio::time::timeout(handshake, http::read_head(&mut stream))
-            .await
-        {
-            Err(_) => return debug!("handshake timed out"),
-            Ok(Err(HeadError::TooLarge)) => {
-                let _ = http::respond(
-                    &mut stream,
-                    431,
-                    "text/plain",
-                    b"request head too large\n",
-                    "",
-                )
-                .await;
-                return;
-            }
-            Ok(Err(HeadError::Malformed(e))) => {
-                debug!(error = %e, "malformed request");
-                let _ = http::respond(&mut stream, 400, "text/plain", b"bad request\n", "").await;
-                return;
-            }
-            Ok(Err(HeadError::Io(_))) => return,
-            Ok(Ok(r)) => r,
-        };
-        if req.path != "/ws" {
-            return serve_http(&mut stream, &req, &shared).await;
+        tokio::select! {
+            // Before the session starts, shutting down just drops the connection; a session
+            // watches the shutdown itself, to say goodbye with 1001.
+            () = shutdown.cancelled() => {}
+            Some((ws, route)) = upgrade(stream, peer, &shared, cap) => match route {
+                Route::Game(slot) => {
+                    session::run(ws, &shared).await;
+                    drop(slot);
+                }
+                Route::Echo(slot) => {
+                    echo::run(ws, &shared).await;
+                    drop(slot);
+                }
+            },
+            else => {}
         }
-        let accept = match http::check_upgrade(&req, &[]) {
-            Ok(a) => a,
-            Err(refusal) => {
-                let extra = if refusal.status == 426 {
-                    "Sec-WebSocket-Version: 13\r\n"
-                } else {
-                    ""
-                };
-                let body = format!("{}\n", refusal.text);
-                let _ = http::respond(
-                    &mut stream,
-                    refusal.status,
-                    "text/plain",
-                    body.as_bytes(),
-                    extra,
-                )
-                .await;
-                return;
-            }
-        };
-        if stream
-            .write_all(http::switching_protocols(&accept).as_bytes())
-            .await
-            .is_err()
-        {
-            return;
-        }
-        let ws =
-            WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(ws_config()))
-                .await;
-        session(ws, &shared).await;
     }
     .instrument(span)
     .await;
+}
+
+/// What an upgraded connection does next (holding its slot under the caps).
+enum Route {
+    Game(ConnSlot),
+    Echo(ConnSlot),
+}
+
+type Ws = WebSocketStream<TcpStream>;
+
+/// Reads the request and answers it: HTTP responses and refusals end here (`None`), an
+/// accepted upgrade returns the WebSocket.
+async fn upgrade(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    shared: &Shared,
+    cap: Capacity,
+) -> Option<(Ws, Route)> {
+    let cfg = &shared.config;
+    // A refusal needs the head too (to answer in the right language), but not for long.
+    let head_time = match cap {
+        Capacity::Within(_) => cfg.handshake_timeout,
+        Capacity::Over(_) => cfg.handshake_timeout.min(cfg.close_linger),
+    };
+    let (req, leftover) = read_request(&mut stream, head_time).await?;
+    let client = forwarded::client_ip(peer.ip(), &req, &cfg.trusted_proxies);
+    tracing::Span::current().record("client", field::display(client));
+    if cfg.debug_panic_path.as_deref() == Some(req.path.as_str()) {
+        panic!("test-only panic requested by {}", req.path);
+    }
+    let over = match cap {
+        Capacity::Within(mut slot) => {
+            if slot.claim_ip(client) {
+                Ok(slot)
+            } else {
+                shared.metrics.kick("per_ip_limit");
+                Err("too many connections from your address")
+            }
+        }
+        Capacity::Over(_refusal) => {
+            shared.metrics.kick("over_capacity");
+            Err("server full")
+        }
+    };
+    let echo = cfg.autobahn_echo && req.path == "/echo";
+    if req.path != "/ws" && !echo {
+        match over {
+            Ok(_slot) => {
+                let serve = serve_http(&mut stream, &req, shared);
+                let _ = tokio::time::timeout(cfg.write_timeout, serve).await;
+            }
+            Err(why) => {
+                let body = format!("{why}\n");
+                let _ = http::respond(
+                    &mut stream,
+                    503,
+                    "text/plain",
+                    body.as_bytes(),
+                    "Retry-After: 5\r\n",
+                )
+                .await;
+            }
+        }
+        return None;
+    }
+    let accept = match http::check_upgrade(&req, &cfg.allowed_origins) {
+        Ok(a) => a,
+        Err(refusal) => {
+            debug!(
+                status = refusal.status,
+                why = refusal.text,
+                "upgrade refused"
+            );
+            let extra = if refusal.status == 426 {
+                "Sec-WebSocket-Version: 13\r\n"
+            } else {
+                ""
+            };
+            let body = format!("{}\n", refusal.text);
+            let _ = http::respond(
+                &mut stream,
+                refusal.status,
+                "text/plain",
+                body.as_bytes(),
+                extra,
+            )
+            .await;
+            return None;
+        }
+    };
+    drop(req);
+    let response = http::switching_protocols(&accept);
+    let wrote = tokio::time::timeout(head_time, stream.write_all(response.as_bytes())).await;
+    if !matches!(wrote, Ok(Ok(()))) {
+        return None;
+    }
+    let slot = match over {
+        Ok(slot) => slot,
+        Err(why) => {
+            debug!(why, "over capacity: closing with 1013");
+            refuse_upgraded(
+                &mut stream,
+                CloseCode::Again,
+                DisconnectReason::ServerFull,
+                why,
+                cfg.close_linger,
+            )
+            .await;
+            return None;
+        }
+    };
+    if cfg.tcp_send_buffer_bytes > 0 {
+        let _ = socket2::SockRef::from(&stream).set_send_buffer_size(cfg.tcp_send_buffer_bytes);
+    }
+    let ws =
+        WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(ws_config(cfg)))
+            .await;
+    Some((
+        ws,
+        if echo {
+            Route::Echo(slot)
+        } else {
+            Route::Game(slot)
+        },
+    ))
+}
+
+/// Reads the request head within `limit`; answers and returns `None` when it is refused.
+async fn read_request(
+    stream: &mut TcpStream,
+    limit: std::time::Duration,
+) -> Option<(Request, Vec<u8>)> {
+    let (status, body): (u16, &[u8]) =
+        match tokio::time::timeout(limit, http::read_head(stream)).await {
+            Ok(Ok(r)) => return Some(r),
+            Ok(Err(HeadError::Io(_))) => return None,
+            Err(_) => {
+                debug!("request head timed out");
+                (408, b"request timeout\n")
+            }
+            Ok(Err(HeadError::TooLarge)) => (431, b"request head too large\n"),
+            Ok(Err(HeadError::Malformed(e))) => {
+                debug!(error = %e, "malformed request");
+                (400, b"bad request\n")
+            }
+        };
+    // The peer may not read at all: the answer gets as long as the head had.
+    let _ =
+        tokio::time::timeout(limit, http::respond(stream, status, "text/plain", body, "")).await;
+    None
 }
 
 /// Counts the connection as open until dropped.
@@ -118,7 +233,7 @@ impl Drop for OpenGuard {
     }
 }
 
-async fn serve_http(stream: &mut TcpStream, req: &http::Request, shared: &Shared) {
+async fn serve_http(stream: &mut TcpStream, req: &Request, shared: &Shared) {
     if req.method != "GET" && req.method != "HEAD" {
         let _ = http::respond(stream, 405, "text/plain", b"method not allowed\n", "").await;
         return;
@@ -141,16 +256,16 @@ async fn serve_http(stream: &mut TcpStream, req: &http::Request, shared: &Shared
             let _ = http::respond(stream, 200, "application/json", body.as_bytes(), "").await;
             return;
         }
+        "/healthz" => {
+            let (status, body): (u16, &[u8]) = if shared.healthy() {
+                (200, b"ok\n")
+            } else {
+                (503, b"unhealthy\n")
+            };
+            let _ = http::respond(stream, status, "text/plain", body, "").await;
+            return;
+        }
         _ => {}
-    }
-    if req.path == "/healthz" {
-        let (status, body): (u16, &[u8]) = if shared.healthy() {
-            (200, b"ok\n")
-        } else {
-            (503, b"unhealthy\n")
-        };
-        let _ = http::respond(stream, status, "text/plain", body, "").await;
-        return;
     }
     let Some(path) = http::static_path(&req.path, &shared.config.assets, &shared.config.client_dir)
     else {
@@ -165,221 +280,4 @@ async fn serve_http(stream: &mut TcpStream, req: &http::Request, shared: &Shared
             let _ = http::respond(stream, 404, "text/plain", b"not found\n", "").await;
         }
     }
-}
-
-/// A WebSocket session: join, play, leave, close.
-async fn session(mut ws: Ws, shared: &Shared) {
-    let join_timeout = Duration::from_secs(shared.config.join_timeout_s);
-    let name = match tokio::time::timeout(join_timeout, read_join(&mut ws)).await {
-        Ok(Ok(name)) => name,
-        Ok(Err(closing)) => return close(&mut ws, &closing).await,
-        Err(_) => {
-            let c = Closing::with_reason(
-                CloseCode::Policy,
-                DisconnectReason::JoinTimeout,
-                "no join in time",
-            );
-            return close(&mut ws, &c).await;
-        }
-    };
-    let joined = match shared.room.join(name).await {
-        Ok(j) => j,
-        Err(e) => {
-            let reason = match e {
-                JoinRefused::Full => DisconnectReason::ServerFull,
-                JoinRefused::Unavailable => DisconnectReason::ShuttingDown,
-            };
-            let c = Closing::with_reason(CloseCode::Again, reason, e.to_string());
-            return close(&mut ws, &c).await;
-        }
-    };
-    let player = joined.player;
-    tracing::Span::current().record("player", field::debug(player));
-    let closing = play(&mut ws, joined, shared).await;
-    shared.room.leave(player).await;
-    if let Some(reason) = closing.reason {
-        shared.metrics.kick(reason_label(reason));
-    }
-    debug!(?closing, "session ended");
-    close(&mut ws, &closing).await;
-}
-
-/// Waits for the join message; refuses anything else with the right close code.
-async fn read_join(ws: &mut Ws) -> Result<String, Closing> {
-    loop {
-        let msg = match ws.next().await {
-            None => return Err(Closing::gone("closed before join")),
-            Some(Err(e)) => return Err(Closing::from_ws_error(&e)),
-            Some(Ok(m)) => m,
-        };
-        let bytes = match msg {
-            Message::Binary(b) => b,
-            Message::Text(_) => {
-                return Err(Closing::code(CloseCode::Unsupported, "binary frames only"))
-            }
-            Message::Close(_) => return Err(Closing::peer_closed()),
-            _ => continue,
-        };
-        return match codec::decode_client(&bytes) {
-            Ok(ClientMsg::Join(j)) if j.version == PROTOCOL_VERSION => Ok(clean_name(&j.name)),
-            Ok(ClientMsg::Join(j)) => Err(version_mismatch(j.version)),
-            Ok(_) => Err(Closing::with_reason(
-                CloseCode::Policy,
-                DisconnectReason::BadMessage,
-                "join first",
-            )),
-            Err(e) => match codec::peek_join_version(&bytes) {
-                Some(v) if v != PROTOCOL_VERSION => Err(version_mismatch(v)),
-                _ => Err(Closing::with_reason(
-                    CloseCode::Invalid,
-                    DisconnectReason::BadMessage,
-                    e.to_string(),
-                )),
-            },
-        };
-    }
-}
-
-/// The `reason` label of `tickwire_kicks_total`.
-fn reason_label(reason: DisconnectReason) -> &'static str {
-    match reason {
-        DisconnectReason::VersionMismatch { .. } => "version_mismatch",
-        DisconnectReason::ServerFull => "server_full",
-        DisconnectReason::ShuttingDown => "shutting_down",
-        DisconnectReason::BadMessage => "bad_message",
-        DisconnectReason::RateLimited => "rate_limited",
-        DisconnectReason::IdleTimeout => "idle_timeout",
-        DisconnectReason::TooSlow => "too_slow",
-        DisconnectReason::JoinTimeout => "join_timeout",
-    }
-}
-
-fn version_mismatch(client: u16) -> Closing {
-    Closing::with_reason(
-        CloseCode::Policy,
-        DisconnectReason::VersionMismatch {
-            server: PROTOCOL_VERSION,
-            client,
-        },
-        format!("protocol version {client} not supported; server speaks {PROTOCOL_VERSION}"),
-    )
-}
-
-/// Trims, drops control characters and cuts to [`MAX_NAME_BYTES`].
-fn clean_name(raw: &str) -> String {
-    let mut name = String::new();
-    for c in raw.trim().chars().filter(|c| !c.is_control()) {
-        if name.len() + c.len_utf8() > MAX_NAME_BYTES {
-            break;
-        }
-        name.push(c);
-    }
-    if name.is_empty() {
-        "player".to_owned()
-    } else {
-        name
-    }
-}
-
-/// The session loop: snapshots out, inputs in, keepalive; returns how it ended.
-async fn play(ws: &mut Ws, joined: Joined, shared: &Shared) -> Closing {
-    let Joined {
-        welcome,
-        inputs,
-        mut outbox,
-        ..
-    } = joined;
-    let cfg = &shared.config;
-    let write_timeout = Duration::from_secs(cfg.idle_timeout_s.max(1));
-    if !send(ws, Message::Binary(welcome), write_timeout).await {
-        return Closing::gone("welcome not delivered");
-    }
-    let idle = Duration::from_secs(cfg.idle_timeout_s.max(1));
-    let mut keepalive = tokio::time::interval(Duration::from_secs(cfg.ping_interval_s.max(1)));
-    keepalive.tick().await;
-    let rate = f64::from(cfg.tick_hz) * 2.0;
-    let mut bucket = TokenBucket::new(rate, rate);
-    let mut last_heard = Instant::now();
-    loop {
-        tokio::select! {
-            biased;
-            () = shared.shutdown.cancelled() => {
-                return Closing::with_reason(CloseCode::Away, DisconnectReason::ShuttingDown, "server shutting down");
-            }
-            out = outbox.recv() => match out {
-                Some(Outgoing::Frame(bytes)) => {
-                    if !send(ws, Message::Binary(bytes), write_timeout).await {
-                        return Closing::gone("write failed or timed out");
-                    }
-                }
-                Some(Outgoing::Kick(reason)) => return Closing::with_reason(CloseCode::Policy, reason, "dropped by the room"),
-                None => return Closing::with_reason(CloseCode::Policy, DisconnectReason::TooSlow, "too far behind"),
-            },
-            msg = ws.next() => {
-                let msg = match msg {
-                    None => return Closing::gone("peer vanished"),
-                    Some(Err(e)) => return Closing::from_ws_error(&e),
-                    Some(Ok(m)) => m,
-                };
-                last_heard = Instant::now();
-                shared.metrics.messages_in.inc();
-                let bytes = match msg {
-                    Message::Binary(b) => b,
-                    Message::Text(_) => return Closing::code(CloseCode::Unsupported, "binary frames only"),
-                    Message::Close(_) => return Closing::peer_closed(),
-                    // Pings are answered by tungstenite on the next write; pongs just count as life.
-                    _ => continue,
-                };
-                shared.metrics.bytes_in.inc_by(bytes.len() as u64);
-                if !bucket.take_at(last_heard) {
-                    return Closing::with_reason(CloseCode::Policy, DisconnectReason::RateLimited, "too many messages");
-                }
-                match codec::decode_client(&bytes) {
-                    Err(e) => {
-                        shared.metrics.decode_errors.inc();
-                        warn!(error = %e, "undecodable message");
-                        return Closing::with_reason(CloseCode::Invalid, DisconnectReason::BadMessage, e.to_string());
-                    }
-                    Ok(ClientMsg::Input(msg)) => {
-                        let input = match PlayerInput::from_wire(&msg) {
-                            Ok(i) => i,
-                            Err(e) => return Closing::with_reason(CloseCode::Invalid, DisconnectReason::BadMessage, e.to_string()),
-                        };
-                        let conn_input = ConnInput { seq: msg.seq, tick: msg.tick, ack: msg.ack, input };
-                        match inputs.try_send(conn_input) {
-                            Ok(()) => {}
-                            // Queue full: the client sends faster than the room ticks; drop.
-                            Err(TrySendError::Full(_)) => debug!("input queue full, input dropped"),
-                            Err(TrySendError::Closed(_)) => return Closing::with_reason(CloseCode::Policy, DisconnectReason::TooSlow, "dropped by the room"),
-                        }
-                    }
-                    Ok(ClientMsg::Ping(p)) => {
-                        let pong = ServerMsg::Pong(Pong { id: p.id, tick: shared.room.tick() });
-                        if !send(ws, Message::Binary(codec::encode_server(&pong).into()), write_timeout).await {
-                            return Closing::gone("write failed or timed out");
-                        }
-                    }
-                    Ok(ClientMsg::Join(_)) => {
-                        return Closing::with_reason(CloseCode::Policy, DisconnectReason::BadMessage, "already joined");
-                    }
-                }
-            }
-            _ = keepalive.tick() => {
-                if last_heard.elapsed() > idle {
-                    return Closing::with_reason(CloseCode::Policy, DisconnectReason::IdleTimeout, "idle");
-                }
-                if !send(ws, Message::Ping(Default::default()), write_timeout).await {
-                    return Closing::gone("write failed or timed out");
-                }
-            }
-        }
-    }
-}
-
-/// Sends one message; `false` if the socket failed or the peer did not take it in time.
-async fn send(ws: &mut Ws, msg: Message, timeout: Duration) -> bool {
-    matches!(
-        tokio::time::timeout(timeout, ws.send(msg)).await,
-        Ok(Ok(()))
-    )
 }
