@@ -1,6 +1,15 @@
-//! One client connection: join, send inputs, receive and apply snapshots.
+//! One client connection: join, send inputs, receive and apply snapshots, and time each
+//! input until a snapshot reports it applied (the input round trip).
+//!
+//! Sending and receiving are split in two steps ([`BotConnection::prepare_input`] then
+//! [`BotConnection::send_frame`]; [`BotConnection::recv_frame`] then
+//! [`BotConnection::handle_frame`]) so that a link conditioner can hold frames in between;
+//! [`BotConnection::send_input`] and [`BotConnection::recv`] do both at once.
 
-use std::time::Duration;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
@@ -84,7 +93,14 @@ pub struct BotConnection {
     pub bytes_down: u64,
     /// Payload bytes sent.
     pub bytes_up: u64,
+    /// Inputs prepared and not yet reported applied: `(seq, prepared at)`, oldest first.
+    in_flight: VecDeque<(u32, Instant)>,
+    /// Round trips measured since the caller last took them.
+    rtts: Vec<Duration>,
 }
+
+/// Inputs remembered for round-trip timing at most (8 s at 30 Hz); older ones are forgotten.
+const MAX_IN_FLIGHT: usize = 256;
 
 /// An input as a bot or test chooses it.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -164,6 +180,8 @@ impl BotConnection {
             next_seq: 1,
             bytes_down: 0,
             bytes_up: up,
+            in_flight: VecDeque::new(),
+            rtts: Vec::new(),
         })
     }
 
@@ -173,6 +191,15 @@ impl BotConnection {
     /// # Errors
     /// The socket failed.
     pub async fn send_input(&mut self, input: BotInput) -> Result<u32, BotError> {
+        let (seq, bytes) = self.prepare_input(input);
+        self.send_frame(bytes).await?;
+        Ok(seq)
+    }
+
+    /// Encodes one input for the next tick, acknowledging the newest snapshot, and starts
+    /// its round-trip clock; returns its sequence number and the frame for
+    /// [`BotConnection::send_frame`].
+    pub fn prepare_input(&mut self, input: BotInput) -> (u32, Vec<u8>) {
         let seq = self.next_seq;
         self.next_seq += 1;
         let msg = ClientMsg::Input(InputMsg {
@@ -188,8 +215,21 @@ impl BotConnection {
             move_y: input.move_y,
             aim: input.aim,
         });
-        self.send(&msg).await?;
-        Ok(seq)
+        self.in_flight.push_back((seq, Instant::now()));
+        if self.in_flight.len() > MAX_IN_FLIGHT {
+            self.in_flight.pop_front();
+        }
+        (seq, codec::encode_client(&msg))
+    }
+
+    /// Sends an encoded client frame.
+    ///
+    /// # Errors
+    /// The socket failed.
+    pub async fn send_frame(&mut self, bytes: Vec<u8>) -> Result<(), BotError> {
+        self.bytes_up += bytes.len() as u64;
+        self.ws.send(Message::Binary(bytes.into())).await?;
+        Ok(())
     }
 
     /// Sends a ping.
@@ -201,10 +241,7 @@ impl BotConnection {
     }
 
     async fn send(&mut self, msg: &ClientMsg) -> Result<(), BotError> {
-        let bytes = codec::encode_client(msg);
-        self.bytes_up += bytes.len() as u64;
-        self.ws.send(Message::Binary(bytes.into())).await?;
-        Ok(())
+        self.send_frame(codec::encode_client(msg)).await
     }
 
     /// Waits for the next server message and handles it (snapshots are applied).
@@ -212,48 +249,69 @@ impl BotConnection {
     /// # Errors
     /// Disconnection (with the server's reason and close code), a decode error or a desync.
     pub async fn recv(&mut self) -> Result<ServerEvent, BotError> {
+        let frame = self.recv_frame().await?;
+        self.handle_frame(&frame).await
+    }
+
+    /// Waits for the next binary frame from the server and counts its bytes, without
+    /// looking inside. Cancel-safe: nothing is lost when the future is dropped.
+    ///
+    /// # Errors
+    /// The socket failed or the server closed it.
+    pub async fn recv_frame(&mut self) -> Result<Bytes, BotError> {
         loop {
             let msg = match self.ws.next().await {
                 None => return Err(BotError::Disconnected(None, None)),
                 Some(Err(e)) => return Err(e.into()),
                 Some(Ok(m)) => m,
             };
-            let bytes = match msg {
-                Message::Binary(b) => b,
+            match msg {
+                Message::Binary(b) => {
+                    self.bytes_down += b.len() as u64;
+                    return Ok(b);
+                }
                 Message::Close(f) => {
                     let close = f.map(|f| (u16::from(f.code), f.reason.to_string()));
                     return Err(BotError::Disconnected(None, close));
                 }
-                _ => continue,
-            };
-            self.bytes_down += bytes.len() as u64;
-            if self.mode == DecodeMode::HeaderOnly {
-                if let Some(header) = codec::read_snapshot_header(&bytes) {
-                    self.note_header(&header);
-                    return Ok(ServerEvent::Snapshot {
-                        header,
-                        events: Vec::new(),
-                        bytes: bytes.len(),
-                    });
-                }
+                _ => {}
             }
-            match codec::decode_server(&bytes)? {
-                ServerMsg::Snapshot(snap) => {
-                    let events = self.replica.apply(&snap)?;
-                    self.note_header(&snap.header);
-                    return Ok(ServerEvent::Snapshot {
-                        header: snap.header,
-                        events,
-                        bytes: bytes.len(),
-                    });
-                }
-                ServerMsg::Pong(p) => return Ok(ServerEvent::Pong(p)),
-                ServerMsg::Disconnect(d) => {
-                    let close = read_close(&mut self.ws).await;
-                    return Err(BotError::Disconnected(Some(d), close));
-                }
-                ServerMsg::Welcome(_) => return Err(BotError::Protocol("second welcome".into())),
+        }
+    }
+
+    /// Handles a frame from [`BotConnection::recv_frame`]: a snapshot is read (header only
+    /// in [`DecodeMode::HeaderOnly`]) and applied to the replica; inputs it reports applied
+    /// get their round trip (see [`BotConnection::take_rtts`]).
+    ///
+    /// # Errors
+    /// A decode error, a desync, or the server's `Disconnect` (then the close frame is read).
+    pub async fn handle_frame(&mut self, bytes: &[u8]) -> Result<ServerEvent, BotError> {
+        if self.mode == DecodeMode::HeaderOnly {
+            if let Some(header) = codec::read_snapshot_header(bytes) {
+                self.note_header(&header);
+                return Ok(ServerEvent::Snapshot {
+                    header,
+                    events: Vec::new(),
+                    bytes: bytes.len(),
+                });
             }
+        }
+        match codec::decode_server(bytes)? {
+            ServerMsg::Snapshot(snap) => {
+                let events = self.replica.apply(&snap)?;
+                self.note_header(&snap.header);
+                Ok(ServerEvent::Snapshot {
+                    header: snap.header,
+                    events,
+                    bytes: bytes.len(),
+                })
+            }
+            ServerMsg::Pong(p) => Ok(ServerEvent::Pong(p)),
+            ServerMsg::Disconnect(d) => {
+                let close = read_close(&mut self.ws).await;
+                Err(BotError::Disconnected(Some(d), close))
+            }
+            ServerMsg::Welcome(_) => Err(BotError::Protocol("second welcome".into())),
         }
     }
 
@@ -262,6 +320,20 @@ impl BotConnection {
             self.latest_tick = Some(h.tick);
         }
         self.last_input_seq = h.last_input_seq;
+        let now = Instant::now();
+        while let Some(&(seq, sent)) = self.in_flight.front() {
+            if seq > h.last_input_seq {
+                break;
+            }
+            self.in_flight.pop_front();
+            self.rtts.push(now.duration_since(sent));
+        }
+    }
+
+    /// Round trips measured since the last call: for each input, the time from
+    /// [`BotConnection::prepare_input`] to the first snapshot reporting it applied.
+    pub fn take_rtts(&mut self) -> std::vec::Drain<'_, Duration> {
+        self.rtts.drain(..)
     }
 
     /// Closes the connection politely (close 1000) and waits briefly for the server's reply.

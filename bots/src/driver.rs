@@ -3,8 +3,9 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -46,7 +47,7 @@ pub struct View {
     /// Payload bytes sent.
     pub bytes_up: u64,
     /// Input round trips (send to first snapshot reporting it applied), microseconds.
-    pub rtt_us: Vec<u64>,
+    pub rtt_us: Histogram<u64>,
     /// Set when the session ended: the error, the server's reason, the close frame.
     pub ended: Option<Ended>,
 }
@@ -103,7 +104,7 @@ impl Driver {
             inputs_sent: 0,
             bytes_down: 0,
             bytes_up: conn.bytes_up,
-            rtt_us: Vec::new(),
+            rtt_us: rtt_histogram(),
             ended: None,
         }));
         let (intent, intent_rx) = watch::channel(Intent::default());
@@ -145,7 +146,6 @@ async fn drive(
     let dt = Duration::from_secs_f64(1.0 / f64::from(conn.welcome.config.tick_hz.max(1)));
     let mut schedule = tokio::time::interval(dt);
     schedule.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    let mut in_flight: VecDeque<(u32, Instant)> = VecDeque::new();
     let ended = loop {
         tokio::select! {
             biased;
@@ -156,11 +156,7 @@ async fn drive(
             _ = schedule.tick() => {
                 let input = *intent.borrow();
                 match conn.send_input(input).await {
-                    Ok(seq) => {
-                        in_flight.push_back((seq, Instant::now()));
-                        if in_flight.len() > 256 {
-                            in_flight.pop_front();
-                        }
+                    Ok(_) => {
                         let mut v = view.lock();
                         v.inputs_sent += 1;
                         v.bytes_up = conn.bytes_up;
@@ -170,11 +166,9 @@ async fn drive(
             }
             ev = conn.recv() => match ev {
                 Ok(ServerEvent::Snapshot { header, events, .. }) => {
-                    let now = Instant::now();
                     let mut v = view.lock();
-                    while in_flight.front().is_some_and(|(s, _)| *s <= header.last_input_seq) {
-                        let (_, sent) = in_flight.pop_front().expect("checked");
-                        v.rtt_us.push(now.duration_since(sent).as_micros() as u64);
+                    for rtt in conn.take_rtts() {
+                        v.rtt_us.saturating_record(duration_us(rtt));
                     }
                     v.tick = Some(header.tick);
                     if let Some((_, state)) = conn.replica.state() {
@@ -208,4 +202,16 @@ fn ended_from(e: BotError) -> Ended {
         disconnect,
         close,
     }
+}
+
+/// An empty round-trip histogram: 1 us to 60 s, 3 significant digits.
+#[must_use]
+pub fn rtt_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
+}
+
+/// A duration in whole microseconds, at least 1 (the histogram's lowest value).
+#[must_use]
+pub fn duration_us(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
 }

@@ -1,0 +1,120 @@
+//! `tickwire-bots`: a swarm of headless players against a Tickwire server on this machine.
+//!
+//! ```text
+//! tickwire-bots --url ws://127.0.0.1:8080/ws --count 200 --duration 30 --behavior arena \
+//!     --probes 5 --json report.json
+//! ```
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+use tickwire_bots::brain::Behavior;
+use tickwire_bots::link::LinkConfig;
+use tickwire_bots::progress::ProgressMode;
+use tickwire_bots::swarm::{self, SwarmConfig};
+
+/// Drive a Tickwire server with headless bots and measure what they see.
+#[derive(Debug, Parser)]
+#[command(name = "tickwire-bots", version)]
+struct Args {
+    /// Server WebSocket URL (this machine only).
+    #[arg(long, default_value = "ws://127.0.0.1:8080/ws")]
+    url: String,
+    /// Bots to start.
+    #[arg(long, default_value_t = 10)]
+    count: usize,
+    /// Seconds measured, after every bot has joined and the warm-up.
+    #[arg(long, default_value_t = 30.0)]
+    duration: f64,
+    /// Seconds between the end of the ramp and the measured window.
+    #[arg(long, default_value_t = 0.0)]
+    warmup: f64,
+    /// Bots started per second (0: all at once).
+    #[arg(long, default_value_t = 200.0)]
+    ramp: f64,
+    /// What the bots do.
+    #[arg(long, value_enum, default_value_t = Behavior::Wander)]
+    behavior: Behavior,
+    /// Seed of the bots' decisions, phases and jitter.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Only this many bots (spread through the join order) decode every snapshot; the
+    /// others read snapshot headers only (load bots). Default: every bot decodes.
+    #[arg(long)]
+    probes: Option<usize>,
+    /// Link conditioner: delay added to every message, each way, in ms.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Link conditioner: further random delay per message, up to this many ms.
+    #[arg(long, default_value_t = 0)]
+    jitter_ms: u64,
+    /// Link conditioner: bandwidth cap per bot and direction, kbit/s.
+    #[arg(long)]
+    bandwidth_kbps: Option<u64>,
+    /// Write the report as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Runtime threads (1: a single-threaded runtime, best when pinned to one core).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Progress output.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    progress: ProgressMode,
+}
+
+fn seconds(s: f64, what: &str) -> Result<Duration> {
+    Duration::try_from_secs_f64(s).with_context(|| format!("--{what} must be >= 0 seconds"))
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let config = SwarmConfig {
+        url: args.url.clone(),
+        count: args.count,
+        duration: seconds(args.duration, "duration")?,
+        warmup: seconds(args.warmup, "warmup")?,
+        ramp_per_s: args.ramp,
+        behavior: args.behavior,
+        seed: args.seed,
+        probes: args.probes,
+        link: LinkConfig {
+            latency: Duration::from_millis(args.latency_ms),
+            jitter: Duration::from_millis(args.jitter_ms),
+            bandwidth_bps: args.bandwidth_kbps.map(|k| k * 1000),
+        },
+        progress: args.progress,
+    };
+    let runtime = if args.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads)
+            .enable_all()
+            .build()?
+    };
+    let report = runtime.block_on(async {
+        let cancel = CancellationToken::new();
+        let on_signal = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                on_signal.cancel();
+            }
+        });
+        swarm::run_until(config, cancel).await
+    })?;
+    println!("{}", report.table());
+    if let Some(path) = &args.json {
+        std::fs::write(path, report.to_json() + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if report.joined == 0 {
+        bail!("no bot joined");
+    }
+    Ok(())
+}

@@ -1,0 +1,266 @@
+//! One bot of a swarm, in its own task: connect and join, then until stopped send one input
+//! per tick on an absolute schedule (with a random phase) and take in every snapshot,
+//! through the link conditioner when there is one. Every failure is counted, by kind.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::watch;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use tickwire_shared::rng::Rng;
+use tickwire_shared::NetEntity;
+
+use crate::brain::{decide, Behavior, Brain, Sight};
+use crate::connection::{BotConnection, BotError, DecodeMode, ServerEvent};
+use crate::link::{Lane, LinkConfig};
+use crate::stats::Stats;
+
+/// Longest wait for a connection and its welcome.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for a polite close at the end.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Frames a conditioned link holds at most before the bot stops reading its socket (TCP
+/// then pushes back on the server, as a congested link does).
+const MAX_HELD_FRAMES: usize = 256;
+
+/// What every bot of a swarm shares.
+pub struct Fleet {
+    /// WebSocket URL.
+    pub url: String,
+    /// Behaviour of every bot.
+    pub behavior: Behavior,
+    /// Link conditions of every bot.
+    pub link: LinkConfig,
+    /// Counters and histograms.
+    pub stats: Arc<Stats>,
+    /// Cancelled at the end of the run.
+    pub stop: CancellationToken,
+    /// Connection attempts finished (joined or failed).
+    pub attempts: watch::Sender<usize>,
+    /// The server's tick rate, from the first welcome (0 before).
+    pub tick_hz: AtomicU32,
+    /// When each bot's session was open, by index (for per-client rates over the window).
+    pub sessions: Mutex<Vec<Session>>,
+}
+
+/// One bot's part.
+#[derive(Clone, Copy, Debug)]
+pub struct BotSpec {
+    /// Position in the join order.
+    pub index: usize,
+    /// Decodes every snapshot (a probe) or only headers (a load bot).
+    pub mode: DecodeMode,
+    /// Seed of its brain, phase and jitter.
+    pub seed: u64,
+}
+
+/// When a bot's session was open.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Session {
+    /// Welcome received (`None`: never joined).
+    pub joined: Option<Instant>,
+    /// Session over (`None`: still open).
+    pub ended: Option<Instant>,
+}
+
+/// How a session ended.
+enum End {
+    Stopped,
+    Failed(BotError),
+    Invariant(String),
+}
+
+/// Runs one bot until the fleet stops or its session fails.
+pub async fn run(spec: BotSpec, fleet: Arc<Fleet>) {
+    let stats = &fleet.stats;
+    let name = format!("bot-{}", spec.index);
+    let connect = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        BotConnection::connect(&fleet.url, &name, spec.mode),
+    );
+    let conn = tokio::select! {
+        () = fleet.stop.cancelled() => None,
+        res = connect => Some(res),
+    };
+    fleet.attempts.send_modify(|n| *n += 1);
+    let mut conn = match conn {
+        None => return,
+        Some(Ok(Ok(c))) => c,
+        Some(Ok(Err(e))) => {
+            stats.add(|c| &c.connect_errors, 1);
+            stats.note_failure(format!("{name}: join failed: {e}"));
+            return;
+        }
+        Some(Err(_)) => {
+            stats.add(|c| &c.connect_errors, 1);
+            stats.note_failure(format!("{name}: join timed out"));
+            return;
+        }
+    };
+    fleet.set_session(spec.index, |s| s.joined = Some(Instant::now()));
+    stats.add(|c| &c.joined, 1);
+    stats.add(|c| &c.bytes_up, conn.bytes_up);
+    stats.counters.connected.fetch_add(1, Ordering::Relaxed);
+    let tick_hz = conn.welcome.config.tick_hz.max(1);
+    let _ =
+        fleet
+            .tick_hz
+            .compare_exchange(0, u32::from(tick_hz), Ordering::Relaxed, Ordering::Relaxed);
+
+    let end = session(&mut conn, spec, &fleet, tick_hz).await;
+    fleet.set_session(spec.index, |s| s.ended = Some(Instant::now()));
+    stats.counters.connected.fetch_sub(1, Ordering::Relaxed);
+    match end {
+        End::Stopped => {
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, conn.close()).await;
+        }
+        End::Invariant(why) => {
+            stats.add(|c| &c.desyncs, 1);
+            stats.note_failure(format!("{name}: replica broke an invariant: {why}"));
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, conn.close()).await;
+        }
+        End::Failed(e) => {
+            match &e {
+                BotError::Desync(_) => stats.add(|c| &c.desyncs, 1),
+                BotError::Ws(_) | BotError::Disconnected(..) => stats.add(|c| &c.disconnects, 1),
+                BotError::Decode(_) => {
+                    stats.add(|c| &c.decode_errors, 1);
+                    stats.add(|c| &c.errors, 1);
+                }
+                BotError::Protocol(_) | BotError::Timeout => stats.add(|c| &c.errors, 1),
+            }
+            stats.note_failure(format!("{name}: {e}"));
+        }
+    }
+}
+
+impl Fleet {
+    fn set_session(&self, index: usize, f: impl FnOnce(&mut Session)) {
+        if let Some(s) = self.sessions.lock().get_mut(index) {
+            f(s);
+        }
+    }
+}
+
+async fn session(conn: &mut BotConnection, spec: BotSpec, fleet: &Fleet, tick_hz: u16) -> End {
+    let stats = &fleet.stats;
+    let dt = Duration::from_secs_f64(1.0 / f64::from(tick_hz));
+    let mut rng = Rng::new(spec.seed ^ 0x005e_ed0f_0b07);
+    let phase = dt.mul_f64((rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64);
+    // Absolute schedule: input k goes at start + phase + k * dt; a late bot skips ticks
+    // rather than bursting (so inputs_per_bot_per_s shows a harness that cannot keep up).
+    let mut schedule = tokio::time::interval_at(Instant::now() + phase, dt);
+    schedule.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut brain = Brain::new(fleet.behavior, spec.seed, tick_hz);
+    let direct = fleet.link.is_transparent();
+    let mut up: Lane<Vec<u8>> = Lane::new(fleet.link, rng.next_u64());
+    let mut down: Lane<Bytes> = Lane::new(fleet.link, rng.next_u64());
+    let never = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+
+    loop {
+        let (up_at, down_at) = (up.next_release(), down.next_release());
+        tokio::select! {
+            biased;
+            () = fleet.stop.cancelled() => return End::Stopped,
+            () = tokio::time::sleep_until(up_at.map_or(never, Instant::from_std)), if up_at.is_some() => {
+                while let Some(frame) = up.pop_due(std::time::Instant::now()) {
+                    if let Err(e) = send(conn, frame, stats).await {
+                        return End::Failed(e);
+                    }
+                }
+            }
+            () = tokio::time::sleep_until(down_at.map_or(never, Instant::from_std)), if down_at.is_some() => {
+                while let Some(frame) = down.pop_due(std::time::Instant::now()) {
+                    if let Err(end) = handle(conn, &frame, stats).await {
+                        return end;
+                    }
+                }
+            }
+            _ = schedule.tick() => {
+                let input = {
+                    let sight = (conn.mode == DecodeMode::Full).then(|| Sight {
+                        me: conn.welcome.player,
+                        state: conn.replica.entities(),
+                        map: &conn.welcome.map,
+                    });
+                    decide(&mut brain, sight.as_ref())
+                };
+                let (_, frame) = conn.prepare_input(input);
+                if direct {
+                    if let Err(e) = send(conn, frame, stats).await {
+                        return End::Failed(e);
+                    }
+                } else {
+                    up.push(std::time::Instant::now(), frame.len(), frame);
+                }
+            }
+            frame = conn.recv_frame(), if down.len() < MAX_HELD_FRAMES => match frame {
+                Err(e) => return End::Failed(e),
+                Ok(frame) => {
+                    stats.add(|c| &c.frames_down, 1);
+                    stats.add(|c| &c.bytes_down, frame.len() as u64);
+                    if direct {
+                        if let Err(end) = handle(conn, &frame, stats).await {
+                            return end;
+                        }
+                    } else {
+                        down.push(std::time::Instant::now(), frame.len(), frame);
+                    }
+                }
+            },
+        }
+    }
+}
+
+async fn send(conn: &mut BotConnection, frame: Vec<u8>, stats: &Stats) -> Result<(), BotError> {
+    let len = frame.len() as u64;
+    conn.send_frame(frame).await?;
+    stats.add(|c| &c.inputs, 1);
+    stats.add(|c| &c.bytes_up, len);
+    Ok(())
+}
+
+async fn handle(conn: &mut BotConnection, frame: &[u8], stats: &Stats) -> Result<(), End> {
+    match conn.handle_frame(frame).await {
+        Ok(ServerEvent::Snapshot { .. }) => {
+            stats.add(|c| &c.snapshots, 1);
+            stats.record_rtts(conn.take_rtts());
+            if conn.mode == DecodeMode::Full {
+                check_replica(conn).map_err(End::Invariant)?;
+            }
+            Ok(())
+        }
+        Ok(ServerEvent::Pong(_)) => Ok(()),
+        Err(e) => Err(End::Failed(e)),
+    }
+}
+
+/// What must hold of a replica after every snapshot: the bot's own player is in it, and
+/// every player is inside the map, with hit points in range, dead exactly at 0 hp.
+fn check_replica(conn: &BotConnection) -> Result<(), String> {
+    let me = conn.welcome.player;
+    if !matches!(conn.replica.get(me), Some(NetEntity::Player(_))) {
+        return Err(format!("own player {me:?} missing"));
+    }
+    let (map, max_hp) = (&conn.welcome.map, conn.welcome.config.max_hp);
+    for (id, e) in conn.replica.entities() {
+        let NetEntity::Player(p) = e else { continue };
+        let pos = p.pos.to_vec2();
+        if !(-1.0..=map.width + 1.0).contains(&pos.x) || !(-1.0..=map.height + 1.0).contains(&pos.y)
+        {
+            return Err(format!("player {id:?} outside the map at {pos}"));
+        }
+        if p.hp > max_hp || (p.hp == 0) != p.respawn_at.is_some() {
+            return Err(format!(
+                "player {id:?} has hp {} and respawn {:?}",
+                p.hp, p.respawn_at
+            ));
+        }
+    }
+    Ok(())
+}

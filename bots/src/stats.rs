@@ -1,0 +1,175 @@
+//! What the swarm counts while it runs: counters every bot task bumps, and round-trip
+//! histograms (whole window, and the last progress interval).
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use parking_lot::Mutex;
+
+use crate::driver::{duration_us, rtt_histogram};
+
+/// Failure samples kept for the report.
+const MAX_SAMPLES: usize = 8;
+
+/// Counters shared by every bot task of a swarm.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Bots with an open session now.
+    pub connected: AtomicI64,
+    /// Bots that joined (received a welcome).
+    pub joined: AtomicU64,
+    /// Connection or join attempts that failed.
+    pub connect_errors: AtomicU64,
+    /// Sessions that broke on a client-side error: undecodable or unexpected server bytes.
+    pub errors: AtomicU64,
+    /// Snapshots that did not apply, or replicas that broke an invariant.
+    pub desyncs: AtomicU64,
+    /// Sessions the server or the socket ended before the run did.
+    pub disconnects: AtomicU64,
+    /// Server frames that did not decode.
+    pub decode_errors: AtomicU64,
+    /// Frames received.
+    pub frames_down: AtomicU64,
+    /// Snapshots handled.
+    pub snapshots: AtomicU64,
+    /// WebSocket payload bytes received.
+    pub bytes_down: AtomicU64,
+    /// Inputs sent.
+    pub inputs: AtomicU64,
+    /// WebSocket payload bytes sent.
+    pub bytes_up: AtomicU64,
+}
+
+/// A copy of the counters at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sample {
+    /// See [`Counters::connected`].
+    pub connected: i64,
+    /// See [`Counters::joined`].
+    pub joined: u64,
+    /// See [`Counters::connect_errors`].
+    pub connect_errors: u64,
+    /// See [`Counters::errors`].
+    pub errors: u64,
+    /// See [`Counters::desyncs`].
+    pub desyncs: u64,
+    /// See [`Counters::disconnects`].
+    pub disconnects: u64,
+    /// See [`Counters::decode_errors`].
+    pub decode_errors: u64,
+    /// See [`Counters::frames_down`].
+    pub frames_down: u64,
+    /// See [`Counters::snapshots`].
+    pub snapshots: u64,
+    /// See [`Counters::bytes_down`].
+    pub bytes_down: u64,
+    /// See [`Counters::inputs`].
+    pub inputs: u64,
+    /// See [`Counters::bytes_up`].
+    pub bytes_up: u64,
+}
+
+impl Sample {
+    /// Every failure of any kind.
+    #[must_use]
+    pub fn failures(&self) -> u64 {
+        self.connect_errors + self.errors + self.desyncs + self.disconnects
+    }
+}
+
+/// Everything a swarm measures.
+pub struct Stats {
+    /// The counters.
+    pub counters: Counters,
+    rtt_window: Mutex<Histogram<u64>>,
+    rtt_recent: Mutex<Histogram<u64>>,
+    samples: Mutex<Vec<String>>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            counters: Counters::default(),
+            rtt_window: Mutex::new(rtt_histogram()),
+            rtt_recent: Mutex::new(rtt_histogram()),
+            samples: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+fn add(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Ordering::Relaxed);
+}
+
+impl Stats {
+    /// Counts `n` on counter `c`.
+    pub fn add(&self, c: impl Fn(&Counters) -> &AtomicU64, n: u64) {
+        add(c(&self.counters), n);
+    }
+
+    /// Records input round trips.
+    pub fn record_rtts(&self, rtts: impl Iterator<Item = Duration>) {
+        let (mut w, mut r) = (self.rtt_window.lock(), self.rtt_recent.lock());
+        for d in rtts {
+            let us = duration_us(d);
+            w.saturating_record(us);
+            r.saturating_record(us);
+        }
+    }
+
+    /// Keeps a failure message for the report (the first few only).
+    pub fn note_failure(&self, what: String) {
+        let mut s = self.samples.lock();
+        if s.len() < MAX_SAMPLES {
+            s.push(what);
+        }
+    }
+
+    /// The failure messages kept.
+    #[must_use]
+    pub fn failure_samples(&self) -> Vec<String> {
+        self.samples.lock().clone()
+    }
+
+    /// The counters now.
+    #[must_use]
+    pub fn sample(&self) -> Sample {
+        let c = &self.counters;
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Sample {
+            connected: c.connected.load(Ordering::Relaxed),
+            joined: l(&c.joined),
+            connect_errors: l(&c.connect_errors),
+            errors: l(&c.errors),
+            desyncs: l(&c.desyncs),
+            disconnects: l(&c.disconnects),
+            decode_errors: l(&c.decode_errors),
+            frames_down: l(&c.frames_down),
+            snapshots: l(&c.snapshots),
+            bytes_down: l(&c.bytes_down),
+            inputs: l(&c.inputs),
+            bytes_up: l(&c.bytes_up),
+        }
+    }
+
+    /// Round trips since the last call (for live progress), then forgets them.
+    #[must_use]
+    pub fn take_recent_rtt(&self) -> Histogram<u64> {
+        let mut r = self.rtt_recent.lock();
+        let h = r.clone();
+        r.reset();
+        h
+    }
+
+    /// Starts the measured window: forgets the round trips recorded so far.
+    pub fn reset_window(&self) {
+        self.rtt_window.lock().reset();
+    }
+
+    /// Round trips since [`Stats::reset_window`].
+    #[must_use]
+    pub fn window_rtt(&self) -> Histogram<u64> {
+        self.rtt_window.lock().clone()
+    }
+}

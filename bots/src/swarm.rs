@@ -1,0 +1,324 @@
+//! The bot swarm: many bots in one process, on one runtime, for a bounded time.
+//!
+//! A run: bots join at `ramp_per_s` (ramp) until every attempt is over; then `warmup`;
+//! then the measured window of `duration`, over which every rate and the round trips are
+//! taken; then every bot closes. "window start" / "window end" lines mark the window on
+//! the progress output (the benchmark driver aligns its server measurements on them).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::http::Uri;
+use tokio_util::sync::CancellationToken;
+
+use crate::bot::{self, BotSpec, Fleet, Session, CONNECT_TIMEOUT};
+use crate::brain::Behavior;
+use crate::connection::DecodeMode;
+use crate::link::LinkConfig;
+use crate::progress::{Phase, Progress, ProgressMode};
+use crate::report::{process_cpu_time, Params, Report, RttMs};
+use crate::stats::Stats;
+
+/// Most bots one run may start.
+pub const MAX_BOTS: usize = 20_000;
+/// Longest warm-up or window.
+pub const MAX_DURATION: Duration = Duration::from_secs(3600);
+/// Longest wait for every bot to close at the end.
+const CLOSE_ALL_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// What a swarm run does.
+#[derive(Clone, Debug)]
+pub struct SwarmConfig {
+    /// Server WebSocket URL, e.g. `ws://127.0.0.1:8080/ws` (loopback only).
+    pub url: String,
+    /// Bots to start.
+    pub count: usize,
+    /// Measured window, after the ramp and the warm-up.
+    pub duration: Duration,
+    /// Time between the end of the ramp and the measured window.
+    pub warmup: Duration,
+    /// Bots started per second (0: all at once).
+    pub ramp_per_s: f64,
+    /// What the bots do.
+    pub behavior: Behavior,
+    /// Seed of every bot's brain, phase and jitter.
+    pub seed: u64,
+    /// Bots that decode every snapshot, spread through the join order; the others read
+    /// headers only. `None`: every bot decodes everything.
+    pub probes: Option<usize>,
+    /// Link conditions of every bot.
+    pub link: LinkConfig,
+    /// Progress output.
+    pub progress: ProgressMode,
+}
+
+impl SwarmConfig {
+    /// A quiet run of `count` bots against `url` for `duration`, other settings default.
+    #[must_use]
+    pub fn new(url: impl Into<String>, count: usize, duration: Duration) -> SwarmConfig {
+        SwarmConfig {
+            url: url.into(),
+            count,
+            duration,
+            warmup: Duration::ZERO,
+            ramp_per_s: 200.0,
+            behavior: Behavior::Wander,
+            seed: 1,
+            probes: None,
+            link: LinkConfig::default(),
+            progress: ProgressMode::Quiet,
+        }
+    }
+}
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SwarmError {
+    /// The URL is not a `ws://` URL of this machine.
+    #[error("--url must be ws://127.0.0.1:PORT/PATH or ws://localhost:PORT/PATH, got {0:?}")]
+    NotLoopback(String),
+    /// A setting is out of range.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn check(config: &SwarmConfig) -> Result<(), SwarmError> {
+    let uri: Uri = config
+        .url
+        .parse()
+        .map_err(|_| SwarmError::NotLoopback(config.url.clone()))?;
+    let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if uri.scheme_str() != Some("ws") || !loopback {
+        return Err(SwarmError::NotLoopback(config.url.clone()));
+    }
+    if config.count == 0 || config.count > MAX_BOTS {
+        return Err(SwarmError::Invalid(format!(
+            "count must be 1..={MAX_BOTS}, got {}",
+            config.count
+        )));
+    }
+    if config.duration > MAX_DURATION || config.warmup > MAX_DURATION {
+        return Err(SwarmError::Invalid(format!(
+            "duration and warm-up are at most {} s",
+            MAX_DURATION.as_secs()
+        )));
+    }
+    if !(config.ramp_per_s.is_finite() && config.ramp_per_s >= 0.0) {
+        return Err(SwarmError::Invalid("ramp must be >= 0".into()));
+    }
+    Ok(())
+}
+
+/// Which bots decode everything: `probes` of them, spread evenly through the join order.
+#[must_use]
+pub fn probe_mask(count: usize, probes: Option<usize>) -> Vec<bool> {
+    match probes {
+        None => vec![true; count],
+        Some(k) => {
+            let k = k.min(count);
+            let mut mask = vec![false; count];
+            for j in 0..k {
+                mask[j * count / k] = true;
+            }
+            mask
+        }
+    }
+}
+
+/// Runs a swarm to its end.
+///
+/// # Errors
+/// [`SwarmError`] for a configuration it refuses (nothing is started then).
+pub async fn run(config: SwarmConfig) -> Result<Report, SwarmError> {
+    run_until(config, CancellationToken::new()).await
+}
+
+/// Runs a swarm to its end, or until `cancel` (then the report covers the partial window
+/// and says so).
+///
+/// # Errors
+/// [`SwarmError`] for a configuration it refuses (nothing is started then).
+pub async fn run_until(
+    config: SwarmConfig,
+    cancel: CancellationToken,
+) -> Result<Report, SwarmError> {
+    check(&config)?;
+    let stats = Arc::new(Stats::default());
+    let (attempts, mut attempts_rx) = watch::channel(0usize);
+    let fleet = Arc::new(Fleet {
+        url: config.url.clone(),
+        behavior: config.behavior,
+        link: config.link,
+        stats: stats.clone(),
+        stop: CancellationToken::new(),
+        attempts,
+        tick_hz: AtomicU32::new(0),
+        sessions: Mutex::new(vec![Session::default(); config.count]),
+    });
+    let progress = Progress::start(config.progress, stats.clone(), config.count);
+    let mut bots: JoinSet<()> = JoinSet::new();
+    let mut started = 0usize;
+    let mask = probe_mask(config.count, config.probes);
+
+    // Ramp.
+    let t0 = Instant::now();
+    for (index, probe) in mask.iter().enumerate() {
+        if config.ramp_per_s > 0.0 {
+            let at = t0 + Duration::from_secs_f64(index as f64 / config.ramp_per_s);
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                () = tokio::time::sleep_until(at) => {}
+            }
+        }
+        let spec = BotSpec {
+            index,
+            mode: if *probe {
+                DecodeMode::Full
+            } else {
+                DecodeMode::HeaderOnly
+            },
+            seed: config
+                .seed
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                .wrapping_add(index as u64),
+        };
+        bots.spawn(bot::run(spec, fleet.clone()));
+        started += 1;
+        // Keep finished tasks from piling up while thousands join.
+        while bots.try_join_next().is_some() {}
+    }
+    tokio::select! {
+        () = cancel.cancelled() => {}
+        _ = tokio::time::timeout(CONNECT_TIMEOUT * 2, attempts_rx.wait_for(|n| *n >= started)) => {}
+    }
+    let s = stats.sample();
+    progress.phase(
+        Phase::Warmup,
+        &format!(
+            "{} joined, {} failed in {:.1} s",
+            s.joined,
+            s.connect_errors,
+            t0.elapsed().as_secs_f64()
+        ),
+    );
+    tokio::select! {
+        () = cancel.cancelled() => {}
+        () = tokio::time::sleep(config.warmup) => {}
+    }
+
+    // Measured window.
+    stats.reset_window();
+    let (w0, s0, cpu0) = (Instant::now(), stats.sample(), process_cpu_time());
+    progress.phase(Phase::Measure, "window start");
+    tokio::select! {
+        () = cancel.cancelled() => {}
+        () = tokio::time::sleep(config.duration) => {}
+    }
+    let (w1, s1, cpu1) = (Instant::now(), stats.sample(), process_cpu_time());
+    let rtt = stats.window_rtt();
+    progress.phase(Phase::Closing, "window end");
+
+    fleet.stop.cancel();
+    let closing = async { while bots.join_next().await.is_some() {} };
+    if tokio::time::timeout(CLOSE_ALL_TIMEOUT, closing)
+        .await
+        .is_err()
+    {
+        bots.abort_all();
+    }
+    progress.finish();
+
+    let window = w1.duration_since(w0).as_secs_f64().max(1e-9);
+    let client_seconds: f64 = fleet
+        .sessions
+        .lock()
+        .iter()
+        .filter_map(|s| {
+            let a = s.joined?.max(w0);
+            let b = s.ended.map_or(w1, |e| e.min(w1));
+            Some(b.saturating_duration_since(a).as_secs_f64())
+        })
+        .sum();
+    let per_client = |a: u64, b: u64| {
+        if client_seconds > 0.0 {
+            (a - b) as f64 / client_seconds
+        } else {
+            0.0
+        }
+    };
+    let end = stats.sample();
+    let bots_cpu_pct = match (cpu0, cpu1) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a).as_secs_f64() / window * 100.0),
+        _ => None,
+    };
+    let link = config.link;
+    Ok(Report {
+        params: Params {
+            url: config.url.clone(),
+            count: config.count,
+            duration_s: config.duration.as_secs_f64(),
+            warmup_s: config.warmup.as_secs_f64(),
+            ramp_per_s: config.ramp_per_s,
+            behavior: config.behavior,
+            seed: config.seed,
+            probes: config.probes,
+            latency_ms: link.latency.as_millis() as u64,
+            jitter_ms: link.jitter.as_millis() as u64,
+            bandwidth_kbps: link.bandwidth_bps.map(|b| b / 1000),
+        },
+        tick_hz: u16::try_from(fleet.tick_hz.load(Ordering::Relaxed)).unwrap_or(u16::MAX),
+        joined: end.joined,
+        errors: end.errors + end.connect_errors,
+        connect_errors: end.connect_errors,
+        desyncs: end.desyncs,
+        disconnects: end.disconnects,
+        decode_errors: end.decode_errors,
+        connected_at_end: s1.connected,
+        window_s: window,
+        client_seconds,
+        rtt_ms: RttMs::from_histogram(&rtt),
+        bytes_down_per_client_per_s: per_client(s1.bytes_down, s0.bytes_down),
+        bytes_up_per_client_per_s: per_client(s1.bytes_up, s0.bytes_up),
+        snapshots_per_client_per_s: per_client(s1.snapshots, s0.snapshots),
+        inputs_per_bot_per_s: per_client(s1.inputs, s0.inputs),
+        kbps_down_total: (s1.bytes_down - s0.bytes_down) as f64 * 8.0 / 1000.0 / window,
+        bots_cpu_pct,
+        interrupted: cancel.is_cancelled(),
+        failure_samples: stats.failure_samples(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probes_are_spread_through_the_join_order() {
+        let m = probe_mask(100, Some(5));
+        let idx: Vec<usize> = (0..100).filter(|i| m[*i]).collect();
+        assert_eq!(idx, vec![0, 20, 40, 60, 80]);
+        assert_eq!(probe_mask(3, Some(10)), vec![true; 3]);
+        assert_eq!(probe_mask(4, None), vec![true; 4]);
+        assert_eq!(probe_mask(4, Some(0)), vec![false; 4]);
+    }
+
+    #[test]
+    fn only_loopback_urls_are_accepted() {
+        let ok = |u: &str| check(&SwarmConfig::new(u, 1, Duration::from_secs(1))).is_ok();
+        assert!(ok("ws://127.0.0.1:8080/ws"));
+        assert!(ok("ws://localhost:1/ws"));
+        assert!(ok("ws://[::1]:1/ws"));
+        assert!(!ok("ws://example.com/ws"));
+        assert!(!ok("ws://10.0.0.1:80/ws"));
+        assert!(!ok("http://127.0.0.1/ws"));
+    }
+}
