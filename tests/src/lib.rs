@@ -1,6 +1,8 @@
 //! Test harness: [`TestServer`] runs the real server (`tickwire_server::run`) on
 //! 127.0.0.1 port 0 inside the test's runtime; [`wait_for`] polls a condition with a bound.
 
+pub mod browser;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,6 +11,8 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+pub mod raw;
 
 pub use tickwire_bots as bots;
 pub use tickwire_server::Config;

@@ -1,0 +1,109 @@
+//! Headless Chromium driven through chromedriver (WebDriver) with `fantoccini`.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use anyhow::{bail, Context, Result};
+use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::{Client, ClientBuilder};
+use serde_json::{json, Value};
+
+/// The Chromium binary (Debian's `chromium`).
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+/// The driver binary (Debian's `chromium-driver`).
+pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// A chromedriver process, killed (by its own handle) when dropped.
+pub struct Driver {
+    child: Child,
+    /// The port it listens on (127.0.0.1).
+    pub port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts chromedriver on a port of its choosing (`--port=0`) and reads the port from its
+/// banner.
+///
+/// # Errors
+/// chromedriver is missing or did not start.
+pub fn start_chromedriver() -> Result<Driver> {
+    if !Path::new(CHROMEDRIVER).exists() {
+        bail!("{CHROMEDRIVER} is missing: `cargo xtask test` installs chromium-driver");
+    }
+    let mut child = Command::new(CHROMEDRIVER)
+        .args(["--port=0", "--allowed-ips=127.0.0.1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("spawn chromedriver")?;
+    let stdout = child.stdout.take().context("piped stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
+        let line = line?;
+        if let Some(rest) = line.split("started successfully on port ").nth(1) {
+            let port: u16 = rest.trim_end_matches('.').trim().parse()?;
+            // Keep draining so chromedriver never blocks on a full pipe.
+            std::thread::spawn(move || lines.for_each(drop));
+            return Ok(Driver { child, port });
+        }
+    }
+    let _ = child.kill();
+    bail!("chromedriver exited without printing its port")
+}
+
+/// Opens a headless Chromium session (window `w` x `h`) with its own empty profile.
+///
+/// # Errors
+/// The session could not be created.
+pub async fn session(driver: &Driver, profile: &Path, w: u32, h: u32) -> Result<Client> {
+    let caps = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync",
+                format!("--window-size={w},{h}"),
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        },
+        "goog:loggingPrefs": { "browser": "ALL" },
+    });
+    let Value::Object(caps) = caps else {
+        bail!("capabilities are an object");
+    };
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .context("new WebDriver session")
+}
+
+/// chromedriver's browser console log (drained on each call): `POST /session/{id}/se/log`.
+#[derive(Debug)]
+pub struct BrowserLog;
+
+impl WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> std::result::Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({ "type": "browser" }).to_string()),
+        )
+    }
+}

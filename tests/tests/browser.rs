@@ -1,0 +1,166 @@
+//! The browser client end to end: the real server on 127.0.0.1:0 serving the built WASM
+//! client, a real headless Chromium playing it, and a bot in the same game.
+
+use std::time::Duration;
+
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::Client;
+use serde_json::Value;
+use tickwire_bots::connection::BotInput;
+use tickwire_bots::{BotConnection, DecodeMode, Driver};
+use tickwire_shared::{NetEntity, NetId};
+use tickwire_tests::browser::{self, BrowserLog};
+use tickwire_tests::{test_config, wait_for, workspace_root, TestServer};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+async fn state(page: &Client) -> Value {
+    page.execute(
+        "return window.tickwire ? window.tickwire.state() : null;",
+        vec![],
+    )
+    .await
+    .unwrap_or(Value::Null)
+}
+
+fn x_seen_by(bot: &Driver, id: NetId) -> Option<f32> {
+    bot.view(|v| match v.get(id) {
+        Some(NetEntity::Player(p)) => Some(p.pos.to_vec2().x),
+        _ => None,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_browser_joins_moves_and_sees_a_bot() {
+    if std::env::var_os("TICKWIRE_SKIP_BROWSER").is_some() {
+        eprintln!("TICKWIRE_SKIP_BROWSER is set: browser test skipped");
+        return;
+    }
+    let config = test_config();
+    let wasm = config.client_dir.join("tickwire_client_wasm_bg.wasm");
+    assert!(
+        wasm.exists(),
+        "{} is missing: build the client with `cargo xtask client` (cargo xtask test does)",
+        wasm.display()
+    );
+    let server = TestServer::start_with(config).await;
+    let bot = Driver::spawn(
+        BotConnection::connect(&server.ws_url(), "buddy", DecodeMode::Full)
+            .await
+            .expect("bot joins"),
+    );
+    let bot_id = bot.view(tickwire_bots::View::me);
+
+    let driver = browser::start_chromedriver().expect("chromedriver");
+    let profile = std::env::temp_dir().join(format!("tickwire-chrome-{}", std::process::id()));
+    let page = browser::session(&driver, &profile, 1200, 800)
+        .await
+        .expect("browser session");
+    let result = play(&page, &server, &bot, bot_id).await;
+    let shot = page.screenshot().await;
+    let _ = page.close().await;
+    let _ = std::fs::remove_dir_all(&profile);
+    if let Ok(png) = shot {
+        let out = workspace_root().join("target").join("browser-e2e.png");
+        let _ = std::fs::write(&out, png);
+        eprintln!("screenshot: {}", out.display());
+    }
+    result.expect("browser session played");
+    let v = bot.stop().await;
+    assert!(!v.ended.expect("stopped").desync);
+    server.shutdown().await.expect("clean shutdown");
+}
+
+async fn play(
+    page: &Client,
+    server: &TestServer,
+    bot: &Driver,
+    bot_id: NetId,
+) -> anyhow::Result<()> {
+    page.goto(&format!("{}/?name=browser", server.http_url()))
+        .await?;
+
+    // The page loads, joins and sees the bot.
+    wait_for("the page joins and sees the bot", LIMIT, || async {
+        let s = state(page).await;
+        s["connection"] == "connected"
+            && s["players"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["id"] == bot_id.0))
+    })
+    .await;
+    let me = NetId(state(page).await["id"].as_u64().expect("own id") as u32);
+    wait_for("the bot sees the browser player", LIMIT, || async {
+        x_seen_by(bot, me).is_some()
+    })
+    .await;
+
+    // The bot moves: the page sees it move.
+    let bot_x0 = state(page).await["players"]
+        .as_array()
+        .and_then(|ps| {
+            ps.iter()
+                .find(|p| p["id"] == bot_id.0)
+                .and_then(|p| p["x"].as_f64())
+        })
+        .expect("bot position in the page");
+    let dir: f64 = if bot_x0 < 1200.0 { 1.0 } else { -1.0 };
+    bot.set(BotInput {
+        move_x: dir as f32,
+        ..BotInput::default()
+    });
+    wait_for("the page sees the bot move", LIMIT, || async {
+        let s = state(page).await;
+        s["players"].as_array().is_some_and(|ps| {
+            ps.iter().any(|p| {
+                p["id"] == bot_id.0 && p["x"].as_f64().is_some_and(|x| (x - bot_x0) * dir > 40.0)
+            })
+        })
+    })
+    .await;
+    bot.set(BotInput::default());
+
+    // The player holds a movement key: the server (seen by the bot) and the page agree.
+    let server_x0 = x_seen_by(bot, me).expect("bot sees the page player");
+    let page_x0 = state(page).await["x"].as_f64().expect("predicted x");
+    let key = if server_x0 < 1200.0 { 'd' } else { 'a' };
+    let sign: f32 = if key == 'd' { 1.0 } else { -1.0 };
+    page.perform_actions(KeyActions::new("keyboard".into()).then(KeyAction::Down { value: key }))
+        .await?;
+    wait_for("the server moves the browser player", LIMIT, || async {
+        x_seen_by(bot, me).is_some_and(|x| (x - server_x0) * sign > 40.0)
+    })
+    .await;
+    page.perform_actions(KeyActions::new("keyboard".into()).then(KeyAction::Up { value: key }))
+        .await?;
+    wait_for("the page shows the move", LIMIT, || async {
+        state(page).await["x"]
+            .as_f64()
+            .is_some_and(|x| (x - page_x0) * f64::from(sign) > 40.0)
+    })
+    .await;
+    // Once the player stops, prediction and server agree exactly.
+    wait_for(
+        "prediction settles on the server position",
+        LIMIT,
+        || async {
+            let page_x = state(page).await["x"].as_f64();
+            let server_x = x_seen_by(bot, me).map(f64::from);
+            page_x.is_some() && page_x == server_x
+        },
+    )
+    .await;
+
+    // No errors on the page or in the console.
+    let errors = page
+        .execute("return window.tickwireErrors;", vec![])
+        .await?;
+    assert_eq!(errors, Value::Array(Vec::new()), "page errors");
+    let logs = page.issue_cmd(BrowserLog).await?;
+    let severe: Vec<&Value> = logs
+        .as_array()
+        .map(|a| a.iter().filter(|e| e["level"] == "SEVERE").collect())
+        .unwrap_or_default();
+    assert!(severe.is_empty(), "console errors: {severe:?}");
+    Ok(())
+}
