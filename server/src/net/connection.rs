@@ -53,21 +53,22 @@ pub async fn handle(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, ca
     let span = info_span!("conn", %peer, client = field::Empty, player = field::Empty);
     let shutdown = shared.shutdown.clone();
     async move {
-        tokio::select! {
-            // Before the session starts, shutting down just drops the connection; a session
-            // watches the shutdown itself, to say goodbye with 1001.
-            () = shutdown.cancelled() => {}
-            Some((ws, route)) = upgrade(stream, peer, &shared, cap) => match route {
-                Route::Game(slot) => {
-                    session::run(ws, &shared).await;
-                    drop(slot);
-                }
-                Route::Echo(slot) => {
-                    echo::run(ws, &shared).await;
-                    drop(slot);
-                }
-            },
-            else => {}
+        // Before the session starts, shutting down just drops the connection; a session
+        // watches the shutdown itself, to say goodbye with 1001.
+        let upgraded = tokio::select! {
+            () = shutdown.cancelled() => None,
+            u = upgrade(stream, peer, &shared, cap) => u,
+        };
+        match upgraded {
+            Some((ws, Route::Game(slot))) => {
+                session::run(ws, &shared).await;
+                drop(slot);
+            }
+            Some((ws, Route::Echo(slot))) => {
+                echo::run(ws, &shared).await;
+                drop(slot);
+            }
+            None => {}
         }
     }
     .instrument(span)

@@ -74,6 +74,9 @@ pub async fn read_head(stream: &mut TcpStream) -> Result<(Request, Vec<u8>), Hea
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut headers);
         match req.parse(&buf) {
+            Ok(httparse::Status::Complete(len)) if len > MAX_HEAD_BYTES => {
+                return Err(HeadError::TooLarge);
+            }
             Ok(httparse::Status::Complete(len)) => {
                 let request = Request {
                     method: req.method.unwrap_or_default().to_owned(),

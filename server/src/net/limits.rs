@@ -51,6 +51,7 @@ pub fn effective_max_connections(configured: usize, nofile: Option<u64>) -> usiz
 pub struct ConnLimits {
     max_total: usize,
     max_per_ip: usize,
+    count_loopback: bool,
     state: Mutex<State>,
 }
 
@@ -73,12 +74,14 @@ pub enum Admission {
 }
 
 impl ConnLimits {
-    /// At most `max_total` connections, `max_per_ip` per client address (0: no limit).
+    /// At most `max_total` connections, `max_per_ip` per client address (0: no limit;
+    /// loopback addresses are counted only when `count_loopback`).
     #[must_use]
-    pub fn new(max_total: usize, max_per_ip: usize) -> Arc<ConnLimits> {
+    pub fn new(max_total: usize, max_per_ip: usize, count_loopback: bool) -> Arc<ConnLimits> {
         Arc::new(ConnLimits {
             max_total,
             max_per_ip,
+            count_loopback,
             state: Mutex::new(State::default()),
         })
     }
@@ -127,7 +130,7 @@ impl ConnSlot {
     /// Counts the connection against its client address; `false` (and not counted) when
     /// that address already has its maximum. Called once, when the address is known.
     pub fn claim_ip(&mut self, ip: IpAddr) -> bool {
-        if self.ip.is_some() {
+        if self.ip.is_some() || (ip.is_loopback() && !self.limits.count_loopback) {
             return true;
         }
         let mut s = self.limits.state.lock();
@@ -193,7 +196,7 @@ mod tests {
 
     #[test]
     fn caps_total_and_per_ip_and_releases_on_drop() {
-        let limits = ConnLimits::new(2, 1);
+        let limits = ConnLimits::new(2, 1, true);
         let ip: IpAddr = "127.0.0.2".parse().unwrap();
         let Admission::Admitted(mut a) = limits.admit() else {
             panic!("first is admitted")
@@ -217,5 +220,14 @@ mod tests {
         drop((b, c));
         assert_eq!(limits.open(), 0);
         assert!(limits.state.lock().per_ip.is_empty());
+
+        let lenient = ConnLimits::new(10, 1, false);
+        for _ in 0..3 {
+            let Admission::Admitted(mut s) = lenient.admit() else {
+                panic!("admitted")
+            };
+            assert!(s.claim_ip(ip), "loopback is not counted unless asked");
+            std::mem::forget(s);
+        }
     }
 }
