@@ -70,6 +70,12 @@ pub struct Config {
     #[arg(long, env = "TICKWIRE_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
     pub max_connections_per_ip: usize,
 
+    /// Apply `--max-connections-per-ip` to loopback clients (127.0.0.0/8, ::1) too. Off by
+    /// default: local benchmarks and tools are not one abusive client, and a local proxy
+    /// belongs in `--trusted-proxy`.
+    #[arg(long, env = "TICKWIRE_PER_IP_LOOPBACK")]
+    pub per_ip_includes_loopback: bool,
+
     /// A reverse proxy whose `X-Forwarded-For` header names the real client (repeatable).
     /// Without it the header is ignored: anyone can write it.
     #[arg(

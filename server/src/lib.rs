@@ -121,7 +121,11 @@ pub async fn run(
             "connection cap lowered to stay below the descriptor limit"
         );
     }
-    let limits = net::limits::ConnLimits::new(max_connections, config.max_connections_per_ip);
+    let limits = net::limits::ConnLimits::new(
+        max_connections,
+        config.max_connections_per_ip,
+        config.per_ip_includes_loopback,
+    );
     if config.tcp_send_buffer_bytes > 0 {
         // Accepted sockets inherit the listener's buffer size.
         let _ =
