@@ -1,6 +1,7 @@
 //! Headless Chromium driven through chromedriver (WebDriver) with `fantoccini`.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
@@ -14,7 +15,8 @@ pub const CHROMIUM: &str = "/usr/bin/chromium";
 /// The driver binary (Debian's `chromium-driver`).
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-/// A chromedriver process, killed (by its own handle) when dropped.
+/// A chromedriver process in its own process group; the group (chromedriver and the
+/// Chromium it started) is ended when dropped, even if the test panicked mid-session.
 pub struct Driver {
     child: Child,
     /// The port it listens on (127.0.0.1).
@@ -23,6 +25,9 @@ pub struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // The group id is chromedriver's PID (process_group(0) at spawn).
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -39,6 +44,7 @@ pub fn start_chromedriver() -> Result<Driver> {
     }
     let mut child = Command::new(CHROMEDRIVER)
         .args(["--port=0", "--allowed-ips=127.0.0.1"])
+        .process_group(0)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
