@@ -10,7 +10,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
 
-use tickwire_shared::protocol::{codec, ClientMsg, Disconnect, Join, ServerMsg, PROTOCOL_VERSION};
+use tickwire_shared::protocol::{
+    codec, ClientMsg, Disconnect, Join, ServerMsg, Welcome, PROTOCOL_VERSION,
+};
 
 /// Frame opcodes (RFC 6455 section 5.2).
 pub mod op {
@@ -244,6 +246,11 @@ impl Raw {
 
     /// Upgrades, joins and waits for the welcome: a player, ready for hostile bytes.
     pub async fn joined(addr: SocketAddr, name: &str) -> Raw {
+        Raw::joined_welcome(addr, name).await.0
+    }
+
+    /// [`Raw::joined`], also returning the welcome.
+    pub async fn joined_welcome(addr: SocketAddr, name: &str) -> (Raw, Welcome) {
         let mut raw = Raw::connect(addr).await.expect("connect");
         raw.upgrade().await;
         raw.send_frame(&Frame::binary(join_bytes(name)))
@@ -257,7 +264,7 @@ impl Raw {
                 .expect("welcome before the connection ends");
             if f.opcode == op::BINARY {
                 match codec::decode_server(&f.payload) {
-                    Ok(ServerMsg::Welcome(_)) => return raw,
+                    Ok(ServerMsg::Welcome(w)) => return (raw, w),
                     other => panic!("expected a welcome, got {other:?}"),
                 }
             }
