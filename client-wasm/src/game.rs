@@ -636,3 +636,45 @@ fn json_str(s: &str) -> String {
     out.push('"');
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tickwire_shared::protocol::{Disconnect, DisconnectReason, ServerMsg};
+
+    #[test]
+    fn a_version_mismatch_is_a_clear_refusal_not_a_reconnect() {
+        let mut c = GameClient::new("old");
+        let msg = ServerMsg::Disconnect(Disconnect {
+            reason: DisconnectReason::VersionMismatch {
+                server: 7,
+                client: PROTOCOL_VERSION,
+            },
+            detail: String::new(),
+        });
+        c.on_message(&codec::encode_server(&msg), 0.0).unwrap();
+        c.on_close(1008, "protocol version");
+        match c.phase() {
+            Phase::Refused(m) => assert!(m.contains("server speaks 7"), "{m}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        assert!(c.state_json().contains("\"connection\":\"refused\""));
+    }
+
+    #[test]
+    fn a_close_is_a_lost_connection_with_its_reason() {
+        let mut c = GameClient::new("x");
+        c.on_close(1001, "server shutting down");
+        assert_eq!(
+            c.phase(),
+            &Phase::Lost("server shutting down (1001)".into())
+        );
+    }
+
+    #[test]
+    fn garbage_from_the_server_is_an_error_not_a_panic() {
+        let mut c = GameClient::new("x");
+        assert!(c.on_message(&[1, 2, 3], 0.0).is_err());
+        assert!(c.on_message(&[], 0.0).is_err());
+    }
+}

@@ -51,10 +51,17 @@ impl TestServer {
 
     /// Starts a server with `config` on 127.0.0.1:0.
     pub async fn start_with(config: Config) -> TestServer {
-        init_tracing();
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
+        TestServer::start_on(listener, config)
+    }
+
+    /// Starts a server with `config` on an already bound listener (e.g. the address a
+    /// previous server used, to test reconnection).
+    #[must_use]
+    pub fn start_on(listener: TcpListener, config: Config) -> TestServer {
+        init_tracing();
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(tickwire_server::run(listener, config, async move {

@@ -71,6 +71,66 @@ async fn a_real_browser_joins_moves_and_sees_a_bot() {
     server.shutdown().await.expect("clean shutdown");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_shows_a_lost_connection_and_reconnects() {
+    if std::env::var_os("TICKWIRE_SKIP_BROWSER").is_some() {
+        eprintln!("TICKWIRE_SKIP_BROWSER is set: browser test skipped");
+        return;
+    }
+    let server = TestServer::start().await;
+    let addr = server.addr;
+    let driver = browser::start_chromedriver().expect("chromedriver");
+    let profile = std::env::temp_dir().join(format!("tickwire-chrome-r{}", std::process::id()));
+    let page = browser::session(&driver, &profile, 800, 600)
+        .await
+        .expect("browser session");
+    page.goto(&format!("{}/?name=phoenix", server.http_url()))
+        .await
+        .expect("page loads");
+    wait_for("the page joins", LIMIT, || async {
+        state(&page).await["connection"] == "connected"
+    })
+    .await;
+    let first_id = state(&page).await["id"].as_u64();
+
+    // The server goes away (close 1001): the page says so.
+    server.shutdown().await.expect("clean shutdown");
+    wait_for("the page shows the connection lost", LIMIT, || async {
+        let s = state(&page).await;
+        s["connection"] == "lost" && s["message"].as_str().is_some_and(|m| !m.is_empty())
+    })
+    .await;
+    let banner = page
+        .execute(
+            "return document.getElementById('status').textContent;",
+            vec![],
+        )
+        .await
+        .expect("status text");
+    assert!(
+        banner.as_str().is_some_and(|t| t.contains("Reconnecting")),
+        "status banner: {banner}"
+    );
+
+    // It comes back on the same address: the page reconnects by itself, as a new player.
+    let listener = tokio::net::TcpListener::bind(addr).await.expect("rebind");
+    let server = TestServer::start_on(listener, test_config());
+    wait_for("the page reconnects", LIMIT, || async {
+        let s = state(&page).await;
+        s["connection"] == "connected" && s["id"].as_u64().is_some()
+    })
+    .await;
+    assert!(state(&page).await["id"].as_u64().is_some() && first_id.is_some());
+    let errors = page
+        .execute("return window.tickwireErrors;", vec![])
+        .await
+        .expect("errors");
+    assert_eq!(errors, Value::Array(Vec::new()), "page errors");
+    let _ = page.close().await;
+    let _ = std::fs::remove_dir_all(&profile);
+    server.shutdown().await.expect("clean shutdown");
+}
+
 async fn play(
     page: &Client,
     server: &TestServer,
