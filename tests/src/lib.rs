@@ -29,10 +29,11 @@ pub fn workspace_root() -> PathBuf {
 /// A configuration for tests: assets from the workspace, everything else default.
 #[must_use]
 pub fn test_config() -> Config {
-    let mut c = Config::default();
-    c.assets = workspace_root().join("assets");
-    c.client_dir = workspace_root().join("target").join("client");
-    c
+    Config {
+        assets: workspace_root().join("assets"),
+        client_dir: workspace_root().join("target").join("client"),
+        ..Config::default()
+    }
 }
 
 /// A running server.

@@ -122,7 +122,7 @@ impl Room {
                 Err(TrySendError::Closed(_)) => {}
             }
         }
-        report.bodies_encoded = self.bodies.len();
+        report.bodies_encoded = self.bodies.encoded();
         report.dropped_too_slow = too_slow.len();
         for id in too_slow {
             self.kick(id, DisconnectReason::TooSlow);

@@ -43,7 +43,7 @@ impl BodyCache {
     }
 
     /// Number of distinct bodies encoded this tick.
-    pub fn len(&self) -> usize {
+    pub fn encoded(&self) -> usize {
         self.bodies.len()
     }
 }
