@@ -202,9 +202,13 @@ impl BotConnection {
     pub fn prepare_input(&mut self, input: BotInput) -> (u32, Vec<u8>) {
         let seq = self.next_seq;
         self.next_seq += 1;
+        // A snapshot of tick T is the world at the start of tick T: the next tick the server
+        // simulates is T itself. A bot has no predictor to keep in step, so it asks for the
+        // earliest tick (an input that arrives after that tick ran applies at the next one);
+        // asking for T + 1 would add a whole tick to every round trip.
         let msg = ClientMsg::Input(InputMsg {
             seq,
-            tick: self.latest_tick.map_or(self.welcome.tick, Tick::next),
+            tick: self.latest_tick.unwrap_or(self.welcome.tick),
             ack: self.latest_tick,
             buttons: if input.fire {
                 Buttons::FIRE

@@ -7,6 +7,7 @@
 //! - `cargo xtask client`: build the browser client into `target/client`;
 //! - `cargo xtask bench SCENARIO --n N`: a benchmark of docs/benchmarks.md.
 
+mod bench;
 mod client;
 mod util;
 
@@ -40,6 +41,8 @@ enum Cmd {
     },
     /// Build the browser client (wasm) into target/client.
     Client,
+    /// Run a benchmark scenario (server on CPU 0, bots on CPU 1); appends to bench/results.jsonl.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> Result<()> {
@@ -48,6 +51,7 @@ fn main() -> Result<()> {
         Cmd::Run { server_args } => run(&server_args),
         Cmd::Test { no_browser } => test(no_browser),
         Cmd::Client => client_build().map(|_| ()),
+        Cmd::Bench(args) => bench::bench(&args),
     }
 }
 
@@ -57,7 +61,6 @@ fn client_dir() -> PathBuf {
 
 fn client_build() -> Result<PathBuf> {
     let out = client_dir();
-    client::ensure_toolchain()?;
     client::build_client(&root(), &out)?;
     Ok(out)
 }
