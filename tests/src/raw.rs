@@ -202,6 +202,12 @@ impl Raw {
         Ok(Raw::from_stream(stream, addr))
     }
 
+    /// Wraps a stream the test connected itself (e.g. with socket options set).
+    #[must_use]
+    pub fn from_connected(stream: TcpStream, addr: SocketAddr) -> Raw {
+        Raw::from_stream(stream, addr)
+    }
+
     fn from_stream(stream: TcpStream, addr: SocketAddr) -> Raw {
         let _ = stream.set_nodelay(true);
         Raw {

@@ -181,8 +181,8 @@ async fn play(ws: &mut Ws, joined: Joined, shared: &Shared) -> Closing {
         ..
     } = joined;
     let cfg = &shared.config;
-    if !send(ws, Message::Binary(welcome), cfg.write_timeout).await {
-        return Closing::gone("welcome not delivered");
+    if let Err(closing) = send(ws, Message::Binary(welcome), cfg.write_timeout).await {
+        return closing;
     }
     let mut keepalive = tokio::time::interval(cfg.ping_interval);
     keepalive.tick().await;
@@ -194,8 +194,8 @@ async fn play(ws: &mut Ws, joined: Joined, shared: &Shared) -> Closing {
             () = shared.shutdown.cancelled() => return stopping(shared),
             out = outbox.recv() => match out {
                 Some(Outgoing::Frame(bytes)) => {
-                    if !send(ws, Message::Binary(bytes), cfg.write_timeout).await {
-                        return Closing::gone("write failed or timed out");
+                    if let Err(closing) = send(ws, Message::Binary(bytes), cfg.write_timeout).await {
+                        return closing;
                     }
                 }
                 Some(Outgoing::Kick(reason)) => {
@@ -244,8 +244,8 @@ async fn play(ws: &mut Ws, joined: Joined, shared: &Shared) -> Closing {
                     Ok(ClientMsg::Ping(p)) => {
                         let pong = ServerMsg::Pong(Pong { id: p.id, tick: shared.room.tick() });
                         let bytes = codec::encode_server(&pong).into();
-                        if !send(ws, Message::Binary(bytes), cfg.write_timeout).await {
-                            return Closing::gone("write failed or timed out");
+                        if let Err(closing) = send(ws, Message::Binary(bytes), cfg.write_timeout).await {
+                            return closing;
                         }
                     }
                     Ok(ClientMsg::Join(_)) => {
@@ -257,8 +257,8 @@ async fn play(ws: &mut Ws, joined: Joined, shared: &Shared) -> Closing {
                 if last_heard.elapsed() > cfg.idle_timeout {
                     return Closing::with_reason(CloseCode::Policy, DisconnectReason::IdleTimeout, "idle");
                 }
-                if !send(ws, Message::Ping(Default::default()), cfg.write_timeout).await {
-                    return Closing::gone("write failed or timed out");
+                if let Err(closing) = send(ws, Message::Ping(Default::default()), cfg.write_timeout).await {
+                    return closing;
                 }
             }
         }
@@ -281,10 +281,17 @@ async fn room_gone(shared: &Shared) -> Closing {
     )
 }
 
-/// Sends one message; `false` if the socket failed or the peer did not take it in time.
-async fn send(ws: &mut Ws, msg: Message, timeout: Duration) -> bool {
-    matches!(
-        tokio::time::timeout(timeout, ws.send(msg)).await,
-        Ok(Ok(()))
-    )
+/// Sends one message within `timeout`.
+async fn send(ws: &mut Ws, msg: Message, timeout: Duration) -> Result<(), Closing> {
+    match tokio::time::timeout(timeout, ws.send(msg)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(Closing::gone(format!("write failed: {e}"))),
+        // The peer stopped reading and the buffers are full: nothing can reach it any more,
+        // not even a close frame; count it as too slow and let go.
+        Err(_) => Err(Closing {
+            code: None,
+            reason: Some(DisconnectReason::TooSlow),
+            detail: "write timed out".to_owned(),
+        }),
+    }
 }

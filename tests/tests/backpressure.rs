@@ -1,0 +1,158 @@
+//! Backpressure (docs: hostile-cases.md, "Backpressure"): a client that never reads is
+//! dropped after a bounded time with its snapshots skipped rather than queued; a slow reader
+//! has snapshots skipped and stays in sync; other players never notice.
+
+mod common;
+
+use std::time::Duration;
+
+use tokio::net::TcpSocket;
+use tokio::time::Instant;
+
+use common::{assert_serves_new_client, scrape, server_with, Witness, LIMIT};
+use tickwire_shared::input::{Buttons, InputMsg};
+use tickwire_shared::protocol::{codec, ClientMsg, DisconnectReason, ServerMsg};
+use tickwire_shared::{Replica, Tick};
+use tickwire_tests::raw::{join_bytes, op, Frame, Raw};
+use tickwire_tests::wait_for;
+
+/// A raw client with a tiny receive window, so the server's writes back up quickly.
+async fn small_window_client(addr: std::net::SocketAddr) -> Raw {
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(2048).expect("rcvbuf");
+    let stream = socket.connect(addr).await.expect("connect");
+    let mut raw = Raw::from_connected(stream, addr);
+    raw.upgrade().await;
+    raw.send_frame(&Frame::binary(join_bytes("slow")))
+        .await
+        .expect("join");
+    raw
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_acknowledging_is_dropped_with_1008() {
+    let server = server_with(|c| c.max_ack_lag_ticks = 45).await;
+    let witness = Witness::join(&server).await;
+    let mut deaf = small_window_client(server.addr).await;
+    let started = Instant::now();
+    // It never reads nor acknowledges; the room lets go of it after 45 ticks.
+    wait_for("the deaf client is dropped", LIMIT, || async {
+        scrape(server.addr, "tickwire_kicks_total{reason=\"too_slow\"}").await >= 1.0
+    })
+    .await;
+    let took = started.elapsed();
+    // Its buffers were not full yet: the reason and the close code are there to read.
+    let ending = deaf.ending(LIMIT).await;
+    assert!(ending.closed, "the server hung up: {ending:?}");
+    assert_eq!(ending.code, Some(1008), "{ending:?}");
+    assert_eq!(
+        ending.disconnect.map(|d| d.reason),
+        Some(DisconnectReason::TooSlow)
+    );
+    witness.assert_on_cadence(30).await;
+    assert_serves_new_client(&server).await;
+    assert!(took < LIMIT, "dropped after {took:?}");
+    server.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_has_snapshots_skipped_then_is_dropped() {
+    // Fast ticks and small socket buffers fill the pipe in seconds; the ack-lag rule is
+    // off here so that the write path alone has to cope.
+    let server = server_with(|c| {
+        c.tick_hz = 120;
+        c.max_ack_lag_ticks = 100_000;
+        c.tcp_send_buffer_bytes = 4096;
+        c.write_timeout = Duration::from_secs(1);
+        c.idle_timeout = Duration::from_secs(60);
+    })
+    .await;
+    let witness = Witness::join(&server).await;
+    let drops_before = scrape(server.addr, "tickwire_outbox_drops_total").await;
+    let mut deaf = small_window_client(server.addr).await;
+    wait_for("the deaf client is dropped", LIMIT, || async {
+        scrape(server.addr, "tickwire_kicks_total{reason=\"too_slow\"}").await >= 1.0
+    })
+    .await;
+    // While its writes were blocked, the room skipped it: snapshots dropped, not queued.
+    let drops = scrape(server.addr, "tickwire_outbox_drops_total").await - drops_before;
+    assert!(drops > 0.0, "snapshots were skipped, not queued");
+    let ending = deaf.ending(LIMIT).await;
+    assert!(ending.closed, "the server hung up: {ending:?}");
+    witness.assert_on_cadence(120).await;
+    assert_serves_new_client(&server).await;
+    server.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_reader_has_snapshots_skipped_and_stays_in_sync() {
+    let server = server_with(|c| {
+        c.tick_hz = 120;
+        c.max_ack_lag_ticks = 1200;
+        c.tcp_send_buffer_bytes = 4096;
+        c.outbox_depth = 2;
+    })
+    .await;
+    let witness = Witness::join(&server).await;
+    let drops_before = scrape(server.addr, "tickwire_outbox_drops_total").await;
+    let mut slow = small_window_client(server.addr).await;
+    let mut replica = Replica::new();
+    let mut seq = 0;
+    let mut applied = 0u32;
+    let mut ticks: Vec<u32> = Vec::new();
+    // Stalls for ~4 s (a frozen tab: more than the socket buffers hold), then reads at a
+    // normal pace.
+    let mut pause = tokio::time::interval(Duration::from_millis(4000));
+    pause.tick().await;
+    for round in 0..12 {
+        if round == 1 {
+            pause.tick().await;
+        }
+        let deadline = Instant::now() + Duration::from_millis(50);
+        while let Some(f) = slow.recv_frame(deadline).await {
+            if f.opcode != op::BINARY {
+                continue;
+            }
+            match codec::decode_server(&f.payload).expect("server bytes decode") {
+                ServerMsg::Snapshot(s) => {
+                    replica
+                        .apply(&s)
+                        .expect("every snapshot applies: no desync");
+                    ticks.push(s.header.tick.0);
+                    applied += 1;
+                }
+                ServerMsg::Disconnect(d) => panic!("slow reader dropped: {d:?}"),
+                _ => {}
+            }
+        }
+        // Acknowledge what arrived, as a real client's next input does.
+        seq += 1;
+        let ack = ticks.last().map(|t| Tick(*t));
+        let msg = ClientMsg::Input(InputMsg {
+            seq,
+            tick: ack.map_or(Tick(0), Tick::next),
+            ack,
+            buttons: Buttons(0),
+            move_x: 0.0,
+            move_y: 0.0,
+            aim: 0.0,
+        });
+        slow.send_frame(&Frame::binary(codec::encode_client(&msg)))
+            .await
+            .expect("input");
+    }
+    assert!(applied > 5, "the slow reader received snapshots");
+    let span = ticks.last().unwrap_or(&0) - ticks.first().unwrap_or(&0);
+    assert!(
+        applied < span,
+        "snapshots were skipped ({applied} over {span} ticks), latest wins"
+    );
+    assert!(scrape(server.addr, "tickwire_outbox_drops_total").await > drops_before);
+    let kicked = scrape(server.addr, "tickwire_kicks_total{reason=\"too_slow\"}").await;
+    assert_eq!(
+        kicked, 0.0,
+        "a slow reader that acknowledges is not dropped"
+    );
+    witness.assert_on_cadence(120).await;
+    server.shutdown().await.expect("clean shutdown");
+}
