@@ -29,6 +29,12 @@ pub struct SimConfig {
     pub projectile_damage: u8,
     /// Time between death and respawn, seconds.
     pub respawn_delay_s: f32,
+    /// Hit points a health pickup restores (up to `max_hp`).
+    pub pickup_heal: u8,
+    /// Radius of a health pickup, world units.
+    pub pickup_radius: f32,
+    /// Time a taken pickup stays away before it comes back, seconds.
+    pub pickup_respawn_s: f32,
 }
 
 impl Default for SimConfig {
@@ -44,6 +50,9 @@ impl Default for SimConfig {
             fire_cooldown_s: 0.25,
             projectile_damage: 25,
             respawn_delay_s: 2.0,
+            pickup_heal: 50,
+            pickup_radius: 16.0,
+            pickup_respawn_s: 10.0,
         }
     }
 }
