@@ -58,6 +58,9 @@ pub struct Map {
     pub walls: Vec<Rect>,
     /// Where players (re)spawn, as `[x, y]`.
     pub spawns: Vec<[f32; 2]>,
+    /// Where health pickups sit, as `[x, y]` (optional in the file).
+    #[serde(default)]
+    pub pickups: Vec<[f32; 2]>,
 }
 
 /// Why a map file was refused.
@@ -97,6 +100,7 @@ impl Map {
             height: side,
             walls: Vec::new(),
             spawns,
+            pickups: Vec::new(),
         }
     }
 
@@ -113,13 +117,13 @@ impl Map {
         if self.spawns.is_empty() {
             return Err(MapError::Invalid("at least one spawn point is needed"));
         }
-        for s in &self.spawns {
+        for s in self.spawns.iter().chain(&self.pickups) {
             let inside = ok(s[0])
                 && ok(s[1])
                 && (0.0..=self.width).contains(&s[0])
                 && (0.0..=self.height).contains(&s[1]);
             if !inside {
-                return Err(MapError::Invalid("spawn points must lie inside the map"));
+                return Err(MapError::Invalid("spawn and pickup points must lie inside the map"));
             }
         }
         for w in &self.walls {

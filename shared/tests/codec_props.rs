@@ -194,13 +194,15 @@ fn map() -> impl Strategy<Value = Map> {
             0..4,
         ),
         vec((finite(), finite()).prop_map(|(x, y)| [x, y]), 1..4),
+        vec((finite(), finite()).prop_map(|(x, y)| [x, y]), 0..4),
     )
-        .prop_map(|(name, width, height, walls, spawns)| Map {
+        .prop_map(|(name, width, height, walls, spawns, pickups)| Map {
             name,
             width,
             height,
             walls,
             spawns,
+            pickups,
         })
 }
 

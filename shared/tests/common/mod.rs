@@ -40,6 +40,7 @@ pub fn open_map(width: f32, height: f32, spawns: &[[f32; 2]]) -> Map {
         height,
         walls: Vec::new(),
         spawns: spawns.to_vec(),
+        pickups: Vec::new(),
     };
     map.validate().expect("test map is valid");
     map
