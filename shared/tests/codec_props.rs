@@ -181,6 +181,9 @@ fn config() -> impl Strategy<Value = SimConfig> {
             fire_cooldown_s: f[5],
             projectile_damage: damage,
             respawn_delay_s: respawn,
+            pickup_heal: damage,
+            pickup_radius: f[0],
+            pickup_respawn_s: respawn,
         })
 }
 
