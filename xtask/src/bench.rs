@@ -197,13 +197,23 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     })
     .context("the bots never started their window")?;
     http_get(&addr, "/stats/reset")?;
-    let (s0, b0, t0) = (cpu_ticks(server_pid)?, cpu_ticks(bots_pid)?, Instant::now());
+    let (s0, b0, c0, t0) = (
+        cpu_ticks(server_pid)?,
+        cpu_ticks(bots_pid)?,
+        core_ticks()?,
+        Instant::now(),
+    );
     let to_end = Duration::from_secs(args.window + 60);
     wait_line(&bot_lines, to_end, |l| {
         echo_bots(l).contains("window end").then_some(())
     })
     .context("the bots never ended their window")?;
-    let (s1, b1, t1) = (cpu_ticks(server_pid)?, cpu_ticks(bots_pid)?, Instant::now());
+    let (s1, b1, c1, t1) = (
+        cpu_ticks(server_pid)?,
+        cpu_ticks(bots_pid)?,
+        core_ticks()?,
+        Instant::now(),
+    );
     let rss_mb = rss_kb(server_pid)? as f64 / 1024.0;
     let stats: Value =
         serde_json::from_str(&http_get(&addr, "/stats")?).context("/stats is not JSON")?;
@@ -258,6 +268,10 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         "snapshots_per_client_per_s": round(report["snapshots_per_client_per_s"].as_f64().unwrap_or(f64::NAN), 2),
         "rtt_ms": report["rtt_ms"],
         "bots_cpu_pct": round(pct(b0, b1), 2),
+        // Whole cores, whoever used them (softirq work of the loopback, other processes).
+        "core_busy_pct": c0.iter().zip(&c1).map(|((b0, t0), (b1, t1))| {
+            round((b1 - b0) as f64 / ((t1 - t0) as f64).max(1.0) * 100.0, 1)
+        }).collect::<Vec<_>>(),
         "inputs_per_bot_per_s": round(report["inputs_per_bot_per_s"].as_f64().unwrap_or(f64::NAN), 2),
         "desyncs": report["desyncs"],
         "disconnects": report["disconnects"],
@@ -352,6 +366,10 @@ fn print_table(r: &Value) {
             format!("p50 {} / p99 {} ms", r["rtt_ms"]["p50"], r["rtt_ms"]["p99"]),
         ),
         ("bots CPU", format!("{} % of one core", r["bots_cpu_pct"])),
+        (
+            "cores busy (all processes)",
+            format!("{} %", r["core_busy_pct"]),
+        ),
         (
             "desyncs / disconnects / decode errors",
             format!(
@@ -543,6 +561,24 @@ fn cpu_ticks(pid: u32) -> Result<u64> {
     };
     // Fields 14 and 15 of stat(5), counted from field 3 after the command name.
     Ok(field(11)? + field(12)?)
+}
+
+/// Per core from /proc/stat: (busy, total) clock ticks, busy = total - idle - iowait.
+fn core_ticks() -> Result<Vec<(u64, u64)>> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let mut cores = Vec::new();
+    for line in stat.lines() {
+        let mut f = line.split_whitespace();
+        let Some(name) = f.next() else { continue };
+        if !(name.starts_with("cpu") && name.len() > 3) {
+            continue;
+        }
+        let v: Vec<u64> = f.filter_map(|x| x.parse().ok()).collect();
+        let total: u64 = v.iter().take(8).sum();
+        let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+        cores.push((total - idle, total));
+    }
+    Ok(cores)
 }
 
 fn rss_kb(pid: u32) -> Result<u64> {
