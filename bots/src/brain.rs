@@ -42,7 +42,7 @@ impl Sight<'_> {
         let i = self.state.binary_search_by_key(&id, |(i, _)| *i).ok()?;
         match &self.state[i].1 {
             NetEntity::Player(p) => Some(p),
-            NetEntity::Projectile(_) => None,
+            NetEntity::Projectile(_) | NetEntity::Pickup(_) => None,
         }
     }
 

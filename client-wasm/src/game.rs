@@ -518,6 +518,7 @@ impl GameClient {
                         .push(p.origin.to_vec2() + p.vel.to_vec2() * (age * dt));
                 }
                 NetEntity::Projectile(_) => m.projectiles.push(d.pos),
+                NetEntity::Pickup(_) => {}
             }
         }
         // Local shots the server has not confirmed yet.

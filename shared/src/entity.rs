@@ -85,6 +85,8 @@ pub enum EntityKind {
     Player(Player),
     /// A shot in flight.
     Projectile(Projectile),
+    /// A health pickup at a fixed map point.
+    Pickup(Pickup),
 }
 
 /// A player's authoritative state.
@@ -139,6 +141,14 @@ impl Projectile {
     }
 }
 
+/// A health pickup: sits at a map point, heals the first hurt player who touches it, then
+/// stays away for `pickup_respawn_s`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pickup {
+    /// While taken: the tick it comes back.
+    pub respawn_at: Option<Tick>,
+}
+
 crate::replicated! {
     /// What clients see of a player.
     pub struct PlayerNet {
@@ -170,6 +180,16 @@ crate::replicated! {
         pub spawn_tick: Tick,
         /// Who fired it.
         pub owner: NetId,
+    }
+}
+
+crate::replicated! {
+    /// What clients see of a pickup.
+    pub struct PickupNet {
+        /// Where it sits.
+        pub pos: QVec2,
+        /// Whether it can be taken now.
+        pub active: bool,
     }
 }
 
@@ -231,6 +251,8 @@ net_kinds! {
     Player(PlayerNet),
     /// A projectile.
     Projectile(ProjectileNet),
+    /// A health pickup.
+    Pickup(PickupNet),
 }
 
 impl Entity {
@@ -253,6 +275,10 @@ impl Entity {
                 spawn_tick: p.spawn_tick,
                 owner: p.owner,
             }),
+            EntityKind::Pickup(p) => NetEntity::Pickup(PickupNet {
+                pos: QVec2::from_vec2(self.pos),
+                active: p.respawn_at.is_none(),
+            }),
         }
     }
 }
@@ -264,9 +290,14 @@ impl NetEntity {
         match self {
             NetEntity::Player(p) => p.pos.to_vec2(),
             NetEntity::Projectile(p) => p.position_at(tick, dt),
+            NetEntity::Pickup(p) => p.pos.to_vec2(),
         }
     }
 }
 
 // Kept honest: a view must fit the 32-bit patch mask.
-const _: () = assert!(PlayerNet::FIELD_COUNT <= 32 && ProjectileNet::FIELD_COUNT <= 32);
+const _: () = assert!(
+    PlayerNet::FIELD_COUNT <= 32
+        && ProjectileNet::FIELD_COUNT <= 32
+        && PickupNet::FIELD_COUNT <= 32
+);

@@ -63,7 +63,7 @@ impl World {
     pub fn player(&self, id: EntityId) -> Option<&Player> {
         match &self.entities.get(id)?.kind {
             EntityKind::Player(p) => Some(p),
-            EntityKind::Projectile(_) => None,
+            EntityKind::Projectile(_) | EntityKind::Pickup(_) => None,
         }
     }
 
@@ -130,6 +130,9 @@ impl World {
                     h.f32(p.vel.x);
                     h.f32(p.vel.y);
                     h.u32(p.spawn_tick.0);
+                }
+                EntityKind::Pickup(p) => {
+                    h.u32(p.respawn_at.map_or(0, |t| t.0 ^ 0x8000_0000));
                 }
             }
         }

@@ -166,7 +166,7 @@ fn a_projectile_view_never_changes_after_its_spawn() {
         .iter()
         .filter_map(|(id, e)| match e {
             NetEntity::Projectile(v) => Some((*id, v.clone())),
-            NetEntity::Player(_) => None,
+            _ => None,
         })
         .collect();
     assert_eq!(shot.len(), 1);

@@ -320,7 +320,7 @@ fn holding_fire_for_one_second_fires_four_shots_a_cooldown_apart() {
         .into_iter()
         .filter_map(|id| match &w.entities[w.find_net(id)?].kind {
             EntityKind::Projectile(p) => Some(p.spawn_tick.0),
-            EntityKind::Player(_) => None,
+            _ => None,
         })
         .max();
     assert_eq!(newest, Some(before.next().0));
@@ -440,7 +440,7 @@ fn firing_works_across_the_tick_wrap() {
     // player created with the default `next_fire`).
     match &mut w.entities[s].kind {
         EntityKind::Player(p) => p.next_fire = w.tick,
-        EntityKind::Projectile(_) => unreachable!(),
+        _ => unreachable!("s is a player"),
     }
     let mut spawn_ticks = std::collections::BTreeMap::new();
     for _ in 0..30 {
