@@ -31,11 +31,12 @@ pub struct World {
 }
 
 impl World {
-    /// An empty world at tick 0.
+    /// A world at tick 0 with what the map places in it (see [`crate::sim::spawn::populate`])
+    /// and no players.
     #[must_use]
     pub fn new(config: SimConfig, map: Arc<Map>, seed: u64) -> World {
         let grid = SpatialGrid::new(config.player_radius * 4.0);
-        World {
+        let mut world = World {
             tick: Tick(0),
             config,
             map,
@@ -43,7 +44,9 @@ impl World {
             rng: Rng::new(seed),
             next_net_id: 1,
             grid,
-        }
+        };
+        crate::sim::spawn::populate(&mut world);
+        world
     }
 
     /// Adds an entity with a fresh network id.

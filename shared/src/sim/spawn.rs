@@ -1,9 +1,23 @@
 //! Spawning: players join at a spawn point, leave, and respawn after death.
 
-use crate::entity::{quantize, EntityId, EntityKind, Player};
+use crate::entity::{quantize, EntityId, EntityKind, Pickup, Player};
 use crate::input::PlayerInput;
 use crate::sim::GameEvent;
 use crate::world::World;
+
+/// Places the entities the map puts in a new world: one health pickup per pickup point.
+/// Called by [`World::new`].
+pub fn populate(world: &mut World) {
+    let points: Vec<glam::Vec2> = world
+        .map
+        .pickups
+        .iter()
+        .map(|p| quantize(glam::Vec2::new(p[0], p[1])))
+        .collect();
+    for pos in points {
+        world.spawn(pos, EntityKind::Pickup(Pickup { respawn_at: None }));
+    }
+}
 
 /// Adds a player called `name` at a random spawn point; returns its entity.
 pub fn add_player(world: &mut World, name: &str) -> EntityId {
