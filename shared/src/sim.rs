@@ -8,6 +8,7 @@
 pub mod combat;
 pub mod grid;
 pub mod movement;
+pub mod pickups;
 pub mod spawn;
 
 use bincode::{Decode, Encode};
@@ -31,6 +32,13 @@ pub enum GameEvent {
     Respawn {
         /// Who respawned.
         player: NetId,
+    },
+    /// `player` took a health pickup.
+    Healed {
+        /// Who was healed.
+        player: NetId,
+        /// Hit points restored.
+        amount: u8,
     },
 }
 
@@ -61,7 +69,9 @@ pub fn step(world: &mut World, inputs: &[(EntityId, PlayerInput)]) -> Vec<GameEv
     combat::fly_projectiles(world, &mut events);
     // 4. Living players fire.
     combat::fire(world);
-    // 5. The dead whose time has come respawn.
+    // 5. Pickups come back when due and heal hurt players who touch them.
+    pickups::take_pickups(world, &mut events);
+    // 6. The dead whose time has come respawn.
     spawn::respawn_due(world, &mut events);
     world.tick = world.tick.next();
     events

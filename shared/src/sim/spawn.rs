@@ -53,7 +53,7 @@ fn random_spawn(world: &mut World) -> glam::Vec2 {
     )
 }
 
-/// Phase 5 of [`crate::sim::step`]: dead players whose respawn tick has come are put back
+/// Phase 6 of [`crate::sim::step`]: dead players whose respawn tick has come are put back
 /// at a random spawn point with full hit points.
 pub fn respawn_due(world: &mut World, events: &mut Vec<GameEvent>) {
     let next = world.tick.next();
