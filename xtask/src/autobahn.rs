@@ -38,10 +38,12 @@ pub fn ensure_kosoku() -> Result<PathBuf> {
     }
     println!("==> installing {KOSOKU} into {}", venv.display());
     run_cmd(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-    run_cmd(
-        Command::new(venv.join("bin").join("pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check", KOSOKU]),
-    )?;
+    run_cmd(Command::new(venv.join("bin").join("pip")).args([
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        KOSOKU,
+    ]))?;
     if !succeeds(Command::new(&kosoku).arg("--help")) {
         bail!("kosoku did not install into {}", venv.display());
     }

@@ -7,8 +7,12 @@
 //! - `cargo xtask client`: build the browser client into `target/client`;
 //! - `cargo xtask bench SCENARIO --n N`: a benchmark of docs/benchmarks.md.
 
+mod autobahn;
 mod bench;
 mod client;
+mod fuzz;
+mod idle;
+mod nginx;
 mod util;
 
 use std::path::PathBuf;
@@ -43,6 +47,16 @@ enum Cmd {
     Client,
     /// Run a benchmark scenario (server on CPU 0, bots on CPU 1); appends to bench/results.jsonl.
     Bench(bench::BenchArgs),
+    /// Memory per idle WebSocket connection (10,000 by default).
+    BenchIdle(idle::IdleArgs),
+    /// The Autobahn conformance suite against the test-only echo endpoint.
+    Autobahn {
+        /// Pin the verdicts of this run as the expected ones.
+        #[arg(long)]
+        bless: bool,
+    },
+    /// Run the cargo-fuzz targets (nightly) for a while each.
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn main() -> Result<()> {
@@ -52,6 +66,9 @@ fn main() -> Result<()> {
         Cmd::Test { no_browser } => test(no_browser),
         Cmd::Client => client_build().map(|_| ()),
         Cmd::Bench(args) => bench::bench(&args),
+        Cmd::BenchIdle(args) => idle::run(&args),
+        Cmd::Autobahn { bless } => autobahn::run(bless),
+        Cmd::Fuzz(args) => fuzz::run(&args),
     }
 }
 
@@ -91,6 +108,7 @@ fn test(no_browser: bool) -> Result<()> {
         client_build()?;
         client::ensure_chromium()?;
     }
+    nginx::ensure()?;
     let mut t = cargo();
     if util::has_nextest() {
         t.args([
@@ -111,6 +129,7 @@ fn test(no_browser: bool) -> Result<()> {
     if util::has_nextest() {
         run_cmd(cargo().args(["test", "--workspace", "--locked", "--doc"]))?;
     }
+    autobahn::run(false)?;
     println!("==> all checks passed");
     Ok(())
 }

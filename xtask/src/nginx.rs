@@ -29,7 +29,13 @@ pub fn ensure() -> Result<()> {
         c
     };
     run_cmd(&mut apt(&["update", "-qq"]))?;
-    run_cmd(&mut apt(&["install", "-y", "-qq", "--no-install-recommends", "nginx-light"]))?;
+    run_cmd(&mut apt(&[
+        "install",
+        "-y",
+        "-qq",
+        "--no-install-recommends",
+        "nginx-light",
+    ]))?;
     if !succeeds(Command::new("nginx").arg("-v")) {
         bail!("nginx is still not runnable after installing nginx-light");
     }
