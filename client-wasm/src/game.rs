@@ -146,6 +146,8 @@ pub struct RenderModel {
     pub players: Vec<DrawPlayer>,
     /// Projectile positions.
     pub projectiles: Vec<Vec2>,
+    /// Health pickups: position and whether it can be taken now.
+    pub pickups: Vec<(Vec2, bool)>,
     /// Kill feed lines, newest last.
     pub feed: Vec<String>,
     /// Scoreboard rows (name, kills, deaths, me), best first.
@@ -331,6 +333,11 @@ impl GameClient {
     }
 
     fn on_event(&mut self, e: &GameEvent, now_ms: f64) {
+        if let GameEvent::Healed { player, amount } = e {
+            if Some(*player) == self.me() {
+                self.feed.push_back((now_ms, format!("+{amount} hp")));
+            }
+        }
         if let GameEvent::Kill { killer, victim } = e {
             let name = |id: NetId| match self.replica.get(id) {
                 Some(NetEntity::Player(p)) => p.name.clone(),
@@ -518,7 +525,7 @@ impl GameClient {
                         .push(p.origin.to_vec2() + p.vel.to_vec2() * (age * dt));
                 }
                 NetEntity::Projectile(_) => m.projectiles.push(d.pos),
-                NetEntity::Pickup(_) => {}
+                NetEntity::Pickup(p) => m.pickups.push((d.pos, p.active)),
             }
         }
         // Local shots the server has not confirmed yet.

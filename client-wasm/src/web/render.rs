@@ -70,6 +70,16 @@ fn world(ctx: &CanvasRenderingContext2d, map: &Map, m: &RenderModel) -> Result<(
     for wall in &map.walls {
         ctx.fill_rect(wall.x.into(), wall.y.into(), wall.w.into(), wall.h.into());
     }
+    for (pos, active) in &m.pickups {
+        let (x, y) = (f64::from(pos.x), f64::from(pos.y));
+        ctx.set_global_alpha(if *active { 1.0 } else { 0.2 });
+        ctx.set_fill_style_str("#2ea043");
+        circle(ctx, x, y, 16.0)?;
+        ctx.set_fill_style_str("#e6edf3");
+        ctx.fill_rect(x - 9.0, y - 3.0, 18.0, 6.0);
+        ctx.fill_rect(x - 3.0, y - 9.0, 6.0, 18.0);
+    }
+    ctx.set_global_alpha(1.0);
     ctx.set_fill_style_str("#ffd166");
     for p in &m.projectiles {
         circle(ctx, p.x.into(), p.y.into(), 4.0)?;
