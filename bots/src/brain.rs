@@ -63,7 +63,28 @@ impl Sight<'_> {
         }
         best
     }
+
+    /// The nearest active health pickup: `(dx, dy, distance)`.
+    fn nearest_pickup(&self, from: (f32, f32)) -> Option<(f32, f32, f32)> {
+        let mut best: Option<(f32, f32, f32)> = None;
+        for (_, e) in self.state {
+            let NetEntity::Pickup(k) = e else { continue };
+            if !k.active {
+                continue;
+            }
+            let q = k.pos.to_vec2();
+            let (dx, dy) = (q.x - from.0, q.y - from.1);
+            let d = (dx * dx + dy * dy).sqrt();
+            if best.is_none_or(|b| d < b.2) {
+                best = Some((dx, dy, d));
+            }
+        }
+        best
+    }
 }
+
+/// A chasing bot at or under this many hit points goes for the nearest health pickup.
+const SEEK_PICKUP_HP: u8 = 50;
 
 /// A bot's memory between two decisions.
 #[derive(Clone, Debug)]
@@ -191,6 +212,29 @@ fn chase(brain: &mut Brain, sight: Option<&Sight<'_>>) -> BotInput {
         let p = me.pos.to_vec2();
         s.nearest_enemy((p.x, p.y))
     });
+    // Hurt: walk to the nearest health pickup, still shooting at whoever is nearest.
+    let heal = sight.and_then(|s| {
+        let me = s.player(s.me)?;
+        if me.respawn_at.is_some() || me.hp > SEEK_PICKUP_HP {
+            return None;
+        }
+        let p = me.pos.to_vec2();
+        s.nearest_pickup((p.x, p.y))
+    });
+    if let Some((dx, dy, d)) = heal {
+        let (mx, my) = if d > 0.0 {
+            (dx / d, dy / d)
+        } else {
+            (0.0, 0.0)
+        };
+        let aim = target.map_or(brain.aim, |(tx, ty, _)| ty.atan2(tx));
+        return BotInput {
+            move_x: mx,
+            move_y: my,
+            aim,
+            fire: shoot && target.is_some(),
+        };
+    }
     match (target, sight) {
         (Some((dx, dy, d)), _) => {
             let aim = dy.atan2(dx);
@@ -290,6 +334,43 @@ mod tests {
             shots += usize::from(i.fire);
         }
         assert!((8..=12).contains(&shots), "{shots} shots in 10 s");
+    }
+
+    #[test]
+    fn a_hurt_chaser_goes_for_the_nearest_active_pickup() {
+        use tickwire_shared::entity::PickupNet;
+        let map = Map::open("t", 4000.0);
+        let pickup = |x: f32, y: f32, active: bool| {
+            NetEntity::Pickup(PickupNet {
+                pos: QVec2 {
+                    x: (x * POS_SCALE) as i32,
+                    y: (y * POS_SCALE) as i32,
+                },
+                active,
+            })
+        };
+        let mut me = player(1000.0, 1000.0);
+        if let NetEntity::Player(p) = &mut me {
+            p.hp = 25;
+        }
+        let state = vec![
+            (NetId(1), me),
+            (NetId(2), player(1000.0, 1500.0)),
+            (NetId(3), pickup(900.0, 1000.0, false)), // nearest but taken
+            (NetId(4), pickup(1000.0, 600.0, true)),  // nearest active: straight up
+        ];
+        let sight = Sight {
+            me: NetId(1),
+            state: &state,
+            map: &map,
+        };
+        let mut b = Brain::new(Behavior::Chase, 1, 30);
+        let i = decide(&mut b, Some(&sight));
+        assert!(i.move_y < -0.99, "walks to the pickup: {i:?}");
+        assert!(
+            (i.aim - std::f32::consts::FRAC_PI_2).abs() < 1e-3,
+            "still aims at the enemy"
+        );
     }
 
     #[test]
