@@ -80,14 +80,17 @@ impl History {
 }
 
 fn map() -> tickwire_shared::Map {
-    with_walls(
+    let mut map = with_walls(
         open_map(
             500.0,
             500.0,
             &[[60.0, 60.0], [440.0, 60.0], [60.0, 440.0], [440.0, 440.0]],
         ),
         &[rect(230.0, 230.0, 40.0, 40.0)],
-    )
+    );
+    // Pickups: their spawn, take and return travel in deltas too.
+    map.pickups = vec![[250.0, 120.0], [120.0, 250.0], [380.0, 250.0]];
+    map
 }
 
 fn players(world: &World) -> Vec<EntityId> {

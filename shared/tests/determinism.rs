@@ -17,7 +17,7 @@ const SEED: u64 = 0x7157_0001;
 
 /// A 1200 x 800 arena with pillars away from the middle lane and six spawn points.
 fn arena() -> Map {
-    with_walls(
+    let mut map = with_walls(
         open_map(
             1200.0,
             800.0,
@@ -36,7 +36,15 @@ fn arena() -> Map {
             rect(560.0, 250.0, 80.0, 30.0),
             rect(0.0, 380.0, 40.0, 40.0),
         ],
-    )
+    );
+    // Health pickups on the lanes, so heals and pickup timers enter the hashes too.
+    map.pickups = vec![
+        [600.0, 400.0],
+        [300.0, 400.0],
+        [900.0, 400.0],
+        [600.0, 200.0],
+    ];
+    map
 }
 
 /// What one run of the scenario produced, tick by tick.
