@@ -53,6 +53,7 @@ pub async fn run(mut ws: Ws, shared: &Shared) {
     };
     let player = joined.player;
     tracing::Span::current().record("player", field::debug(player));
+    tracing::info!("session started");
     let closing = play(&mut ws, joined, shared).await;
     shared.room.leave(player).await;
     count(shared, &closing);
