@@ -30,6 +30,22 @@
 //! client: codec -> Replica::apply -> render / predict / decide; next input acks T+1
 //! ```
 //!
+//! ## Extending the game
+//!
+//! `docs/extending.md` in the repository walks through adding a feature end to end (health
+//! pickups). In short, what to touch for each kind of addition:
+//!
+//! | to add | touch |
+//! | --- | --- |
+//! | a gameplay constant | a field of [`SimConfig`] |
+//! | map data | a field of [`Map`] (`#[serde(default)]`) and `assets/maps/*.json` |
+//! | an entity kind | [`entity`]: state struct, [`entity::EntityKind`] variant, view with [`replicated!`], one line of `net_kinds!`, arms of [`entity::Entity::to_net`] and [`World::hash`] |
+//! | a replicated field | a field of its `replicated!` view and of `to_net` |
+//! | a rule | a module in [`sim`] and one phase line in [`sim::step`] |
+//! | a game event | a variant of [`sim::GameEvent`] |
+//! | an input button | a [`input::Buttons`] constant and the rule that reads it |
+//! | anything on the wire | [`protocol::PROTOCOL_VERSION`] |
+//!
 //! ## Determinism
 //!
 //! [`sim::step`] is a pure function of the [`World`] and the inputs: no clock, no I/O,
@@ -45,7 +61,7 @@
 //! the server's step uses, replaying the inputs the server has not yet applied (those after
 //! [`SnapshotHeader::last_input_seq`](protocol::SnapshotHeader)) on top of the server state.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod config;
 pub mod entity;
