@@ -13,7 +13,7 @@
 //! | [`config`] | [`SimConfig`]: every gameplay constant, sent to clients at join |
 //! | [`map`] | [`Map`]: size, walls, spawn points; loaded from `assets/maps/*.json` |
 //! | [`entity`] | entity kinds: authoritative state and replicated view side by side |
-//! | [`replication`] | [`replicated!`]: per-field change masks and patches, derived |
+//! | [`replication`] | [`replicated!`](crate::replicated): per-field change masks and patches, derived |
 //! | [`input`] | [`InputMsg`](input::InputMsg) on the wire, [`PlayerInput`] in the sim |
 //! | [`world`] | [`World`]: the whole state of one room |
 //! | [`sim`] | [`sim::step`] and its phases: movement, combat, spawn |
@@ -39,7 +39,7 @@
 //! | --- | --- |
 //! | a gameplay constant | a field of [`SimConfig`] |
 //! | map data | a field of [`Map`] (`#[serde(default)]`) and `assets/maps/*.json` |
-//! | an entity kind | [`entity`]: state struct, [`entity::EntityKind`] variant, view with [`replicated!`], one line of `net_kinds!`, arms of [`entity::Entity::to_net`] and [`World::hash`] |
+//! | an entity kind | [`entity`]: state struct, [`entity::EntityKind`] variant, view with [`replicated!`](crate::replicated), one line of `net_kinds!`, arms of [`entity::Entity::to_net`] and [`World::hash`] |
 //! | a replicated field | a field of its `replicated!` view and of `to_net` |
 //! | a rule | a module in [`sim`] and one phase line in [`sim::step`] |
 //! | a game event | a variant of [`sim::GameEvent`] |
