@@ -1,4 +1,4 @@
-//! Field-level replication: declare a replicated struct once with [`replicated!`] and get
+//! Field-level replication: declare a replicated struct once with [`replicated!`](crate::replicated) and get
 //! change masks, partial encoding and patch application for free.
 //!
 //! A delta carries, for each entity that changed, a [`Patch`]: a bit mask of the fields that
@@ -11,7 +11,7 @@ use bincode::enc::Encoder;
 use bincode::error::{DecodeError, EncodeError};
 use bincode::{Decode, Encode};
 
-/// A struct whose fields replicate individually. Implemented by [`replicated!`]; do not
+/// A struct whose fields replicate individually. Implemented by [`replicated!`](crate::replicated); do not
 /// implement it by hand.
 pub trait Replicated: Clone + PartialEq + Default {
     /// Number of fields (at most 32).
