@@ -39,7 +39,7 @@ async fn a_text_frame_gets_1003_before_and_after_join() {
     let server = TestServer::start().await;
     let text = Frame::new(op::TEXT, b"hello".to_vec());
     assert_eq!(
-        close_code_after(&server, false, &[text.clone()]).await,
+        close_code_after(&server, false, std::slice::from_ref(&text)).await,
         1003
     );
     assert_eq!(close_code_after(&server, true, &[text]).await, 1003);
