@@ -135,7 +135,9 @@ impl BotConnection {
         mode: DecodeMode,
         version: u16,
     ) -> Result<Self, BotError> {
-        let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+        // TCP_NODELAY, as browsers set for WebSockets: with Nagle on, a 20-byte input waits
+        // for the ACK of the previous one, which rides on the next snapshot (up to a tick).
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
         let join = ClientMsg::Join(Join {
             version,
             name: name.to_owned(),
