@@ -51,6 +51,11 @@ pub struct BenchArgs {
     /// needs the right to raise priority, else they run at normal priority).
     #[arg(long, default_value_t = -10, allow_hyphen_values = true)]
     nice: i32,
+    /// Run the server and the bots with a real-time round-robin priority (`chrt --rr 10`),
+    /// so that other work on a shared machine cannot delay them (the kernel still keeps 5 %
+    /// of each core for everything else). Replaces --nice.
+    #[arg(long)]
+    realtime: bool,
     /// Skip the release build (use the binaries already in target/release).
     #[arg(long)]
     no_build: bool,
@@ -145,7 +150,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
 
     let mut procs = Procs::default();
     // The server: CPU 0, port 0, limits opened for N bots from one address.
-    let mut server = pinned("0", args.nice, &server_bin);
+    let mut server = pinned("0", priority(args), &server_bin);
     server
         .current_dir(&root)
         .env("RUST_LOG", "warn")
@@ -174,7 +179,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         Kind::Combat => "chase",
         Kind::Arena | Kind::OpenWorld => "arena",
     };
-    let mut bots = pinned("1", args.nice, &bots_bin);
+    let mut bots = pinned("1", priority(args), &bots_bin);
     bots.args(["--url", &format!("ws://{addr}/ws")])
         .args(["--count", &n.to_string()])
         .args(["--duration", &args.window.to_string()])
@@ -255,7 +260,8 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         "warmup_s": args.warmup,
         "full_snapshots": args.full,
         "probes": args.probes,
-        "nice": args.nice,
+        "nice": if args.realtime { Value::Null } else { json!(args.nice) },
+        "realtime": args.realtime,
         "interest_management": false,
         "server_cpu_pct": round(server_cpu_pct, 2),
         "server_rss_mb": round(rss_mb, 1),
@@ -387,11 +393,26 @@ fn print_table(r: &Value) {
     println!();
 }
 
-/// `taskset -c CPU nice -n NICE BIN`: pinned, and ahead of other work on a shared machine
-/// (taskset and nice exec the binary, so the PID is the binary's; nice runs it anyway,
-/// at normal priority, where raising the priority is not allowed). Unpinned where taskset
-/// is missing.
-fn pinned(cpu: &str, nice: i32, bin: &Path) -> Command {
+/// How the benchmarked processes are scheduled.
+#[derive(Clone, Copy, Debug)]
+enum Priority {
+    Nice(i32),
+    Realtime,
+}
+
+fn priority(args: &BenchArgs) -> Priority {
+    if args.realtime {
+        Priority::Realtime
+    } else {
+        Priority::Nice(args.nice)
+    }
+}
+
+/// `taskset -c CPU nice -n NICE BIN` (or `chrt --rr 10` instead of nice): pinned, and ahead
+/// of other work on a shared machine (taskset, nice and chrt exec the binary, so the PID is
+/// the binary's; nice runs it anyway, at normal priority, where raising the priority is not
+/// allowed). Unpinned where taskset is missing.
+fn pinned(cpu: &str, priority: Priority, bin: &Path) -> Command {
     let has = |tool: &str| {
         Command::new(tool)
             .arg("--version")
@@ -409,8 +430,12 @@ fn pinned(cpu: &str, nice: i32, bin: &Path) -> Command {
             bin.display()
         );
     }
-    if nice != 0 && has("nice") {
-        argv.extend(["nice".into(), "-n".into(), nice.to_string().into()]);
+    match priority {
+        Priority::Realtime => argv.extend(["chrt".into(), "--rr".into(), "10".into()]),
+        Priority::Nice(n) if n != 0 && has("nice") => {
+            argv.extend(["nice".into(), "-n".into(), n.to_string().into()]);
+        }
+        Priority::Nice(_) => {}
     }
     argv.push(bin.into());
     let mut c = Command::new(&argv[0]);
