@@ -275,6 +275,7 @@ mod tests {
                 y: (y * POS_SCALE) as i32,
             },
             aim: 0,
+            dir: [0, 0],
             hp: 100,
             kills: 0,
             deaths: 0,

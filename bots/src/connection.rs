@@ -174,8 +174,8 @@ impl BotConnection {
         .map_err(|_| BotError::Timeout)??;
         Ok(BotConnection {
             ws,
+            replica: Replica::from_welcome(&welcome),
             welcome,
-            replica: Replica::new(),
             mode,
             latest_tick: None,
             last_input_seq: 0,

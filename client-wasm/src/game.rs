@@ -189,7 +189,10 @@ impl GameClient {
             name: name.to_owned(),
             phase: Phase::Connecting,
             welcome: None,
-            replica: Replica::new(),
+            replica: Replica::new(
+                SimConfig::default(),
+                std::sync::Arc::new(Map::open("none", 1.0)),
+            ),
             predictor: Predictor::new(),
             interp: Interpolator::new(),
             clock: ServerClock::new(1000.0 / 30.0),
@@ -275,6 +278,7 @@ impl GameClient {
         self.stats.down.add(now_ms, bytes.len() as f64);
         match codec::decode_server(bytes).map_err(|e| e.to_string())? {
             ServerMsg::Welcome(w) => {
+                self.replica = Replica::from_welcome(&w);
                 self.clock = ServerClock::new(1000.0 / f64::from(w.config.tick_hz.max(1)));
                 self.next_fire = w.tick;
                 self.welcome = Some(w);

@@ -5,10 +5,12 @@
 
 use libfuzzer_sys::fuzz_target;
 use tickwire_shared::protocol::{codec, ServerMsg};
-use tickwire_shared::Replica;
+use std::sync::Arc;
+
+use tickwire_shared::{Map, Replica, SimConfig};
 
 fuzz_target!(|data: &[u8]| {
-    let mut replica = Replica::new();
+    let mut replica = Replica::new(SimConfig::default(), Arc::new(Map::open("fuzz", 2000.0)));
     let mut rest = data;
     // Each message: a 2-byte little-endian length, then that many bytes.
     while rest.len() >= 2 {

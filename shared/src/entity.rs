@@ -156,6 +156,10 @@ crate::replicated! {
         pub pos: QVec2,
         /// Aim angle, in 1/65536 turns (see [`crate::input::aim_to_radians`]).
         pub aim: u16,
+        /// The movement direction in force, in 1/1024 units (exactly the simulation's
+        /// input, see [`crate::input::PlayerInput::from_wire`]): lets clients extrapolate
+        /// the position, so a player moving steadily costs no bytes.
+        pub dir: [i16; 2],
         /// Hit points.
         pub hp: u8,
         /// Kills scored.
@@ -263,6 +267,7 @@ impl Entity {
             EntityKind::Player(p) => NetEntity::Player(PlayerNet {
                 pos: QVec2::from_vec2(self.pos),
                 aim: p.input.aim,
+                dir: dir_to_net(p.input.move_dir),
                 hp: p.hp,
                 kills: p.kills,
                 deaths: p.deaths,
@@ -283,7 +288,41 @@ impl Entity {
     }
 }
 
+/// A movement direction (components multiples of 1/1024 in [-1, 1]) on the wire.
+#[must_use]
+pub fn dir_to_net(d: Vec2) -> [i16; 2] {
+    let q = |f: f32| (f * 1024.0).round().clamp(-1024.0, 1024.0) as i16;
+    [q(d.x), q(d.y)]
+}
+
+/// A wire movement direction back to the simulation's value (exact).
+#[must_use]
+pub fn dir_from_net(d: [i16; 2]) -> Vec2 {
+    Vec2::new(f32::from(d[0]) / 1024.0, f32::from(d[1]) / 1024.0)
+}
+
 impl NetEntity {
+    /// Advances the view `ticks` ticks the way the simulation would if nothing but its
+    /// own motion happened: a living player walks its direction (walls and map edges
+    /// included). Deltas are taken against this prediction, on the server and in the
+    /// replica alike, so steady motion costs nothing on the wire.
+    pub fn extrapolate(&mut self, ticks: u32, config: &crate::SimConfig, map: &crate::Map) {
+        if let NetEntity::Player(p) = self {
+            if p.respawn_at.is_some() || p.dir == [0, 0] {
+                return;
+            }
+            let input = PlayerInput {
+                move_dir: dir_from_net(p.dir),
+                ..PlayerInput::default()
+            };
+            let mut pos = p.pos.to_vec2();
+            for _ in 0..ticks {
+                pos = crate::sim::movement::move_player(pos, &input, config, map);
+            }
+            p.pos = QVec2::from_vec2(pos);
+        }
+    }
+
     /// Position of the entity at `tick` (needed for interest management and drawing).
     #[must_use]
     pub fn position_at(&self, tick: Tick, dt: f32) -> Vec2 {

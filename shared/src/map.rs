@@ -123,7 +123,9 @@ impl Map {
                 && (0.0..=self.width).contains(&s[0])
                 && (0.0..=self.height).contains(&s[1]);
             if !inside {
-                return Err(MapError::Invalid("spawn and pickup points must lie inside the map"));
+                return Err(MapError::Invalid(
+                    "spawn and pickup points must lie inside the map",
+                ));
             }
         }
         for w in &self.walls {

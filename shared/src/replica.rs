@@ -10,8 +10,11 @@ pub mod prediction;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use crate::config::SimConfig;
 use crate::entity::{NetEntity, NetId};
-use crate::protocol::snapshot::Snapshot;
+use crate::map::Map;
+use crate::protocol::snapshot::{Extrapolation, Snapshot};
+use crate::protocol::Welcome;
 use crate::sim::TickEvent;
 use crate::tick::Tick;
 
@@ -41,21 +44,42 @@ pub enum ReplicaError {
     /// A patch of another kind than the entity.
     #[error("patch kind does not match entity {0:?}")]
     KindMismatch(NetId),
+    /// A delta against a baseline older than any server keeps (a broken or hostile server:
+    /// carrying the baseline that far forward would take unbounded time).
+    #[error("baseline is {0} ticks old")]
+    BaselineTooOld(u32),
 }
 
+/// Oldest baseline a delta may use, in ticks (the server keeps at most this many).
+pub const MAX_BASELINE_AGE: u32 = 1024;
+
 /// The client's copy of the replicated world.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct Replica {
+    config: SimConfig,
+    map: Arc<Map>,
     states: VecDeque<(Tick, NetState)>,
     last_event_tick: Option<Tick>,
     last_input_seq: u32,
 }
 
 impl Replica {
-    /// An empty replica (no snapshot yet).
+    /// An empty replica for a game with these rules (they carry baselines forward).
     #[must_use]
-    pub fn new() -> Replica {
-        Replica::default()
+    pub fn new(config: SimConfig, map: Arc<Map>) -> Replica {
+        Replica {
+            config,
+            map,
+            states: VecDeque::new(),
+            last_event_tick: None,
+            last_input_seq: 0,
+        }
+    }
+
+    /// An empty replica for the game a welcome describes.
+    #[must_use]
+    pub fn from_welcome(w: &Welcome) -> Replica {
+        Replica::new(w.config.clone(), Arc::new(w.map.clone()))
     }
 
     /// Applies a snapshot; returns the events not seen before, oldest first.
@@ -78,7 +102,16 @@ impl Replica {
                 .map(|(_, s)| s.as_slice())
                 .ok_or(ReplicaError::MissingBaseline(b))?,
         };
-        let next = apply_body(base, snap)?;
+        let ticks = h.baseline.map_or(0, |b| h.tick.since(b));
+        if ticks > MAX_BASELINE_AGE {
+            return Err(ReplicaError::BaselineTooOld(ticks));
+        }
+        let ext = Extrapolation {
+            ticks,
+            config: &self.config,
+            map: &self.map,
+        };
+        let next = apply_body(base, snap, &ext)?;
 
         // Baselines only move forward: states before this one are never needed again.
         if let Some(b) = h.baseline {
@@ -143,9 +176,13 @@ impl Replica {
 fn apply_body(
     base: &[(NetId, NetEntity)],
     snap: &Snapshot,
+    ext: &Extrapolation<'_>,
 ) -> Result<Vec<(NetId, NetEntity)>, ReplicaError> {
     let body = &snap.body;
-    let mut next: Vec<(NetId, NetEntity)> = base.to_vec();
+    let mut next: Vec<(NetId, NetEntity)> = base
+        .iter()
+        .map(|(id, e)| (*id, ext.apply(e).into_owned()))
+        .collect();
     let find = |v: &Vec<(NetId, NetEntity)>, id: NetId| v.binary_search_by_key(&id, |(i, _)| *i);
     for (id, patch) in &body.patches {
         let i = find(&next, *id).map_err(|_| ReplicaError::UnknownEntity(*id))?;

@@ -74,11 +74,13 @@ fn player_net() -> impl Strategy<Value = PlayerNet> {
         any::<u16>(),
         proptest::option::of(tick()),
         name(),
+        any::<[i16; 2]>(),
     )
         .prop_map(
-            |(pos, aim, hp, kills, deaths, respawn_at, name)| PlayerNet {
+            |(pos, aim, hp, kills, deaths, respawn_at, name, dir)| PlayerNet {
                 pos,
                 aim,
+                dir,
                 hp,
                 kills,
                 deaths,

@@ -14,7 +14,7 @@ use common::*;
 use proptest::prelude::*;
 use tickwire_shared::entity::{EntityId, EntityKind, NetEntity, NetId};
 use tickwire_shared::protocol::codec::{decode_server, encode_server};
-use tickwire_shared::protocol::snapshot::{diff, Snapshot, SnapshotHeader};
+use tickwire_shared::protocol::snapshot::{diff, Extrapolation, Snapshot, SnapshotHeader};
 use tickwire_shared::protocol::ServerMsg;
 use tickwire_shared::replica::{NetState, MAX_KEPT_STATES};
 use tickwire_shared::rng::Rng;
@@ -162,7 +162,7 @@ fn run(p: &Params) -> Outcome {
     };
     history.push(world.tick, world.net_state(), Vec::new());
 
-    let mut replica = Replica::new();
+    let mut replica = Replica::new(world.config.clone(), world.map.clone());
     let mut server_ack: Option<Tick> = None;
     let mut acks_in_flight: VecDeque<(u32, Tick)> = VecDeque::new();
     let mut last_arrival = 0u32;
@@ -197,7 +197,12 @@ fn run(p: &Params) -> Outcome {
         // Server: delta against the acknowledged tick if it is still held, else full.
         let baseline = server_ack.filter(|t| history.state(*t).is_some());
         let base = baseline.and_then(|t| history.state(t)).unwrap_or(&[]);
-        let mut body = diff(base, &now_state);
+        let ext = Extrapolation {
+            ticks: baseline.map_or(0, |b| now.since(b)),
+            config: &world.config,
+            map: &world.map,
+        };
+        let mut body = diff(base, &now_state, &ext);
         for (t, _, events) in &history.ring {
             if baseline.is_none_or(|b| t.is_after(b)) {
                 body.events.extend(events.iter().cloned());
@@ -397,7 +402,12 @@ fn a_delta_is_smaller_than_a_full_state_when_little_changes() {
     let mover = players(&world)[0];
     sim::step(&mut world, &[(mover, input(1.0, 0.0, 0.0, false))]);
     let now = world.net_state();
-    let delta = diff(&before, &now);
+    let ext = Extrapolation {
+        ticks: 1,
+        config: &world.config,
+        map: &world.map,
+    };
+    let delta = diff(&before, &now, &ext);
     assert_eq!(delta.patches.len(), 1, "only the mover changed");
     assert!(delta.spawns.is_empty() && delta.despawns.is_empty());
     let header = SnapshotHeader {
@@ -405,7 +415,7 @@ fn a_delta_is_smaller_than_a_full_state_when_little_changes() {
         baseline: Some(Tick(0)),
         last_input_seq: 0,
     };
-    let full = diff(&[], &now);
+    let full = diff(&[], &now, &ext);
     let d = encode_server(&ServerMsg::Snapshot(Snapshot {
         header,
         body: delta,

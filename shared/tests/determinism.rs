@@ -114,12 +114,12 @@ impl Scenario {
         let mut out = Vec::new();
         for (i, &me) in self.duelists.iter().enumerate() {
             let other = self.duelists[1 - i];
-            if tick % 15 == 0 {
+            if tick.is_multiple_of(15) {
                 self.bursts[i] = self.script.below(4) != 0;
             }
             // Aim at the other duelist from the current state, sway a little along y.
             let (from, to) = (pos(&self.world, me), pos(&self.world, other));
-            let sway = if (tick / 20 + i as u32) % 2 == 0 {
+            let sway = if (tick / 20 + i as u32).is_multiple_of(2) {
                 0.1
             } else {
                 -0.1

@@ -6,7 +6,7 @@ mod common;
 use common::{net, open_map, place, player, world};
 use glam::Vec2;
 use tickwire_shared::entity::{EntityId, EntityKind, NetEntity, PickupNet, QVec2};
-use tickwire_shared::protocol::snapshot::diff;
+use tickwire_shared::protocol::snapshot::{diff, Extrapolation};
 use tickwire_shared::sim::{self, spawn, GameEvent};
 use tickwire_shared::{Map, World};
 
@@ -125,7 +125,12 @@ fn a_taken_pickup_travels_as_a_one_field_patch() {
     let before = w.net_state();
     hurt(&mut w, a, 50);
     sim::step(&mut w, &[]);
-    let body = diff(&before, &w.net_state());
+    let ext = Extrapolation {
+        ticks: 1,
+        config: &w.config,
+        map: &w.map,
+    };
+    let body = diff(&before, &w.net_state(), &ext);
     let pickup_patches: Vec<_> = body
         .patches
         .iter()

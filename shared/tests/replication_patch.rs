@@ -8,7 +8,7 @@ use common::*;
 use glam::Vec2;
 use tickwire_shared::entity::{NetEntity, NetId, NetPatch, PlayerNet, ProjectileNet, QVec2};
 use tickwire_shared::protocol::codec::{decode_server, encode_body, encode_server};
-use tickwire_shared::protocol::snapshot::diff;
+use tickwire_shared::protocol::snapshot::{diff, Extrapolation};
 use tickwire_shared::protocol::{ServerMsg, Snapshot, SnapshotBody, SnapshotHeader};
 use tickwire_shared::replication::{Patch, Replicated};
 use tickwire_shared::sim::{self, spawn};
@@ -18,6 +18,7 @@ fn base_player() -> PlayerNet {
     PlayerNet {
         pos: QVec2::from_vec2(Vec2::new(1000.5, 750.25)),
         aim: 12_000,
+        dir: [1024, 0],
         hp: 100,
         kills: 3,
         deaths: 2,
@@ -32,11 +33,12 @@ fn with_field_changed(base: &PlayerNet, i: u32) -> PlayerNet {
     match i {
         0 => p.pos.x += 53,
         1 => p.aim = p.aim.wrapping_add(100),
-        2 => p.hp -= 25,
-        3 => p.kills += 1,
-        4 => p.deaths += 1,
-        5 => p.respawn_at = Some(Tick(1234)),
-        6 => p.name.push('!'),
+        2 => p.dir = [512, -512],
+        3 => p.hp -= 25,
+        4 => p.kills += 1,
+        5 => p.deaths += 1,
+        6 => p.respawn_at = Some(Tick(1234)),
+        7 => p.name.push('!'),
         _ => unreachable!(),
     }
     p
@@ -69,8 +71,8 @@ fn body_len(body: &SnapshotBody) -> usize {
 #[test]
 fn the_mask_names_exactly_the_changed_fields() {
     let base = base_player();
-    assert_eq!(PlayerNet::FIELD_COUNT, 7);
-    assert_eq!(PlayerNet::all_fields(), 0b111_1111);
+    assert_eq!(PlayerNet::FIELD_COUNT, 8);
+    assert_eq!(PlayerNet::all_fields(), 0b1111_1111);
     assert!(Patch::diff(&base, &base).is_none(), "no change, no patch");
     for i in 0..PlayerNet::FIELD_COUNT {
         let now = with_field_changed(&base, i);
@@ -139,20 +141,33 @@ fn a_player_that_only_moved_costs_nine_bytes_in_a_snapshot() {
 }
 
 #[test]
-fn a_moving_player_in_the_simulation_produces_a_position_only_patch() {
+fn a_player_costs_a_patch_when_it_turns_and_nothing_while_it_walks() {
     let mut w = world(open_map(2000.0, 1000.0, &[[1500.0, 500.0]]), 5);
     let p = spawn::add_player(&mut w, "mover");
     place(&mut w, p, Vec2::new(500.0, 500.0));
+    fn ticks(w: &tickwire_shared::World, ticks: u32) -> Extrapolation<'_> {
+        Extrapolation {
+            ticks,
+            config: &w.config,
+            map: &w.map,
+        }
+    }
     let before = w.net_state();
     sim::step(&mut w, &[(p, input(1.0, 0.0, 0.0, false))]);
-    // First step took the new input: position only (aim 0 was already the default).
-    let body = diff(&before, &w.net_state());
+    // It starts walking: position and direction travel (aim 0 was already the default).
+    let body = diff(&before, &w.net_state(), &ticks(&w, 1));
     assert_eq!(body.patches.len(), 1);
     let NetPatch::Player(patch) = &body.patches[0].1 else {
         panic!("{body:?}");
     };
-    assert_eq!(patch.mask, 0b1);
-    assert!(body_len(&body) <= 4 + 12);
+    assert_eq!(patch.mask, 0b101, "pos and dir");
+    assert!(body_len(&body) <= 4 + 16);
+    // It keeps walking: the client extrapolates exactly, nothing travels.
+    let walking = w.net_state();
+    sim::step(&mut w, &[]);
+    sim::step(&mut w, &[]);
+    let body = diff(&walking, &w.net_state(), &ticks(&w, 2));
+    assert!(body.patches.is_empty(), "steady motion is free: {body:?}");
 }
 
 #[test]
@@ -172,7 +187,12 @@ fn a_projectile_view_never_changes_after_its_spawn() {
     assert_eq!(shot.len(), 1);
     sim::step(&mut w, &[(p, idle())]);
     sim::step(&mut w, &[]);
-    let body = diff(&fired, &w.net_state());
+    let ext = Extrapolation {
+        ticks: 2,
+        config: &w.config,
+        map: &w.map,
+    };
+    let body = diff(&fired, &w.net_state(), &ext);
     assert!(
         body.patches.iter().all(|(id, _)| *id != shot[0].0),
         "a flying projectile costs nothing: {body:?}"

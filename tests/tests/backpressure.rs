@@ -96,7 +96,7 @@ async fn a_slow_reader_has_snapshots_skipped_and_stays_in_sync() {
     let witness = Witness::join(&server).await;
     let drops_before = scrape(server.addr, "tickwire_outbox_drops_total").await;
     let mut slow = small_window_client(server.addr).await;
-    let mut replica = Replica::new();
+    let mut replica: Option<Replica> = None;
     let mut seq = 0;
     let mut applied = 0u32;
     let mut ticks: Vec<u32> = Vec::new();
@@ -114,8 +114,11 @@ async fn a_slow_reader_has_snapshots_skipped_and_stays_in_sync() {
                 continue;
             }
             match codec::decode_server(&f.payload).expect("server bytes decode") {
+                ServerMsg::Welcome(w) => replica = Some(Replica::from_welcome(&w)),
                 ServerMsg::Snapshot(s) => {
                     replica
+                        .as_mut()
+                        .expect("the welcome comes first")
                         .apply(&s)
                         .expect("every snapshot applies: no desync");
                     ticks.push(s.header.tick.0);

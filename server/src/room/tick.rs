@@ -103,7 +103,9 @@ impl Room {
             } else {
                 p.acked.filter(|a| self.history.get(*a).is_some())
             };
-            let body = self.bodies.body(&self.history, baseline);
+            let body =
+                self.bodies
+                    .body(&self.history, baseline, &self.world.config, &self.world.map);
             let header = SnapshotHeader {
                 tick,
                 baseline,

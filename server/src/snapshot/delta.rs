@@ -4,8 +4,8 @@
 
 use bytes::Bytes;
 use tickwire_shared::protocol::codec;
-use tickwire_shared::protocol::snapshot::{diff, SnapshotHeader};
-use tickwire_shared::Tick;
+use tickwire_shared::protocol::snapshot::{diff, Extrapolation, SnapshotHeader};
+use tickwire_shared::{Map, SimConfig, Tick};
 
 use super::history::History;
 
@@ -20,8 +20,15 @@ impl BodyCache {
     /// The encoded body for clients whose baseline is `baseline` at the newest tick of
     /// `history`; encoded on first use in a tick, shared afterwards.
     ///
-    /// `baseline` must be held by `history` (or `None`).
-    pub fn body(&mut self, history: &History, baseline: Option<Tick>) -> Bytes {
+    /// `baseline` must be held by `history` (or `None`); `config` and `map` are the game's
+    /// rules, which carry the baseline forward (see [`Extrapolation`]).
+    pub fn body(
+        &mut self,
+        history: &History,
+        baseline: Option<Tick>,
+        config: &SimConfig,
+        map: &Map,
+    ) -> Bytes {
         let now = history
             .latest()
             .expect("the room records a tick before sending it");
@@ -33,7 +40,12 @@ impl BodyCache {
             return b.clone();
         }
         let base = baseline.and_then(|t| history.get(t));
-        let mut body = diff(base.map_or(&[], |r| r.state.as_slice()), &now.state);
+        let ext = Extrapolation {
+            ticks: base.map_or(0, |r| now.tick.since(r.tick)),
+            config,
+            map,
+        };
+        let mut body = diff(base.map_or(&[], |r| r.state.as_slice()), &now.state, &ext);
         body.events = history.events_since(base.map(|r| r.tick));
         let mut buf = Vec::with_capacity(64 + body.spawns.len() * 32 + body.patches.len() * 8);
         codec::encode_body(&body, &mut buf);

@@ -3,7 +3,11 @@
 
 use bincode::{Decode, Encode};
 
+use std::borrow::Cow;
+
+use crate::config::SimConfig;
 use crate::entity::{NetEntity, NetId, NetPatch};
+use crate::map::Map;
 use crate::sim::TickEvent;
 use crate::tick::Tick;
 
@@ -43,16 +47,48 @@ pub struct Snapshot {
     pub body: SnapshotBody,
 }
 
-/// The delta that turns `base` into `now` (both sorted by id); `base` empty means a full
-/// state. Events are left empty for the caller.
+/// How a baseline is carried forward before a delta applies: every entity of the baseline
+/// is [extrapolated](NetEntity::extrapolate) `ticks` ticks (the baseline's age) with the
+/// game's rules. Server and replica use the same one.
+#[derive(Clone, Copy, Debug)]
+pub struct Extrapolation<'a> {
+    /// Ticks from the baseline to the snapshot.
+    pub ticks: u32,
+    /// Gameplay constants.
+    pub config: &'a SimConfig,
+    /// The map.
+    pub map: &'a Map,
+}
+
+impl Extrapolation<'_> {
+    /// `e` carried forward.
+    #[must_use]
+    pub fn apply<'e>(&self, e: &'e NetEntity) -> Cow<'e, NetEntity> {
+        match e {
+            NetEntity::Player(p) if p.respawn_at.is_none() && p.dir != [0, 0] => {
+                let mut moved = e.clone();
+                moved.extrapolate(self.ticks, self.config, self.map);
+                Cow::Owned(moved)
+            }
+            _ => Cow::Borrowed(e),
+        }
+    }
+}
+
+/// The delta that turns `base`, carried forward by `ext`, into `now` (both sorted by id);
+/// `base` empty means a full state. Events are left empty for the caller.
 #[must_use]
-pub fn diff(base: &[(NetId, NetEntity)], now: &[(NetId, NetEntity)]) -> SnapshotBody {
+pub fn diff(
+    base: &[(NetId, NetEntity)],
+    now: &[(NetId, NetEntity)],
+    ext: &Extrapolation<'_>,
+) -> SnapshotBody {
     let mut body = SnapshotBody::default();
     let (mut i, mut j) = (0, 0);
     while i < base.len() || j < now.len() {
         match (base.get(i), now.get(j)) {
             (Some((bid, b)), Some((nid, n))) if bid == nid => {
-                match n.diff(b) {
+                match n.diff(&ext.apply(b)) {
                     Ok(Some(p)) => body.patches.push((*nid, p)),
                     Ok(None) => {}
                     // Same id, other kind: ids are never reused, so this is a programming
