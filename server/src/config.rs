@@ -171,6 +171,20 @@ pub struct Config {
     #[arg(long, default_value_t = 300)]
     pub max_ack_lag_ticks: u32,
 
+    /// Interest management: width of a player's view, world units (0: everyone sees
+    /// everything, as in an arena).
+    #[arg(long, env = "TICKWIRE_VIEW_WIDTH", default_value_t = 0.0)]
+    pub view_width: f32,
+
+    /// Interest management: height of a player's view, world units.
+    #[arg(long, env = "TICKWIRE_VIEW_HEIGHT", default_value_t = 0.0)]
+    pub view_height: f32,
+
+    /// Interest management: extra distance around the view that is sent too, so entities
+    /// are known before they come into sight.
+    #[arg(long, default_value_t = 200.0)]
+    pub view_margin: f32,
+
     /// How long the server keeps reading after sending a close frame, so the client
     /// receives it instead of a reset.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]

@@ -143,6 +143,11 @@ pub async fn run(
         input_queue: config.input_queue as usize,
         full_snapshots: config.full_snapshots,
         max_ack_lag_ticks: config.max_ack_lag_ticks,
+        interest: if config.view_width > 0.0 && config.view_height > 0.0 {
+            room::Interest::view(config.view_width, config.view_height, config.view_margin)
+        } else {
+            room::Interest::everything()
+        },
     };
     let (room, handle) = Room::new(settings, map.clone());
     let cancel = CancellationToken::new();

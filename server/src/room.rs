@@ -21,6 +21,7 @@ use tickwire_shared::{EntityId, Map, PlayerInput, SimConfig, Tick, World};
 
 use crate::snapshot::delta::BodyCache;
 use crate::snapshot::history::History;
+pub use crate::snapshot::interest::Interest;
 use players::PlayerSlot;
 pub use tick::TickReport;
 
@@ -43,6 +44,8 @@ pub struct RoomSettings {
     pub full_snapshots: bool,
     /// Ticks an acknowledgement may trail before the client is dropped as too slow.
     pub max_ack_lag_ticks: u32,
+    /// What each player receives (everything, or a view around it).
+    pub interest: Interest,
 }
 
 /// An input as the connection passes it on: validated, identity implied by the channel.

@@ -2,3 +2,4 @@
 
 pub mod delta;
 pub mod history;
+pub mod interest;

@@ -197,6 +197,34 @@ crate::replicated! {
     }
 }
 
+impl PlayerNet {
+    /// Mask bit of `pos` (the first field).
+    pub const POS_BIT: u32 = 1;
+
+    /// Where this player will be `ticks` ticks later if it keeps walking its direction and
+    /// nothing else happens; `None` when it stands still or is dead (it stays put).
+    #[must_use]
+    pub fn carried_pos(
+        &self,
+        ticks: u32,
+        config: &crate::SimConfig,
+        map: &crate::Map,
+    ) -> Option<QVec2> {
+        if self.respawn_at.is_some() || self.dir == [0, 0] || ticks == 0 {
+            return None;
+        }
+        let input = PlayerInput {
+            move_dir: dir_from_net(self.dir),
+            ..PlayerInput::default()
+        };
+        let mut pos = self.pos.to_vec2();
+        for _ in 0..ticks {
+            pos = crate::sim::movement::move_player(pos, &input, config, map);
+        }
+        Some(QVec2::from_vec2(pos))
+    }
+}
+
 impl ProjectileNet {
     /// Position at `tick` (same formula as [`Projectile::position_at`]).
     #[must_use]
@@ -308,18 +336,35 @@ impl NetEntity {
     /// replica alike, so steady motion costs nothing on the wire.
     pub fn extrapolate(&mut self, ticks: u32, config: &crate::SimConfig, map: &crate::Map) {
         if let NetEntity::Player(p) = self {
-            if p.respawn_at.is_some() || p.dir == [0, 0] {
-                return;
+            if let Some(pos) = p.carried_pos(ticks, config, map) {
+                p.pos = pos;
             }
-            let input = PlayerInput {
-                move_dir: dir_from_net(p.dir),
-                ..PlayerInput::default()
-            };
-            let mut pos = p.pos.to_vec2();
-            for _ in 0..ticks {
-                pos = crate::sim::movement::move_player(pos, &input, config, map);
+        }
+    }
+
+    /// How `base`, carried forward `ticks` ticks ([`NetEntity::extrapolate`]), must change
+    /// to become `self`; like [`NetEntity::diff`], without copying `base`.
+    #[allow(clippy::result_unit_err)]
+    pub fn diff_carried(
+        &self,
+        base: &NetEntity,
+        ticks: u32,
+        config: &crate::SimConfig,
+        map: &crate::Map,
+    ) -> Result<Option<NetPatch>, ()> {
+        match (self, base) {
+            (NetEntity::Player(now), NetEntity::Player(old)) => {
+                let mut mask = now.diff_mask(old);
+                if let Some(pos) = old.carried_pos(ticks, config, map) {
+                    mask = (mask & !PlayerNet::POS_BIT) | u32::from(now.pos != pos);
+                }
+                Ok((mask != 0).then(|| {
+                    let mut value = PlayerNet::default();
+                    value.apply_fields(mask, now);
+                    NetPatch::Player(Patch { mask, value })
+                }))
             }
-            p.pos = QVec2::from_vec2(pos);
+            _ => self.diff(base),
         }
     }
 

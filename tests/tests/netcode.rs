@@ -23,6 +23,7 @@ fn room() -> Room {
         input_queue: 64,
         full_snapshots: false,
         max_ack_lag_ticks: 10_000,
+        interest: tickwire_server::room::Interest::everything(),
     };
     Room::new(settings, Arc::new(Map::open("netcode", 2000.0))).0
 }

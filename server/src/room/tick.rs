@@ -8,12 +8,13 @@ use tokio::sync::mpsc::error::TrySendError;
 use tickwire_shared::protocol::snapshot::SnapshotHeader;
 use tickwire_shared::protocol::DisconnectReason;
 use tickwire_shared::sim::{self, TickEvent};
-use tickwire_shared::EntityId;
+use tickwire_shared::{EntityId, NetEntity, NetId};
 
 use super::input_queue::{Push, QueuedInput};
 use super::{Outgoing, Room};
-use crate::snapshot::delta::frame;
+use crate::snapshot::delta::{frame, BodyKey};
 use crate::snapshot::history::TickRecord;
+use crate::snapshot::interest::{StateIndex, ViewKey};
 
 /// What one tick did (for metrics and tests).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -40,6 +41,15 @@ pub struct TickReport {
     pub dropped_too_slow: usize,
 }
 
+/// Where player `id` is in a recorded tick (the centre of its view then).
+fn own_pos(rec: &TickRecord, id: NetId) -> Option<glam::Vec2> {
+    let i = rec.state.binary_search_by_key(&id, |(n, _)| *n).ok()?;
+    match &rec.state[i].1 {
+        NetEntity::Player(p) => Some(p.pos.to_vec2()),
+        _ => None,
+    }
+}
+
 impl Room {
     /// Runs one tick:
     ///
@@ -48,7 +58,8 @@ impl Room {
     /// 2. simulate: `sim::step`;
     /// 3. record: the replicated state and events go into the history ring;
     /// 4. outbound: each player gets a delta against the tick it acknowledged (or a full
-    ///    state), bodies encoded once per baseline; a full outbox skips the player this
+    ///    state) of what its view covers (interest management), bodies encoded once per
+    ///    (baseline, view then, view now); a full outbox skips the player this
     ///    tick; a player whose acknowledgements trail too far is dropped.
     pub fn tick(&mut self) -> TickReport {
         let mut report = TickReport::default();
@@ -82,13 +93,19 @@ impl Room {
 
         // 3. Record.
         let tick = self.world.tick;
+        let state = self.world.net_state();
+        let index = self.settings.interest.enabled().then(|| {
+            let map = &self.world.map;
+            StateIndex::build(&state, tick, self.world.config.dt(), map.width, map.height)
+        });
         self.history.push(TickRecord {
             tick,
-            state: Arc::new(self.world.net_state()),
+            state: Arc::new(state),
             events: events
                 .into_iter()
                 .map(|event| TickEvent { tick, event })
                 .collect(),
+            index,
         });
 
         // 4. Outbound.
@@ -98,14 +115,24 @@ impl Room {
                 too_slow.push(id);
                 continue;
             }
-            let baseline = if self.settings.full_snapshots {
+            let base = if self.settings.full_snapshots {
                 None
             } else {
-                p.acked.filter(|a| self.history.get(*a).is_some())
+                p.acked.and_then(|a| self.history.get(a))
             };
-            let body =
-                self.bodies
-                    .body(&self.history, baseline, &self.world.config, &self.world.map);
+            let baseline = base.map(|r| r.tick);
+            let interest = &self.settings.interest;
+            let key = BodyKey {
+                baseline,
+                base_view: base.map_or(ViewKey::All, |r| interest.key(own_pos(r, p.net_id))),
+                view: self
+                    .history
+                    .latest()
+                    .map_or(ViewKey::All, |r| interest.key(own_pos(r, p.net_id))),
+            };
+            let body = self
+                .bodies
+                .body(&self.history, key, &self.world.config, &self.world.map);
             let header = SnapshotHeader {
                 tick,
                 baseline,

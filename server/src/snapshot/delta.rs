@@ -1,31 +1,61 @@
-//! Encode once, send many: this tick's snapshot bodies, one per distinct baseline, shared
-//! by every client with that baseline. Each client's frame is its small fixed header plus
-//! the shared body.
+//! Encode once, send many: this tick's snapshot bodies, one per distinct (baseline, view at
+//! the baseline, view now), shared by every client with that key. Each client's frame is its
+//! small fixed header plus the shared body.
+
+use std::collections::HashMap;
 
 use bytes::Bytes;
 use tickwire_shared::protocol::codec;
 use tickwire_shared::protocol::snapshot::{diff, Extrapolation, SnapshotHeader};
-use tickwire_shared::{Map, SimConfig, Tick};
+use tickwire_shared::{Map, NetEntity, NetId, SimConfig, Tick};
 
-use super::history::History;
+use super::history::{History, TickRecord};
+use super::interest::ViewKey;
 
-/// The encoded bodies of the current tick, keyed by baseline (`None`: full state).
+/// What a client's body depends on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BodyKey {
+    /// Delta baseline (`None`: full state).
+    pub baseline: Option<Tick>,
+    /// The client's view at the baseline (ignored for a full state).
+    pub base_view: ViewKey,
+    /// The client's view now.
+    pub view: ViewKey,
+}
+
+/// The encoded bodies of the current tick.
 #[derive(Default)]
 pub struct BodyCache {
     tick: Option<Tick>,
-    bodies: Vec<(Option<Tick>, Bytes)>,
+    bodies: HashMap<BodyKey, Bytes>,
+    base_sel: Vec<u32>,
+    now_sel: Vec<u32>,
+    buf: Vec<u8>,
+}
+
+/// The entries of `rec` a view covers, into `sel` (indices), or all of them.
+fn select<'a>(
+    rec: &'a TickRecord,
+    view: ViewKey,
+    sel: &'a mut Vec<u32>,
+) -> Box<dyn Iterator<Item = &'a (NetId, NetEntity)> + 'a> {
+    match (&rec.index, view) {
+        (Some(index), ViewKey::Cells { .. }) => {
+            index.select(view, sel);
+            Box::new(sel.iter().map(|&i| &rec.state[i as usize]))
+        }
+        _ => Box::new(rec.state.iter()),
+    }
 }
 
 impl BodyCache {
-    /// The encoded body for clients whose baseline is `baseline` at the newest tick of
-    /// `history`; encoded on first use in a tick, shared afterwards.
-    ///
-    /// `baseline` must be held by `history` (or `None`); `config` and `map` are the game's
-    /// rules, which carry the baseline forward (see [`Extrapolation`]).
+    /// The encoded body for `key` at the newest tick of `history`: encoded on first use in
+    /// a tick, shared afterwards. `key.baseline` must be held by `history` (or `None`);
+    /// `config` and `map` carry the baseline forward (see [`Extrapolation`]).
     pub fn body(
         &mut self,
         history: &History,
-        baseline: Option<Tick>,
+        key: BodyKey,
         config: &SimConfig,
         map: &Map,
     ) -> Bytes {
@@ -36,21 +66,29 @@ impl BodyCache {
             self.tick = Some(now.tick);
             self.bodies.clear();
         }
-        if let Some((_, b)) = self.bodies.iter().find(|(t, _)| *t == baseline) {
+        if let Some(b) = self.bodies.get(&key) {
             return b.clone();
         }
-        let base = baseline.and_then(|t| history.get(t));
+        let base = key.baseline.and_then(|t| history.get(t));
         let ext = Extrapolation {
             ticks: base.map_or(0, |r| now.tick.since(r.tick)),
             config,
             map,
         };
-        let mut body = diff(base.map_or(&[], |r| r.state.as_slice()), &now.state, &ext);
+        let now_entries = select(now, key.view, &mut self.now_sel);
+        let mut body = match base {
+            Some(b) => diff(
+                select(b, key.base_view, &mut self.base_sel),
+                now_entries,
+                &ext,
+            ),
+            None => diff(std::iter::empty(), now_entries, &ext),
+        };
         body.events = history.events_since(base.map(|r| r.tick));
-        let mut buf = Vec::with_capacity(64 + body.spawns.len() * 32 + body.patches.len() * 8);
-        codec::encode_body(&body, &mut buf);
-        let bytes = Bytes::from(buf);
-        self.bodies.push((baseline, bytes.clone()));
+        self.buf.clear();
+        codec::encode_body(&body, &mut self.buf);
+        let bytes = Bytes::copy_from_slice(&self.buf);
+        self.bodies.insert(key, bytes.clone());
         bytes
     }
 

@@ -4,6 +4,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use tickwire_shared::sim::TickEvent;
+
+use super::interest::StateIndex;
 use tickwire_shared::{NetEntity, NetId, Tick};
 
 /// One past tick.
@@ -15,6 +17,8 @@ pub struct TickRecord {
     pub state: Arc<Vec<(NetId, NetEntity)>>,
     /// Events produced by the step that led to this tick.
     pub events: Vec<TickEvent>,
+    /// The state bucketed by cell (interest management on).
+    pub index: Option<StateIndex>,
 }
 
 /// The last `capacity` ticks, oldest first.

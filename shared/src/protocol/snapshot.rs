@@ -65,30 +65,35 @@ impl Extrapolation<'_> {
     #[must_use]
     pub fn apply<'e>(&self, e: &'e NetEntity) -> Cow<'e, NetEntity> {
         match e {
-            NetEntity::Player(p) if p.respawn_at.is_none() && p.dir != [0, 0] => {
-                let mut moved = e.clone();
-                moved.extrapolate(self.ticks, self.config, self.map);
-                Cow::Owned(moved)
-            }
+            NetEntity::Player(p) => match p.carried_pos(self.ticks, self.config, self.map) {
+                Some(pos) => {
+                    let mut moved = p.clone();
+                    moved.pos = pos;
+                    Cow::Owned(NetEntity::Player(moved))
+                }
+                None => Cow::Borrowed(e),
+            },
             _ => Cow::Borrowed(e),
         }
     }
 }
 
-/// The delta that turns `base`, carried forward by `ext`, into `now` (both sorted by id);
-/// `base` empty means a full state. Events are left empty for the caller.
+/// The delta that turns `base`, carried forward by `ext`, into `now` (both sorted by id,
+/// any iterable of entries: a whole state or a view of one); `base` empty means a full
+/// state. Events are left empty for the caller.
 #[must_use]
-pub fn diff(
-    base: &[(NetId, NetEntity)],
-    now: &[(NetId, NetEntity)],
-    ext: &Extrapolation<'_>,
-) -> SnapshotBody {
+pub fn diff<'a, B, N>(base: B, now: N, ext: &Extrapolation<'_>) -> SnapshotBody
+where
+    B: IntoIterator<Item = &'a (NetId, NetEntity)>,
+    N: IntoIterator<Item = &'a (NetId, NetEntity)>,
+{
     let mut body = SnapshotBody::default();
-    let (mut i, mut j) = (0, 0);
-    while i < base.len() || j < now.len() {
-        match (base.get(i), now.get(j)) {
+    let mut base = base.into_iter().peekable();
+    let mut now = now.into_iter().peekable();
+    loop {
+        match (base.peek(), now.peek()) {
             (Some((bid, b)), Some((nid, n))) if bid == nid => {
-                match n.diff(&ext.apply(b)) {
+                match n.diff_carried(b, ext.ticks, ext.config, ext.map) {
                     Ok(Some(p)) => body.patches.push((*nid, p)),
                     Ok(None) => {}
                     // Same id, other kind: ids are never reused, so this is a programming
@@ -98,22 +103,22 @@ pub fn diff(
                         body.spawns.push((*nid, n.clone()));
                     }
                 }
-                i += 1;
-                j += 1;
+                base.next();
+                now.next();
             }
             (Some((bid, _)), Some((nid, _))) if bid < nid => {
                 body.despawns.push(*bid);
-                i += 1;
+                base.next();
             }
             (Some((bid, _)), None) => {
                 body.despawns.push(*bid);
-                i += 1;
+                base.next();
             }
             (_, Some((nid, n))) => {
                 body.spawns.push((*nid, n.clone()));
-                j += 1;
+                now.next();
             }
-            (None, None) => unreachable!("loop condition"),
+            (None, None) => break,
         }
     }
     body

@@ -1,0 +1,180 @@
+//! Interest management: each player receives only the entities in its view (a rectangle
+//! around its own player, plus a margin), snapped outward to a grid of cells. Snapping makes
+//! the view a pure function of the player's position at a tick, so the server can recompute
+//! the view a client had at its baseline tick, and lets players in the same cells share one
+//! encoded body.
+
+use glam::Vec2;
+use tickwire_shared::{NetEntity, NetId, Tick};
+
+/// Side of an interest cell, world units.
+pub const CELL: f32 = 256.0;
+
+/// Which entities a view covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ViewKey {
+    /// Everything (interest management off).
+    All,
+    /// The entities in cells `x0..=x1` x `y0..=y1` (empty when `x1 < x0`).
+    Cells {
+        /// First column.
+        x0: i32,
+        /// First row.
+        y0: i32,
+        /// Last column.
+        x1: i32,
+        /// Last row.
+        y1: i32,
+    },
+}
+
+/// The interest policy of a room.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Interest {
+    /// Half the view size plus the margin; `None`: everyone sees everything.
+    half: Option<Vec2>,
+}
+
+impl Interest {
+    /// Everyone sees everything.
+    #[must_use]
+    pub fn everything() -> Interest {
+        Interest { half: None }
+    }
+
+    /// Views of `width` x `height` plus `margin` on every side.
+    #[must_use]
+    pub fn view(width: f32, height: f32, margin: f32) -> Interest {
+        Interest {
+            half: Some(Vec2::new(width / 2.0 + margin, height / 2.0 + margin)),
+        }
+    }
+
+    /// Whether views are limited.
+    #[must_use]
+    pub fn enabled(&self) -> bool {
+        self.half.is_some()
+    }
+
+    /// The view of a player whose avatar is at `center` (`None`: not in the state; sees
+    /// nothing).
+    #[must_use]
+    pub fn key(&self, center: Option<Vec2>) -> ViewKey {
+        let Some(half) = self.half else {
+            return ViewKey::All;
+        };
+        let Some(c) = center else {
+            return ViewKey::Cells {
+                x0: 0,
+                y0: 0,
+                x1: -1,
+                y1: -1,
+            };
+        };
+        let cell = |v: f32| (v / CELL).floor() as i32;
+        ViewKey::Cells {
+            x0: cell(c.x - half.x),
+            y0: cell(c.y - half.y),
+            x1: cell(c.x + half.x),
+            y1: cell(c.y + half.y),
+        }
+    }
+}
+
+/// A state's entities bucketed by cell, built once per tick when interest is on.
+#[derive(Debug, Default)]
+pub struct StateIndex {
+    cols: i32,
+    rows: i32,
+    /// `start[c]..start[c + 1]` indexes `items` for cell `c`.
+    start: Vec<u32>,
+    /// Indices into the state, ascending within each cell.
+    items: Vec<u32>,
+}
+
+impl StateIndex {
+    /// Indexes `state` (at `tick`, ticks of `dt` seconds) over a map of `width` x `height`;
+    /// positions outside the map count in the border cells.
+    #[must_use]
+    pub fn build(
+        state: &[(NetId, NetEntity)],
+        tick: Tick,
+        dt: f32,
+        width: f32,
+        height: f32,
+    ) -> StateIndex {
+        let cols = ((width / CELL).ceil() as i32).max(1);
+        let rows = ((height / CELL).ceil() as i32).max(1);
+        let cell_of = |e: &NetEntity| {
+            let p = e.position_at(tick, dt);
+            let cx = ((p.x / CELL).floor() as i32).clamp(0, cols - 1);
+            let cy = ((p.y / CELL).floor() as i32).clamp(0, rows - 1);
+            (cy * cols + cx) as usize
+        };
+        let cells = (cols * rows) as usize;
+        let mut start = vec![0u32; cells + 1];
+        let owner: Vec<usize> = state.iter().map(|(_, e)| cell_of(e)).collect();
+        for &c in &owner {
+            start[c + 1] += 1;
+        }
+        for c in 0..cells {
+            start[c + 1] += start[c];
+        }
+        let mut fill = start.clone();
+        let mut items = vec![0u32; state.len()];
+        for (i, &c) in owner.iter().enumerate() {
+            items[fill[c] as usize] = i as u32;
+            fill[c] += 1;
+        }
+        StateIndex {
+            cols,
+            rows,
+            start,
+            items,
+        }
+    }
+
+    /// Appends to `out` the indices of the entities in `key`'s cells, ascending (the state
+    /// is sorted by id, so this is id order).
+    pub fn select(&self, key: ViewKey, out: &mut Vec<u32>) {
+        out.clear();
+        let ViewKey::Cells { x0, y0, x1, y1 } = key else {
+            out.extend(0..self.items.len() as u32);
+            return;
+        };
+        // Cells outside the map hold nothing (border cells hold what lies beyond).
+        let (x0, x1) = (x0.max(0), x1.min(self.cols - 1));
+        let (y0, y1) = (y0.max(0), y1.min(self.rows - 1));
+        for cy in y0..=y1 {
+            for cx in x0..=x1 {
+                let c = (cy * self.cols + cx) as usize;
+                out.extend_from_slice(
+                    &self.items[self.start[c] as usize..self.start[c + 1] as usize],
+                );
+            }
+        }
+        out.sort_unstable();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_snap_outward_to_cells() {
+        let i = Interest::view(1600.0, 900.0, 200.0);
+        let k = i.key(Some(Vec2::new(2000.0, 2000.0)));
+        // half = (1000, 650): x from 1000 to 3000, y from 1350 to 2650.
+        assert_eq!(
+            k,
+            ViewKey::Cells {
+                x0: 3,
+                y0: 5,
+                x1: 11,
+                y1: 10
+            }
+        );
+        assert_eq!(Interest::everything().key(None), ViewKey::All);
+    }
+}

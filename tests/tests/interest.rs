@@ -1,0 +1,179 @@
+//! Interest management through the real `Room::tick`: with random motion, shooting, dropped
+//! snapshots and late acknowledgements, every client's replica equals exactly the entities
+//! in its view (plus margin) after every snapshot it applies; entities entering and leaving
+//! views are created and removed.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
+
+use tickwire_server::room::{ConnInput, Interest, Joined, Outgoing, Room, RoomSettings};
+use tickwire_server::snapshot::interest::{ViewKey, CELL};
+use tickwire_shared::input::{Buttons, InputMsg};
+use tickwire_shared::protocol::{codec, ServerMsg};
+use tickwire_shared::rng::Rng;
+use tickwire_shared::{Map, NetEntity, NetId, PlayerInput, Replica, SimConfig, Tick};
+
+const SIDE: f32 = 3000.0;
+
+struct Client {
+    joined: Joined,
+    me: NetId,
+    replica: Replica,
+    acks: VecDeque<(u32, Tick)>,
+    ack: Option<Tick>,
+    seq: u32,
+    dir: (f32, f32),
+    seen: BTreeSet<NetId>,
+    lost_sight: usize,
+    applied: usize,
+}
+
+/// Entities of `state` at `tick` in the view `key` (cells clamped to the map, as a
+/// client-visible rule: an entity counts in the cell its position falls in).
+fn expected(
+    state: &[(NetId, NetEntity)],
+    key: ViewKey,
+    tick: Tick,
+    dt: f32,
+) -> Vec<(NetId, NetEntity)> {
+    let ViewKey::Cells { x0, y0, x1, y1 } = key else {
+        return state.to_vec();
+    };
+    let last = (SIDE / CELL).ceil() as i32 - 1;
+    state
+        .iter()
+        .filter(|(_, e)| {
+            let p = e.position_at(tick, dt);
+            let cx = ((p.x / CELL).floor() as i32).clamp(0, last);
+            let cy = ((p.y / CELL).floor() as i32).clamp(0, last);
+            (x0..=x1).contains(&cx) && (y0..=y1).contains(&cy)
+        })
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn every_replica_holds_exactly_its_view() {
+    let interest = Interest::view(600.0, 400.0, 100.0);
+    let settings = RoomSettings {
+        sim: SimConfig::default(),
+        seed: 11,
+        history_ticks: 32,
+        max_players: 64,
+        outbox_depth: 64,
+        input_queue: 64,
+        full_snapshots: false,
+        max_ack_lag_ticks: 10_000,
+        interest,
+    };
+    let mut room = Room::new(settings, Arc::new(Map::open("interest", SIDE))).0;
+    let mut rng = Rng::new(5);
+    let mut clients: Vec<Client> = (0..24)
+        .map(|i| {
+            let joined = room.join_now(&format!("p{i}")).expect("room has space");
+            let welcome = match codec::decode_server(&joined.welcome).expect("welcome decodes") {
+                ServerMsg::Welcome(w) => w,
+                other => panic!("{other:?}"),
+            };
+            Client {
+                me: welcome.player,
+                replica: Replica::from_welcome(&welcome),
+                joined,
+                acks: VecDeque::new(),
+                ack: None,
+                seq: 0,
+                dir: (0.0, 0.0),
+                seen: BTreeSet::new(),
+                lost_sight: 0,
+                applied: 0,
+            }
+        })
+        .collect();
+    let dt = room.world().config.dt();
+    for n in 0..400u32 {
+        let now = room.world().tick;
+        for c in &mut clients {
+            if rng.below(20) == 0 {
+                c.dir = (rng.below(3) as f32 - 1.0, rng.below(3) as f32 - 1.0);
+            }
+            while c.acks.front().is_some_and(|(at, _)| *at <= n) {
+                c.ack = c.acks.pop_front().map(|(_, t)| t);
+            }
+            c.seq += 1;
+            let msg = InputMsg {
+                seq: c.seq,
+                tick: now,
+                ack: c.ack,
+                buttons: if rng.below(10) == 0 {
+                    Buttons::FIRE
+                } else {
+                    Buttons(0)
+                },
+                move_x: c.dir.0,
+                move_y: c.dir.1,
+                aim: rng.below(628) as f32 / 100.0,
+            };
+            let input = PlayerInput::from_wire(&msg).expect("finite");
+            let ci = ConnInput {
+                seq: msg.seq,
+                tick: msg.tick,
+                ack: msg.ack,
+                input,
+            };
+            c.joined.inputs.try_send(ci).expect("input queue has room");
+        }
+        room.tick();
+        let tick = room.world().tick;
+        let state = room.world().net_state();
+        for c in &mut clients {
+            while let Ok(out) = c.joined.outbox.try_recv() {
+                let Outgoing::Frame(bytes) = out else {
+                    panic!("kicked")
+                };
+                // A fifth of the snapshots never arrive.
+                if rng.below(5) == 0 {
+                    continue;
+                }
+                let ServerMsg::Snapshot(snap) = codec::decode_server(&bytes).expect("decodes")
+                else {
+                    panic!("a snapshot");
+                };
+                assert_eq!(snap.header.tick, tick);
+                c.replica.apply(&snap).expect("applies");
+                c.applied += 1;
+                let own = state
+                    .iter()
+                    .find(|(id, _)| *id == c.me)
+                    .map(|(_, e)| e.position_at(tick, dt));
+                let want = expected(&state, interest.key(own), tick, dt);
+                assert_eq!(
+                    c.replica.entities(),
+                    want.as_slice(),
+                    "client {:?} at tick {tick}",
+                    c.me
+                );
+                let ids: BTreeSet<NetId> = want.iter().map(|(id, _)| *id).collect();
+                c.lost_sight += c.seen.difference(&ids).count();
+                c.seen = ids;
+                // Acknowledged 0 to 5 ticks later.
+                c.acks.push_back((n + rng.below(6), tick));
+            }
+        }
+    }
+    let applied: usize = clients.iter().map(|c| c.applied).sum();
+    let lost: usize = clients.iter().map(|c| c.lost_sight).sum();
+    let max_seen = clients.iter().map(|c| c.seen.len()).max().unwrap_or(0);
+    assert!(applied > 24 * 300, "snapshots applied: {applied}");
+    assert!(
+        lost > 50,
+        "entities left views ({lost}): the test moves things around"
+    );
+    assert!(
+        max_seen < state_len(&room),
+        "views are partial ({max_seen} seen)"
+    );
+}
+
+fn state_len(room: &Room) -> usize {
+    room.world().entities.len()
+}
