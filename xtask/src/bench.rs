@@ -80,8 +80,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     std::fs::create_dir_all(&bench_dir)?;
     if kind == Kind::OpenWorld {
         println!(
-            "note: the server has no interest management yet, so open-world-{n} measures \
-             everything-visible on a {0:.0} x {0:.0} map",
+            "open-world-{n}: a {0:.0} x {0:.0} map, 1600 x 900 views",
             open_world_side(n)
         );
     }
@@ -127,6 +126,11 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         .args(["--max-connections-per-ip", "0"]);
     if args.full {
         server.arg("--full-snapshots");
+    }
+    // open-world-N: each client receives its 1600 x 900 view (plus the server's margin).
+    let interest = kind == Kind::OpenWorld;
+    if interest {
+        server.args(["--view-width", "1600", "--view-height", "900"]);
     }
     let server_log = std::fs::File::create(bench_dir.join("server.log"))?;
     server
@@ -228,7 +232,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         "probes": args.probes,
         "nice": if args.realtime { Value::Null } else { json!(args.nice) },
         "realtime": args.realtime,
-        "interest_management": false,
+        "interest_management": interest,
         "server_cpu_pct": round(server_cpu_pct, 2),
         "server_rss_mb": round(rss_mb, 1),
         "tick_work_ms": stats["tick_work_ms"],

@@ -12,7 +12,7 @@ pub enum Kind {
     Arena,
     /// combat-N: arena-N with shooting.
     Combat,
-    /// open-world-N: a map of side 170 sqrt(N) (interest management: not yet).
+    /// open-world-N: a map of side 170 sqrt(N), interest management on (1600 x 900 views).
     OpenWorld,
 }
 
