@@ -45,9 +45,11 @@ pub struct BenchArgs {
     /// Run the server with --full-snapshots (deltas off): the baseline of the delta/full ratio.
     #[arg(long)]
     full: bool,
-    /// Bots that decode every snapshot; the others read headers only.
-    #[arg(long, default_value_t = 5)]
-    probes: usize,
+    /// Bots that decode every snapshot; the others read headers only. Default: 5 in arena
+    /// and combat (everything visible: decoding is O(N) per snapshot), every bot in
+    /// open-world (small views).
+    #[arg(long)]
+    probes: Option<usize>,
     /// Bots started per second.
     #[arg(long, default_value_t = 250.0)]
     ramp: f64,
@@ -149,6 +151,11 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         Kind::Combat => "chase",
         Kind::Arena | Kind::OpenWorld => "arena",
     };
+    let probes = match (args.probes, kind) {
+        (Some(k), _) => k.min(n),
+        (None, Kind::OpenWorld) => n,
+        (None, Kind::Arena | Kind::Combat) => 5.min(n),
+    };
     let mut bots = pinned("1", priority(args), &bots_bin);
     bots.args(["--url", &format!("ws://{addr}/ws")])
         .args(["--count", &n.to_string()])
@@ -156,7 +163,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         .args(["--warmup", &args.warmup.to_string()])
         .args(["--ramp", &args.ramp.to_string()])
         .args(["--behavior", behavior])
-        .args(["--probes", &args.probes.to_string()])
+        .args(["--probes", &probes.to_string()])
         .args(["--seed", &args.seed.to_string()])
         .args(["--progress", "plain", "--json"])
         .arg(&bots_json)
@@ -229,7 +236,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         "window_s": round(secs, 2),
         "warmup_s": args.warmup,
         "full_snapshots": args.full,
-        "probes": args.probes,
+        "probes": probes,
         "nice": if args.realtime { Value::Null } else { json!(args.nice) },
         "realtime": args.realtime,
         "interest_management": interest,
