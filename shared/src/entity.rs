@@ -352,12 +352,35 @@ impl NetEntity {
         config: &crate::SimConfig,
         map: &crate::Map,
     ) -> Result<Option<NetPatch>, ()> {
-        match (self, base) {
-            (NetEntity::Player(now), NetEntity::Player(old)) => {
-                let mut mask = now.diff_mask(old);
-                if let Some(pos) = old.carried_pos(ticks, config, map) {
-                    mask = (mask & !PlayerNet::POS_BIT) | u32::from(now.pos != pos);
-                }
+        self.diff_with_carried_pos(base, base.carried_pos(ticks, config, map))
+    }
+
+    /// Where a carried-forward view of this entity stands, when it moves by itself
+    /// ([`PlayerNet::carried_pos`]); `None` for an entity that stays as it is.
+    #[must_use]
+    pub fn carried_pos(
+        &self,
+        ticks: u32,
+        config: &crate::SimConfig,
+        map: &crate::Map,
+    ) -> Option<QVec2> {
+        match self {
+            NetEntity::Player(p) => p.carried_pos(ticks, config, map),
+            _ => None,
+        }
+    }
+
+    /// [`NetEntity::diff_carried`] with the carried position already known (computed once
+    /// per baseline and shared by every client that uses it).
+    #[allow(clippy::result_unit_err)]
+    pub fn diff_with_carried_pos(
+        &self,
+        base: &NetEntity,
+        carried: Option<QVec2>,
+    ) -> Result<Option<NetPatch>, ()> {
+        match (self, base, carried) {
+            (NetEntity::Player(now), NetEntity::Player(old), Some(pos)) => {
+                let mask = (now.diff_mask(old) & !PlayerNet::POS_BIT) | u32::from(now.pos != pos);
                 Ok((mask != 0).then(|| {
                     let mut value = PlayerNet::default();
                     value.apply_fields(mask, now);

@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
+use tickwire_shared::entity::QVec2;
 use tickwire_shared::protocol::codec;
-use tickwire_shared::protocol::snapshot::{diff, Extrapolation, SnapshotHeader};
+use tickwire_shared::protocol::snapshot::{diff_carried, SnapshotHeader};
 use tickwire_shared::{Map, NetEntity, NetId, SimConfig, Tick};
 
 use super::history::{History, TickRecord};
@@ -28,6 +29,8 @@ pub struct BodyKey {
 pub struct BodyCache {
     tick: Option<Tick>,
     bodies: HashMap<BodyKey, Bytes>,
+    /// Per baseline used this tick: each baseline entry's carried position.
+    carried: HashMap<Tick, Vec<Option<QVec2>>>,
     base_sel: Vec<u32>,
     now_sel: Vec<u32>,
     buf: Vec<u8>,
@@ -65,24 +68,39 @@ impl BodyCache {
         if self.tick != Some(now.tick) {
             self.tick = Some(now.tick);
             self.bodies.clear();
+            self.carried.clear();
         }
         if let Some(b) = self.bodies.get(&key) {
             return b.clone();
         }
         let base = key.baseline.and_then(|t| history.get(t));
-        let ext = Extrapolation {
-            ticks: base.map_or(0, |r| now.tick.since(r.tick)),
-            config,
-            map,
-        };
         let now_entries = select(now, key.view, &mut self.now_sel);
         let mut body = match base {
-            Some(b) => diff(
-                select(b, key.base_view, &mut self.base_sel),
-                now_entries,
-                &ext,
-            ),
-            None => diff(std::iter::empty(), now_entries, &ext),
+            Some(b) => {
+                // Carrying a baseline forward is the same work for every client that uses
+                // it: done once per baseline and tick.
+                let ticks = now.tick.since(b.tick);
+                let carried = self.carried.entry(b.tick).or_insert_with(|| {
+                    b.state
+                        .iter()
+                        .map(|(_, e)| e.carried_pos(ticks, config, map))
+                        .collect()
+                });
+                let base_entries: Box<dyn Iterator<Item = (&(NetId, NetEntity), Option<QVec2>)>> =
+                    match (&b.index, key.base_view) {
+                        (Some(index), ViewKey::Cells { .. }) => {
+                            index.select(key.base_view, &mut self.base_sel);
+                            Box::new(
+                                self.base_sel
+                                    .iter()
+                                    .map(|&i| (&b.state[i as usize], carried[i as usize])),
+                            )
+                        }
+                        _ => Box::new(b.state.iter().zip(carried.iter().copied())),
+                    };
+                diff_carried(base_entries, now_entries)
+            }
+            None => diff_carried(std::iter::empty(), now_entries),
         };
         body.events = history.events_since(base.map(|r| r.tick));
         self.buf.clear();

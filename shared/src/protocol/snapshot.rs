@@ -6,7 +6,7 @@ use bincode::{Decode, Encode};
 use std::borrow::Cow;
 
 use crate::config::SimConfig;
-use crate::entity::{NetEntity, NetId, NetPatch};
+use crate::entity::{NetEntity, NetId, NetPatch, QVec2};
 use crate::map::Map;
 use crate::sim::TickEvent;
 use crate::tick::Tick;
@@ -87,13 +87,27 @@ where
     B: IntoIterator<Item = &'a (NetId, NetEntity)>,
     N: IntoIterator<Item = &'a (NetId, NetEntity)>,
 {
+    let carried = base
+        .into_iter()
+        .map(|entry| (entry, entry.1.carried_pos(ext.ticks, ext.config, ext.map)));
+    diff_carried(carried, now)
+}
+
+/// [`diff`] with each baseline entry's carried position already computed
+/// ([`NetEntity::carried_pos`]): the server computes them once per baseline and tick.
+#[must_use]
+pub fn diff_carried<'a, B, N>(base: B, now: N) -> SnapshotBody
+where
+    B: IntoIterator<Item = (&'a (NetId, NetEntity), Option<QVec2>)>,
+    N: IntoIterator<Item = &'a (NetId, NetEntity)>,
+{
     let mut body = SnapshotBody::default();
     let mut base = base.into_iter().peekable();
     let mut now = now.into_iter().peekable();
     loop {
         match (base.peek(), now.peek()) {
-            (Some((bid, b)), Some((nid, n))) if bid == nid => {
-                match n.diff_carried(b, ext.ticks, ext.config, ext.map) {
+            (Some(((bid, b), carried)), Some((nid, n))) if bid == nid => {
+                match n.diff_with_carried_pos(b, *carried) {
                     Ok(Some(p)) => body.patches.push((*nid, p)),
                     Ok(None) => {}
                     // Same id, other kind: ids are never reused, so this is a programming
@@ -106,11 +120,11 @@ where
                 base.next();
                 now.next();
             }
-            (Some((bid, _)), Some((nid, _))) if bid < nid => {
+            (Some(((bid, _), _)), Some((nid, _))) if bid < nid => {
                 body.despawns.push(*bid);
                 base.next();
             }
-            (Some((bid, _)), None) => {
+            (Some(((bid, _), _)), None) => {
                 body.despawns.push(*bid);
                 base.next();
             }
