@@ -210,6 +210,20 @@ impl PlayerNet {
         config: &crate::SimConfig,
         map: &crate::Map,
     ) -> Option<QVec2> {
+        self.carry_from(self.pos, ticks, config, map)
+    }
+
+    /// [`PlayerNet::carried_pos`] continued from `from` (a position this view was already
+    /// carried to) for `ticks` more ticks: lets the server advance a carried baseline one
+    /// tick at a time.
+    #[must_use]
+    pub fn carry_from(
+        &self,
+        from: QVec2,
+        ticks: u32,
+        config: &crate::SimConfig,
+        map: &crate::Map,
+    ) -> Option<QVec2> {
         if self.respawn_at.is_some() || self.dir == [0, 0] || ticks == 0 {
             return None;
         }
@@ -217,7 +231,7 @@ impl PlayerNet {
             move_dir: dir_from_net(self.dir),
             ..PlayerInput::default()
         };
-        let mut pos = self.pos.to_vec2();
+        let mut pos = from.to_vec2();
         for _ in 0..ticks {
             pos = crate::sim::movement::move_player(pos, &input, config, map);
         }
@@ -366,6 +380,21 @@ impl NetEntity {
     ) -> Option<QVec2> {
         match self {
             NetEntity::Player(p) => p.carried_pos(ticks, config, map),
+            _ => None,
+        }
+    }
+
+    /// [`NetEntity::carried_pos`] continued from a position already carried to.
+    #[must_use]
+    pub fn carry_from(
+        &self,
+        from: QVec2,
+        ticks: u32,
+        config: &crate::SimConfig,
+        map: &crate::Map,
+    ) -> Option<QVec2> {
+        match self {
+            NetEntity::Player(p) => p.carry_from(from, ticks, config, map),
             _ => None,
         }
     }

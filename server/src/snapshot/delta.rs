@@ -29,8 +29,10 @@ pub struct BodyKey {
 pub struct BodyCache {
     tick: Option<Tick>,
     bodies: HashMap<BodyKey, Bytes>,
-    /// Per baseline used this tick: each baseline entry's carried position.
-    carried: HashMap<Tick, Vec<Option<QVec2>>>,
+    /// Per baseline in use: each entry's carried position, and the tick it is carried to.
+    /// Advanced one tick at a time, so an old baseline costs one step per entity and tick
+    /// however old it is.
+    carried: HashMap<Tick, (Tick, Vec<Option<QVec2>>)>,
     base_sel: Vec<u32>,
     now_sel: Vec<u32>,
     buf: Vec<u8>,
@@ -68,7 +70,8 @@ impl BodyCache {
         if self.tick != Some(now.tick) {
             self.tick = Some(now.tick);
             self.bodies.clear();
-            self.carried.clear();
+            // Forget baselines the history no longer holds.
+            self.carried.retain(|b, _| history.get(*b).is_some());
         }
         if let Some(b) = self.bodies.get(&key) {
             return b.clone();
@@ -79,13 +82,23 @@ impl BodyCache {
             Some(b) => {
                 // Carrying a baseline forward is the same work for every client that uses
                 // it: done once per baseline and tick.
-                let ticks = now.tick.since(b.tick);
-                let carried = self.carried.entry(b.tick).or_insert_with(|| {
-                    b.state
-                        .iter()
-                        .map(|(_, e)| e.carried_pos(ticks, config, map))
-                        .collect()
+                let (as_of, carried) = self.carried.entry(b.tick).or_insert_with(|| {
+                    let at_baseline = |e: &NetEntity| match e {
+                        NetEntity::Player(p) => Some(p.pos),
+                        _ => None,
+                    };
+                    (
+                        b.tick,
+                        b.state.iter().map(|(_, e)| at_baseline(e)).collect(),
+                    )
                 });
+                if *as_of != now.tick {
+                    let step = now.tick.since(*as_of);
+                    for ((_, e), c) in b.state.iter().zip(carried.iter_mut()) {
+                        *c = c.and_then(|p| e.carry_from(p, step, config, map));
+                    }
+                    *as_of = now.tick;
+                }
                 let base_entries: Box<dyn Iterator<Item = (&(NetId, NetEntity), Option<QVec2>)>> =
                     match (&b.index, key.base_view) {
                         (Some(index), ViewKey::Cells { .. }) => {
