@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tickwire_server::room::{ConnInput, Interest, Joined, Outgoing, Room, RoomSettings};
 use tickwire_server::snapshot::interest::{ViewKey, CELL};
 use tickwire_shared::input::{Buttons, InputMsg};
+use tickwire_shared::protocol::snapshot::{diff, Extrapolation};
 use tickwire_shared::protocol::{codec, ServerMsg};
 use tickwire_shared::rng::Rng;
 use tickwire_shared::{Map, NetEntity, NetId, PlayerInput, Replica, SimConfig, Tick};
@@ -26,6 +27,8 @@ struct Client {
     seen: BTreeSet<NetId>,
     lost_sight: usize,
     applied: usize,
+    /// States this client holds, by tick (the possible baselines).
+    held: Vec<(Tick, Vec<(NetId, NetEntity)>)>,
 }
 
 /// Entities of `state` at `tick` in the view `key` (cells clamped to the map, as a
@@ -86,6 +89,7 @@ fn every_replica_holds_exactly_its_view() {
                 seen: BTreeSet::new(),
                 lost_sight: 0,
                 applied: 0,
+                held: Vec::new(),
             }
         })
         .collect();
@@ -139,7 +143,35 @@ fn every_replica_holds_exactly_its_view() {
                     panic!("a snapshot");
                 };
                 assert_eq!(snap.header.tick, tick);
+                // The server's shared, cached body is the minimal delta: the same as
+                // `shared::diff` of this client's baseline and view computed from scratch.
+                if let Some(b) = snap.header.baseline {
+                    let base = &c
+                        .held
+                        .iter()
+                        .find(|(t, _)| *t == b)
+                        .expect("baseline held")
+                        .1;
+                    let own = state
+                        .iter()
+                        .find(|(id, _)| *id == c.me)
+                        .map(|(_, e)| e.position_at(tick, dt));
+                    let want = expected(&state, interest.key(own), tick, dt);
+                    let ext = Extrapolation {
+                        ticks: tick.since(b),
+                        config: &room.world().config,
+                        map: &room.world().map,
+                    };
+                    let reference = diff(base, &want, &ext);
+                    assert_eq!(snap.body.patches, reference.patches, "minimal patches");
+                    assert_eq!(snap.body.spawns, reference.spawns);
+                    assert_eq!(snap.body.despawns, reference.despawns);
+                }
                 c.replica.apply(&snap).expect("applies");
+                c.held.push((tick, c.replica.entities().to_vec()));
+                if c.held.len() > 40 {
+                    c.held.remove(0);
+                }
                 c.applied += 1;
                 let own = state
                     .iter()
