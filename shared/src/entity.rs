@@ -344,31 +344,6 @@ pub fn dir_from_net(d: [i16; 2]) -> Vec2 {
 }
 
 impl NetEntity {
-    /// Advances the view `ticks` ticks the way the simulation would if nothing but its
-    /// own motion happened: a living player walks its direction (walls and map edges
-    /// included). Deltas are taken against this prediction, on the server and in the
-    /// replica alike, so steady motion costs nothing on the wire.
-    pub fn extrapolate(&mut self, ticks: u32, config: &crate::SimConfig, map: &crate::Map) {
-        if let NetEntity::Player(p) = self {
-            if let Some(pos) = p.carried_pos(ticks, config, map) {
-                p.pos = pos;
-            }
-        }
-    }
-
-    /// How `base`, carried forward `ticks` ticks ([`NetEntity::extrapolate`]), must change
-    /// to become `self`; like [`NetEntity::diff`], without copying `base`.
-    #[allow(clippy::result_unit_err)]
-    pub fn diff_carried(
-        &self,
-        base: &NetEntity,
-        ticks: u32,
-        config: &crate::SimConfig,
-        map: &crate::Map,
-    ) -> Result<Option<NetPatch>, ()> {
-        self.diff_with_carried_pos(base, base.carried_pos(ticks, config, map))
-    }
-
     /// Where a carried-forward view of this entity stands, when it moves by itself
     /// ([`PlayerNet::carried_pos`]); `None` for an entity that stays as it is.
     #[must_use]
@@ -399,8 +374,10 @@ impl NetEntity {
         }
     }
 
-    /// [`NetEntity::diff_carried`] with the carried position already known (computed once
-    /// per baseline and shared by every client that uses it).
+    /// How `base` must change to become `self` when `base` is carried forward first
+    /// ([`NetEntity::carried_pos`]: a living player walks its direction, walls included, so
+    /// steady motion costs nothing on the wire); like [`NetEntity::diff`], without copying
+    /// `base`. `carried` is computed once per baseline and shared by every client using it.
     #[allow(clippy::result_unit_err)]
     pub fn diff_with_carried_pos(
         &self,

@@ -38,6 +38,9 @@ pub struct BodyCache {
     buf: Vec<u8>,
 }
 
+/// Baseline entries with their carried positions.
+type CarriedEntries<'a> = Box<dyn Iterator<Item = (&'a (NetId, NetEntity), Option<QVec2>)> + 'a>;
+
 /// The entries of `rec` a view covers, into `sel` (indices), or all of them.
 fn select<'a>(
     rec: &'a TickRecord,
@@ -99,18 +102,17 @@ impl BodyCache {
                     }
                     *as_of = now.tick;
                 }
-                let base_entries: Box<dyn Iterator<Item = (&(NetId, NetEntity), Option<QVec2>)>> =
-                    match (&b.index, key.base_view) {
-                        (Some(index), ViewKey::Cells { .. }) => {
-                            index.select(key.base_view, &mut self.base_sel);
-                            Box::new(
-                                self.base_sel
-                                    .iter()
-                                    .map(|&i| (&b.state[i as usize], carried[i as usize])),
-                            )
-                        }
-                        _ => Box::new(b.state.iter().zip(carried.iter().copied())),
-                    };
+                let base_entries: CarriedEntries<'_> = match (&b.index, key.base_view) {
+                    (Some(index), ViewKey::Cells { .. }) => {
+                        index.select(key.base_view, &mut self.base_sel);
+                        Box::new(
+                            self.base_sel
+                                .iter()
+                                .map(|&i| (&b.state[i as usize], carried[i as usize])),
+                        )
+                    }
+                    _ => Box::new(b.state.iter().zip(carried.iter().copied())),
+                };
                 diff_carried(base_entries, now_entries)
             }
             None => diff_carried(std::iter::empty(), now_entries),

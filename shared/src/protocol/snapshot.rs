@@ -48,7 +48,7 @@ pub struct Snapshot {
 }
 
 /// How a baseline is carried forward before a delta applies: every entity of the baseline
-/// is [extrapolated](NetEntity::extrapolate) `ticks` ticks (the baseline's age) with the
+/// is carried forward ([`NetEntity::carried_pos`]) `ticks` ticks (the baseline's age) with the
 /// game's rules. Server and replica use the same one.
 #[derive(Clone, Copy, Debug)]
 pub struct Extrapolation<'a> {
