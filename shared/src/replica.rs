@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::config::SimConfig;
 use crate::entity::{NetEntity, NetId};
 use crate::map::Map;
-use crate::protocol::snapshot::{Extrapolation, Snapshot};
+use crate::protocol::snapshot::{state_hash, Extrapolation, Snapshot};
 use crate::protocol::Welcome;
 use crate::sim::TickEvent;
 use crate::tick::Tick;
@@ -44,6 +44,14 @@ pub enum ReplicaError {
     /// A patch of another kind than the entity.
     #[error("patch kind does not match entity {0:?}")]
     KindMismatch(NetId),
+    /// The state after applying does not match the server's fingerprint of it.
+    #[error("state hash {got:#010x} differs from the server's {want:#010x}")]
+    HashMismatch {
+        /// The server's [`crate::protocol::snapshot::state_hash`].
+        want: u32,
+        /// The replica's.
+        got: u32,
+    },
     /// A delta against a baseline older than any server keeps (a broken or hostile server:
     /// carrying the baseline that far forward would take unbounded time).
     #[error("baseline is {0} ticks old")]
@@ -112,6 +120,13 @@ impl Replica {
             map: &self.map,
         };
         let next = apply_body(base, snap, &ext)?;
+        let got = state_hash(&next);
+        if got != snap.body.state_hash {
+            return Err(ReplicaError::HashMismatch {
+                want: snap.body.state_hash,
+                got,
+            });
+        }
 
         // Baselines only move forward: states before this one are never needed again.
         if let Some(b) = h.baseline {

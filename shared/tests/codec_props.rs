@@ -141,13 +141,17 @@ fn body() -> impl Strategy<Value = SnapshotBody> {
         vec((net_id(), net_patch()), 0..6),
         vec(net_id(), 0..6),
         vec(event(), 0..4),
+        any::<u32>(),
     )
-        .prop_map(|(spawns, patches, despawns, events)| SnapshotBody {
-            spawns,
-            patches,
-            despawns,
-            events,
-        })
+        .prop_map(
+            |(spawns, patches, despawns, events, state_hash)| SnapshotBody {
+                spawns,
+                patches,
+                despawns,
+                events,
+                state_hash,
+            },
+        )
 }
 
 fn header() -> impl Strategy<Value = SnapshotHeader> {
@@ -438,9 +442,10 @@ fn patch_masks_outside_the_kind_are_refused() {
     };
     assert!(decode_server(&frame(0)).is_err(), "empty mask");
     assert!(decode_server(&frame(0b1_0000)).is_err(), "unknown field");
-    // A known single field (owner: NetId, bit 3) with its value, then the two empty lists.
+    // A known single field (owner: NetId, bit 3) with its value, then the two empty lists
+    // and the state hash (0).
     let mut ok = frame(0b1000);
-    ok.extend_from_slice(&[7, 0, 0]);
+    ok.extend_from_slice(&[7, 0, 0, 0]);
     match decode_server(&ok).expect("valid") {
         ServerMsg::Snapshot(s) => {
             let (id, NetPatch::Projectile(p)) = &s.body.patches[0] else {

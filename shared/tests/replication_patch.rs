@@ -161,7 +161,7 @@ fn a_player_costs_a_patch_when_it_turns_and_nothing_while_it_walks() {
         panic!("{body:?}");
     };
     assert_eq!(patch.mask, 0b101, "pos and dir");
-    assert!(body_len(&body) <= 4 + 16);
+    assert!(body_len(&body) <= 4 + 16 + 5, "plus the 32-bit state hash");
     // It keeps walking: the client extrapolates exactly, nothing travels.
     let walking = w.net_state();
     sim::step(&mut w, &[]);

@@ -271,7 +271,7 @@ mod tests {
             last_input_seq: 42,
         };
         let mut out = Vec::new();
-        write_snapshot_frame(&header, &[0, 0, 0, 0], &mut out);
+        write_snapshot_frame(&header, &[0, 0, 0, 0, 0], &mut out);
         assert_eq!(read_snapshot_header(&out), Some(header));
         match decode_server(&out).unwrap() {
             ServerMsg::Snapshot(s) => assert_eq!(s.header, header),

@@ -36,6 +36,28 @@ pub struct SnapshotBody {
     pub despawns: Vec<NetId>,
     /// Events after the baseline tick up to this tick, oldest first.
     pub events: Vec<TickEvent>,
+    /// [`state_hash`] of the state the client must hold once the body is applied: a replica
+    /// that disagrees with the server detects it at once.
+    pub state_hash: u32,
+}
+
+/// A 32-bit FNV-1a fingerprint of a replicated state (entries sorted by id): ids and the
+/// bincode encoding of each view.
+#[must_use]
+pub fn state_hash<'a>(entries: impl IntoIterator<Item = &'a (NetId, NetEntity)>) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    let mut buf = Vec::with_capacity(64);
+    for (id, e) in entries {
+        buf.clear();
+        buf.extend_from_slice(&id.0.to_le_bytes());
+        bincode::encode_into_std_write(e, &mut buf, bincode::config::standard())
+            .expect("encoding into a Vec cannot fail");
+        for &b in &buf {
+            h ^= u32::from(b);
+            h = h.wrapping_mul(0x0100_0193);
+        }
+    }
+    h
 }
 
 /// A decoded snapshot.
@@ -103,6 +125,8 @@ where
 {
     let mut body = SnapshotBody::default();
     let mut base = base.into_iter().peekable();
+    let now: Vec<&(NetId, NetEntity)> = now.into_iter().collect();
+    body.state_hash = state_hash(now.iter().copied());
     let mut now = now.into_iter().peekable();
     loop {
         match (base.peek(), now.peek()) {
