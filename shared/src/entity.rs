@@ -344,38 +344,18 @@ pub fn dir_from_net(d: [i16; 2]) -> Vec2 {
 }
 
 impl NetEntity {
-    /// Where a carried-forward view of this entity stands, when it moves by itself
-    /// ([`PlayerNet::carried_pos`]); `None` for an entity that stays as it is.
+    /// The player view, if this is a player (the only kind that moves by itself, see
+    /// [`PlayerNet::carried_pos`]).
     #[must_use]
-    pub fn carried_pos(
-        &self,
-        ticks: u32,
-        config: &crate::SimConfig,
-        map: &crate::Map,
-    ) -> Option<QVec2> {
+    pub fn as_player(&self) -> Option<&PlayerNet> {
         match self {
-            NetEntity::Player(p) => p.carried_pos(ticks, config, map),
-            _ => None,
-        }
-    }
-
-    /// [`NetEntity::carried_pos`] continued from a position already carried to.
-    #[must_use]
-    pub fn carry_from(
-        &self,
-        from: QVec2,
-        ticks: u32,
-        config: &crate::SimConfig,
-        map: &crate::Map,
-    ) -> Option<QVec2> {
-        match self {
-            NetEntity::Player(p) => p.carry_from(from, ticks, config, map),
+            NetEntity::Player(p) => Some(p),
             _ => None,
         }
     }
 
     /// How `base` must change to become `self` when `base` is carried forward first
-    /// ([`NetEntity::carried_pos`]: a living player walks its direction, walls included, so
+    /// ([`PlayerNet::carried_pos`]: a living player walks its direction, walls included, so
     /// steady motion costs nothing on the wire); like [`NetEntity::diff`], without copying
     /// `base`. `carried` is computed once per baseline and shared by every client using it.
     #[allow(clippy::result_unit_err)]

@@ -98,7 +98,7 @@ impl BodyCache {
                 if *as_of != now.tick {
                     let step = now.tick.since(*as_of);
                     for ((_, e), c) in b.state.iter().zip(carried.iter_mut()) {
-                        *c = c.and_then(|p| e.carry_from(p, step, config, map));
+                        *c = c.and_then(|pos| e.as_player()?.carry_from(pos, step, config, map));
                     }
                     *as_of = now.tick;
                 }

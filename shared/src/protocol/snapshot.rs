@@ -70,7 +70,7 @@ pub struct Snapshot {
 }
 
 /// How a baseline is carried forward before a delta applies: every entity of the baseline
-/// is carried forward ([`NetEntity::carried_pos`]) `ticks` ticks (the baseline's age) with the
+/// is carried forward ([`crate::entity::PlayerNet::carried_pos`]) `ticks` ticks (the baseline's age) with the
 /// game's rules. Server and replica use the same one.
 #[derive(Clone, Copy, Debug)]
 pub struct Extrapolation<'a> {
@@ -109,14 +109,18 @@ where
     B: IntoIterator<Item = &'a (NetId, NetEntity)>,
     N: IntoIterator<Item = &'a (NetId, NetEntity)>,
 {
-    let carried = base
-        .into_iter()
-        .map(|entry| (entry, entry.1.carried_pos(ext.ticks, ext.config, ext.map)));
+    let carried = base.into_iter().map(|entry| {
+        let carried = entry
+            .1
+            .as_player()
+            .and_then(|p| p.carried_pos(ext.ticks, ext.config, ext.map));
+        (entry, carried)
+    });
     diff_carried(carried, now)
 }
 
 /// [`diff`] with each baseline entry's carried position already computed
-/// ([`NetEntity::carried_pos`]): the server computes them once per baseline and tick.
+/// ([`crate::entity::PlayerNet::carried_pos`]): the server computes them once per baseline and tick.
 #[must_use]
 pub fn diff_carried<'a, B, N>(base: B, now: N) -> SnapshotBody
 where
