@@ -16,6 +16,7 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, info_span, Instrument};
 
+use tickwire_shared::input::{InputMsg, InvalidInput};
 use tickwire_shared::protocol::DisconnectReason;
 use tickwire_shared::{EntityId, Map, PlayerInput, SimConfig, Tick, World};
 
@@ -59,6 +60,22 @@ pub struct ConnInput {
     pub ack: Option<Tick>,
     /// The validated input.
     pub input: PlayerInput,
+}
+
+impl ConnInput {
+    /// Validates a wire input ([`PlayerInput::from_wire`]): the one way a client's input
+    /// becomes room input.
+    ///
+    /// # Errors
+    /// [`InvalidInput`] for NaN or infinity.
+    pub fn from_wire(msg: &InputMsg) -> Result<ConnInput, InvalidInput> {
+        Ok(ConnInput {
+            seq: msg.seq,
+            tick: msg.tick,
+            ack: msg.ack,
+            input: PlayerInput::from_wire(msg)?,
+        })
+    }
 }
 
 /// What the room sends a connection.

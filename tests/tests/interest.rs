@@ -12,7 +12,7 @@ use tickwire_shared::input::{Buttons, InputMsg};
 use tickwire_shared::protocol::snapshot::{diff, Extrapolation};
 use tickwire_shared::protocol::{codec, ServerMsg};
 use tickwire_shared::rng::Rng;
-use tickwire_shared::{Map, NetEntity, NetId, PlayerInput, Replica, SimConfig, Tick};
+use tickwire_shared::{Map, NetEntity, NetId, Replica, SimConfig, Tick};
 
 const SIDE: f32 = 3000.0;
 
@@ -117,13 +117,7 @@ fn every_replica_holds_exactly_its_view() {
                 move_y: c.dir.1,
                 aim: rng.below(628) as f32 / 100.0,
             };
-            let input = PlayerInput::from_wire(&msg).expect("finite");
-            let ci = ConnInput {
-                seq: msg.seq,
-                tick: msg.tick,
-                ack: msg.ack,
-                input,
-            };
+            let ci = ConnInput::from_wire(&msg).expect("finite");
             c.joined.inputs.try_send(ci).expect("input queue has room");
         }
         room.tick();

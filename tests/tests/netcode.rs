@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tickwire_client_wasm::game::{Controls, GameClient};
 use tickwire_server::room::{ConnInput, Joined, Outgoing, Room, RoomSettings};
 use tickwire_shared::protocol::{codec, ClientMsg, Pong, ServerMsg};
-use tickwire_shared::{Map, PlayerInput, SimConfig, Tick};
+use tickwire_shared::{Map, SimConfig, Tick};
 
 const TICK_MS: f64 = 1000.0 / 30.0;
 const FRAME_MS: f64 = 1000.0 / 60.0;
@@ -108,13 +108,7 @@ impl Session {
         for b in self.up.due(now) {
             match codec::decode_client(&b).expect("client messages decode") {
                 ClientMsg::Input(m) => {
-                    let input = PlayerInput::from_wire(&m).expect("finite input");
-                    let c = ConnInput {
-                        seq: m.seq,
-                        tick: m.tick,
-                        ack: m.ack,
-                        input,
-                    };
+                    let c = ConnInput::from_wire(&m).expect("finite input");
                     self.joined
                         .inputs
                         .try_send(c)
@@ -242,16 +236,8 @@ fn interpolation_is_smooth_under_jitter() {
                 aim: 0.0,
             };
             seq += 1;
-            let input = PlayerInput::from_wire(&msg).unwrap();
-            runner
-                .inputs
-                .try_send(ConnInput {
-                    seq: msg.seq,
-                    tick: msg.tick,
-                    ack: None,
-                    input,
-                })
-                .unwrap();
+            let input = ConnInput::from_wire(&msg).expect("finite input");
+            runner.inputs.try_send(input).expect("input queue has room");
             room.tick();
             next_tick += TICK_MS;
             watcher.collect(t);

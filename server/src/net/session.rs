@@ -15,7 +15,6 @@ use tracing::{debug, field, warn};
 use tickwire_shared::protocol::{
     codec, ClientMsg, DisconnectReason, Pong, ServerMsg, MAX_NAME_BYTES, PROTOCOL_VERSION,
 };
-use tickwire_shared::PlayerInput;
 
 use super::close::{close, Closing};
 use super::rate_limit::TokenBucket;
@@ -230,11 +229,10 @@ async fn play(ws: &mut Ws, joined: Joined, shared: &Shared) -> Closing {
                         return Closing::with_reason(CloseCode::Invalid, DisconnectReason::BadMessage, e.to_string());
                     }
                     Ok(ClientMsg::Input(msg)) => {
-                        let input = match PlayerInput::from_wire(&msg) {
+                        let conn_input = match ConnInput::from_wire(&msg) {
                             Ok(i) => i,
                             Err(e) => return Closing::with_reason(CloseCode::Invalid, DisconnectReason::BadMessage, e.to_string()),
                         };
-                        let conn_input = ConnInput { seq: msg.seq, tick: msg.tick, ack: msg.ack, input };
                         match inputs.try_send(conn_input) {
                             Ok(()) => {}
                             // Queue full: the client sends faster than the room ticks; drop.
