@@ -5,8 +5,9 @@
 //! after each tick every player gets a delta snapshot against the tick it acknowledged.
 //!
 //! ```text
-//! socket --decode--> per-player input channel --tick drains--> sim::step
-//!   --> history ring --> delta per baseline (encoded once) --> per-player outbox --> socket
+//! socket --decode--> per-player input queue (lock-free) --tick drains--> sim::step
+//!   --> history ring --> delta per baseline (encoded once) --> each socket, written by the room
+//!   (what a socket does not take waits in its bounded downlink queue)
 //! ```
 //!
 //! Start it with [`run`]: a bound listener, a [`Config`] and a future that resolves when

@@ -37,7 +37,7 @@ pub struct Metrics {
     pub messages_in: IntCounter,
     /// Snapshot frames queued to clients.
     pub messages_out: IntCounter,
-    /// Frames skipped because a client's outbox was full.
+    /// Frames skipped because `outbox_depth` frames waited for a client's socket.
     pub outbox_drops: IntCounter,
     /// Inputs dropped (queue full) or refused (duplicate or replayed sequence numbers).
     pub inputs_dropped: IntCounter,
@@ -177,7 +177,7 @@ impl Metrics {
             messages_out: counter("tickwire_messages_out_total", "Snapshot frames queued"),
             outbox_drops: counter(
                 "tickwire_outbox_drops_total",
-                "Snapshot frames skipped because a client's outbox was full",
+                "Snapshot frames skipped because frames already waited for a client's socket",
             ),
             inputs_dropped: counter(
                 "tickwire_inputs_dropped_total",

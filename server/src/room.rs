@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use crossbeam_queue::ArrayQueue;
 use slotmap::SecondaryMap;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::MissedTickBehavior;
@@ -17,9 +17,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, info_span, Instrument};
 
 use tickwire_shared::input::{InputMsg, InvalidInput};
-use tickwire_shared::protocol::DisconnectReason;
 use tickwire_shared::{EntityId, Map, PlayerInput, SimConfig, Tick, World};
 
+pub use crate::net::downlink::Downlink;
 use crate::snapshot::delta::BodyCache;
 use crate::snapshot::history::History;
 pub use crate::snapshot::interest::Interest;
@@ -37,7 +37,8 @@ pub struct RoomSettings {
     pub history_ticks: usize,
     /// Players admitted at most.
     pub max_players: usize,
-    /// Frames queued per client before it is skipped for a tick.
+    /// Frames waiting for a client's socket before the room skips it for a tick (kept by
+    /// its [`Downlink`]; repeated here for tools that build downlinks).
     pub outbox_depth: usize,
     /// Inputs queued per client.
     pub input_queue: usize,
@@ -78,26 +79,18 @@ impl ConnInput {
     }
 }
 
-/// What the room sends a connection.
-#[derive(Debug)]
-pub enum Outgoing {
-    /// A ready-to-send binary message (snapshot).
-    Frame(Bytes),
-    /// The room dropped the player; close with this reason.
-    Kick(DisconnectReason),
-}
+/// Where a connection puts its player's validated inputs: bounded and lock-free; the room
+/// takes them at its tick. Full means the input is dropped.
+pub type Inbox = Arc<ArrayQueue<ConnInput>>;
 
-/// A successful join: the connection's ends of its channels.
+/// A successful join. The welcome went out on the connection's downlink first thing; the
+/// room writes the snapshots there too.
 #[derive(Debug)]
 pub struct Joined {
     /// The player's entity (the connection's identity inside the room).
     pub player: EntityId,
-    /// Encoded `ServerMsg::Welcome`, to send before anything else.
-    pub welcome: Bytes,
-    /// Where the connection puts validated inputs (bounded; full means dropped).
-    pub inputs: mpsc::Sender<ConnInput>,
-    /// Snapshots and kicks for this player.
-    pub outbox: mpsc::Receiver<Outgoing>,
+    /// Where the connection puts validated inputs.
+    pub inputs: Inbox,
 }
 
 /// Why a join was refused.
@@ -118,6 +111,8 @@ pub enum RoomCommand {
     Join {
         /// Sanitised display name.
         name: String,
+        /// The connection's write side: the welcome and every snapshot go there.
+        downlink: Arc<Downlink>,
         /// Where the answer goes.
         reply: oneshot::Sender<Result<Joined, JoinRefused>>,
     },
@@ -140,10 +135,14 @@ impl RoomHandle {
     ///
     /// # Errors
     /// [`JoinRefused`] when full, overloaded or gone.
-    pub async fn join(&self, name: String) -> Result<Joined, JoinRefused> {
+    pub async fn join(&self, name: String, downlink: Arc<Downlink>) -> Result<Joined, JoinRefused> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .try_send(RoomCommand::Join { name, reply })
+            .try_send(RoomCommand::Join {
+                name,
+                downlink,
+                reply,
+            })
             .map_err(|_| JoinRefused::Unavailable)?;
         rx.await.map_err(|_| JoinRefused::Unavailable)?
     }
@@ -247,8 +246,12 @@ impl Room {
 
     fn handle(&mut self, cmd: RoomCommand) {
         match cmd {
-            RoomCommand::Join { name, reply } => {
-                let result = self.join(&name);
+            RoomCommand::Join {
+                name,
+                downlink,
+                reply,
+            } => {
+                let result = self.join(&name, downlink);
                 if let Err(Ok(joined)) = reply.send(result) {
                     // The connection gave up waiting: undo.
                     self.leave(joined.player);
@@ -259,12 +262,12 @@ impl Room {
     }
 
     /// Adds a player right away, without the room task: for tests and tools that drive
-    /// [`Room::tick`] themselves.
+    /// [`Room::tick`] themselves (with a [`Downlink::memory`] to read what it is sent).
     ///
     /// # Errors
     /// [`JoinRefused::Full`] when the room is full.
-    pub fn join_now(&mut self, name: &str) -> Result<Joined, JoinRefused> {
-        self.join(name)
+    pub fn join_now(&mut self, name: &str, downlink: Arc<Downlink>) -> Result<Joined, JoinRefused> {
+        self.join(name, downlink)
     }
 
     /// Removes a player right away (see [`Room::join_now`]).

@@ -6,7 +6,9 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
-use tickwire_server::room::{ConnInput, Interest, Joined, Outgoing, Room, RoomSettings};
+use std::sync::Arc as Shared;
+
+use tickwire_server::room::{ConnInput, Downlink, Interest, Joined, Room, RoomSettings};
 use tickwire_server::snapshot::interest::{ViewKey, CELL};
 use tickwire_shared::input::{Buttons, InputMsg};
 use tickwire_shared::protocol::snapshot::{diff, Extrapolation};
@@ -18,6 +20,7 @@ const SIDE: f32 = 3000.0;
 
 struct Client {
     joined: Joined,
+    down: Shared<Downlink>,
     me: NetId,
     replica: Replica,
     acks: VecDeque<(u32, Tick)>,
@@ -73,8 +76,12 @@ fn every_replica_holds_exactly_its_view() {
     let mut rng = Rng::new(5);
     let mut clients: Vec<Client> = (0..24)
         .map(|i| {
-            let joined = room.join_now(&format!("p{i}")).expect("room has space");
-            let welcome = match codec::decode_server(&joined.welcome).expect("welcome decodes") {
+            let down = Downlink::memory();
+            let joined = room
+                .join_now(&format!("p{i}"), down.clone())
+                .expect("room has space");
+            let first = down.take_messages().remove(0);
+            let welcome = match codec::decode_server(&first).expect("welcome decodes") {
                 ServerMsg::Welcome(w) => w,
                 other => panic!("{other:?}"),
             };
@@ -82,6 +89,7 @@ fn every_replica_holds_exactly_its_view() {
                 me: welcome.player,
                 replica: Replica::from_welcome(&welcome),
                 joined,
+                down,
                 acks: VecDeque::new(),
                 ack: None,
                 seq: 0,
@@ -118,16 +126,14 @@ fn every_replica_holds_exactly_its_view() {
                 aim: rng.below(628) as f32 / 100.0,
             };
             let ci = ConnInput::from_wire(&msg).expect("finite");
-            c.joined.inputs.try_send(ci).expect("input queue has room");
+            c.joined.inputs.push(ci).expect("input queue has room");
         }
         room.tick();
         let tick = room.world().tick;
         let state = room.world().net_state();
         for c in &mut clients {
-            while let Ok(out) = c.joined.outbox.try_recv() {
-                let Outgoing::Frame(bytes) = out else {
-                    panic!("kicked")
-                };
+            assert_eq!(c.down.kicked(), None, "nobody is dropped");
+            for bytes in c.down.take_messages() {
                 // A fifth of the snapshots never arrive.
                 if rng.below(5) == 0 {
                     continue;

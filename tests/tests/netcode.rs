@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use tickwire_client_wasm::game::{Controls, GameClient};
-use tickwire_server::room::{ConnInput, Joined, Outgoing, Room, RoomSettings};
+use tickwire_server::room::{ConnInput, Downlink, Joined, Room, RoomSettings};
 use tickwire_shared::protocol::{codec, ClientMsg, Pong, ServerMsg};
 use tickwire_shared::{Map, SimConfig, Tick};
 
@@ -71,6 +71,7 @@ impl Link {
 struct Session {
     client: GameClient,
     joined: Joined,
+    room_side: std::sync::Arc<Downlink>,
     up: Link,
     down: Link,
 }
@@ -79,22 +80,27 @@ impl Session {
     fn new(room: &mut Room, name: &str, up: Link, mut down: Link) -> Session {
         let mut client = GameClient::new(name);
         let _join = client.on_open();
-        let joined = room.join_now(name).expect("room has space");
-        down.send(0.0, joined.welcome.to_vec());
+        let room_side = Downlink::memory();
+        let joined = room
+            .join_now(name, room_side.clone())
+            .expect("room has space");
+        for welcome in room_side.take_messages() {
+            down.send(0.0, welcome.to_vec());
+        }
         Session {
             client,
             joined,
+            room_side,
             up,
             down,
         }
     }
 
-    /// Moves frames from the room's outbox onto the downlink.
+    /// Moves what the room sent (the welcome first) onto the simulated link.
     fn collect(&mut self, now: f64) {
-        while let Ok(out) = self.joined.outbox.try_recv() {
-            if let Outgoing::Frame(b) = out {
-                self.down.send(now, b.to_vec());
-            }
+        assert_eq!(self.room_side.kicked(), None, "the player is not dropped");
+        for b in self.room_side.take_messages() {
+            self.down.send(now, b.to_vec());
         }
     }
 
@@ -109,10 +115,7 @@ impl Session {
             match codec::decode_client(&b).expect("client messages decode") {
                 ClientMsg::Input(m) => {
                     let c = ConnInput::from_wire(&m).expect("finite input");
-                    self.joined
-                        .inputs
-                        .try_send(c)
-                        .expect("input queue has room");
+                    self.joined.inputs.push(c).expect("input queue has room");
                 }
                 ClientMsg::Ping(p) => {
                     let pong = ServerMsg::Pong(Pong {
@@ -219,7 +222,9 @@ fn interpolation_is_smooth_under_jitter() {
         Link::new(40.0, 0.0, 3),
         Link::new(40.0, 45.0, 4),
     );
-    let runner = room.join_now("runner").expect("room has space");
+    let runner = room
+        .join_now("runner", Downlink::memory())
+        .expect("room has space");
     let runner_id = room.world().entities[runner.player].net_id;
     let (mut t, mut next_tick, mut next_frame, mut seq) = (0.0, 0.0, 0.0, 1u32);
     let mut xs: Vec<f32> = Vec::new();
@@ -237,7 +242,7 @@ fn interpolation_is_smooth_under_jitter() {
             };
             seq += 1;
             let input = ConnInput::from_wire(&msg).expect("finite input");
-            runner.inputs.try_send(input).expect("input queue has room");
+            runner.inputs.push(input).expect("input queue has room");
             room.tick();
             next_tick += TICK_MS;
             watcher.collect(t);

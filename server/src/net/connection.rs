@@ -18,6 +18,7 @@ use tracing::{debug, field, info_span, Instrument};
 use tickwire_shared::protocol::DisconnectReason;
 
 use super::close::refuse_upgraded;
+use super::downlink::{Downlink, SessionIo};
 use super::http::{self, HeadError, Request};
 use super::limits::{ConnSlot, RefusalSlot};
 use super::{echo, forwarded, session};
@@ -81,7 +82,8 @@ enum Route {
     Echo(ConnSlot),
 }
 
-type Ws = WebSocketStream<TcpStream>;
+/// An upgraded connection: tungstenite over the socket's read half and its [`Downlink`].
+pub type Ws = WebSocketStream<SessionIo>;
 
 /// Reads the request and answers it: HTTP responses and refusals end here (`None`), an
 /// accepted upgrade returns the WebSocket.
@@ -187,9 +189,13 @@ async fn upgrade(
     if cfg.tcp_send_buffer_bytes > 0 {
         let _ = socket2::SockRef::from(&stream).set_send_buffer_size(cfg.tcp_send_buffer_bytes);
     }
-    let ws =
-        WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(ws_config(cfg)))
-            .await;
+    let io = Downlink::over(
+        stream,
+        cfg.outbox_depth as usize,
+        cfg.ws_max_write_buffer_bytes,
+    );
+    let ws = WebSocketStream::from_partially_read(io, leftover, Role::Server, Some(ws_config(cfg)))
+        .await;
     Some((
         ws,
         if echo {

@@ -3,16 +3,15 @@
 //! mapping as a game session; only the payload handling differs (text is echoed, not 1003).
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
 
 use super::close::{close, Closing};
+use super::connection::Ws;
 use crate::Shared;
 
 /// Echoes every text and binary message until the peer closes or breaks the protocol.
-pub async fn run(mut ws: WebSocketStream<TcpStream>, shared: &Shared) {
+pub async fn run(mut ws: Ws, shared: &Shared) {
     let cfg = &shared.config;
     let closing = loop {
         let msg = tokio::select! {

@@ -2,14 +2,15 @@
 //! The session has one owner and one exit: it tells the room `Leave` exactly once, after
 //! its play loop, whatever ended it.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
-use tokio::sync::mpsc::error::TrySendError;
+use tokio::time::Sleep;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
 use tracing::{debug, field, warn};
 
 use tickwire_shared::protocol::{
@@ -17,11 +18,11 @@ use tickwire_shared::protocol::{
 };
 
 use super::close::{close, Closing};
+use super::connection::Ws;
+use super::downlink::{Downlink, Event};
 use super::rate_limit::TokenBucket;
-use crate::room::{ConnInput, JoinRefused, Joined, Outgoing};
+use crate::room::{ConnInput, JoinRefused, Joined};
 use crate::Shared;
-
-type Ws = WebSocketStream<TcpStream>;
 
 /// How long a session whose room channel closed waits to learn whether the server is
 /// stopping (1001 / 1011) rather than the room having dropped this player (1008).
@@ -30,11 +31,12 @@ const ROOM_GONE_GRACE: Duration = Duration::from_millis(250);
 /// Runs a game session to its end, close frame included.
 pub async fn run(mut ws: Ws, shared: &Shared) {
     let linger = shared.config.close_linger;
+    let downlink = ws.get_ref().downlink().clone();
     let joined = tokio::select! {
         biased;
         () = shared.shutdown.cancelled() => Err(stopping(shared)),
         r = tokio::time::timeout(shared.config.join_timeout, read_join(&mut ws)) => match r {
-            Ok(Ok(name)) => join(shared, name).await,
+            Ok(Ok(name)) => join(shared, name, downlink.clone()).await,
             Ok(Err(closing)) => Err(closing),
             Err(_) => Err(Closing::with_reason(
                 CloseCode::Policy,
@@ -53,15 +55,21 @@ pub async fn run(mut ws: Ws, shared: &Shared) {
     let player = joined.player;
     tracing::Span::current().record("player", field::debug(player));
     tracing::info!("session started");
-    let closing = play(&mut ws, joined, shared).await;
+    let closing = play(&mut ws, &downlink, joined, shared).await;
+    // From here on only the session writes: the room's frames stop before the close.
+    downlink.seal();
     shared.room.leave(player).await;
     count(shared, &closing);
     debug!(?closing, "session ended");
     close(&mut ws, &closing, linger).await;
 }
 
-async fn join(shared: &Shared, name: String) -> Result<Joined, Closing> {
-    shared.room.join(name).await.map_err(|e| {
+async fn join(
+    shared: &Shared,
+    name: String,
+    downlink: std::sync::Arc<Downlink>,
+) -> Result<Joined, Closing> {
+    shared.room.join(name, downlink).await.map_err(|e| {
         let reason = match e {
             JoinRefused::Full => DisconnectReason::ServerFull,
             JoinRefused::Unavailable => DisconnectReason::ShuttingDown,
@@ -172,36 +180,30 @@ fn clean_name(raw: &str) -> String {
     }
 }
 
-/// The play loop: snapshots out, inputs in, keepalive; returns how it ended.
-async fn play(ws: &mut Ws, joined: Joined, shared: &Shared) -> Closing {
-    let Joined {
-        welcome,
-        inputs,
-        mut outbox,
-        ..
-    } = joined;
+/// The play loop: inputs in, keepalive, and the downlink's events (the room writes the
+/// snapshots itself; this task writes what the socket did not take at once); returns how
+/// it ended.
+async fn play(ws: &mut Ws, down: &Downlink, joined: Joined, shared: &Shared) -> Closing {
+    let Joined { inputs, .. } = joined;
     let cfg = &shared.config;
-    if let Err(closing) = send(ws, Message::Binary(welcome), cfg.write_timeout).await {
-        return closing;
-    }
     let mut keepalive = tokio::time::interval(cfg.ping_interval);
     keepalive.tick().await;
     let mut bucket = TokenBucket::new(cfg.max_msgs_per_s, cfg.msg_burst);
     let mut last_heard = Instant::now();
+    let cancelled = shared.shutdown.cancelled();
+    tokio::pin!(cancelled);
+    let mut downlink = DownlinkEvents::new(down, cfg.write_timeout);
     loop {
         tokio::select! {
             biased;
-            () = shared.shutdown.cancelled() => return stopping(shared),
-            out = outbox.recv() => match out {
-                Some(Outgoing::Frame(bytes)) => {
-                    if let Err(closing) = send(ws, Message::Binary(bytes), cfg.write_timeout).await {
-                        return closing;
-                    }
-                }
-                Some(Outgoing::Kick(reason)) => {
+            () = &mut cancelled => return stopping(shared),
+            ev = &mut downlink => match ev {
+                DownEvent::Room(Event::Kicked(reason)) => {
                     return Closing::with_reason(CloseCode::Policy, reason, "dropped by the room");
                 }
-                None => return room_gone(shared).await,
+                DownEvent::Room(Event::Detached) => return room_gone(shared).await,
+                DownEvent::Room(Event::Failed(e)) => return Closing::gone(format!("write failed: {e}")),
+                DownEvent::Stalled => return write_timed_out(),
             },
             msg = ws.next() => {
                 let msg = match msg {
@@ -215,7 +217,8 @@ async fn play(ws: &mut Ws, joined: Joined, shared: &Shared) -> Closing {
                     Message::Binary(b) => b,
                     Message::Text(_) => return Closing::code(CloseCode::Unsupported, "binary frames only"),
                     Message::Close(_) => return Closing::peer_closed(),
-                    // Pings are answered by tungstenite on the next write; pongs just count as life.
+                    // tungstenite queues the pong to a ping and writes it on the next read;
+                    // pongs just count as life.
                     _ => continue,
                 };
                 shared.metrics.bytes_in.inc_by(bytes.len() as u64);
@@ -233,11 +236,9 @@ async fn play(ws: &mut Ws, joined: Joined, shared: &Shared) -> Closing {
                             Ok(i) => i,
                             Err(e) => return Closing::with_reason(CloseCode::Invalid, DisconnectReason::BadMessage, e.to_string()),
                         };
-                        match inputs.try_send(conn_input) {
-                            Ok(()) => {}
-                            // Queue full: the client sends faster than the room ticks; drop.
-                            Err(TrySendError::Full(_)) => debug!("input queue full, input dropped"),
-                            Err(TrySendError::Closed(_)) => return room_gone(shared).await,
+                        // Queue full: the client sends faster than the room ticks; drop.
+                        if inputs.push(conn_input).is_err() {
+                            debug!("input queue full, input dropped");
                         }
                     }
                     Ok(ClientMsg::Ping(p)) => {
@@ -264,8 +265,69 @@ async fn play(ws: &mut Ws, joined: Joined, shared: &Shared) -> Closing {
     }
 }
 
-/// The room closed this player's channels: either it dropped the player (too slow, with a
-/// full outbox so the kick could not be queued), or the server is stopping or failed.
+/// What the play loop hears from its downlink.
+enum DownEvent {
+    /// From the room or the socket.
+    Room(Event),
+    /// Frames have waited `write_timeout` without a byte going out.
+    Stalled,
+}
+
+/// The downlink's events as a future the play loop polls again and again: it writes what
+/// the socket did not take, and turns a write stall of `timeout` into [`DownEvent::Stalled`]
+/// (a timer armed only while bytes wait).
+struct DownlinkEvents<'a> {
+    down: &'a Downlink,
+    timeout: Duration,
+    stall: Pin<Box<Sleep>>,
+    armed: Option<Instant>,
+}
+
+impl<'a> DownlinkEvents<'a> {
+    fn new(down: &'a Downlink, timeout: Duration) -> Self {
+        DownlinkEvents {
+            down,
+            timeout,
+            stall: Box::pin(tokio::time::sleep(timeout)),
+            armed: None,
+        }
+    }
+}
+
+impl Future for DownlinkEvents<'_> {
+    type Output = DownEvent;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<DownEvent> {
+        if let Poll::Ready(ev) = self.down.poll_event(cx) {
+            return Poll::Ready(DownEvent::Room(ev));
+        }
+        let Some(since) = self.down.stalled_since() else {
+            self.armed = None;
+            return Poll::Pending;
+        };
+        if self.armed != Some(since) {
+            let deadline = since + self.timeout;
+            self.stall.as_mut().reset(deadline.into());
+            self.armed = Some(since);
+        }
+        match self.stall.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(DownEvent::Stalled),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// The peer stopped reading and the buffers are full: nothing can reach it any more, not
+/// even a close frame; count it as too slow and let go.
+fn write_timed_out() -> Closing {
+    Closing {
+        code: None,
+        reason: Some(DisconnectReason::TooSlow),
+        detail: "write timed out".to_owned(),
+    }
+}
+
+/// The room let go of this player without a reason: the server is stopping, or failed.
 async fn room_gone(shared: &Shared) -> Closing {
     if tokio::time::timeout(ROOM_GONE_GRACE, shared.shutdown.cancelled())
         .await
@@ -285,12 +347,6 @@ async fn send(ws: &mut Ws, msg: Message, timeout: Duration) -> Result<(), Closin
     match tokio::time::timeout(timeout, ws.send(msg)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(Closing::gone(format!("write failed: {e}"))),
-        // The peer stopped reading and the buffers are full: nothing can reach it any more,
-        // not even a close frame; count it as too slow and let go.
-        Err(_) => Err(Closing {
-            code: None,
-            reason: Some(DisconnectReason::TooSlow),
-            detail: "write timed out".to_owned(),
-        }),
+        Err(_) => Err(write_timed_out()),
     }
 }

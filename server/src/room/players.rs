@@ -1,7 +1,8 @@
 //! Players in a room: joining, leaving, being dropped, and their acknowledgements.
 
-use bytes::Bytes;
-use tokio::sync::mpsc;
+use std::sync::Arc;
+
+use crossbeam_queue::ArrayQueue;
 use tracing::{debug, info};
 
 use tickwire_shared::protocol::{codec, DisconnectReason, ServerMsg, Welcome, PROTOCOL_VERSION};
@@ -9,14 +10,26 @@ use tickwire_shared::sim::spawn;
 use tickwire_shared::{EntityId, NetId, Tick};
 
 use super::input_queue::InputQueue;
-use super::{ConnInput, JoinRefused, Joined, Outgoing, Room};
+use super::{Inbox, JoinRefused, Joined, Room};
+use crate::net::downlink::Downlink;
+
+/// The room's hold on a connection's downlink: when the slot goes (a leave, a kick, or the
+/// room itself dropped after a failure), the session learns that the room let go.
+#[derive(Debug)]
+pub(super) struct Link(pub Arc<Downlink>);
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.0.detach();
+    }
+}
 
 /// The room's side of one player.
 #[derive(Debug)]
 pub(super) struct PlayerSlot {
     pub net_id: NetId,
-    pub inbox: mpsc::Receiver<ConnInput>,
-    pub outbox: mpsc::Sender<Outgoing>,
+    pub inbox: Inbox,
+    pub downlink: Link,
     pub queue: InputQueue,
     /// Newest snapshot tick the client acknowledged.
     pub acked: Option<Tick>,
@@ -47,14 +60,17 @@ impl PlayerSlot {
 }
 
 impl Room {
-    pub(super) fn join(&mut self, name: &str) -> Result<Joined, JoinRefused> {
+    pub(super) fn join(
+        &mut self,
+        name: &str,
+        downlink: Arc<Downlink>,
+    ) -> Result<Joined, JoinRefused> {
         if self.players.len() >= self.settings.max_players {
             return Err(JoinRefused::Full);
         }
         let player = spawn::add_player(&mut self.world, name);
         let net_id = self.world.entities[player].net_id;
-        let (in_tx, in_rx) = mpsc::channel(self.settings.input_queue);
-        let (out_tx, out_rx) = mpsc::channel(self.settings.outbox_depth);
+        let inbox: Inbox = Arc::new(ArrayQueue::new(self.settings.input_queue.max(1)));
         let welcome = ServerMsg::Welcome(Welcome {
             protocol_version: PROTOCOL_VERSION,
             player: net_id,
@@ -62,12 +78,15 @@ impl Room {
             config: self.world.config.clone(),
             map: (*self.world.map).clone(),
         });
+        // The welcome goes first on the connection; snapshots follow from the next tick.
+        let welcome = codec::encode_server(&welcome);
+        downlink.send([&welcome, &[]]);
         self.players.insert(
             player,
             PlayerSlot {
                 net_id,
-                inbox: in_rx,
-                outbox: out_tx,
+                inbox: inbox.clone(),
+                downlink: Link(downlink),
                 queue: InputQueue::new(self.settings.input_queue),
                 acked: None,
                 joined_at: self.world.tick,
@@ -81,9 +100,7 @@ impl Room {
         );
         Ok(Joined {
             player,
-            welcome: Bytes::from(codec::encode_server(&welcome)),
-            inputs: in_tx,
-            outbox: out_rx,
+            inputs: inbox,
         })
     }
 
@@ -101,9 +118,7 @@ impl Room {
     /// Drops a player from the room and tells its connection why.
     pub(super) fn kick(&mut self, player: EntityId, reason: DisconnectReason) {
         if let Some(slot) = self.players.remove(player) {
-            // If the outbox is full the kick cannot be queued; dropping the sender closes the
-            // channel, which the connection reads as "too slow" as well.
-            let _ = slot.outbox.try_send(Outgoing::Kick(reason));
+            slot.downlink.0.kick(reason);
             spawn::remove_player(&mut self.world, player);
             debug!(player = slot.net_id.0, ?reason, "player dropped");
         }

@@ -3,16 +3,16 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use tokio::sync::mpsc::error::TrySendError;
-
+use tickwire_shared::protocol::codec;
 use tickwire_shared::protocol::snapshot::SnapshotHeader;
 use tickwire_shared::protocol::DisconnectReason;
 use tickwire_shared::sim::{self, TickEvent};
 use tickwire_shared::{EntityId, NetEntity, NetId};
 
 use super::input_queue::{Push, QueuedInput};
-use super::{Outgoing, Room};
-use crate::snapshot::delta::{frame, BodyKey};
+use super::Room;
+use crate::net::downlink::Sent;
+use crate::snapshot::delta::BodyKey;
 use crate::snapshot::history::TickRecord;
 use crate::snapshot::interest::{StateIndex, ViewKey};
 
@@ -31,7 +31,7 @@ pub struct TickReport {
     pub frames_sent: usize,
     /// Bytes of those frames.
     pub bytes_sent: usize,
-    /// Frames not queued because the player's outbox was full.
+    /// Frames skipped because `outbox_depth` frames waited for the player's socket.
     pub outbox_drops: usize,
     /// Full (non-delta) snapshots among the frames.
     pub full_snapshots: usize,
@@ -59,8 +59,9 @@ impl Room {
     /// 3. record: the replicated state and events go into the history ring;
     /// 4. outbound: each player gets a delta against the tick it acknowledged (or a full
     ///    state) of what its view covers (interest management), bodies encoded once per
-    ///    (baseline, view then, view now); a full outbox skips the player this
-    ///    tick; a player whose acknowledgements trail too far is dropped.
+    ///    (baseline, view then, view now), written straight to each player's socket (its
+    ///    `Downlink`); a player whose socket has `outbox_depth` frames waiting is skipped
+    ///    this tick; a player whose acknowledgements trail too far is dropped.
     pub fn tick(&mut self) -> TickReport {
         let mut report = TickReport::default();
         let now = self.world.tick;
@@ -69,7 +70,7 @@ impl Room {
         // 1. Inbound.
         self.inputs.clear();
         for (id, p) in &mut self.players {
-            while let Ok(msg) = p.inbox.try_recv() {
+            while let Some(msg) = p.inbox.pop() {
                 p.note_ack(msg.ack, newest_sent);
                 let q = QueuedInput {
                     seq: msg.seq,
@@ -138,17 +139,16 @@ impl Room {
                 baseline,
                 last_input_seq: p.queue.last_applied(),
             };
-            let bytes = frame(&header, &body);
-            let len = bytes.len();
-            match p.outbox.try_send(Outgoing::Frame(bytes)) {
-                Ok(()) => {
+            let head = codec::snapshot_header_bytes(&header);
+            match p.downlink.0.send([&head, &body]) {
+                Sent::Written | Sent::Queued => {
                     report.frames_sent += 1;
-                    report.bytes_sent += len;
+                    report.bytes_sent += head.len() + body.len();
                     report.full_snapshots += usize::from(baseline.is_none());
                 }
-                Err(TrySendError::Full(_)) => report.outbox_drops += 1,
-                // The connection is gone; its Leave is on the way.
-                Err(TrySendError::Closed(_)) => {}
+                Sent::Full => report.outbox_drops += 1,
+                // The connection is closing; its Leave is on the way.
+                Sent::Closed => {}
             }
         }
         report.bodies_encoded = self.bodies.encoded();

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use tickwire_shared::entity::QVec2;
 use tickwire_shared::protocol::codec;
-use tickwire_shared::protocol::snapshot::{diff_carried, SnapshotHeader};
+use tickwire_shared::protocol::snapshot::diff_carried;
 use tickwire_shared::{Map, NetEntity, NetId, SimConfig, Tick};
 
 use super::history::{History, TickRecord};
@@ -129,11 +129,4 @@ impl BodyCache {
     pub fn encoded(&self) -> usize {
         self.bodies.len()
     }
-}
-
-/// One client's snapshot frame: header + shared body.
-pub fn frame(header: &SnapshotHeader, body: &[u8]) -> Bytes {
-    let mut out = Vec::with_capacity(codec::SNAPSHOT_HEADER_LEN + body.len());
-    codec::write_snapshot_frame(header, body, &mut out);
-    Bytes::from(out)
 }

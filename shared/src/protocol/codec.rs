@@ -162,14 +162,24 @@ pub fn encode_body(body: &SnapshotBody, out: &mut Vec<u8>) {
     encode_into(body, out);
 }
 
+/// The fixed start of a snapshot frame: tag, tick, baseline age, last input sequence. A
+/// snapshot frame is these bytes followed by the encoded body, so a server can send one
+/// shared body behind each client's own header without copying it.
+#[must_use]
+pub fn snapshot_header_bytes(header: &SnapshotHeader) -> [u8; SNAPSHOT_HEADER_LEN] {
+    let mut out = [0u8; SNAPSHOT_HEADER_LEN];
+    out[0] = TAG_SNAPSHOT;
+    out[1..5].copy_from_slice(&header.tick.0.to_le_bytes());
+    let age = header.baseline.map_or(0, |b| header.tick.since(b));
+    out[5..9].copy_from_slice(&age.to_le_bytes());
+    out[9..13].copy_from_slice(&header.last_input_seq.to_le_bytes());
+    out
+}
+
 /// Appends a complete snapshot frame (tag, header, then the already encoded body) to `out`.
 pub fn write_snapshot_frame(header: &SnapshotHeader, body: &[u8], out: &mut Vec<u8>) {
     out.reserve(SNAPSHOT_HEADER_LEN + body.len());
-    out.push(TAG_SNAPSHOT);
-    out.extend_from_slice(&header.tick.0.to_le_bytes());
-    let age = header.baseline.map_or(0, |b| header.tick.since(b));
-    out.extend_from_slice(&age.to_le_bytes());
-    out.extend_from_slice(&header.last_input_seq.to_le_bytes());
+    out.extend_from_slice(&snapshot_header_bytes(header));
     out.extend_from_slice(body);
 }
 
