@@ -9,6 +9,7 @@
 use std::collections::VecDeque;
 
 use glam::Vec2;
+use tickwire_shared::entity::net_aim_to_radians;
 use tickwire_shared::input::{aim_to_radians, Buttons, InputMsg};
 use tickwire_shared::protocol::{
     codec, ClientMsg, Disconnect, DisconnectReason, Join, Ping, ServerMsg, Welcome,
@@ -515,7 +516,7 @@ impl GameClient {
                     m.players.push(DrawPlayer {
                         id: d.id,
                         pos,
-                        aim: aim_to_radians(p.aim),
+                        aim: net_aim_to_radians(p.aim),
                         name: p.name.clone(),
                         hp: p.hp,
                         dead,

@@ -9,7 +9,7 @@ use bincode::{Decode, Encode};
 use glam::Vec2;
 use slotmap::new_key_type;
 
-use crate::input::PlayerInput;
+use crate::input::{PlayerInput, DIR_SCALE};
 use crate::replication::{Patch, Replicated};
 use crate::tick::Tick;
 
@@ -154,12 +154,13 @@ crate::replicated! {
     pub struct PlayerNet {
         /// Centre.
         pub pos: QVec2,
-        /// Aim angle, in 1/65536 turns (see [`crate::input::aim_to_radians`]).
-        pub aim: u16,
-        /// The movement direction in force, in 1/1024 units (exactly the simulation's
-        /// input, see [`crate::input::PlayerInput::from_wire`]): lets clients extrapolate
-        /// the position, so a player moving steadily costs no bytes.
-        pub dir: [i16; 2],
+        /// Aim angle for display, in 1/256 turns ([`aim_to_net`], [`net_aim_to_radians`]);
+        /// the simulation fires along the input's finer aim.
+        pub aim: u8,
+        /// The movement direction in force, in `1 / DIR_SCALE` units (exactly the
+        /// simulation's input, see [`crate::input::PlayerInput::from_wire`]): lets clients
+        /// extrapolate the position, so a player moving steadily costs no bytes.
+        pub dir: [i8; 2],
         /// Hit points.
         pub hp: u8,
         /// Kills scored.
@@ -308,7 +309,7 @@ impl Entity {
         match &self.kind {
             EntityKind::Player(p) => NetEntity::Player(PlayerNet {
                 pos: QVec2::from_vec2(self.pos),
-                aim: p.input.aim,
+                aim: aim_to_net(p.input.aim),
                 dir: dir_to_net(p.input.move_dir),
                 hp: p.hp,
                 kills: p.kills,
@@ -330,17 +331,29 @@ impl Entity {
     }
 }
 
-/// A movement direction (components multiples of 1/1024 in [-1, 1]) on the wire.
+/// A movement direction (components multiples of `1 / DIR_SCALE` in [-1, 1]) on the wire.
 #[must_use]
-pub fn dir_to_net(d: Vec2) -> [i16; 2] {
-    let q = |f: f32| (f * 1024.0).round().clamp(-1024.0, 1024.0) as i16;
+pub fn dir_to_net(d: Vec2) -> [i8; 2] {
+    let q = |f: f32| (f * DIR_SCALE).round().clamp(-DIR_SCALE, DIR_SCALE) as i8;
     [q(d.x), q(d.y)]
 }
 
 /// A wire movement direction back to the simulation's value (exact).
 #[must_use]
-pub fn dir_from_net(d: [i16; 2]) -> Vec2 {
-    Vec2::new(f32::from(d[0]) / 1024.0, f32::from(d[1]) / 1024.0)
+pub fn dir_from_net(d: [i8; 2]) -> Vec2 {
+    Vec2::new(f32::from(d[0]) / DIR_SCALE, f32::from(d[1]) / DIR_SCALE)
+}
+
+/// An input aim (1/65536 turns) for display on the wire: 1/256 turns, rounded.
+#[must_use]
+pub fn aim_to_net(aim: u16) -> u8 {
+    ((u32::from(aim) + 128) >> 8) as u8
+}
+
+/// A wire aim (1/256 turns) in radians.
+#[must_use]
+pub fn net_aim_to_radians(aim: u8) -> f32 {
+    f32::from(aim) * (std::f32::consts::TAU / 256.0)
 }
 
 impl NetEntity {
@@ -377,6 +390,28 @@ impl NetEntity {
         }
     }
 
+    /// Applies a patch as it travels in a snapshot ([`NetPatch::pos_as_offset`]): a
+    /// player's position field is an offset from the position this entity holds (after
+    /// the baseline was carried forward). `false` (and no change) when the kind differs.
+    pub fn apply_wire(&mut self, patch: &NetPatch) -> bool {
+        let reference = match (&*self, patch) {
+            (NetEntity::Player(p), NetPatch::Player(q)) if q.mask & PlayerNet::POS_BIT != 0 => {
+                Some(p.pos)
+            }
+            _ => None,
+        };
+        if !self.apply(patch) {
+            return false;
+        }
+        if let (Some(r), NetEntity::Player(p)) = (reference, self) {
+            p.pos = QVec2 {
+                x: r.x.wrapping_add(p.pos.x),
+                y: r.y.wrapping_add(p.pos.y),
+            };
+        }
+        true
+    }
+
     /// Position of the entity at `tick` (needed for interest management and drawing).
     #[must_use]
     pub fn position_at(&self, tick: Tick, dt: f32) -> Vec2 {
@@ -384,6 +419,23 @@ impl NetEntity {
             NetEntity::Player(p) => p.pos.to_vec2(),
             NetEntity::Projectile(p) => p.position_at(tick, dt),
             NetEntity::Pickup(p) => p.pos.to_vec2(),
+        }
+    }
+}
+
+impl NetPatch {
+    /// Turns a player patch's position into an offset from `reference`, the position the
+    /// receiver holds for the entity before applying it (its baseline position, carried
+    /// forward): a player that turned a few ticks ago is a few units off, one or two bytes
+    /// per axis instead of three. [`NetEntity::apply_wire`] undoes it.
+    pub fn pos_as_offset(&mut self, reference: QVec2) {
+        if let NetPatch::Player(p) = self {
+            if p.mask & PlayerNet::POS_BIT != 0 {
+                p.value.pos = QVec2 {
+                    x: p.value.pos.x.wrapping_sub(reference.x),
+                    y: p.value.pos.y.wrapping_sub(reference.y),
+                };
+            }
         }
     }
 }

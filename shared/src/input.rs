@@ -68,6 +68,10 @@ pub struct PlayerInput {
     pub buttons: Buttons,
 }
 
+/// Movement directions are multiples of `1 / DIR_SCALE` per component: the simulation runs
+/// on these values and the wire carries them as one byte each (a stick's 0.8 % steps).
+pub const DIR_SCALE: f32 = 120.0;
+
 /// 1/65536 turns to radians.
 #[must_use]
 pub fn aim_to_radians(aim: u16) -> f32 {
@@ -86,7 +90,7 @@ pub fn radians_to_aim(radians: f32) -> u16 {
 
 impl PlayerInput {
     /// Validates and normalises a wire input: non-finite numbers are refused, the move
-    /// vector is clamped to length 1 and quantised to 1/1024, the aim is quantised.
+    /// vector is clamped to length 1 and quantised to `1 / DIR_SCALE`, the aim is quantised.
     ///
     /// # Errors
     /// [`InvalidInput::NonFinite`] for NaN or infinity anywhere.
@@ -98,7 +102,7 @@ impl PlayerInput {
         if dir.length_squared() > 1.0 {
             dir = dir.normalize_or_zero();
         }
-        let q = |f: f32| (f * 1024.0).trunc() / 1024.0;
+        let q = |f: f32| (f * DIR_SCALE).trunc() / DIR_SCALE;
         Ok(PlayerInput {
             move_dir: Vec2::new(q(dir.x), q(dir.y)),
             aim: radians_to_aim(msg.aim),

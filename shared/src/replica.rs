@@ -201,7 +201,7 @@ fn apply_body(
     let find = |v: &Vec<(NetId, NetEntity)>, id: NetId| v.binary_search_by_key(&id, |(i, _)| *i);
     for (id, patch) in &body.patches {
         let i = find(&next, *id).map_err(|_| ReplicaError::UnknownEntity(*id))?;
-        if !next[i].1.apply(patch) {
+        if !next[i].1.apply_wire(patch) {
             return Err(ReplicaError::KindMismatch(*id));
         }
     }

@@ -1,7 +1,7 @@
 //! The codec against hostile and valid bytes: anything decodes to a value or an error, never
 //! a panic; valid messages round-trip; a cut message is an error, never a shorter message.
 
-use proptest::collection::vec;
+use proptest::collection::{btree_map, btree_set, vec};
 use proptest::prelude::*;
 use tickwire_shared::entity::{NetEntity, NetId, NetPatch, PlayerNet, ProjectileNet, QVec2};
 use tickwire_shared::input::{Buttons, InputMsg};
@@ -68,13 +68,13 @@ fn qvec() -> impl Strategy<Value = QVec2> {
 fn player_net() -> impl Strategy<Value = PlayerNet> {
     (
         qvec(),
-        any::<u16>(),
+        any::<u8>(),
         any::<u8>(),
         any::<u16>(),
         any::<u16>(),
         proptest::option::of(tick()),
         name(),
-        any::<[i16; 2]>(),
+        any::<[i8; 2]>(),
     )
         .prop_map(
             |(pos, aim, hp, kills, deaths, respawn_at, name, dir)| PlayerNet {
@@ -136,18 +136,19 @@ fn event() -> impl Strategy<Value = TickEvent> {
 }
 
 fn body() -> impl Strategy<Value = SnapshotBody> {
+    // The lists are sorted by id, without repeats (the wire carries gaps between ids).
     (
-        vec((net_id(), net_entity()), 0..6),
-        vec((net_id(), net_patch()), 0..6),
-        vec(net_id(), 0..6),
+        btree_map(net_id(), net_entity(), 0..6),
+        btree_map(net_id(), net_patch(), 0..6),
+        btree_set(net_id(), 0..6),
         vec(event(), 0..4),
         any::<u32>(),
     )
         .prop_map(
             |(spawns, patches, despawns, events, state_hash)| SnapshotBody {
-                spawns,
-                patches,
-                despawns,
+                spawns: spawns.into_iter().collect(),
+                patches: patches.into_iter().collect(),
+                despawns: despawns.into_iter().collect(),
                 events,
                 state_hash,
             },
@@ -455,4 +456,47 @@ fn patch_masks_outside_the_kind_are_refused() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn snapshot_ids_travel_as_gaps_and_must_increase() {
+    let body = |despawns: Vec<NetId>| SnapshotBody {
+        despawns,
+        ..SnapshotBody::default()
+    };
+    let frame = |despawn_bytes: &[u8]| {
+        let mut b = vec![1u8];
+        b.extend_from_slice(&5u32.to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+        // spawns: 0, patches: 0, then the despawns, events: 0, state hash: 0.
+        b.extend_from_slice(&[0, 0]);
+        b.extend_from_slice(despawn_bytes);
+        b.extend_from_slice(&[0, 0]);
+        b
+    };
+    // Ids 1000, 1001, 1005: the first in full (varint 251 + u16), then gaps of one byte.
+    let ok = frame(&[3, 251, 0xE8, 0x03, 1, 4]);
+    match decode_server(&ok).expect("valid") {
+        ServerMsg::Snapshot(s) => {
+            assert_eq!(s.body, body(vec![NetId(1000), NetId(1001), NetId(1005)]));
+        }
+        other => panic!("{other:?}"),
+    }
+    // A repeated id (gap 0) and an id past u32::MAX are refused.
+    assert!(decode_server(&frame(&[2, 7, 0])).is_err(), "repeat");
+    let past = frame(&[2, 252, 0xFF, 0xFF, 0xFF, 0xFF, 1]);
+    assert!(decode_server(&past).is_err(), "overflow");
+    // The encoder refuses an unsorted list rather than send something undecodable.
+    let bad = ServerMsg::Snapshot(Snapshot {
+        header: SnapshotHeader {
+            tick: Tick(5),
+            baseline: None,
+            last_input_seq: 0,
+        },
+        body: body(vec![NetId(3), NetId(2)]),
+    });
+    let encoded =
+        std::panic::catch_unwind(|| tickwire_shared::protocol::codec::encode_server(&bad));
+    assert!(encoded.is_err(), "unsorted ids cannot be encoded");
 }

@@ -17,8 +17,8 @@ use tickwire_shared::Tick;
 fn base_player() -> PlayerNet {
     PlayerNet {
         pos: QVec2::from_vec2(Vec2::new(1000.5, 750.25)),
-        aim: 12_000,
-        dir: [1024, 0],
+        aim: 120,
+        dir: [120, 0],
         hp: 100,
         kills: 3,
         deaths: 2,
@@ -33,7 +33,7 @@ fn with_field_changed(base: &PlayerNet, i: u32) -> PlayerNet {
     match i {
         0 => p.pos.x += 53,
         1 => p.aim = p.aim.wrapping_add(100),
-        2 => p.dir = [512, -512],
+        2 => p.dir = [60, -60],
         3 => p.hp -= 25,
         4 => p.kills += 1,
         5 => p.deaths += 1,
@@ -168,6 +168,28 @@ fn a_player_costs_a_patch_when_it_turns_and_nothing_while_it_walks() {
     sim::step(&mut w, &[]);
     let body = diff(&walking, &w.net_state(), &ticks(&w, 2));
     assert!(body.patches.is_empty(), "steady motion is free: {body:?}");
+    // It turns: the position travels as an offset from where the client carried it, a
+    // few units (one byte per axis), and applying it lands exactly on the server's view.
+    let walking = w.net_state();
+    sim::step(&mut w, &[(p, input(0.0, 1.0, 0.0, false))]);
+    let now = w.net_state();
+    let body = diff(&walking, &now, &ticks(&w, 1));
+    let NetPatch::Player(patch) = &body.patches[0].1 else {
+        panic!("{body:?}");
+    };
+    let was = walking[0].1.as_player().expect("a player");
+    let carried = was.carried_pos(1, &w.config, &w.map).expect("walking");
+    let is = now[0].1.as_player().expect("a player").pos;
+    assert_eq!(
+        (patch.value.pos.x, patch.value.pos.y),
+        (is.x - carried.x, is.y - carried.y)
+    );
+    assert!(patch.value.pos.x.abs() < 64 && patch.value.pos.y.abs() < 64);
+    let mut replica = Extrapolation { ..ticks(&w, 1) }
+        .apply(&walking[0].1)
+        .into_owned();
+    assert!(replica.apply_wire(&body.patches[0].1));
+    assert_eq!(replica, now[0].1);
 }
 
 #[test]

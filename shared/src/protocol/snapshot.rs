@@ -1,6 +1,9 @@
 //! Snapshots: a fixed header every client reads cheaply, and a body that is a delta of the
 //! replicated world against a baseline tick ([`diff`]).
 
+use bincode::de::Decoder;
+use bincode::enc::Encoder;
+use bincode::error::{DecodeError, EncodeError};
 use bincode::{Decode, Encode};
 
 use std::borrow::Cow;
@@ -26,11 +29,17 @@ pub struct SnapshotHeader {
 /// The shared part of a snapshot: how to go from the baseline state to this tick's state,
 /// and the events since the baseline. Clients with the same baseline and view get the same
 /// body bytes (encode once, send many).
-#[derive(Clone, Debug, Default, PartialEq, Encode, Decode)]
+///
+/// On the wire each of the three id-sorted lists carries its ids as gaps from the previous
+/// id (a one-byte varint for neighbours in a dense id range, where the id itself takes three
+/// to five): the decoder refuses a list that is not strictly increasing.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct SnapshotBody {
     /// Entities new to the client, sorted by id.
     pub spawns: Vec<(NetId, NetEntity)>,
-    /// Entities that changed, sorted by id.
+    /// Entities that changed, sorted by id. A player's position in a patch is an offset
+    /// from the position the receiver holds once the baseline is carried forward
+    /// ([`NetPatch::pos_as_offset`], [`NetEntity::apply_wire`]).
     pub patches: Vec<(NetId, NetPatch)>,
     /// Entities gone, sorted by id.
     pub despawns: Vec<NetId>,
@@ -40,6 +49,109 @@ pub struct SnapshotBody {
     /// that disagrees with the server detects it at once.
     pub state_hash: u32,
 }
+
+/// Ids of a strictly increasing list as gaps from the previous one.
+#[derive(Default)]
+struct IdGaps {
+    prev: Option<u32>,
+}
+
+impl IdGaps {
+    fn encode<E: Encoder>(&mut self, id: NetId, e: &mut E) -> Result<(), EncodeError> {
+        let gap = match self.prev {
+            None => id.0,
+            Some(p) if id.0 > p => id.0 - p,
+            Some(_) => return Err(EncodeError::Other("snapshot ids not strictly increasing")),
+        };
+        self.prev = Some(id.0);
+        gap.encode(e)
+    }
+
+    fn decode<D: Decoder>(&mut self, d: &mut D) -> Result<NetId, DecodeError> {
+        let gap = u32::decode(d)?;
+        let id = match self.prev {
+            None => gap,
+            Some(_) if gap == 0 => {
+                return Err(DecodeError::Other("snapshot ids not strictly increasing"))
+            }
+            Some(p) => p
+                .checked_add(gap)
+                .ok_or(DecodeError::Other("snapshot id out of range"))?,
+        };
+        self.prev = Some(id);
+        Ok(NetId(id))
+    }
+}
+
+fn encode_len<E: Encoder>(len: usize, e: &mut E) -> Result<(), EncodeError> {
+    (len as u64).encode(e)
+}
+
+fn decode_len<T, D: Decoder>(d: &mut D) -> Result<usize, DecodeError> {
+    let len = usize::try_from(u64::decode(d)?)
+        .map_err(|_| DecodeError::Other("list length out of range"))?;
+    // Counts against the decoder's byte limit before anything is allocated.
+    d.claim_container_read::<T>(len)?;
+    Ok(len)
+}
+
+impl Encode for SnapshotBody {
+    fn encode<E: Encoder>(&self, e: &mut E) -> Result<(), EncodeError> {
+        encode_len(self.spawns.len(), e)?;
+        let mut ids = IdGaps::default();
+        for (id, entity) in &self.spawns {
+            ids.encode(*id, e)?;
+            entity.encode(e)?;
+        }
+        encode_len(self.patches.len(), e)?;
+        let mut ids = IdGaps::default();
+        for (id, patch) in &self.patches {
+            ids.encode(*id, e)?;
+            patch.encode(e)?;
+        }
+        encode_len(self.despawns.len(), e)?;
+        let mut ids = IdGaps::default();
+        for id in &self.despawns {
+            ids.encode(*id, e)?;
+        }
+        self.events.encode(e)?;
+        self.state_hash.encode(e)
+    }
+}
+
+impl<Ctx> Decode<Ctx> for SnapshotBody {
+    fn decode<D: Decoder<Context = Ctx>>(d: &mut D) -> Result<Self, DecodeError> {
+        let n = decode_len::<(NetId, NetEntity), _>(d)?;
+        let mut spawns = Vec::with_capacity(n);
+        let mut ids = IdGaps::default();
+        for _ in 0..n {
+            let id = ids.decode(d)?;
+            spawns.push((id, NetEntity::decode(d)?));
+        }
+        let n = decode_len::<(NetId, NetPatch), _>(d)?;
+        let mut patches = Vec::with_capacity(n);
+        let mut ids = IdGaps::default();
+        for _ in 0..n {
+            let id = ids.decode(d)?;
+            patches.push((id, NetPatch::decode(d)?));
+        }
+        let n = decode_len::<NetId, _>(d)?;
+        let mut despawns = Vec::with_capacity(n);
+        let mut ids = IdGaps::default();
+        for _ in 0..n {
+            despawns.push(ids.decode(d)?);
+        }
+        Ok(SnapshotBody {
+            spawns,
+            patches,
+            despawns,
+            events: Vec::decode(d)?,
+            state_hash: u32::decode(d)?,
+        })
+    }
+}
+
+bincode::impl_borrow_decode!(SnapshotBody);
 
 /// A 32-bit FNV-1a fingerprint of a replicated state (entries sorted by id): ids and the
 /// bincode encoding of each view.
@@ -136,7 +248,12 @@ where
         match (base.peek(), now.peek()) {
             (Some(((bid, b), carried)), Some((nid, n))) if bid == nid => {
                 match n.diff_with_carried_pos(b, *carried) {
-                    Ok(Some(p)) => body.patches.push((*nid, p)),
+                    Ok(Some(mut p)) => {
+                        if let Some(reference) = carried.or_else(|| b.as_player().map(|b| b.pos)) {
+                            p.pos_as_offset(reference);
+                        }
+                        body.patches.push((*nid, p));
+                    }
                     Ok(None) => {}
                     // Same id, other kind: ids are never reused, so this is a programming
                     // error upstream; keep the replica right anyway.
