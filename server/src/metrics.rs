@@ -51,8 +51,10 @@ pub struct Metrics {
 
 /// Tick work and interval distributions in microseconds (HdrHistogram).
 pub struct TickStats {
-    /// Time inside `Room::tick`.
+    /// Time inside `Room::tick` but for the socket writes: simulation, history, encoding.
     pub work_us: Hdr<u64>,
+    /// Time writing the tick's frames to the sockets (the rest of `Room::tick`).
+    pub send_us: Hdr<u64>,
     /// Time between tick starts.
     pub interval_us: Hdr<u64>,
     /// Ticks that started more than a tick late.
@@ -64,6 +66,7 @@ impl TickStats {
         let h = || Hdr::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
         TickStats {
             work_us: h(),
+            send_us: h(),
             interval_us: h(),
             late: 0,
         }
@@ -75,7 +78,7 @@ impl TickStats {
     }
 
     /// JSON: `{"ticks":N,"late_ticks":N,"tick_work_ms":{"p50":..,"p99":..,"max":..},
-    /// "tick_interval_ms":{..}}`.
+    /// "send_ms":{..},"tick_interval_ms":{..}}`.
     #[must_use]
     pub fn to_json(&self) -> String {
         let q = |h: &Hdr<u64>| {
@@ -88,10 +91,11 @@ impl TickStats {
             )
         };
         format!(
-            "{{\"ticks\":{},\"late_ticks\":{},\"tick_work_ms\":{},\"tick_interval_ms\":{}}}",
+            "{{\"ticks\":{},\"late_ticks\":{},\"tick_work_ms\":{},\"send_ms\":{},\"tick_interval_ms\":{}}}",
             self.work_us.len(),
             self.late,
             q(&self.work_us),
+            q(&self.send_us),
             q(&self.interval_us)
         )
     }
@@ -244,7 +248,10 @@ impl TickObserver for RoomMetrics {
         {
             let mut stats = m.tick_stats.lock();
             let us = |d: Duration| (d.as_micros() as u64).clamp(1, 60_000_000);
-            stats.work_us.saturating_record(us(work));
+            stats
+                .work_us
+                .saturating_record(us(work.saturating_sub(r.send_time)));
+            stats.send_us.saturating_record(us(r.send_time));
             stats.interval_us.saturating_record(us(interval));
             stats.late += u64::from(late);
         }

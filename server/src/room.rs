@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, info_span, Instrument};
 
 use tickwire_shared::input::{InputMsg, InvalidInput};
+use tickwire_shared::protocol::codec::SNAPSHOT_HEADER_LEN;
 use tickwire_shared::{EntityId, Map, PlayerInput, SimConfig, Tick, World};
 
 pub use crate::net::downlink::Downlink;
@@ -177,6 +178,9 @@ pub struct Room {
     bodies: BodyCache,
     settings: RoomSettings,
     inputs: Vec<(EntityId, PlayerInput)>,
+    /// This tick's frames (player, header, shared body, full state?), prepared before they
+    /// are written (kept to reuse its memory).
+    outgoing: Vec<(EntityId, [u8; SNAPSHOT_HEADER_LEN], bytes::Bytes, bool)>,
     rx: mpsc::Receiver<RoomCommand>,
     tick_now: Arc<AtomicU32>,
 }
@@ -195,6 +199,7 @@ impl Room {
             bodies: BodyCache::default(),
             settings,
             inputs: Vec::new(),
+            outgoing: Vec::new(),
             rx,
             tick_now: tick_now.clone(),
         };

@@ -185,6 +185,12 @@ fn a_player_costs_a_patch_when_it_turns_and_nothing_while_it_walks() {
         (is.x - carried.x, is.y - carried.y)
     );
     assert!(patch.value.pos.x.abs() < 64 && patch.value.pos.y.abs() < 64);
+    // Kind, id, mask, two one-byte offsets, two one-byte direction components: 7 bytes.
+    let empty = body_len(&SnapshotBody {
+        state_hash: body.state_hash,
+        ..SnapshotBody::default()
+    });
+    assert_eq!(body_len(&body) - empty, 7, "{body:?}");
     let mut replica = Extrapolation { ..ticks(&w, 1) }
         .apply(&walking[0].1)
         .into_owned();
