@@ -144,6 +144,14 @@ pub async fn run(
         input_queue: config.input_queue as usize,
         full_snapshots: config.full_snapshots,
         max_ack_lag_ticks: config.max_ack_lag_ticks,
+        net: room::NetLimits {
+            max_msgs_per_s: config.max_msgs_per_s,
+            msg_burst: config.msg_burst,
+            idle_timeout: config.idle_timeout,
+            ping_interval: config.ping_interval,
+            write_timeout: config.write_timeout,
+            ..room::NetLimits::default()
+        },
         interest: if config.view_width > 0.0 && config.view_height > 0.0 {
             room::Interest::view(config.view_width, config.view_height, config.view_margin)
         } else {

@@ -263,6 +263,9 @@ impl TickObserver for RoomMetrics {
                 .observe(r.bytes_sent as f64 / r.frames_sent as f64);
         }
         m.outbox_drops.inc_by(r.outbox_drops as u64);
+        m.messages_in.inc_by(r.messages_in as u64);
+        m.bytes_in.inc_by(r.bytes_in as u64);
+        m.decode_errors.inc_by(r.decode_errors as u64);
         m.inputs_dropped
             .inc_by((r.inputs_overflow + r.inputs_duplicate) as u64);
     }

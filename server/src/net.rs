@@ -3,14 +3,14 @@
 //!
 //! - `listener`: accept, admission under the caps, back-off when descriptors run out;
 //! - `connection`: request head, client address, refusals, upgrade;
-//! - `downlink`: the write side, shared by the room (snapshots) and the session;
+//! - `conn`: an upgraded game connection, driven by the room during play;
 //! - `session`: join and play loop; `echo`: the test-only Autobahn endpoint;
 //! - `close`: close codes and the linger that delivers them; `limits`, `forwarded`,
 //!   `rate_limit`, `http`: the pieces.
 
 pub mod close;
+pub mod conn;
 pub mod connection;
-pub mod downlink;
 pub mod echo;
 pub mod forwarded;
 pub mod http;

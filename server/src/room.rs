@@ -1,6 +1,7 @@
 //! A room: one world, its players and its fixed tick. The room task owns everything here;
 //! connections talk to it through bounded channels only, and it never awaits a client.
 
+mod inbound;
 pub mod input_queue;
 mod players;
 mod tick;
@@ -9,7 +10,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_queue::ArrayQueue;
 use slotmap::SecondaryMap;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::MissedTickBehavior;
@@ -20,7 +20,8 @@ use tickwire_shared::input::{InputMsg, InvalidInput};
 use tickwire_shared::protocol::codec::SNAPSHOT_HEADER_LEN;
 use tickwire_shared::{EntityId, Map, PlayerInput, SimConfig, Tick, World};
 
-pub use crate::net::downlink::Downlink;
+pub use crate::net::close::Closing;
+pub use crate::net::conn::{Conn, MemoryLink};
 use crate::snapshot::delta::BodyCache;
 use crate::snapshot::history::History;
 pub use crate::snapshot::interest::Interest;
@@ -49,6 +50,8 @@ pub struct RoomSettings {
     pub max_ack_lag_ticks: u32,
     /// What each player receives (everything, or a view around it).
     pub interest: Interest,
+    /// Connection limits.
+    pub net: NetLimits,
 }
 
 /// An input as the connection passes it on: validated, identity implied by the channel.
@@ -80,18 +83,53 @@ impl ConnInput {
     }
 }
 
-/// Where a connection puts its player's validated inputs: bounded and lock-free; the room
-/// takes them at its tick. Full means the input is dropped.
-pub type Inbox = Arc<ArrayQueue<ConnInput>>;
-
-/// A successful join. The welcome went out on the connection's downlink first thing; the
-/// room writes the snapshots there too.
+/// A successful join (the welcome went out on the connection first thing).
 #[derive(Debug)]
 pub struct Joined {
     /// The player's entity (the connection's identity inside the room).
     pub player: EntityId,
-    /// Where the connection puts validated inputs.
-    pub inputs: Inbox,
+}
+
+/// How the room hands a connection back to its task, which then closes it.
+#[derive(Debug)]
+pub enum Ending {
+    /// The room ended the session: close like this.
+    Close(Closing),
+    /// The room let go without a verdict: it is stopping, or it failed.
+    RoomGone,
+}
+
+/// Where the room hands a connection back when its session ends.
+pub type EndedTx = oneshot::Sender<(Conn, Ending)>;
+
+/// The connection limits the room applies while it owns the connections.
+#[derive(Clone, Debug)]
+pub struct NetLimits {
+    /// Messages per second a client may send (sustained).
+    pub max_msgs_per_s: f64,
+    /// Messages a client may send in a burst.
+    pub msg_burst: f64,
+    /// Silence after which a client is dropped.
+    pub idle_timeout: Duration,
+    /// Interval of the server's WebSocket pings.
+    pub ping_interval: Duration,
+    /// Time bytes may wait without the socket taking any before the client is dropped.
+    pub write_timeout: Duration,
+    /// Messages read from one client per tick at most (the rest wait for the next tick).
+    pub max_msgs_per_tick: usize,
+}
+
+impl Default for NetLimits {
+    fn default() -> Self {
+        NetLimits {
+            max_msgs_per_s: 120.0,
+            msg_burst: 60.0,
+            idle_timeout: Duration::from_secs(30),
+            ping_interval: Duration::from_secs(15),
+            write_timeout: Duration::from_secs(10),
+            max_msgs_per_tick: 64,
+        }
+    }
 }
 
 /// Why a join was refused.
@@ -108,19 +146,14 @@ pub enum JoinRefused {
 /// Commands from connections.
 #[derive(Debug)]
 pub enum RoomCommand {
-    /// Add a player.
+    /// Add a player on this connection; the room owns it until it hands it back on `ended`.
     Join {
         /// Sanitised display name.
         name: String,
-        /// The connection's write side: the welcome and every snapshot go there.
-        downlink: Arc<Downlink>,
-        /// Where the answer goes.
-        reply: oneshot::Sender<Result<Joined, JoinRefused>>,
-    },
-    /// Remove a player (sent exactly once by its connection).
-    Leave {
-        /// The player's entity.
-        player: EntityId,
+        /// The upgraded connection; the welcome and every snapshot go there.
+        conn: Conn,
+        /// Where the connection goes back when the session ends (or the join is refused).
+        ended: EndedTx,
     },
 }
 
@@ -132,25 +165,18 @@ pub struct RoomHandle {
 }
 
 impl RoomHandle {
-    /// Asks the room to add a player.
+    /// Hands a connection to the room for a new player. The answer comes on `ended`:
+    /// the connection back with a refusal, or, after the session, with how it ended.
     ///
     /// # Errors
-    /// [`JoinRefused`] when full, overloaded or gone.
-    pub async fn join(&self, name: String, downlink: Arc<Downlink>) -> Result<Joined, JoinRefused> {
-        let (reply, rx) = oneshot::channel();
+    /// The connection back when the room cannot take commands now (overloaded or gone).
+    #[allow(clippy::result_large_err)]
+    pub fn join(&self, name: String, conn: Conn, ended: EndedTx) -> Result<(), Conn> {
         self.tx
-            .try_send(RoomCommand::Join {
-                name,
-                downlink,
-                reply,
+            .try_send(RoomCommand::Join { name, conn, ended })
+            .map_err(|e| match e.into_inner() {
+                RoomCommand::Join { conn, .. } => conn,
             })
-            .map_err(|_| JoinRefused::Unavailable)?;
-        rx.await.map_err(|_| JoinRefused::Unavailable)?
-    }
-
-    /// Tells the room a player left; waits for queue space (a leave is never dropped).
-    pub async fn leave(&self, player: EntityId) {
-        let _ = self.tx.send(RoomCommand::Leave { player }).await;
     }
 
     /// The room's newest tick.
@@ -244,6 +270,9 @@ impl Room {
                 }
             }
             debug!(players = self.players.len(), "room stopped");
+            // Every connection goes back to its task, which says goodbye (1001, or 1011
+            // when the server failed).
+            self.players.clear();
         }
         .instrument(span)
         .await;
@@ -251,33 +280,24 @@ impl Room {
 
     fn handle(&mut self, cmd: RoomCommand) {
         match cmd {
-            RoomCommand::Join {
-                name,
-                downlink,
-                reply,
-            } => {
-                let result = self.join(&name, downlink);
-                if let Err(Ok(joined)) = reply.send(result) {
-                    // The connection gave up waiting: undo.
-                    self.leave(joined.player);
-                }
+            RoomCommand::Join { name, conn, ended } => {
+                let _ = self.join(&name, conn, ended);
             }
-            RoomCommand::Leave { player } => self.leave(player),
         }
     }
 
     /// Adds a player right away, without the room task: for tests and tools that drive
-    /// [`Room::tick`] themselves (with a [`Downlink::memory`] to read what it is sent).
+    /// [`Room::tick`] themselves (with a [`Conn::memory`] to talk to it).
     ///
     /// # Errors
-    /// [`JoinRefused::Full`] when the room is full.
-    pub fn join_now(&mut self, name: &str, downlink: Arc<Downlink>) -> Result<Joined, JoinRefused> {
-        self.join(name, downlink)
-    }
-
-    /// Removes a player right away (see [`Room::join_now`]).
-    pub fn leave_now(&mut self, player: EntityId) {
-        self.leave(player);
+    /// [`JoinRefused::Full`] when the room is full (the connection went back on `ended`).
+    pub fn join_now(
+        &mut self,
+        name: &str,
+        conn: Conn,
+        ended: EndedTx,
+    ) -> Result<Joined, JoinRefused> {
+        self.join(name, conn, ended)
     }
 
     /// Number of players.

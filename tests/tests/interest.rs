@@ -6,21 +6,20 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
-use std::sync::Arc as Shared;
-
-use tickwire_server::room::{ConnInput, Downlink, Interest, Joined, Room, RoomSettings};
+use tickwire_server::room::{Conn, Ending, Interest, MemoryLink, NetLimits, Room, RoomSettings};
 use tickwire_server::snapshot::interest::{ViewKey, CELL};
 use tickwire_shared::input::{Buttons, InputMsg};
 use tickwire_shared::protocol::snapshot::{diff, Extrapolation};
-use tickwire_shared::protocol::{codec, ServerMsg};
+use tickwire_shared::protocol::{codec, ClientMsg, ServerMsg};
 use tickwire_shared::rng::Rng;
 use tickwire_shared::{Map, NetEntity, NetId, Replica, SimConfig, Tick};
+use tokio::sync::oneshot;
 
 const SIDE: f32 = 3000.0;
 
 struct Client {
-    joined: Joined,
-    down: Shared<Downlink>,
+    link: MemoryLink,
+    ended: oneshot::Receiver<(Conn, Ending)>,
     me: NetId,
     replica: Replica,
     acks: VecDeque<(u32, Tick)>,
@@ -71,16 +70,22 @@ fn every_replica_holds_exactly_its_view() {
         full_snapshots: false,
         max_ack_lag_ticks: 10_000,
         interest,
+        // Ticks run faster than real time here: no rate limit.
+        net: NetLimits {
+            max_msgs_per_s: f64::MAX,
+            msg_burst: f64::MAX,
+            ..NetLimits::default()
+        },
     };
     let mut room = Room::new(settings, Arc::new(Map::open("interest", SIDE))).0;
     let mut rng = Rng::new(5);
     let mut clients: Vec<Client> = (0..24)
         .map(|i| {
-            let down = Downlink::memory();
-            let joined = room
-                .join_now(&format!("p{i}"), down.clone())
+            let (conn, link) = Conn::memory();
+            let (ended_tx, ended) = oneshot::channel();
+            room.join_now(&format!("p{i}"), conn, ended_tx)
                 .expect("room has space");
-            let first = down.take_messages().remove(0);
+            let first = link.take_messages().remove(0);
             let welcome = match codec::decode_server(&first).expect("welcome decodes") {
                 ServerMsg::Welcome(w) => w,
                 other => panic!("{other:?}"),
@@ -88,8 +93,8 @@ fn every_replica_holds_exactly_its_view() {
             Client {
                 me: welcome.player,
                 replica: Replica::from_welcome(&welcome),
-                joined,
-                down,
+                link,
+                ended,
                 acks: VecDeque::new(),
                 ack: None,
                 seq: 0,
@@ -125,15 +130,14 @@ fn every_replica_holds_exactly_its_view() {
                 move_y: c.dir.1,
                 aim: rng.below(628) as f32 / 100.0,
             };
-            let ci = ConnInput::from_wire(&msg).expect("finite");
-            c.joined.inputs.push(ci).expect("input queue has room");
+            c.link.push(codec::encode_client(&ClientMsg::Input(msg)));
         }
         room.tick();
         let tick = room.world().tick;
         let state = room.world().net_state();
         for c in &mut clients {
-            assert_eq!(c.down.kicked(), None, "nobody is dropped");
-            for bytes in c.down.take_messages() {
+            assert!(c.ended.try_recv().is_err(), "nobody is dropped");
+            for bytes in c.link.take_messages() {
                 // A fifth of the snapshots never arrive.
                 if rng.below(5) == 0 {
                     continue;

@@ -6,9 +6,10 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use tickwire_client_wasm::game::{Controls, GameClient};
-use tickwire_server::room::{ConnInput, Downlink, Joined, Room, RoomSettings};
-use tickwire_shared::protocol::{codec, ClientMsg, Pong, ServerMsg};
-use tickwire_shared::{Map, SimConfig, Tick};
+use tickwire_server::room::{Conn, Ending, MemoryLink, NetLimits, Room, RoomSettings};
+use tickwire_shared::protocol::{codec, ClientMsg};
+use tickwire_shared::{Map, SimConfig};
+use tokio::sync::oneshot;
 
 const TICK_MS: f64 = 1000.0 / 30.0;
 const FRAME_MS: f64 = 1000.0 / 60.0;
@@ -24,6 +25,12 @@ fn room() -> Room {
         full_snapshots: false,
         max_ack_lag_ticks: 10_000,
         interest: tickwire_server::room::Interest::everything(),
+        // Virtual time runs faster than real time here: no rate limit.
+        net: NetLimits {
+            max_msgs_per_s: f64::MAX,
+            msg_burst: f64::MAX,
+            ..NetLimits::default()
+        },
     };
     Room::new(settings, Arc::new(Map::open("netcode", 2000.0))).0
 }
@@ -70,8 +77,8 @@ impl Link {
 /// One client session over links, against the room.
 struct Session {
     client: GameClient,
-    joined: Joined,
-    room_side: std::sync::Arc<Downlink>,
+    room_side: MemoryLink,
+    ended: oneshot::Receiver<(Conn, Ending)>,
     up: Link,
     down: Link,
 }
@@ -80,17 +87,16 @@ impl Session {
     fn new(room: &mut Room, name: &str, up: Link, mut down: Link) -> Session {
         let mut client = GameClient::new(name);
         let _join = client.on_open();
-        let room_side = Downlink::memory();
-        let joined = room
-            .join_now(name, room_side.clone())
-            .expect("room has space");
+        let (conn, room_side) = Conn::memory();
+        let (ended_tx, ended) = oneshot::channel();
+        room.join_now(name, conn, ended_tx).expect("room has space");
         for welcome in room_side.take_messages() {
             down.send(0.0, welcome.to_vec());
         }
         Session {
             client,
-            joined,
             room_side,
+            ended,
             up,
             down,
         }
@@ -98,34 +104,26 @@ impl Session {
 
     /// Moves what the room sent (the welcome first) onto the simulated link.
     fn collect(&mut self, now: f64) {
-        assert_eq!(self.room_side.kicked(), None, "the player is not dropped");
+        assert!(self.ended.try_recv().is_err(), "the player is not dropped");
         for b in self.room_side.take_messages() {
             self.down.send(now, b.to_vec());
         }
     }
 
-    /// Delivers what is due both ways; pings are answered as the connection task does.
-    fn deliver(&mut self, now: f64, room_tick: Tick) {
+    /// Delivers what is due both ways (the room reads the client's messages, pings
+    /// included, at its next tick).
+    fn deliver(&mut self, now: f64) {
         for b in self.down.due(now) {
             self.client
                 .on_message(&b, now)
                 .expect("server messages apply");
         }
         for b in self.up.due(now) {
-            match codec::decode_client(&b).expect("client messages decode") {
-                ClientMsg::Input(m) => {
-                    let c = ConnInput::from_wire(&m).expect("finite input");
-                    self.joined.inputs.push(c).expect("input queue has room");
-                }
-                ClientMsg::Ping(p) => {
-                    let pong = ServerMsg::Pong(Pong {
-                        id: p.id,
-                        tick: room_tick,
-                    });
-                    self.down.send(now, codec::encode_server(&pong));
-                }
-                ClientMsg::Join(_) => unreachable!("joined directly"),
-            }
+            assert!(
+                !matches!(codec::decode_client(&b), Ok(ClientMsg::Join(_))),
+                "joined directly"
+            );
+            self.room_side.push(b);
         }
     }
 
@@ -163,7 +161,7 @@ fn scripted_prediction(jitter: f64) -> (u64, u64, Option<glam::Vec2>, glam::Vec2
             next_tick += TICK_MS;
             s.collect(t);
         }
-        s.deliver(t, room.world().tick);
+        s.deliver(t);
         if t >= next_frame {
             s.frame(t, &script(t));
             next_frame += FRAME_MS;
@@ -222,8 +220,10 @@ fn interpolation_is_smooth_under_jitter() {
         Link::new(40.0, 0.0, 3),
         Link::new(40.0, 45.0, 4),
     );
+    let (runner_conn, runner_link) = Conn::memory();
+    let (runner_ended, _runner_end) = oneshot::channel();
     let runner = room
-        .join_now("runner", Downlink::memory())
+        .join_now("runner", runner_conn, runner_ended)
         .expect("room has space");
     let runner_id = room.world().entities[runner.player].net_id;
     let (mut t, mut next_tick, mut next_frame, mut seq) = (0.0, 0.0, 0.0, 1u32);
@@ -241,13 +241,12 @@ fn interpolation_is_smooth_under_jitter() {
                 aim: 0.0,
             };
             seq += 1;
-            let input = ConnInput::from_wire(&msg).expect("finite input");
-            runner.inputs.push(input).expect("input queue has room");
+            runner_link.push(codec::encode_client(&ClientMsg::Input(msg)));
             room.tick();
             next_tick += TICK_MS;
             watcher.collect(t);
         }
-        watcher.deliver(t, room.world().tick);
+        watcher.deliver(t);
         if t >= next_frame {
             watcher.frame(t, &Controls::default());
             next_frame += FRAME_MS;

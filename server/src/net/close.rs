@@ -19,6 +19,8 @@ use tokio_tungstenite::WebSocketStream;
 
 use tickwire_shared::protocol::{codec, Disconnect, DisconnectReason, ServerMsg};
 
+use super::conn::Conn;
+
 /// The end of a session.
 #[derive(Debug, Clone)]
 pub struct Closing {
@@ -131,6 +133,55 @@ where
     .await;
     if orderly == Ok(false) {
         drain(ws.get_mut(), deadline).await;
+    }
+}
+
+/// [`close`] for a game connection ([`Conn`]): sends the reason and the close frame behind
+/// whatever still waits to be written, then reads until the peer closes, all within
+/// `linger`. Never fails.
+pub async fn close_conn(conn: &mut Conn, closing: &Closing, linger: Duration) {
+    let deadline = Instant::now() + linger;
+    let Ok(waiter) = conn.waiter() else {
+        return;
+    };
+    if let Some(code) = closing.code {
+        if let Some(reason) = closing.reason {
+            let msg = ServerMsg::Disconnect(Disconnect {
+                reason,
+                detail: closing.detail.clone(),
+            });
+            conn.send_binary([&codec::encode_server(&msg), &[]], false);
+        }
+        let mut text = closing.detail.clone();
+        truncate_utf8(&mut text, 120);
+        let frame = CloseFrame {
+            code,
+            reason: text.into(),
+        };
+        if let Err(e) = conn.send_control(Message::Close(Some(frame))) {
+            tracing::debug!(error = %e, "close frame not sent");
+        }
+        match tokio::time::timeout_at(deadline, conn.flush_async(&waiter)).await {
+            // The peer does not take what we write: nothing more to do for it.
+            Err(_) | Ok(Err(_)) => return,
+            Ok(Ok(())) => {}
+        }
+    } else if closing.reason.is_some() {
+        // Too slow to write to: nothing can reach it.
+        return;
+    }
+    let orderly = tokio::time::timeout_at(deadline, async {
+        loop {
+            match conn.read_async(&waiter).await {
+                Ok(_) => {}
+                Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => return true,
+                Err(_) => return false,
+            }
+        }
+    })
+    .await;
+    if orderly == Ok(false) {
+        let _ = tokio::time::timeout_at(deadline, conn.drain_raw(&waiter)).await;
     }
 }
 

@@ -18,7 +18,7 @@ use tracing::{debug, field, info_span, Instrument};
 use tickwire_shared::protocol::DisconnectReason;
 
 use super::close::refuse_upgraded;
-use super::downlink::{Downlink, SessionIo};
+use super::conn::Conn;
 use super::http::{self, HeadError, Request};
 use super::limits::{ConnSlot, RefusalSlot};
 use super::{echo, forwarded, session};
@@ -61,11 +61,11 @@ pub async fn handle(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, ca
             u = upgrade(stream, peer, &shared, cap) => u,
         };
         match upgraded {
-            Some((ws, Route::Game(slot))) => {
-                session::run(ws, &shared).await;
+            Some((Route::Game(conn), slot)) => {
+                session::run(conn, &shared).await;
                 drop(slot);
             }
-            Some((ws, Route::Echo(slot))) => {
+            Some((Route::Echo(ws), slot)) => {
                 echo::run(ws, &shared).await;
                 drop(slot);
             }
@@ -76,14 +76,16 @@ pub async fn handle(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, ca
     .await;
 }
 
-/// What an upgraded connection does next (holding its slot under the caps).
+/// An upgraded connection, by what it does next.
 enum Route {
-    Game(ConnSlot),
-    Echo(ConnSlot),
+    /// A game session: the room will drive it.
+    Game(Conn),
+    /// The test-only echo endpoint.
+    Echo(Ws),
 }
 
-/// An upgraded connection: tungstenite over the socket's read half and its [`Downlink`].
-pub type Ws = WebSocketStream<SessionIo>;
+/// An upgraded echo connection.
+pub type Ws = WebSocketStream<TcpStream>;
 
 /// Reads the request and answers it: HTTP responses and refusals end here (`None`), an
 /// accepted upgrade returns the WebSocket.
@@ -92,7 +94,7 @@ async fn upgrade(
     peer: SocketAddr,
     shared: &Shared,
     cap: Capacity,
-) -> Option<(Ws, Route)> {
+) -> Option<(Route, ConnSlot)> {
     let cfg = &shared.config;
     // A refusal needs the head too (to answer in the right language), but not for long.
     let head_time = match cap {
@@ -189,21 +191,33 @@ async fn upgrade(
     if cfg.tcp_send_buffer_bytes > 0 {
         let _ = socket2::SockRef::from(&stream).set_send_buffer_size(cfg.tcp_send_buffer_bytes);
     }
-    let io = Downlink::over(
-        stream,
-        cfg.outbox_depth as usize,
-        cfg.ws_max_write_buffer_bytes,
-    );
-    let ws = WebSocketStream::from_partially_read(io, leftover, Role::Server, Some(ws_config(cfg)))
+    if echo {
+        let ws = WebSocketStream::from_partially_read(
+            stream,
+            leftover,
+            Role::Server,
+            Some(ws_config(cfg)),
+        )
         .await;
-    Some((
-        ws,
-        if echo {
-            Route::Echo(slot)
-        } else {
-            Route::Game(slot)
-        },
-    ))
+        return Some((Route::Echo(ws), slot));
+    }
+    // A game connection leaves the runtime: the room reads and writes it at its ticks.
+    let conn = stream.into_std().and_then(|s| {
+        Conn::new(
+            s,
+            leftover,
+            ws_config(cfg),
+            cfg.outbox_depth as usize,
+            cfg.ws_max_write_buffer_bytes,
+        )
+    });
+    match conn {
+        Ok(conn) => Some((Route::Game(conn), slot)),
+        Err(e) => {
+            debug!(error = %e, "cannot take over the socket");
+            None
+        }
+    }
 }
 
 /// Reads the request head within `limit`; answers and returns `None` when it is refused.

@@ -1,50 +1,60 @@
 //! Players in a room: joining, leaving, being dropped, and their acknowledgements.
 
-use std::sync::Arc;
+use std::time::Instant;
 
-use crossbeam_queue::ArrayQueue;
-use tracing::{debug, info};
+use tracing::info;
 
 use tickwire_shared::protocol::{codec, DisconnectReason, ServerMsg, Welcome, PROTOCOL_VERSION};
 use tickwire_shared::sim::spawn;
 use tickwire_shared::{EntityId, NetId, Tick};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::input_queue::InputQueue;
-use super::{Inbox, JoinRefused, Joined, Room};
-use crate::net::downlink::Downlink;
+use super::{Closing, Conn, EndedTx, Ending, JoinRefused, Joined, Room};
+use crate::net::rate_limit::TokenBucket;
 
-/// The room's hold on a connection's downlink: when the slot goes (a leave, a kick, or the
-/// room itself dropped after a failure), the session learns that the room let go.
-#[derive(Debug)]
-pub(super) struct Link(pub Arc<Downlink>);
-
-impl Drop for Link {
-    fn drop(&mut self) {
-        self.0.detach();
-    }
-}
-
-/// The room's side of one player.
+/// The room's side of one player: its connection (owned while the session lasts), its
+/// input queue, acknowledgements and connection bookkeeping.
 #[derive(Debug)]
 pub(super) struct PlayerSlot {
     pub net_id: NetId,
-    pub inbox: Inbox,
-    pub downlink: Link,
+    pub conn: Option<Conn>,
+    ended: Option<EndedTx>,
     pub queue: InputQueue,
     /// Newest snapshot tick the client acknowledged.
     pub acked: Option<Tick>,
     pub joined_at: Tick,
+    pub bucket: TokenBucket,
+    pub last_heard: Instant,
+    pub last_ping: Instant,
+}
+
+impl Drop for PlayerSlot {
+    /// A slot dropped without a verdict (the room stopping, or failing) still hands its
+    /// connection back, so that the client hears why.
+    fn drop(&mut self) {
+        self.finish(Ending::RoomGone);
+    }
+}
+
+impl PlayerSlot {
+    /// Hands the connection back to its task (once).
+    fn finish(&mut self, ending: Ending) {
+        if let (Some(conn), Some(ended)) = (self.conn.take(), self.ended.take()) {
+            let _ = ended.send((conn, ending));
+        }
+    }
 }
 
 impl PlayerSlot {
     /// Takes an acknowledgement into account: only forward, never past what was sent.
-    pub fn note_ack(&mut self, ack: Option<Tick>, newest_sent: Tick) {
+    pub fn note_ack(acked: &mut Option<Tick>, ack: Option<Tick>, newest_sent: Tick) {
         let Some(a) = ack else { return };
         if a.is_after(newest_sent) {
             return; // Acknowledges a tick not sent yet: ignore.
         }
-        if self.acked.is_none_or(|old| a.is_after(old)) {
-            self.acked = Some(a);
+        if acked.is_none_or(|old| a.is_after(old)) {
+            *acked = Some(a);
         }
     }
 
@@ -63,14 +73,20 @@ impl Room {
     pub(super) fn join(
         &mut self,
         name: &str,
-        downlink: Arc<Downlink>,
+        mut conn: Conn,
+        ended: EndedTx,
     ) -> Result<Joined, JoinRefused> {
         if self.players.len() >= self.settings.max_players {
+            let closing = Closing::with_reason(
+                CloseCode::Again,
+                DisconnectReason::ServerFull,
+                "room is full",
+            );
+            let _ = ended.send((conn, Ending::Close(closing)));
             return Err(JoinRefused::Full);
         }
         let player = spawn::add_player(&mut self.world, name);
         let net_id = self.world.entities[player].net_id;
-        let inbox: Inbox = Arc::new(ArrayQueue::new(self.settings.input_queue.max(1)));
         let welcome = ServerMsg::Welcome(Welcome {
             protocol_version: PROTOCOL_VERSION,
             player: net_id,
@@ -79,17 +95,21 @@ impl Room {
             map: (*self.world.map).clone(),
         });
         // The welcome goes first on the connection; snapshots follow from the next tick.
-        let welcome = codec::encode_server(&welcome);
-        downlink.send([&welcome, &[]]);
+        conn.send_binary([&codec::encode_server(&welcome), &[]], false);
+        let now = Instant::now();
+        let net = &self.settings.net;
         self.players.insert(
             player,
             PlayerSlot {
                 net_id,
-                inbox: inbox.clone(),
-                downlink: Link(downlink),
+                conn: Some(conn),
+                ended: Some(ended),
                 queue: InputQueue::new(self.settings.input_queue),
                 acked: None,
                 joined_at: self.world.tick,
+                bucket: TokenBucket::new(net.max_msgs_per_s, net.msg_burst),
+                last_heard: now,
+                last_ping: now,
             },
         );
         info!(
@@ -98,29 +118,21 @@ impl Room {
             players = self.players.len(),
             "player joined"
         );
-        Ok(Joined {
-            player,
-            inputs: inbox,
-        })
+        Ok(Joined { player })
     }
 
-    pub(super) fn leave(&mut self, player: EntityId) {
-        if let Some(slot) = self.players.remove(player) {
+    /// Ends a player's session: out of the world, its connection back to its task with
+    /// the close it gets.
+    pub(super) fn end(&mut self, player: EntityId, closing: Closing) {
+        if let Some(mut slot) = self.players.remove(player) {
             spawn::remove_player(&mut self.world, player);
             info!(
                 player = slot.net_id.0,
                 players = self.players.len(),
+                why = %closing.detail,
                 "player left"
             );
-        }
-    }
-
-    /// Drops a player from the room and tells its connection why.
-    pub(super) fn kick(&mut self, player: EntityId, reason: DisconnectReason) {
-        if let Some(slot) = self.players.remove(player) {
-            slot.downlink.0.kick(reason);
-            spawn::remove_player(&mut self.world, player);
-            debug!(player = slot.net_id.0, ?reason, "player dropped");
+            slot.finish(Ending::Close(closing));
         }
     }
 }

@@ -9,10 +9,10 @@ use tickwire_shared::protocol::snapshot::SnapshotHeader;
 use tickwire_shared::protocol::DisconnectReason;
 use tickwire_shared::sim::{self, TickEvent};
 use tickwire_shared::{EntityId, NetEntity, NetId};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use super::input_queue::{Push, QueuedInput};
-use super::Room;
-use crate::net::downlink::Sent;
+use super::{inbound, Closing, Room};
+use crate::net::conn::Sent;
 use crate::snapshot::delta::BodyKey;
 use crate::snapshot::history::TickRecord;
 use crate::snapshot::interest::{StateIndex, ViewKey};
@@ -42,6 +42,12 @@ pub struct TickReport {
     pub dropped_too_slow: usize,
     /// Time spent writing the frames to the sockets (part of the tick's time).
     pub send_time: Duration,
+    /// Client messages read.
+    pub messages_in: usize,
+    /// Payload bytes of the binary messages read.
+    pub bytes_in: usize,
+    /// Client messages that did not decode (each ends its session).
+    pub decode_errors: usize,
 }
 
 /// Where player `id` is in a recorded tick (the centre of its view then).
@@ -56,39 +62,38 @@ fn own_pos(rec: &TickRecord, id: NetId) -> Option<glam::Vec2> {
 impl Room {
     /// Runs one tick:
     ///
-    /// 1. inbound: each player's new inputs and acknowledgements are taken from its
-    ///    channel; the input due at this tick is chosen (see `input_queue`);
+    /// 1. inbound: what each client sent is read from its socket (inputs, acks, pings;
+    ///    `inbound`), the input due at this tick is chosen (see `input_queue`); a client
+    ///    that broke a rule, went silent or stopped reading is ended with its close;
     /// 2. simulate: `sim::step`;
     /// 3. record: the replicated state and events go into the history ring;
     /// 4. outbound: each player gets a delta against the tick it acknowledged (or a full
     ///    state) of what its view covers (interest management), bodies encoded once per
-    ///    (baseline, view then, view now), written straight to each player's socket (its
-    ///    `Downlink`); a player whose socket has `outbox_depth` frames waiting is skipped
+    ///    (baseline, view then, view now), written straight to each player's socket
+    ///    (`Conn`); a player whose socket has `outbox_depth` frames waiting is skipped
     ///    this tick; a player whose acknowledgements trail too far is dropped.
     pub fn tick(&mut self) -> TickReport {
         let mut report = TickReport::default();
         let now = self.world.tick;
         let newest_sent = self.history.latest().map_or(now, |r| r.tick);
 
-        // 1. Inbound.
+        // 1. Inbound: what each client sent since the last tick, read from its socket.
         self.inputs.clear();
+        let clock = Instant::now();
+        let mut ending: Vec<(EntityId, Closing)> = Vec::new();
         for (id, p) in &mut self.players {
-            while let Some(msg) = p.inbox.pop() {
-                p.note_ack(msg.ack, newest_sent);
-                let q = QueuedInput {
-                    seq: msg.seq,
-                    tick: msg.tick,
-                    input: msg.input,
-                };
-                match p.queue.push(q) {
-                    Push::Queued => {}
-                    Push::Duplicate => report.inputs_duplicate += 1,
-                    Push::Overflow => report.inputs_overflow += 1,
-                }
+            if let Err(closing) =
+                inbound::read_client(p, &self.settings.net, clock, now, newest_sent, &mut report)
+            {
+                ending.push((id, closing));
+                continue;
             }
             if let Some(input) = p.queue.take_for_tick(now) {
                 self.inputs.push((id, input));
             }
+        }
+        for (id, closing) in ending.drain(..) {
+            self.end(id, closing);
         }
         report.inputs_applied = self.inputs.len();
 
@@ -114,12 +119,18 @@ impl Room {
 
         // 4. Outbound: every frame is prepared first, then all are written in one sweep
         //    (timed apart: the socket writes are kernel work, not the tick's own).
-        let mut too_slow: Vec<EntityId> = Vec::new();
         let mut outgoing = std::mem::take(&mut self.outgoing);
         outgoing.clear();
         for (id, p) in &self.players {
             if p.ack_lag(tick) > self.settings.max_ack_lag_ticks {
-                too_slow.push(id);
+                ending.push((
+                    id,
+                    Closing::with_reason(
+                        CloseCode::Policy,
+                        DisconnectReason::TooSlow,
+                        "too far behind",
+                    ),
+                ));
                 continue;
             }
             let base = if self.settings.full_snapshots {
@@ -154,10 +165,10 @@ impl Room {
         }
         let sweep = Instant::now();
         for (id, head, body, full) in &outgoing {
-            let Some(p) = self.players.get(*id) else {
+            let Some(conn) = self.players.get_mut(*id).and_then(|p| p.conn.as_mut()) else {
                 continue;
             };
-            match p.downlink.0.send([head, body]) {
+            match conn.send_binary([head, body], true) {
                 Sent::Written | Sent::Queued => {
                     report.frames_sent += 1;
                     report.bytes_sent += head.len() + body.len();
@@ -172,9 +183,9 @@ impl Room {
         outgoing.clear();
         self.outgoing = outgoing;
         report.bodies_encoded = self.bodies.encoded();
-        report.dropped_too_slow = too_slow.len();
-        for id in too_slow {
-            self.kick(id, DisconnectReason::TooSlow);
+        report.dropped_too_slow = ending.len();
+        for (id, closing) in ending {
+            self.end(id, closing);
         }
         report.players = self.players.len();
         self.tick_now.store(tick.0, Ordering::Relaxed);

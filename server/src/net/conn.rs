@@ -1,0 +1,478 @@
+//! One game connection after the WebSocket upgrade: tungstenite's protocol state
+//! ([`WebSocketContext`]) over the non-blocking socket, driven by whoever owns it.
+//!
+//! During play the room owns every connection and does all of its I/O itself, once per
+//! tick: it reads what each socket holds (inputs, pings, closes), then writes each
+//! snapshot with one non-blocking vectored send of [frame header + the client's snapshot
+//! header, the shared body]. The socket is out of the runtime's epoll set meanwhile, so an
+//! arriving input wakes nothing: no readiness event, no task, no channel. The connection's
+//! task only handles the join before and the close after, waiting for readiness through
+//! a registered duplicate of the socket ([`Conn::waiter`]) that exists only then.
+//!
+//! Writes never block and never reorder: what the socket does not take waits in the
+//! connection's queue (whole frames behind it), which the room retries every tick. While
+//! `depth` snapshot frames wait the room skips the client; control frames and replies are
+//! always queued, up to a byte cap past which the connection counts as failed.
+//!
+//! [`Conn::memory`] gives a connection without a socket, for tests that drive a room by
+//! hand: what the room sends is recorded, what the test pushes is read as client messages.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Read, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use parking_lot::Mutex;
+use tokio::io::Interest;
+use tokio_tungstenite::tungstenite::error::Error as WsError;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
+use tokio_tungstenite::tungstenite::Message;
+
+/// What became of a message handed to [`Conn::send_binary`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sent {
+    /// Written to the socket (or recorded, for a memory connection).
+    Written,
+    /// Partly or not written yet: queued behind what waits, retried every tick.
+    Queued,
+    /// A snapshot with `depth` frames already waiting: skipped.
+    Full,
+    /// The connection failed: nothing is written any more.
+    Closed,
+}
+
+/// A test's end of a [`Conn::memory`] connection.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryLink(Arc<Mutex<MemoryState>>);
+
+#[derive(Debug, Default)]
+struct MemoryState {
+    to_client: Vec<Bytes>,
+    to_server: VecDeque<Bytes>,
+}
+
+impl MemoryLink {
+    /// The binary messages the server sent since the last call, oldest first.
+    #[must_use]
+    pub fn take_messages(&self) -> Vec<Bytes> {
+        std::mem::take(&mut self.0.lock().to_client)
+    }
+
+    /// Queues one binary message from the client (read by the room at its next tick).
+    pub fn push(&self, message: impl Into<Bytes>) {
+        self.0.lock().to_server.push_back(message.into());
+    }
+}
+
+enum Sink {
+    Tcp(std::net::TcpStream),
+    Memory(MemoryLink),
+}
+
+/// The socket with its queue of bytes not written yet.
+struct Io {
+    sink: Sink,
+    /// Accepted, not yet written, in order (a frame may have been partly written).
+    pending: BytesMut,
+    /// Snapshot frames queued since the socket last caught up.
+    queued_frames: usize,
+    /// Since when bytes wait without any progress.
+    stalled_since: Option<Instant>,
+    depth: usize,
+    byte_cap: usize,
+    failed: Option<io::ErrorKind>,
+}
+
+impl Io {
+    fn fail(&mut self, kind: io::ErrorKind) -> io::Error {
+        self.failed = Some(kind);
+        kind.into()
+    }
+
+    /// Writes what waits as far as the socket takes it; `true` once nothing waits.
+    fn drain(&mut self) -> io::Result<bool> {
+        if let Some(kind) = self.failed {
+            return Err(kind.into());
+        }
+        let Sink::Tcp(stream) = &mut self.sink else {
+            return Ok(true);
+        };
+        while !self.pending.is_empty() {
+            match stream.write(&self.pending) {
+                Ok(0) => return Err(self.fail(io::ErrorKind::WriteZero)),
+                Ok(n) => {
+                    self.pending.advance(n);
+                    self.stalled_since = Some(Instant::now());
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.fail(e.kind())),
+            }
+        }
+        self.queued_frames = 0;
+        self.stalled_since = None;
+        Ok(true)
+    }
+
+    fn queue(&mut self, parts: &[&[u8]], skip: usize) {
+        let mut skip = skip;
+        for part in parts {
+            if skip >= part.len() {
+                skip -= part.len();
+            } else {
+                self.pending.extend_from_slice(&part[skip..]);
+                skip = 0;
+            }
+        }
+        if self.stalled_since.is_none() {
+            self.stalled_since = Some(Instant::now());
+        }
+    }
+}
+
+/// tungstenite's view of the socket: reads go to the socket, writes are accepted whole
+/// (written now, or queued behind what waits), so its frames and the room's never mix.
+impl Read for Io {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &mut self.sink {
+            Sink::Tcp(s) => s.read(buf),
+            Sink::Memory(_) => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+}
+
+impl Write for Io {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(kind) = self.failed {
+            return Err(kind.into());
+        }
+        if matches!(self.sink, Sink::Memory(_)) {
+            return Ok(buf.len());
+        }
+        if !self.drain()? {
+            if self.pending.len() + buf.len() > self.byte_cap {
+                return Err(self.fail(io::ErrorKind::OutOfMemory));
+            }
+            self.queue(&[buf], 0);
+            return Ok(buf.len());
+        }
+        let Sink::Tcp(stream) = &mut self.sink else {
+            return Ok(buf.len());
+        };
+        let written = match stream.write(buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(e) => return Err(self.fail(e.kind())),
+        };
+        if written < buf.len() {
+            self.queue(&[buf], written);
+            self.queued_frames = self.queued_frames.max(1);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The header of an unmasked (server) binary WebSocket frame of `len` payload bytes, into
+/// `out`; returns its length.
+fn ws_binary_header(len: usize, out: &mut [u8; 10]) -> usize {
+    out[0] = 0x82;
+    if len < 126 {
+        out[1] = len as u8;
+        2
+    } else if let Ok(short) = u16::try_from(len) {
+        out[1] = 126;
+        out[2..4].copy_from_slice(&short.to_be_bytes());
+        4
+    } else {
+        out[1] = 127;
+        out[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+        10
+    }
+}
+
+/// One upgraded game connection (see the module documentation).
+pub struct Conn {
+    ctx: WebSocketContext,
+    io: Io,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("pending", &self.io.pending.len())
+            .field("failed", &self.io.failed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Conn {
+    /// Takes over an upgraded socket (`leftover`: bytes read past the handshake). The
+    /// socket is switched to non-blocking mode; `depth` and `byte_cap` bound what waits.
+    ///
+    /// # Errors
+    /// When the socket cannot be made non-blocking.
+    pub fn new(
+        stream: std::net::TcpStream,
+        leftover: Vec<u8>,
+        config: WebSocketConfig,
+        depth: usize,
+        byte_cap: usize,
+    ) -> io::Result<Conn> {
+        stream.set_nonblocking(true)?;
+        // Every frame tungstenite makes goes straight into the queue (never held in its own
+        // buffer), so the room's frames can follow it in order.
+        let config = config.write_buffer_size(0);
+        Ok(Conn {
+            ctx: WebSocketContext::from_partially_read(leftover, Role::Server, Some(config)),
+            io: Io {
+                sink: Sink::Tcp(stream),
+                pending: BytesMut::new(),
+                queued_frames: 0,
+                stalled_since: None,
+                depth: depth.max(1),
+                byte_cap,
+                failed: None,
+            },
+        })
+    }
+
+    /// A connection without a socket, and the test's end of it.
+    #[must_use]
+    pub fn memory() -> (Conn, MemoryLink) {
+        let link = MemoryLink::default();
+        let conn = Conn {
+            ctx: WebSocketContext::new(Role::Server, None),
+            io: Io {
+                sink: Sink::Memory(link.clone()),
+                pending: BytesMut::new(),
+                queued_frames: 0,
+                stalled_since: None,
+                depth: usize::MAX,
+                byte_cap: usize::MAX,
+                failed: None,
+            },
+        };
+        (conn, link)
+    }
+
+    /// The next message, without blocking: `Err(WsError::Io(WouldBlock))` when none is
+    /// complete yet. Pings are answered (queued) by tungstenite as they are read.
+    ///
+    /// # Errors
+    /// Protocol, size and I/O errors as tungstenite reports them.
+    pub fn read(&mut self) -> Result<Message, WsError> {
+        if let Sink::Memory(link) = &self.io.sink {
+            return match link.0.lock().to_server.pop_front() {
+                Some(b) => Ok(Message::Binary(b)),
+                None => Err(WsError::Io(io::ErrorKind::WouldBlock.into())),
+            };
+        }
+        self.ctx.read(&mut self.io)
+    }
+
+    /// Sends one binary message made of `parts`, framed here: written now if the socket
+    /// takes it, else queued whole behind what waits. A `snapshot` is skipped instead
+    /// ([`Sent::Full`]) while `depth` snapshot frames wait.
+    pub fn send_binary(&mut self, parts: [&[u8]; 2], snapshot: bool) -> Sent {
+        let io = &mut self.io;
+        let len = parts[0].len() + parts[1].len();
+        match &io.sink {
+            _ if io.failed.is_some() => return Sent::Closed,
+            Sink::Memory(link) => {
+                let mut msg = BytesMut::with_capacity(len);
+                msg.extend_from_slice(parts[0]);
+                msg.extend_from_slice(parts[1]);
+                link.0.lock().to_client.push(msg.freeze());
+                return Sent::Written;
+            }
+            Sink::Tcp(_) => {}
+        }
+        let mut head = [0u8; 10];
+        let head_len = ws_binary_header(len, &mut head);
+        let total = head_len + len;
+        let all = [&head[..head_len], parts[0], parts[1]];
+        match io.drain() {
+            Err(_) => return Sent::Closed,
+            Ok(false) => {
+                if snapshot && (io.queued_frames >= io.depth) {
+                    return Sent::Full;
+                }
+                if io.pending.len() + total > io.byte_cap {
+                    if snapshot {
+                        return Sent::Full;
+                    }
+                    io.fail(io::ErrorKind::OutOfMemory);
+                    return Sent::Closed;
+                }
+                io.queue(&all, 0);
+                io.queued_frames += 1;
+                return Sent::Queued;
+            }
+            Ok(true) => {}
+        }
+        let Sink::Tcp(stream) = &mut io.sink else {
+            return Sent::Closed;
+        };
+        let bufs = all.map(IoSlice::new);
+        let written = match stream.write_vectored(&bufs) {
+            Ok(n) if n == total => return Sent::Written,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(e) => {
+                io.fail(e.kind());
+                return Sent::Closed;
+            }
+        };
+        io.queue(&all, written);
+        io.queued_frames = 1;
+        Sent::Queued
+    }
+
+    /// Sends a control frame or a message through tungstenite (pings, the close frame):
+    /// queued behind what waits, like every write.
+    ///
+    /// # Errors
+    /// When the connection is closing or failed.
+    pub fn send_control(&mut self, msg: Message) -> Result<(), WsError> {
+        self.ctx.write(&mut self.io, msg)?;
+        self.ctx.flush(&mut self.io)
+    }
+
+    /// Writes what waits as far as the socket takes it (the room calls it every tick).
+    ///
+    /// # Errors
+    /// When the socket failed.
+    pub fn flush(&mut self) -> io::Result<bool> {
+        self.io.drain()
+    }
+
+    /// How long bytes have waited without the socket taking any.
+    #[must_use]
+    pub fn stalled_for(&self, now: Instant) -> Option<Duration> {
+        self.io
+            .stalled_since
+            .map(|since| now.saturating_duration_since(since))
+    }
+
+    /// A registered duplicate of the socket, to wait for readiness while the connection's
+    /// task drives it (join, close). Dropping it leaves the runtime's epoll set.
+    ///
+    /// # Errors
+    /// For a memory connection, or when the socket cannot be duplicated or registered.
+    pub fn waiter(&self) -> io::Result<tokio::net::TcpStream> {
+        match &self.io.sink {
+            Sink::Tcp(s) => tokio::net::TcpStream::from_std(s.try_clone()?),
+            Sink::Memory(_) => Err(io::ErrorKind::Unsupported.into()),
+        }
+    }
+
+    /// [`Conn::read`], waiting on `waiter` until a message is complete.
+    ///
+    /// # Errors
+    /// As [`Conn::read`].
+    pub async fn read_async(&mut self, waiter: &tokio::net::TcpStream) -> Result<Message, WsError> {
+        let would_block = |r: &Result<Message, WsError>| matches!(r, Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock);
+        // What tungstenite holds already, or the socket has now.
+        let first = self.read();
+        if !would_block(&first) {
+            return first;
+        }
+        loop {
+            waiter.readable().await.map_err(WsError::Io)?;
+            // Inside try_io, so that a WouldBlock clears the readiness it consumed.
+            let r = waiter.try_io(Interest::READABLE, || {
+                let r = self.read();
+                if would_block(&r) {
+                    Err(io::Error::from(io::ErrorKind::WouldBlock))
+                } else {
+                    Ok(r)
+                }
+            });
+            match r {
+                Ok(r) => return r,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(WsError::Io(e)),
+            }
+        }
+    }
+
+    /// Writes everything that waits, waiting on `waiter` for the socket to take it.
+    ///
+    /// # Errors
+    /// When the socket failed.
+    pub async fn flush_async(&mut self, waiter: &tokio::net::TcpStream) -> io::Result<()> {
+        if self.flush()? {
+            return Ok(());
+        }
+        loop {
+            waiter.writable().await?;
+            let r = waiter.try_io(Interest::WRITABLE, || {
+                if self.flush()? {
+                    Ok(())
+                } else {
+                    Err(io::ErrorKind::WouldBlock.into())
+                }
+            });
+            match r {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Half-closes the socket and discards what the peer still sends until it hangs up
+    /// (after a protocol error, when its frames cannot be trusted any more).
+    pub async fn drain_raw(&mut self, waiter: &tokio::net::TcpStream) {
+        let Sink::Tcp(stream) = &mut self.io.sink else {
+            return;
+        };
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+        let mut scratch = [0u8; 512];
+        loop {
+            if waiter.readable().await.is_err() {
+                return;
+            }
+            let r = waiter.try_io(Interest::READABLE, || stream.read(&mut scratch));
+            match r {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_headers_follow_rfc_6455_length_forms() {
+        let mut h = [0u8; 10];
+        assert_eq!(ws_binary_header(125, &mut h), 2);
+        assert_eq!(&h[..2], &[0x82, 125]);
+        assert_eq!(ws_binary_header(126, &mut h), 4);
+        assert_eq!(&h[..4], &[0x82, 126, 0, 126]);
+        assert_eq!(ws_binary_header(65_536, &mut h), 10);
+        assert_eq!(&h[..10], &[0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0]);
+    }
+
+    #[test]
+    fn memory_connections_record_and_replay_messages() {
+        let (mut conn, link) = Conn::memory();
+        assert_eq!(conn.send_binary([b"ab", b"cd"], true), Sent::Written);
+        assert_eq!(link.take_messages(), vec![Bytes::from_static(b"abcd")]);
+        link.push(Bytes::from_static(b"in"));
+        assert!(matches!(conn.read(), Ok(Message::Binary(b)) if b == "in"));
+        assert!(
+            matches!(conn.read(), Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock)
+        );
+    }
+}

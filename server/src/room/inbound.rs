@@ -1,0 +1,135 @@
+//! What a client sent since the last tick, read by the room from the client's socket at
+//! the start of the tick: everything is checked here, and anything wrong ends the session
+//! with its close code and reason. Nothing a client sends can reach another player.
+
+use std::io;
+use std::time::Instant;
+
+use tokio_tungstenite::tungstenite::error::Error as WsError;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+use tracing::{debug, warn};
+
+use tickwire_shared::protocol::{codec, ClientMsg, DisconnectReason, Pong, ServerMsg};
+use tickwire_shared::Tick;
+
+use super::input_queue::{Push, QueuedInput};
+use super::players::PlayerSlot;
+use super::{Closing, ConnInput, NetLimits, TickReport};
+
+/// Reads and applies what one client sent: inputs into its queue, acknowledgements, pings
+/// answered; then keepalive and the idle and write-stall limits. `Err` ends the session.
+pub(super) fn read_client(
+    p: &mut PlayerSlot,
+    limits: &NetLimits,
+    now: Instant,
+    tick: Tick,
+    newest_sent: Tick,
+    report: &mut TickReport,
+) -> Result<(), Closing> {
+    let PlayerSlot {
+        net_id,
+        conn,
+        queue,
+        acked,
+        bucket,
+        last_heard,
+        last_ping,
+        ..
+    } = p;
+    let Some(conn) = conn.as_mut() else {
+        return Ok(());
+    };
+    for _ in 0..limits.max_msgs_per_tick {
+        let msg = match conn.read() {
+            Ok(m) => m,
+            Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => {
+                return Err(Closing::peer_closed())
+            }
+            Err(e) => return Err(Closing::from_ws_error(&e)),
+        };
+        *last_heard = now;
+        report.messages_in += 1;
+        let bytes = match msg {
+            Message::Binary(b) => b,
+            Message::Text(_) => {
+                return Err(Closing::code(CloseCode::Unsupported, "binary frames only"))
+            }
+            Message::Close(_) => return Err(Closing::peer_closed()),
+            // tungstenite queues the pong to a ping; pongs just count as life.
+            _ => continue,
+        };
+        report.bytes_in += bytes.len();
+        if !bucket.take_at(now) {
+            return Err(Closing::with_reason(
+                CloseCode::Policy,
+                DisconnectReason::RateLimited,
+                "too many messages",
+            ));
+        }
+        match codec::decode_client(&bytes) {
+            Err(e) => {
+                report.decode_errors += 1;
+                warn!(player = net_id.0, error = %e, "undecodable message");
+                return Err(bad_message(e.to_string()));
+            }
+            Ok(ClientMsg::Input(msg)) => {
+                let input = ConnInput::from_wire(&msg).map_err(|e| bad_message(e.to_string()))?;
+                PlayerSlot::note_ack(acked, input.ack, newest_sent);
+                let q = QueuedInput {
+                    seq: input.seq,
+                    tick: input.tick,
+                    input: input.input,
+                };
+                match queue.push(q) {
+                    Push::Queued => {}
+                    Push::Duplicate => report.inputs_duplicate += 1,
+                    Push::Overflow => report.inputs_overflow += 1,
+                }
+            }
+            Ok(ClientMsg::Ping(ping)) => {
+                let pong = codec::encode_server(&ServerMsg::Pong(Pong { id: ping.id, tick }));
+                conn.send_binary([&pong, &[]], false);
+            }
+            Ok(ClientMsg::Join(_)) => {
+                return Err(Closing::with_reason(
+                    CloseCode::Policy,
+                    DisconnectReason::BadMessage,
+                    "already joined",
+                ));
+            }
+        }
+    }
+    if now.saturating_duration_since(*last_heard) > limits.idle_timeout {
+        return Err(Closing::with_reason(
+            CloseCode::Policy,
+            DisconnectReason::IdleTimeout,
+            "idle",
+        ));
+    }
+    if now.saturating_duration_since(*last_ping) >= limits.ping_interval {
+        *last_ping = now;
+        if let Err(e) = conn.send_control(Message::Ping(Default::default())) {
+            return Err(Closing::gone(format!("write failed: {e}")));
+        }
+    }
+    // What waits goes out as far as the socket takes it; a socket that took nothing for
+    // `write_timeout` belongs to a client that stopped reading.
+    if let Err(e) = conn.flush() {
+        return Err(Closing::gone(format!("write failed: {e}")));
+    }
+    if conn.stalled_for(now) > Some(limits.write_timeout) {
+        debug!(player = net_id.0, "write stalled");
+        return Err(Closing {
+            code: None,
+            reason: Some(DisconnectReason::TooSlow),
+            detail: "write timed out".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn bad_message(detail: String) -> Closing {
+    Closing::with_reason(CloseCode::Invalid, DisconnectReason::BadMessage, detail)
+}
