@@ -5,9 +5,9 @@
 //! after each tick every player gets a delta snapshot against the tick it acknowledged.
 //!
 //! ```text
-//! socket --decode--> per-player input queue (lock-free) --tick drains--> sim::step
-//!   --> history ring --> delta per baseline (encoded once) --> each socket, written by the room
-//!   (what a socket does not take waits in its bounded downlink queue)
+//! socket --read by the room at each tick, decoded, checked--> per-player input queue
+//!   --> sim::step --> history ring --> delta per baseline (encoded once) --> each socket,
+//!   written by the room (what a socket does not take waits in its bounded queue)
 //! ```
 //!
 //! Start it with [`run`]: a bound listener, a [`Config`] and a future that resolves when

@@ -51,9 +51,11 @@ pub struct Metrics {
 
 /// Tick work and interval distributions in microseconds (HdrHistogram).
 pub struct TickStats {
-    /// Time inside `Room::tick` but for the socket writes: simulation, history, encoding.
+    /// Time inside `Room::tick` but for the socket I/O: simulation, history, encoding.
     pub work_us: Hdr<u64>,
-    /// Time writing the tick's frames to the sockets (the rest of `Room::tick`).
+    /// Time reading what clients sent (part of `Room::tick`).
+    pub recv_us: Hdr<u64>,
+    /// Time writing the tick's frames to the sockets (part of `Room::tick`).
     pub send_us: Hdr<u64>,
     /// Time between tick starts.
     pub interval_us: Hdr<u64>,
@@ -66,6 +68,7 @@ impl TickStats {
         let h = || Hdr::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
         TickStats {
             work_us: h(),
+            recv_us: h(),
             send_us: h(),
             interval_us: h(),
             late: 0,
@@ -78,7 +81,7 @@ impl TickStats {
     }
 
     /// JSON: `{"ticks":N,"late_ticks":N,"tick_work_ms":{"p50":..,"p99":..,"max":..},
-    /// "send_ms":{..},"tick_interval_ms":{..}}`.
+    /// "recv_ms":{..},"send_ms":{..},"tick_interval_ms":{..}}`.
     #[must_use]
     pub fn to_json(&self) -> String {
         let q = |h: &Hdr<u64>| {
@@ -91,10 +94,11 @@ impl TickStats {
             )
         };
         format!(
-            "{{\"ticks\":{},\"late_ticks\":{},\"tick_work_ms\":{},\"send_ms\":{},\"tick_interval_ms\":{}}}",
+            "{{\"ticks\":{},\"late_ticks\":{},\"tick_work_ms\":{},\"recv_ms\":{},\"send_ms\":{},\"tick_interval_ms\":{}}}",
             self.work_us.len(),
             self.late,
             q(&self.work_us),
+            q(&self.recv_us),
             q(&self.send_us),
             q(&self.interval_us)
         )
@@ -248,9 +252,9 @@ impl TickObserver for RoomMetrics {
         {
             let mut stats = m.tick_stats.lock();
             let us = |d: Duration| (d.as_micros() as u64).clamp(1, 60_000_000);
-            stats
-                .work_us
-                .saturating_record(us(work.saturating_sub(r.send_time)));
+            let io = r.send_time + r.recv_time;
+            stats.work_us.saturating_record(us(work.saturating_sub(io)));
+            stats.recv_us.saturating_record(us(r.recv_time));
             stats.send_us.saturating_record(us(r.send_time));
             stats.interval_us.saturating_record(us(interval));
             stats.late += u64::from(late);

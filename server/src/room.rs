@@ -39,8 +39,8 @@ pub struct RoomSettings {
     pub history_ticks: usize,
     /// Players admitted at most.
     pub max_players: usize,
-    /// Frames waiting for a client's socket before the room skips it for a tick (kept by
-    /// its [`Downlink`]; repeated here for tools that build downlinks).
+    /// Frames waiting for a client's socket before the room skips it for a tick (enforced
+    /// by its [`Conn`], built with the server's setting; kept here for the record).
     pub outbox_depth: usize,
     /// Inputs queued per client.
     pub input_queue: usize,
@@ -117,6 +117,9 @@ pub struct NetLimits {
     pub write_timeout: Duration,
     /// Messages read from one client per tick at most (the rest wait for the next tick).
     pub max_msgs_per_tick: usize,
+    /// Bytes read from one client per tick at most, whatever they hold (tiny frames,
+    /// fragments, pings): bounds the room's work for any client.
+    pub max_read_bytes_per_tick: usize,
 }
 
 impl Default for NetLimits {
@@ -128,6 +131,7 @@ impl Default for NetLimits {
             ping_interval: Duration::from_secs(15),
             write_timeout: Duration::from_secs(10),
             max_msgs_per_tick: 64,
+            max_read_bytes_per_tick: 4096,
         }
     }
 }
@@ -194,6 +198,17 @@ pub trait TickObserver: Send + 'static {
 
 impl TickObserver for () {
     fn on_tick(&mut self, _: &TickReport, _: Duration, _: Duration) {}
+}
+
+impl Drop for Room {
+    /// Joins still queued when the room goes (it stopped, or failed) get their connection
+    /// back too, so that those clients hear why.
+    fn drop(&mut self) {
+        self.rx.close();
+        while let Ok(RoomCommand::Join { conn, ended, .. }) = self.rx.try_recv() {
+            let _ = ended.send((conn, Ending::RoomGone));
+        }
+    }
 }
 
 /// One room.

@@ -199,3 +199,31 @@ async fn pings_are_answered_and_the_server_pings_idle_clients() {
     assert_eq!(ending.code, Some(1008), "{ending:?}");
     server.shutdown().await.expect("clean shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_empty_fragments_leaves_other_players_alone() {
+    // An unfinished message followed by 6 MB of empty continuation frames, as fast as the
+    // socket takes them: no message ever completes (no rate limit applies) and the message
+    // never grows (no size limit applies). The room reads at most a few KB from a client
+    // per tick (`server::net::conn` tests the bound), so everyone else keeps playing.
+    let server = TestServer::start().await;
+    let witness = Witness::join(&server).await;
+    let mut raw = Raw::joined(server.addr, "fragments").await;
+    let mut first = Frame::binary(vec![1u8]);
+    first.fin = false;
+    let mut empty = Frame::new(op::CONT, Vec::new());
+    empty.fin = false;
+    let one = empty.to_bytes();
+    let mut flood = first.to_bytes();
+    for _ in 0..1_000_000 {
+        flood.extend_from_slice(&one);
+    }
+    let writer = tokio::spawn(async move {
+        let _ = raw.send(&flood).await;
+        raw
+    });
+    witness.assert_on_cadence(60).await;
+    assert_serves_new_client(&server).await;
+    writer.abort();
+    server.shutdown().await.expect("clean shutdown");
+}

@@ -65,7 +65,12 @@ async fn metrics_move_with_play() {
     .await;
     let (status, stats) = http_get(server.addr, "/stats").await.unwrap();
     assert_eq!(status, 200);
-    for key in ["\"tick_work_ms\"", "\"send_ms\"", "\"tick_interval_ms\""] {
+    for key in [
+        "\"tick_work_ms\"",
+        "\"recv_ms\"",
+        "\"send_ms\"",
+        "\"tick_interval_ms\"",
+    ] {
         assert!(stats.contains(key), "{key} in {stats}");
     }
     server.shutdown().await.unwrap();

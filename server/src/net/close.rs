@@ -141,7 +141,7 @@ where
 /// `linger`. Never fails.
 pub async fn close_conn(conn: &mut Conn, closing: &Closing, linger: Duration) {
     let deadline = Instant::now() + linger;
-    let Ok(waiter) = conn.waiter() else {
+    let Ok(socket) = conn.attach() else {
         return;
     };
     if let Some(code) = closing.code {
@@ -161,7 +161,7 @@ pub async fn close_conn(conn: &mut Conn, closing: &Closing, linger: Duration) {
         if let Err(e) = conn.send_control(Message::Close(Some(frame))) {
             tracing::debug!(error = %e, "close frame not sent");
         }
-        match tokio::time::timeout_at(deadline, conn.flush_async(&waiter)).await {
+        match tokio::time::timeout_at(deadline, conn.flush_async(&socket)).await {
             // The peer does not take what we write: nothing more to do for it.
             Err(_) | Ok(Err(_)) => return,
             Ok(Ok(())) => {}
@@ -172,7 +172,7 @@ pub async fn close_conn(conn: &mut Conn, closing: &Closing, linger: Duration) {
     }
     let orderly = tokio::time::timeout_at(deadline, async {
         loop {
-            match conn.read_async(&waiter).await {
+            match conn.read_async(&socket).await {
                 Ok(_) => {}
                 Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => return true,
                 Err(_) => return false,
@@ -180,8 +180,15 @@ pub async fn close_conn(conn: &mut Conn, closing: &Closing, linger: Duration) {
         }
     })
     .await;
-    if orderly == Ok(false) {
-        let _ = tokio::time::timeout_at(deadline, conn.drain_raw(&waiter)).await;
+    match orderly {
+        // tungstenite queued its reply to the peer's close: it still has to go out.
+        Ok(true) => {
+            let _ = tokio::time::timeout_at(deadline, conn.flush_async(&socket)).await;
+        }
+        Ok(false) => {
+            let _ = tokio::time::timeout_at(deadline, conn.drain_raw(&socket)).await;
+        }
+        Err(_) => {}
     }
 }
 

@@ -6,8 +6,10 @@
 //! snapshot with one non-blocking vectored send of [frame header + the client's snapshot
 //! header, the shared body]. The socket is out of the runtime's epoll set meanwhile, so an
 //! arriving input wakes nothing: no readiness event, no task, no channel. The connection's
-//! task only handles the join before and the close after, waiting for readiness through
-//! a registered duplicate of the socket ([`Conn::waiter`]) that exists only then.
+//! task only handles the join before and the close after, with the socket registered in
+//! the runtime again for that time ([`Conn::attach`], [`Conn::detach`]). Reads are bounded
+//! per tick ([`Conn::rearm`]): whatever a client sends, it costs the room at most that
+//! many bytes of work per tick.
 //!
 //! Writes never block and never reorder: what the socket does not take waits in the
 //! connection's queue (whole frames behind it), which the room retries every tick. While
@@ -24,7 +26,6 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use parking_lot::Mutex;
-use tokio::io::Interest;
 use tokio_tungstenite::tungstenite::error::Error as WsError;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
 use tokio_tungstenite::tungstenite::Message;
@@ -66,8 +67,42 @@ impl MemoryLink {
 }
 
 enum Sink {
-    Tcp(std::net::TcpStream),
+    /// Out of the runtime: driven by the room, never waited on.
+    Std(std::net::TcpStream),
+    /// Registered with the runtime, for a task that waits on readiness (join, close).
+    Tokio(Arc<tokio::net::TcpStream>),
+    /// Test double.
     Memory(MemoryLink),
+    /// Only while switching between the two socket forms.
+    Switching,
+}
+
+impl Sink {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Sink::Std(s) => s.read(buf),
+            Sink::Tokio(t) => t.try_read(buf),
+            Sink::Memory(_) | Sink::Switching => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Std(s) => s.write(buf),
+            Sink::Tokio(t) => t.try_write(buf),
+            Sink::Memory(_) => Ok(buf.len()),
+            Sink::Switching => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Sink::Std(s) => s.write_vectored(bufs),
+            Sink::Tokio(t) => t.try_write_vectored(bufs),
+            Sink::Memory(_) => Ok(bufs.iter().map(|b| b.len()).sum()),
+            Sink::Switching => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
 }
 
 /// The socket with its queue of bytes not written yet.
@@ -82,6 +117,12 @@ struct Io {
     depth: usize,
     byte_cap: usize,
     failed: Option<io::ErrorKind>,
+    /// A read came back short: the socket held nothing more then. Further reads report
+    /// `WouldBlock` without a system call until [`Conn::rearm`] (the next tick): saves the
+    /// one empty `recv` per client and tick that would only say so.
+    drained: bool,
+    /// Bytes that may still be read before the next [`Conn::rearm`].
+    read_budget: usize,
 }
 
 impl Io {
@@ -95,11 +136,11 @@ impl Io {
         if let Some(kind) = self.failed {
             return Err(kind.into());
         }
-        let Sink::Tcp(stream) = &mut self.sink else {
+        if matches!(self.sink, Sink::Memory(_)) {
             return Ok(true);
-        };
+        }
         while !self.pending.is_empty() {
-            match stream.write(&self.pending) {
+            match self.sink.write(&self.pending) {
                 Ok(0) => return Err(self.fail(io::ErrorKind::WriteZero)),
                 Ok(n) => {
                     self.pending.advance(n);
@@ -135,10 +176,14 @@ impl Io {
 /// (written now, or queued behind what waits), so its frames and the room's never mix.
 impl Read for Io {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match &mut self.sink {
-            Sink::Tcp(s) => s.read(buf),
-            Sink::Memory(_) => Err(io::ErrorKind::WouldBlock.into()),
+        if self.drained || self.read_budget == 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
         }
+        let cap = buf.len().min(self.read_budget);
+        let n = self.sink.read(&mut buf[..cap])?;
+        self.read_budget -= n;
+        self.drained = n < cap;
+        Ok(n)
     }
 }
 
@@ -157,12 +202,16 @@ impl Write for Io {
             self.queue(&[buf], 0);
             return Ok(buf.len());
         }
-        let Sink::Tcp(stream) = &mut self.sink else {
-            return Ok(buf.len());
-        };
-        let written = match stream.write(buf) {
+        let written = match self.sink.write(buf) {
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) =>
+            {
+                0
+            }
             Err(e) => return Err(self.fail(e.kind())),
         };
         if written < buf.len() {
@@ -211,34 +260,34 @@ impl std::fmt::Debug for Conn {
 }
 
 impl Conn {
-    /// Takes over an upgraded socket (`leftover`: bytes read past the handshake). The
-    /// socket is switched to non-blocking mode; `depth` and `byte_cap` bound what waits.
-    ///
-    /// # Errors
-    /// When the socket cannot be made non-blocking.
+    /// Takes over an upgraded socket (`leftover`: bytes read past the handshake), still
+    /// registered with the runtime (the session waits for the join on it); `depth` and
+    /// `byte_cap` bound what waits to be written.
+    #[must_use]
     pub fn new(
-        stream: std::net::TcpStream,
+        stream: tokio::net::TcpStream,
         leftover: Vec<u8>,
         config: WebSocketConfig,
         depth: usize,
         byte_cap: usize,
-    ) -> io::Result<Conn> {
-        stream.set_nonblocking(true)?;
+    ) -> Conn {
         // Every frame tungstenite makes goes straight into the queue (never held in its own
         // buffer), so the room's frames can follow it in order.
         let config = config.write_buffer_size(0);
-        Ok(Conn {
+        Conn {
             ctx: WebSocketContext::from_partially_read(leftover, Role::Server, Some(config)),
             io: Io {
-                sink: Sink::Tcp(stream),
+                sink: Sink::Tokio(Arc::new(stream)),
                 pending: BytesMut::new(),
                 queued_frames: 0,
                 stalled_since: None,
                 depth: depth.max(1),
                 byte_cap,
                 failed: None,
+                drained: false,
+                read_budget: usize::MAX,
             },
-        })
+        }
     }
 
     /// A connection without a socket, and the test's end of it.
@@ -255,6 +304,8 @@ impl Conn {
                 depth: usize::MAX,
                 byte_cap: usize::MAX,
                 failed: None,
+                drained: false,
+                read_budget: usize::MAX,
             },
         };
         (conn, link)
@@ -275,6 +326,13 @@ impl Conn {
         self.ctx.read(&mut self.io)
     }
 
+    /// Lets reads ask the socket again (see `Io::drained`), up to `budget` bytes: the room
+    /// calls it once per tick per client; a task waiting on readiness before each attempt.
+    pub fn rearm(&mut self, budget: usize) {
+        self.io.drained = false;
+        self.io.read_budget = budget;
+    }
+
     /// Sends one binary message made of `parts`, framed here: written now if the socket
     /// takes it, else queued whole behind what waits. A `snapshot` is skipped instead
     /// ([`Sent::Full`]) while `depth` snapshot frames wait.
@@ -290,7 +348,7 @@ impl Conn {
                 link.0.lock().to_client.push(msg.freeze());
                 return Sent::Written;
             }
-            Sink::Tcp(_) => {}
+            Sink::Std(_) | Sink::Tokio(_) | Sink::Switching => {}
         }
         let mut head = [0u8; 10];
         let head_len = ws_binary_header(len, &mut head);
@@ -315,14 +373,18 @@ impl Conn {
             }
             Ok(true) => {}
         }
-        let Sink::Tcp(stream) = &mut io.sink else {
-            return Sent::Closed;
-        };
         let bufs = all.map(IoSlice::new);
-        let written = match stream.write_vectored(&bufs) {
+        let written = match io.sink.write_vectored(&bufs) {
             Ok(n) if n == total => return Sent::Written,
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) =>
+            {
+                0
+            }
             Err(e) => {
                 io.fail(e.kind());
                 return Sent::Closed;
@@ -359,90 +421,102 @@ impl Conn {
             .map(|since| now.saturating_duration_since(since))
     }
 
-    /// A registered duplicate of the socket, to wait for readiness while the connection's
-    /// task drives it (join, close). Dropping it leaves the runtime's epoll set.
+    /// Registers the socket with the runtime (for the connection's task: join, close) and
+    /// returns a handle to wait on its readiness. Drop the handle before [`Conn::detach`].
     ///
     /// # Errors
-    /// For a memory connection, or when the socket cannot be duplicated or registered.
-    pub fn waiter(&self) -> io::Result<tokio::net::TcpStream> {
-        match &self.io.sink {
-            Sink::Tcp(s) => tokio::net::TcpStream::from_std(s.try_clone()?),
-            Sink::Memory(_) => Err(io::ErrorKind::Unsupported.into()),
+    /// For a memory connection, or when the socket cannot be registered.
+    pub fn attach(&mut self) -> io::Result<Arc<tokio::net::TcpStream>> {
+        match std::mem::replace(&mut self.io.sink, Sink::Switching) {
+            Sink::Tokio(t) => {
+                self.io.sink = Sink::Tokio(t.clone());
+                Ok(t)
+            }
+            Sink::Std(s) => match tokio::net::TcpStream::from_std(s) {
+                Ok(t) => {
+                    let t = Arc::new(t);
+                    self.io.sink = Sink::Tokio(t.clone());
+                    Ok(t)
+                }
+                Err(e) => Err(self.io.fail(e.kind())),
+            },
+            other => {
+                self.io.sink = other;
+                Err(io::ErrorKind::Unsupported.into())
+            }
         }
     }
 
-    /// [`Conn::read`], waiting on `waiter` until a message is complete.
+    /// Takes the socket out of the runtime (for the room: no readiness events, no wakes).
+    ///
+    /// # Errors
+    /// When a handle from [`Conn::attach`] is still alive, or the socket cannot be
+    /// deregistered.
+    pub fn detach(&mut self) -> io::Result<()> {
+        match std::mem::replace(&mut self.io.sink, Sink::Switching) {
+            Sink::Tokio(t) => match Arc::try_unwrap(t) {
+                Ok(t) => match t.into_std() {
+                    Ok(s) => {
+                        self.io.sink = Sink::Std(s);
+                        Ok(())
+                    }
+                    Err(e) => Err(self.io.fail(e.kind())),
+                },
+                Err(t) => {
+                    self.io.sink = Sink::Tokio(t);
+                    Err(io::Error::other("the socket is still being waited on"))
+                }
+            },
+            other => {
+                self.io.sink = other;
+                Ok(())
+            }
+        }
+    }
+
+    /// [`Conn::read`], waiting on `socket` (from [`Conn::attach`]) until a message is
+    /// complete.
     ///
     /// # Errors
     /// As [`Conn::read`].
-    pub async fn read_async(&mut self, waiter: &tokio::net::TcpStream) -> Result<Message, WsError> {
-        let would_block = |r: &Result<Message, WsError>| matches!(r, Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock);
-        // What tungstenite holds already, or the socket has now.
-        let first = self.read();
-        if !would_block(&first) {
-            return first;
-        }
+    pub async fn read_async(&mut self, socket: &tokio::net::TcpStream) -> Result<Message, WsError> {
         loop {
-            waiter.readable().await.map_err(WsError::Io)?;
-            // Inside try_io, so that a WouldBlock clears the readiness it consumed.
-            let r = waiter.try_io(Interest::READABLE, || {
-                let r = self.read();
-                if would_block(&r) {
-                    Err(io::Error::from(io::ErrorKind::WouldBlock))
-                } else {
-                    Ok(r)
-                }
-            });
-            match r {
-                Ok(r) => return r,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(WsError::Io(e)),
+            // What tungstenite holds already, or the socket has now; a read that finds the
+            // socket empty clears the readiness the runtime saw, so the wait is for new data.
+            self.rearm(usize::MAX);
+            match self.read() {
+                Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
+                r => return r,
             }
+            socket.readable().await.map_err(WsError::Io)?;
         }
     }
 
-    /// Writes everything that waits, waiting on `waiter` for the socket to take it.
+    /// Writes everything that waits, waiting on `socket` for it to take it.
     ///
     /// # Errors
     /// When the socket failed.
-    pub async fn flush_async(&mut self, waiter: &tokio::net::TcpStream) -> io::Result<()> {
-        if self.flush()? {
-            return Ok(());
+    pub async fn flush_async(&mut self, socket: &tokio::net::TcpStream) -> io::Result<()> {
+        while !self.flush()? {
+            socket.writable().await?;
         }
-        loop {
-            waiter.writable().await?;
-            let r = waiter.try_io(Interest::WRITABLE, || {
-                if self.flush()? {
-                    Ok(())
-                } else {
-                    Err(io::ErrorKind::WouldBlock.into())
-                }
-            });
-            match r {
-                Ok(()) => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
-            }
-        }
+        Ok(())
     }
 
     /// Half-closes the socket and discards what the peer still sends until it hangs up
     /// (after a protocol error, when its frames cannot be trusted any more).
-    pub async fn drain_raw(&mut self, waiter: &tokio::net::TcpStream) {
-        let Sink::Tcp(stream) = &mut self.io.sink else {
-            return;
-        };
-        let _ = stream.shutdown(std::net::Shutdown::Write);
+    pub async fn drain_raw(&mut self, socket: &tokio::net::TcpStream) {
+        let _ = socket2::SockRef::from(socket).shutdown(std::net::Shutdown::Write);
         let mut scratch = [0u8; 512];
         loop {
-            if waiter.readable().await.is_err() {
-                return;
-            }
-            let r = waiter.try_io(Interest::READABLE, || stream.read(&mut scratch));
-            match r {
+            match socket.try_read(&mut scratch) {
                 Ok(0) => return,
                 Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if socket.readable().await.is_err() {
+                        return;
+                    }
+                }
                 Err(_) => return,
             }
         }
@@ -462,6 +536,38 @@ mod tests {
         assert_eq!(&h[..4], &[0x82, 126, 0, 126]);
         assert_eq!(ws_binary_header(65_536, &mut h), 10);
         assert_eq!(&h[..10], &[0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0]);
+    }
+
+    #[tokio::test]
+    async fn reads_stop_at_the_budget_whatever_the_socket_holds() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let mut conn = Conn::new(server, Vec::new(), WebSocketConfig::default(), 4, 1 << 20);
+        // An unfinished binary message, then empty masked continuation frames.
+        let mut flood = vec![0x02, 0x81, 1, 2, 3, 4, 5];
+        for _ in 0..20_000 {
+            flood.extend_from_slice(&[0x00, 0x80, 1, 2, 3, 4]);
+        }
+        client.write_all(&flood).unwrap();
+        let socket = conn.attach().unwrap();
+        // Wait until more than three budgets' worth has arrived.
+        let mut peek = vec![0u8; 16_384];
+        while socket.peek(&mut peek).await.unwrap() < 3 * 4096 + 7 {
+            tokio::task::yield_now().await;
+        }
+        drop(socket);
+        conn.detach().unwrap();
+        for round in 0..3 {
+            conn.rearm(4096);
+            let r = conn.read();
+            assert!(
+                matches!(&r, Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock),
+                "round {round}: {r:?}"
+            );
+            // It stopped because the budget ran out, not because the socket ran dry.
+            assert_eq!(conn.io.read_budget, 0, "round {round}");
+        }
     }
 
     #[test]

@@ -201,23 +201,15 @@ async fn upgrade(
         .await;
         return Some((Route::Echo(ws), slot));
     }
-    // A game connection leaves the runtime: the room reads and writes it at its ticks.
-    let conn = stream.into_std().and_then(|s| {
-        Conn::new(
-            s,
-            leftover,
-            ws_config(cfg),
-            cfg.outbox_depth as usize,
-            cfg.ws_max_write_buffer_bytes,
-        )
-    });
-    match conn {
-        Ok(conn) => Some((Route::Game(conn), slot)),
-        Err(e) => {
-            debug!(error = %e, "cannot take over the socket");
-            None
-        }
-    }
+    // A game connection: the session waits for the join, then the room drives it.
+    let conn = Conn::new(
+        stream,
+        leftover,
+        ws_config(cfg),
+        cfg.outbox_depth as usize,
+        cfg.ws_max_write_buffer_bytes,
+    );
+    Some((Route::Game(conn), slot))
 }
 
 /// Reads the request head within `limit`; answers and returns `None` when it is refused.

@@ -45,6 +45,11 @@ pub async fn run(mut conn: Conn, shared: &Shared) {
             return close_conn(&mut conn, &closing, linger).await;
         }
     };
+    // Out of the runtime's epoll set: from now on the room reads and writes it.
+    if let Err(e) = conn.detach() {
+        let closing = Closing::gone(format!("cannot hand the socket over: {e}"));
+        return close_conn(&mut conn, &closing, linger).await;
+    }
     let (ended_tx, ended_rx) = oneshot::channel();
     if let Err(mut conn) = shared.room.join(name, conn, ended_tx) {
         let closing = Closing::with_reason(
@@ -97,11 +102,11 @@ fn stopping(shared: &Shared) -> Closing {
 
 /// Waits for the join message; refuses anything else with the right close code.
 async fn read_join(conn: &mut Conn) -> Result<String, Closing> {
-    let waiter = conn
-        .waiter()
+    let socket = conn
+        .attach()
         .map_err(|e| Closing::gone(format!("cannot wait on the socket: {e}")))?;
     loop {
-        let msg = match conn.read_async(&waiter).await {
+        let msg = match conn.read_async(&socket).await {
             Ok(m) => m,
             Err(e) => return Err(Closing::from_ws_error(&e)),
         };

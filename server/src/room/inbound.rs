@@ -40,6 +40,7 @@ pub(super) fn read_client(
     let Some(conn) = conn.as_mut() else {
         return Ok(());
     };
+    conn.rearm(limits.max_read_bytes_per_tick);
     for _ in 0..limits.max_msgs_per_tick {
         let msg = match conn.read() {
             Ok(m) => m,

@@ -42,6 +42,8 @@ pub struct TickReport {
     pub dropped_too_slow: usize,
     /// Time spent writing the frames to the sockets (part of the tick's time).
     pub send_time: Duration,
+    /// Time spent reading what clients sent (part of the tick's time).
+    pub recv_time: Duration,
     /// Client messages read.
     pub messages_in: usize,
     /// Payload bytes of the binary messages read.
@@ -95,6 +97,7 @@ impl Room {
         for (id, closing) in ending.drain(..) {
             self.end(id, closing);
         }
+        report.recv_time = clock.elapsed();
         report.inputs_applied = self.inputs.len();
 
         // 2. Simulate.
@@ -175,7 +178,7 @@ impl Room {
                     report.full_snapshots += usize::from(*full);
                 }
                 Sent::Full => report.outbox_drops += 1,
-                // The connection is closing; its Leave is on the way.
+                // The socket failed: the inbound phase of the next tick ends the session.
                 Sent::Closed => {}
             }
         }
