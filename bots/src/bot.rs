@@ -57,6 +57,8 @@ pub struct BotSpec {
     pub mode: DecodeMode,
     /// Seed of its brain, phase and jitter.
     pub seed: u64,
+    /// Where in the tick its inputs go, as a fraction of a tick (`None`: random).
+    pub phase: Option<f64>,
 }
 
 /// When a bot's session was open.
@@ -151,9 +153,24 @@ async fn session(conn: &mut BotConnection, spec: BotSpec, fleet: &Fleet, tick_hz
     let stats = &fleet.stats;
     let dt = Duration::from_secs_f64(1.0 / f64::from(tick_hz));
     let mut rng = Rng::new(spec.seed ^ 0x005e_ed0f_0b07);
-    let phase = dt.mul_f64((rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64);
+    let random = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+    let phase = dt.mul_f64(spec.phase.unwrap_or(random).clamp(0.0, 1.0));
     // Absolute schedule: input k goes at start + phase + k * dt; a late bot skips ticks
     // rather than bursting (so inputs_per_bot_per_s shows a harness that cannot keep up).
+    // A probe with a set phase takes it from the arrival of a snapshot (a mark of the
+    // server's tick), so that the probes' phases are spread over the server's tick.
+    if spec.phase.is_some() {
+        match conn.recv_frame().await {
+            Err(e) => return End::Failed(e),
+            Ok(frame) => {
+                stats.add(|c| &c.frames_down, 1);
+                stats.add(|c| &c.bytes_down, frame.len() as u64);
+                if let Err(end) = handle(conn, &frame, stats).await {
+                    return end;
+                }
+            }
+        }
+    }
     let mut schedule = tokio::time::interval_at(Instant::now() + phase, dt);
     schedule.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut brain = Brain::new(fleet.behavior, spec.seed, tick_hz);
@@ -161,12 +178,17 @@ async fn session(conn: &mut BotConnection, spec: BotSpec, fleet: &Fleet, tick_hz
     let mut up: Lane<Vec<u8>> = Lane::new(fleet.link, rng.next_u64());
     let mut down: Lane<Bytes> = Lane::new(fleet.link, rng.next_u64());
     let never = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+    let stopped = fleet.stop.cancelled();
+    tokio::pin!(stopped);
+    if direct && conn.mode == DecodeMode::HeaderOnly {
+        return load_session(conn, &mut brain, &mut schedule, stopped, stats).await;
+    }
 
     loop {
         let (up_at, down_at) = (up.next_release(), down.next_release());
         tokio::select! {
             biased;
-            () = fleet.stop.cancelled() => return End::Stopped,
+            () = &mut stopped => return End::Stopped,
             () = tokio::time::sleep_until(up_at.map_or(never, Instant::from_std)), if up_at.is_some() => {
                 while let Some(frame) = up.pop_due(std::time::Instant::now()) {
                     if let Err(e) = send(conn, frame, stats).await {
@@ -213,6 +235,55 @@ async fn session(conn: &mut BotConnection, spec: BotSpec, fleet: &Fleet, tick_hz
                     }
                 }
             },
+        }
+    }
+}
+
+/// A load bot on a direct link: it wakes once per tick, takes in every frame that arrived
+/// since the last one (acknowledging the newest, as a player's next input does), then sends
+/// its input. The server sees exactly what a player sends; the bot process is spared a task
+/// wake per snapshot, so one core drives more bots. Round trips come from the probes.
+async fn load_session(
+    conn: &mut BotConnection,
+    brain: &mut Brain,
+    schedule: &mut tokio::time::Interval,
+    mut stopped: std::pin::Pin<&mut tokio_util::sync::WaitForCancellationFuture<'_>>,
+    stats: &Stats,
+) -> End {
+    use futures_util::FutureExt;
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut stopped => return End::Stopped,
+            _ = schedule.tick() => {
+                // Bounded: what the socket holds now (the server sends one frame per tick).
+                for _ in 0..MAX_HELD_FRAMES {
+                    let Some(frame) = conn.recv_frame().now_or_never() else {
+                        break;
+                    };
+                    match frame {
+                        Err(e) => return End::Failed(e),
+                        Ok(frame) => {
+                            stats.add(|c| &c.frames_down, 1);
+                            stats.add(|c| &c.bytes_down, frame.len() as u64);
+                            match conn.handle_frame(&frame).await {
+                                Ok(ServerEvent::Snapshot { .. }) => {
+                                    stats.add(|c| &c.snapshots, 1);
+                                    // Read up to a tick late: its round trips are not
+                                    // measured (the probes measure them).
+                                    conn.take_rtts().for_each(drop);
+                                }
+                                Ok(ServerEvent::Pong(_)) => {}
+                                Err(e) => return End::Failed(e),
+                            }
+                        }
+                    }
+                }
+                let (_, frame) = conn.prepare_input(decide(brain, None));
+                if let Err(e) = send(conn, frame, stats).await {
+                    return End::Failed(e);
+                }
+            }
         }
     }
 }

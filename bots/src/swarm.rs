@@ -171,6 +171,8 @@ pub async fn run_until(
 
     // Ramp.
     let t0 = Instant::now();
+    let probe_count = mask.iter().filter(|p| **p).count();
+    let mut probe_rank = 0usize;
     for (index, probe) in mask.iter().enumerate() {
         if config.ramp_per_s > 0.0 {
             let at = t0 + Duration::from_secs_f64(index as f64 / config.ramp_per_s);
@@ -190,6 +192,12 @@ pub async fn run_until(
                 .seed
                 .wrapping_mul(0x9E37_79B9_7F4A_7C15)
                 .wrapping_add(index as u64),
+            // A few probes measure the round trips for everyone: their phases in the tick
+            // are spread evenly (stratified), so that their figures stand for all phases.
+            phase: (*probe && config.probes.is_some()).then(|| {
+                probe_rank += 1;
+                (probe_rank as f64 - 0.5) / probe_count as f64
+            }),
         };
         bots.spawn(bot::run(spec, fleet.clone()));
         started += 1;

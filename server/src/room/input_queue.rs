@@ -6,6 +6,11 @@
 //! - at most [`MAX_DUE_BACKLOG`] late inputs are kept: older late ones are folded into the
 //!   next (their buttons carry over, their movement is superseded), so a client that fell
 //!   behind catches up instead of lagging for ever;
+//! - a backlog of late inputs that lasts [`BACKLOG_PATIENCE`] ticks is shortened by one
+//!   fold: one input arrives per tick and one applies per tick, so without this a single
+//!   late packet would delay every later input by a tick for the rest of the session.
+//!   A short burst of jitter keeps every step (exact prediction); a lasting one costs one
+//!   folded step (a small correction) and the latency comes back down;
 //! - inputs for ticks too far ahead, or too far behind, are dropped;
 //! - no input due: the player's last input stays in force (the simulation repeats it).
 
@@ -16,6 +21,8 @@ use tickwire_shared::{PlayerInput, Tick};
 
 /// Late inputs kept at most; the rest are folded.
 pub const MAX_DUE_BACKLOG: usize = 2;
+/// Ticks a backlog of late inputs may last before one of them is folded.
+pub const BACKLOG_PATIENCE: u32 = 15;
 /// Inputs meant for further ahead than this many ticks are dropped.
 pub const MAX_LEAD_TICKS: u32 = 60;
 /// Inputs meant for longer ago than this many ticks are dropped.
@@ -38,6 +45,8 @@ pub struct InputQueue {
     pending: VecDeque<QueuedInput>,
     last_applied: u32,
     capacity: usize,
+    /// Consecutive ticks that found more than one input due.
+    backlog_ticks: u32,
 }
 
 /// What happened to a pushed input.
@@ -58,6 +67,7 @@ impl InputQueue {
             pending: VecDeque::with_capacity(capacity.min(64)),
             last_applied: 0,
             capacity: capacity.max(1),
+            backlog_ticks: 0,
         }
     }
 
@@ -97,10 +107,21 @@ impl InputQueue {
             .take_while(|p| !p.tick.is_after(now))
             .count();
         if due == 0 {
+            self.backlog_ticks = 0;
             return None;
         }
+        let mut keep = MAX_DUE_BACKLOG;
+        if due > 1 {
+            self.backlog_ticks += 1;
+            if self.backlog_ticks > BACKLOG_PATIENCE {
+                keep = 1;
+                self.backlog_ticks = 0;
+            }
+        } else {
+            self.backlog_ticks = 0;
+        }
         let mut carried = Buttons::default();
-        for _ in 0..due.saturating_sub(MAX_DUE_BACKLOG) {
+        for _ in 0..due.saturating_sub(keep) {
             let folded = self.pending.pop_front().expect("counted as due");
             carried = carried.union(folded.input.buttons);
         }
@@ -166,6 +187,32 @@ mod tests {
         assert!(got.buttons.contains(Buttons::FIRE));
         assert_eq!(iq.last_applied(), 4);
         assert_eq!(iq.take_for_tick(Tick(21)).unwrap().move_dir.x, 0.5);
+    }
+
+    #[test]
+    fn a_lasting_backlog_is_shortened_so_latency_recovers() {
+        let mut iq = InputQueue::new(16);
+        // One late packet: inputs 1 and 2 are both due at tick 2, then one input per tick.
+        iq.push(q(1, 1, 0.0));
+        iq.push(q(2, 2, 0.0));
+        let mut applied_at = Vec::new();
+        for t in 2..40u32 {
+            iq.push(q(t + 1, t + 1, 0.0));
+            assert!(iq.take_for_tick(Tick(t)).is_some());
+            applied_at.push((t, iq.last_applied()));
+        }
+        // The backlog of one holds for BACKLOG_PATIENCE ticks (every step applied, one tick
+        // late), then one input is folded and each input applies at its own tick again.
+        let lag = |(t, seq): &(u32, u32)| t - seq;
+        assert!(applied_at[..BACKLOG_PATIENCE as usize]
+            .iter()
+            .all(|a| lag(a) == 1));
+        assert!(
+            applied_at[BACKLOG_PATIENCE as usize + 1..]
+                .iter()
+                .all(|a| lag(a) == 0),
+            "{applied_at:?}"
+        );
     }
 
     #[test]
