@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tickwire_shared::protocol::codec;
-use tickwire_shared::protocol::snapshot::SnapshotHeader;
+use tickwire_shared::protocol::snapshot::{entity_hash, SnapshotHeader};
 use tickwire_shared::protocol::DisconnectReason;
 use tickwire_shared::sim::{self, TickEvent};
 use tickwire_shared::{EntityId, NetEntity, NetId};
@@ -110,8 +110,10 @@ impl Room {
             let map = &self.world.map;
             StateIndex::build(&state, tick, self.world.config.dt(), map.width, map.height)
         });
+        let hashes = state.iter().map(|(id, e)| entity_hash(*id, e)).collect();
         self.history.push(TickRecord {
             tick,
+            hashes,
             state: Arc::new(state),
             events: events
                 .into_iter()

@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use tickwire_shared::entity::QVec2;
 use tickwire_shared::protocol::codec;
-use tickwire_shared::protocol::snapshot::diff_carried;
+use tickwire_shared::protocol::snapshot::{combine_hashes, diff_carried_hashed};
 use tickwire_shared::{Map, NetEntity, NetId, SimConfig, Tick};
 
-use super::history::{History, TickRecord};
+use super::history::History;
 use super::interest::ViewKey;
 
 /// What a client's body depends on.
@@ -35,26 +35,13 @@ pub struct BodyCache {
     carried: HashMap<Tick, (Tick, Vec<Option<QVec2>>)>,
     base_sel: Vec<u32>,
     now_sel: Vec<u32>,
+    /// The state hash of the whole state this tick (every everything-visible body).
+    all_hash: Option<u32>,
     buf: Vec<u8>,
 }
 
 /// Baseline entries with their carried positions.
 type CarriedEntries<'a> = Box<dyn Iterator<Item = (&'a (NetId, NetEntity), Option<QVec2>)> + 'a>;
-
-/// The entries of `rec` a view covers, into `sel` (indices), or all of them.
-fn select<'a>(
-    rec: &'a TickRecord,
-    view: ViewKey,
-    sel: &'a mut Vec<u32>,
-) -> Box<dyn Iterator<Item = &'a (NetId, NetEntity)> + 'a> {
-    match (&rec.index, view) {
-        (Some(index), ViewKey::Cells { .. }) => {
-            index.select(view, sel);
-            Box::new(sel.iter().map(|&i| &rec.state[i as usize]))
-        }
-        _ => Box::new(rec.state.iter()),
-    }
-}
 
 impl BodyCache {
     /// The encoded body for `key` at the newest tick of `history`: encoded on first use in
@@ -73,6 +60,7 @@ impl BodyCache {
         if self.tick != Some(now.tick) {
             self.tick = Some(now.tick);
             self.bodies.clear();
+            self.all_hash = None;
             // Forget baselines the history no longer holds.
             self.carried.retain(|b, _| history.get(*b).is_some());
         }
@@ -80,7 +68,24 @@ impl BodyCache {
             return b.clone();
         }
         let base = key.baseline.and_then(|t| history.get(t));
-        let now_entries = select(now, key.view, &mut self.now_sel);
+        let (now_entries, hash) = match (&now.index, key.view) {
+            (Some(index), ViewKey::Cells { .. }) => {
+                index.select(key.view, &mut self.now_sel);
+                let sel = &self.now_sel;
+                let hash = combine_hashes(sel.iter().map(|&i| now.hashes[i as usize]));
+                let entries: Box<dyn Iterator<Item = &(NetId, NetEntity)>> =
+                    Box::new(sel.iter().map(|&i| &now.state[i as usize]));
+                (entries, hash)
+            }
+            _ => {
+                let hash = *self
+                    .all_hash
+                    .get_or_insert_with(|| combine_hashes(now.hashes.iter().copied()));
+                let entries: Box<dyn Iterator<Item = &(NetId, NetEntity)>> =
+                    Box::new(now.state.iter());
+                (entries, hash)
+            }
+        };
         let mut body = match base {
             Some(b) => {
                 // Carrying a baseline forward is the same work for every client that uses
@@ -113,9 +118,9 @@ impl BodyCache {
                     }
                     _ => Box::new(b.state.iter().zip(carried.iter().copied())),
                 };
-                diff_carried(base_entries, now_entries)
+                diff_carried_hashed(base_entries, now_entries, hash)
             }
-            None => diff_carried(std::iter::empty(), now_entries),
+            None => diff_carried_hashed(std::iter::empty(), now_entries, hash),
         };
         body.events = history.events_since(base.map(|r| r.tick));
         self.buf.clear();

@@ -15,6 +15,9 @@ pub struct TickRecord {
     pub tick: Tick,
     /// Replicated state, sorted by id.
     pub state: Arc<Vec<(NetId, NetEntity)>>,
+    /// Each entry's `entity_hash`, in the same order (hashed once per tick, combined per
+    /// view into the bodies' state hashes).
+    pub hashes: Vec<u32>,
     /// Events produced by the step that led to this tick.
     pub events: Vec<TickEvent>,
     /// The state bucketed by cell (interest management on).

@@ -153,23 +153,38 @@ impl<Ctx> Decode<Ctx> for SnapshotBody {
 
 bincode::impl_borrow_decode!(SnapshotBody);
 
-/// A 32-bit FNV-1a fingerprint of a replicated state (entries sorted by id): ids and the
-/// bincode encoding of each view.
+/// A 32-bit FNV-1a fingerprint of one replicated entity: its id, then its encoding.
 #[must_use]
-pub fn state_hash<'a>(entries: impl IntoIterator<Item = &'a (NetId, NetEntity)>) -> u32 {
-    let mut h: u32 = 0x811c_9dc5;
+pub fn entity_hash(id: NetId, e: &NetEntity) -> u32 {
     let mut buf = Vec::with_capacity(64);
-    for (id, e) in entries {
-        buf.clear();
-        buf.extend_from_slice(&id.0.to_le_bytes());
-        bincode::encode_into_std_write(e, &mut buf, bincode::config::standard())
-            .expect("encoding into a Vec cannot fail");
-        for &b in &buf {
-            h ^= u32::from(b);
-            h = h.wrapping_mul(0x0100_0193);
-        }
+    buf.extend_from_slice(&id.0.to_le_bytes());
+    bincode::encode_into_std_write(e, &mut buf, bincode::config::standard())
+        .expect("encoding into a Vec cannot fail");
+    fnv1a(0x811c_9dc5, &buf)
+}
+
+fn fnv1a(mut h: u32, bytes: &[u8]) -> u32 {
+    for &b in bytes {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
     }
     h
+}
+
+/// [`state_hash`] from the entities' [`entity_hash`]es, in id order: a server that hashes
+/// each entity once per tick combines them for every view at the cost of a few bytes each.
+#[must_use]
+pub fn combine_hashes(hashes: impl IntoIterator<Item = u32>) -> u32 {
+    hashes
+        .into_iter()
+        .fold(0x811c_9dc5, |h, e| fnv1a(h, &e.to_le_bytes()))
+}
+
+/// A 32-bit fingerprint of a replicated state (entries sorted by id): FNV-1a over each
+/// entity's [`entity_hash`].
+#[must_use]
+pub fn state_hash<'a>(entries: impl IntoIterator<Item = &'a (NetId, NetEntity)>) -> u32 {
+    combine_hashes(entries.into_iter().map(|(id, e)| entity_hash(*id, e)))
 }
 
 /// A decoded snapshot.
@@ -239,10 +254,24 @@ where
     B: IntoIterator<Item = (&'a (NetId, NetEntity), Option<QVec2>)>,
     N: IntoIterator<Item = &'a (NetId, NetEntity)>,
 {
-    let mut body = SnapshotBody::default();
-    let mut base = base.into_iter().peekable();
     let now: Vec<&(NetId, NetEntity)> = now.into_iter().collect();
-    body.state_hash = state_hash(now.iter().copied());
+    let hash = state_hash(now.iter().copied());
+    diff_carried_hashed(base, now, hash)
+}
+
+/// [`diff_carried`] with the [`state_hash`] of `now` already known (a server combines
+/// per-entity hashes it computed once per tick, see [`combine_hashes`]).
+#[must_use]
+pub fn diff_carried_hashed<'a, B, N>(base: B, now: N, state_hash: u32) -> SnapshotBody
+where
+    B: IntoIterator<Item = (&'a (NetId, NetEntity), Option<QVec2>)>,
+    N: IntoIterator<Item = &'a (NetId, NetEntity)>,
+{
+    let mut body = SnapshotBody {
+        state_hash,
+        ..SnapshotBody::default()
+    };
+    let mut base = base.into_iter().peekable();
     let mut now = now.into_iter().peekable();
     loop {
         match (base.peek(), now.peek()) {
