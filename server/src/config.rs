@@ -112,7 +112,8 @@ pub struct Config {
     pub ws_read_buffer_bytes: usize,
 
     /// Bytes the WebSocket collects before writing to the socket (0: write every message
-    /// at once, right for one snapshot per tick).
+    /// at once). Only the test-only echo endpoint uses it: game connections always write
+    /// each frame at once (the room's snapshots follow tungstenite's frames in order).
     #[arg(long, default_value_t = 0, value_parser = bytes_in(0, 1 << 20))]
     pub ws_write_buffer_bytes: usize,
 

@@ -1,5 +1,7 @@
-//! A room: one world, its players and its fixed tick. The room task owns everything here;
-//! connections talk to it through bounded channels only, and it never awaits a client.
+//! A room: one world, its players and its fixed tick. The room task owns everything here,
+//! the players' connections included: during play it reads and writes their sockets
+//! itself, once per tick and without ever blocking (see [`crate::net::conn`]); joins come
+//! through a bounded command channel, and it never awaits a client.
 
 mod inbound;
 pub mod input_queue;
@@ -229,7 +231,7 @@ pub struct Room {
 impl Room {
     /// A room with an empty world on `map`, and the handle to reach it.
     pub fn new(settings: RoomSettings, map: Arc<Map>) -> (Room, RoomHandle) {
-        // Joins and leaves only: inputs travel on per-player channels.
+        // Joins only: the room reads its players' sockets itself.
         let (tx, rx) = mpsc::channel(1024);
         let tick_now = Arc::new(AtomicU32::new(0));
         let world = World::new(settings.sim.clone(), map, settings.seed);
