@@ -280,7 +280,7 @@ mod tests {
             kills: 0,
             deaths: 0,
             respawn_at: None,
-            name: String::new(),
+            name: "".into(),
         })
     }
 

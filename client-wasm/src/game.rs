@@ -345,7 +345,7 @@ impl GameClient {
         }
         if let GameEvent::Kill { killer, victim } = e {
             let name = |id: NetId| match self.replica.get(id) {
-                Some(NetEntity::Player(p)) => p.name.clone(),
+                Some(NetEntity::Player(p)) => p.name.to_string(),
                 _ => format!("#{}", id.0),
             };
             let line = format!("{} eliminated {}", name(*killer), name(*victim));
@@ -517,7 +517,7 @@ impl GameClient {
                         id: d.id,
                         pos,
                         aim: net_aim_to_radians(p.aim),
-                        name: p.name.clone(),
+                        name: p.name.to_string(),
                         hp: p.hp,
                         dead,
                         me: is_me,
@@ -557,7 +557,7 @@ impl GameClient {
             .entities()
             .iter()
             .filter_map(|(id, e)| match e {
-                NetEntity::Player(p) => Some((p.name.clone(), p.kills, p.deaths, *id == me)),
+                NetEntity::Player(p) => Some((p.name.to_string(), p.kills, p.deaths, *id == me)),
                 _ => None,
             })
             .collect();

@@ -5,6 +5,8 @@
 //! with [`crate::replicated!`], list it in the `net_kinds!` invocation below and give
 //! [`Entity::to_net`] an arm. Deltas, the codec and the replica follow by themselves.
 
+use std::sync::Arc;
+
 use bincode::{Decode, Encode};
 use glam::Vec2;
 use slotmap::new_key_type;
@@ -92,8 +94,8 @@ pub enum EntityKind {
 /// A player's authoritative state.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Player {
-    /// Display name.
-    pub name: String,
+    /// Display name (shared with its replicated view: copying it is a reference count).
+    pub name: Arc<str>,
     /// Hit points; 0 while dead.
     pub hp: u8,
     /// Kills scored.
@@ -169,8 +171,9 @@ crate::replicated! {
         pub deaths: u16,
         /// While dead: the respawn tick.
         pub respawn_at: Option<Tick>,
-        /// Display name.
-        pub name: String,
+        /// Display name: shared, not copied, from tick to tick (and compared by pointer
+        /// first in every diff).
+        pub name: Arc<str>,
     }
 }
 

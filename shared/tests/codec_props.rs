@@ -85,7 +85,7 @@ fn player_net() -> impl Strategy<Value = PlayerNet> {
                 kills,
                 deaths,
                 respawn_at,
-                name,
+                name: name.into(),
             },
         )
 }

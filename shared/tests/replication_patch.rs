@@ -38,7 +38,7 @@ fn with_field_changed(base: &PlayerNet, i: u32) -> PlayerNet {
         4 => p.kills += 1,
         5 => p.deaths += 1,
         6 => p.respawn_at = Some(Tick(1234)),
-        7 => p.name.push('!'),
+        7 => p.name = format!("{}!", p.name).into(),
         _ => unreachable!(),
     }
     p

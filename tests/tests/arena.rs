@@ -56,7 +56,7 @@ async fn three_clients_join_move_see_each_other_and_leave() {
         .await;
     }
     let name_seen_by_b = b.view(|v| match v.get(ida) {
-        Some(NetEntity::Player(p)) => p.name.clone(),
+        Some(NetEntity::Player(p)) => p.name.to_string(),
         _ => String::new(),
     });
     assert_eq!(name_seen_by_b, "alice");

@@ -27,7 +27,7 @@ pub fn add_player(world: &mut World, name: &str) -> EntityId {
     world.spawn(
         pos,
         EntityKind::Player(Player {
-            name: name.to_owned(),
+            name: name.into(),
             hp,
             kills: 0,
             deaths: 0,
