@@ -156,11 +156,18 @@ bincode::impl_borrow_decode!(SnapshotBody);
 /// A 32-bit FNV-1a fingerprint of one replicated entity: its id, then its encoding.
 #[must_use]
 pub fn entity_hash(id: NetId, e: &NetEntity) -> u32 {
-    let mut buf = Vec::with_capacity(64);
-    buf.extend_from_slice(&id.0.to_le_bytes());
-    bincode::encode_into_std_write(e, &mut buf, bincode::config::standard())
-        .expect("encoding into a Vec cannot fail");
-    fnv1a(0x811c_9dc5, &buf)
+    // The encoding is hashed as it is written: no buffer, no allocation.
+    struct Fnv(u32);
+    impl bincode::enc::write::Writer for Fnv {
+        fn write(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
+            self.0 = fnv1a(self.0, bytes);
+            Ok(())
+        }
+    }
+    let mut h = Fnv(fnv1a(0x811c_9dc5, &id.0.to_le_bytes()));
+    bincode::encode_into_writer(e, &mut h, bincode::config::standard())
+        .expect("hashing cannot fail");
+    h.0
 }
 
 fn fnv1a(mut h: u32, bytes: &[u8]) -> u32 {
