@@ -85,6 +85,21 @@ impl Closing {
     }
 }
 
+/// The payload of a client's binary message; `None` for a control frame (pings are
+/// answered by tungstenite, pongs only show the client is alive); the close a text message
+/// (1003) or the client's own close calls for.
+///
+/// # Errors
+/// The [`Closing`] for a text message or a close frame.
+pub fn binary_payload(msg: Message) -> Result<Option<bytes::Bytes>, Closing> {
+    match msg {
+        Message::Binary(b) => Ok(Some(b)),
+        Message::Text(_) => Err(Closing::code(CloseCode::Unsupported, "binary frames only")),
+        Message::Close(_) => Err(Closing::peer_closed()),
+        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(None),
+    }
+}
+
 /// Sends the reason and the close frame, then reads until the peer closes, for at most
 /// `linger`. Never fails: the connection is ending either way.
 pub async fn close<S>(ws: &mut WebSocketStream<S>, closing: &Closing, linger: Duration)

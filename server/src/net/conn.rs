@@ -202,16 +202,8 @@ impl Write for Io {
             self.queue(&[buf], 0);
             return Ok(buf.len());
         }
-        let written = match self.sink.write(buf) {
+        let written = match taken(self.sink.write(buf)) {
             Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                ) =>
-            {
-                0
-            }
             Err(e) => return Err(self.fail(e.kind())),
         };
         if written < buf.len() {
@@ -223,6 +215,22 @@ impl Write for Io {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+/// What a non-blocking write took: 0 when the socket is full or the call was interrupted
+/// (the caller queues the rest), or the error that ends the connection.
+fn taken(r: io::Result<usize>) -> io::Result<usize> {
+    match r {
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+            ) =>
+        {
+            Ok(0)
+        }
+        r => r,
     }
 }
 
@@ -374,17 +382,9 @@ impl Conn {
             Ok(true) => {}
         }
         let bufs = all.map(IoSlice::new);
-        let written = match io.sink.write_vectored(&bufs) {
+        let written = match taken(io.sink.write_vectored(&bufs)) {
             Ok(n) if n == total => return Sent::Written,
             Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                ) =>
-            {
-                0
-            }
             Err(e) => {
                 io.fail(e.kind());
                 return Sent::Closed;

@@ -7,14 +7,13 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::Message;
 use tracing::debug;
 
 use tickwire_shared::protocol::{
     codec, ClientMsg, DisconnectReason, MAX_NAME_BYTES, PROTOCOL_VERSION,
 };
 
-use super::close::{close_conn, Closing};
+use super::close::{binary_payload, close_conn, Closing};
 use super::conn::Conn;
 use crate::room::Ending;
 use crate::Shared;
@@ -110,13 +109,8 @@ async fn read_join(conn: &mut Conn) -> Result<String, Closing> {
             Ok(m) => m,
             Err(e) => return Err(Closing::from_ws_error(&e)),
         };
-        let bytes = match msg {
-            Message::Binary(b) => b,
-            Message::Text(_) => {
-                return Err(Closing::code(CloseCode::Unsupported, "binary frames only"))
-            }
-            Message::Close(_) => return Err(Closing::peer_closed()),
-            _ => continue,
+        let Some(bytes) = binary_payload(msg)? else {
+            continue;
         };
         return match codec::decode_client(&bytes) {
             Ok(ClientMsg::Join(j)) if j.version == PROTOCOL_VERSION => Ok(clean_name(&j.name)),

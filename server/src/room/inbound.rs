@@ -16,6 +16,7 @@ use tickwire_shared::Tick;
 use super::input_queue::{Push, QueuedInput};
 use super::players::PlayerSlot;
 use super::{Closing, ConnInput, NetLimits, TickReport};
+use crate::net::close::binary_payload;
 
 /// Reads and applies what one client sent: inputs into its queue, acknowledgements, pings
 /// answered; then keepalive and the idle and write-stall limits. `Err` ends the session.
@@ -52,14 +53,8 @@ pub(super) fn read_client(
         };
         *last_heard = now;
         report.messages_in += 1;
-        let bytes = match msg {
-            Message::Binary(b) => b,
-            Message::Text(_) => {
-                return Err(Closing::code(CloseCode::Unsupported, "binary frames only"))
-            }
-            Message::Close(_) => return Err(Closing::peer_closed()),
-            // tungstenite queues the pong to a ping; pongs just count as life.
-            _ => continue,
+        let Some(bytes) = binary_payload(msg)? else {
+            continue;
         };
         report.bytes_in += bytes.len();
         if !bucket.take_at(now) {
