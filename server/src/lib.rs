@@ -140,7 +140,6 @@ pub async fn run(
         seed: config.seed,
         history_ticks: config.history_ticks as usize,
         max_players: config.max_players,
-        outbox_depth: config.outbox_depth as usize,
         input_queue: config.input_queue as usize,
         full_snapshots: config.full_snapshots,
         max_ack_lag_ticks: config.max_ack_lag_ticks,

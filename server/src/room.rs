@@ -18,7 +18,6 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, info_span, Instrument};
 
-use tickwire_shared::input::{InputMsg, InvalidInput};
 use tickwire_shared::protocol::codec::SNAPSHOT_HEADER_LEN;
 use tickwire_shared::{EntityId, Map, PlayerInput, SimConfig, Tick, World};
 
@@ -41,9 +40,6 @@ pub struct RoomSettings {
     pub history_ticks: usize,
     /// Players admitted at most.
     pub max_players: usize,
-    /// Frames waiting for a client's socket before the room skips it for a tick (enforced
-    /// by its [`Conn`], built with the server's setting; kept here for the record).
-    pub outbox_depth: usize,
     /// Inputs queued per client.
     pub input_queue: usize,
     /// Send full states instead of deltas.
@@ -54,35 +50,6 @@ pub struct RoomSettings {
     pub interest: Interest,
     /// Connection limits.
     pub net: NetLimits,
-}
-
-/// An input as the connection passes it on: validated, identity implied by the channel.
-#[derive(Clone, Copy, Debug)]
-pub struct ConnInput {
-    /// Client sequence number.
-    pub seq: u32,
-    /// Tick it is meant for.
-    pub tick: Tick,
-    /// Newest snapshot tick the client holds.
-    pub ack: Option<Tick>,
-    /// The validated input.
-    pub input: PlayerInput,
-}
-
-impl ConnInput {
-    /// Validates a wire input ([`PlayerInput::from_wire`]): the one way a client's input
-    /// becomes room input.
-    ///
-    /// # Errors
-    /// [`InvalidInput`] for NaN or infinity.
-    pub fn from_wire(msg: &InputMsg) -> Result<ConnInput, InvalidInput> {
-        Ok(ConnInput {
-            seq: msg.seq,
-            tick: msg.tick,
-            ack: msg.ack,
-            input: PlayerInput::from_wire(msg)?,
-        })
-    }
 }
 
 /// A successful join (the welcome went out on the connection first thing).
@@ -144,9 +111,6 @@ pub enum JoinRefused {
     /// The room has `max_players` players.
     #[error("room is full")]
     Full,
-    /// The room cannot take commands right now (queue full or room gone).
-    #[error("room is overloaded or gone")]
-    Unavailable,
 }
 
 /// Commands from connections.

@@ -65,7 +65,6 @@ fn every_replica_holds_exactly_its_view() {
         seed: 11,
         history_ticks: 32,
         max_players: 64,
-        outbox_depth: 64,
         input_queue: 64,
         full_snapshots: false,
         max_ack_lag_ticks: 10_000,

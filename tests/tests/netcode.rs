@@ -20,7 +20,6 @@ fn room() -> Room {
         seed: 7,
         history_ticks: 64,
         max_players: 8,
-        outbox_depth: 256,
         input_queue: 64,
         full_snapshots: false,
         max_ack_lag_ticks: 10_000,

@@ -15,7 +15,7 @@ use tickwire_shared::Tick;
 
 use super::input_queue::{Push, QueuedInput};
 use super::players::PlayerSlot;
-use super::{Closing, ConnInput, NetLimits, TickReport};
+use super::{Closing, NetLimits, TickReport};
 use crate::net::close::binary_payload;
 
 /// Reads and applies what one client sent: inputs into its queue, acknowledgements, pings
@@ -71,13 +71,8 @@ pub(super) fn read_client(
                 return Err(bad_message(e.to_string()));
             }
             Ok(ClientMsg::Input(msg)) => {
-                let input = ConnInput::from_wire(&msg).map_err(|e| bad_message(e.to_string()))?;
-                PlayerSlot::note_ack(acked, input.ack, newest_sent);
-                let q = QueuedInput {
-                    seq: input.seq,
-                    tick: input.tick,
-                    input: input.input,
-                };
+                let q = QueuedInput::from_wire(&msg).map_err(|e| bad_message(e.to_string()))?;
+                PlayerSlot::note_ack(acked, msg.ack, newest_sent);
                 match queue.push(q) {
                     Push::Queued => {}
                     Push::Duplicate => report.inputs_duplicate += 1,

@@ -16,7 +16,7 @@
 
 use std::collections::VecDeque;
 
-use tickwire_shared::input::Buttons;
+use tickwire_shared::input::{Buttons, InputMsg, InvalidInput};
 use tickwire_shared::{PlayerInput, Tick};
 
 /// Late inputs kept at most; the rest are folded.
@@ -37,6 +37,21 @@ pub struct QueuedInput {
     pub tick: Tick,
     /// The simulation input.
     pub input: PlayerInput,
+}
+
+impl QueuedInput {
+    /// Validates a wire input ([`PlayerInput::from_wire`]): the one way a client's input
+    /// becomes room input.
+    ///
+    /// # Errors
+    /// [`InvalidInput`] for NaN or infinity.
+    pub fn from_wire(msg: &InputMsg) -> Result<QueuedInput, InvalidInput> {
+        Ok(QueuedInput {
+            seq: msg.seq,
+            tick: msg.tick,
+            input: PlayerInput::from_wire(msg)?,
+        })
+    }
 }
 
 /// A player's pending inputs, ordered by sequence number.

@@ -50,26 +50,79 @@ pub struct SnapshotBody {
     pub state_hash: u32,
 }
 
-/// Ids of a strictly increasing list as gaps from the previous one.
-#[derive(Default)]
-struct IdGaps {
-    prev: Option<u32>,
+/// An entry of an id-sorted list of a body: its id, and what follows it on the wire.
+trait IdEntry {
+    fn id(&self) -> NetId;
+    fn encode_rest<E: Encoder>(&self, e: &mut E) -> Result<(), EncodeError>;
 }
 
-impl IdGaps {
-    fn encode<E: Encoder>(&mut self, id: NetId, e: &mut E) -> Result<(), EncodeError> {
-        let gap = match self.prev {
-            None => id.0,
-            Some(p) if id.0 > p => id.0 - p,
+/// Decoding an [`IdEntry`] once its id is known.
+trait DecodeIdEntry<Ctx>: Sized {
+    fn decode_rest<D: Decoder<Context = Ctx>>(id: NetId, d: &mut D) -> Result<Self, DecodeError>;
+}
+
+impl<T: Encode> IdEntry for (NetId, T) {
+    fn id(&self) -> NetId {
+        self.0
+    }
+    fn encode_rest<E: Encoder>(&self, e: &mut E) -> Result<(), EncodeError> {
+        self.1.encode(e)
+    }
+}
+
+impl<Ctx, T: Decode<Ctx>> DecodeIdEntry<Ctx> for (NetId, T) {
+    fn decode_rest<D: Decoder<Context = Ctx>>(id: NetId, d: &mut D) -> Result<Self, DecodeError> {
+        Ok((id, T::decode(d)?))
+    }
+}
+
+impl IdEntry for NetId {
+    fn id(&self) -> NetId {
+        *self
+    }
+    fn encode_rest<E: Encoder>(&self, _: &mut E) -> Result<(), EncodeError> {
+        Ok(())
+    }
+}
+
+impl<Ctx> DecodeIdEntry<Ctx> for NetId {
+    fn decode_rest<D: Decoder<Context = Ctx>>(id: NetId, _: &mut D) -> Result<Self, DecodeError> {
+        Ok(id)
+    }
+}
+
+/// Encodes a strictly increasing list: its length, then each id as the gap from the
+/// previous one (the first in full) followed by the rest of its entry.
+fn encode_by_id<T: IdEntry, E: Encoder>(list: &[T], e: &mut E) -> Result<(), EncodeError> {
+    (list.len() as u64).encode(e)?;
+    let mut prev: Option<u32> = None;
+    for entry in list {
+        let id = entry.id().0;
+        let gap = match prev {
+            None => id,
+            Some(p) if id > p => id - p,
             Some(_) => return Err(EncodeError::Other("snapshot ids not strictly increasing")),
         };
-        self.prev = Some(id.0);
-        gap.encode(e)
+        prev = Some(id);
+        gap.encode(e)?;
+        entry.encode_rest(e)?;
     }
+    Ok(())
+}
 
-    fn decode<D: Decoder>(&mut self, d: &mut D) -> Result<NetId, DecodeError> {
+/// Decodes what [`encode_by_id`] wrote, refusing ids that do not strictly increase.
+fn decode_by_id<Ctx, T: DecodeIdEntry<Ctx>, D: Decoder<Context = Ctx>>(
+    d: &mut D,
+) -> Result<Vec<T>, DecodeError> {
+    let len = usize::try_from(u64::decode(d)?)
+        .map_err(|_| DecodeError::Other("list length out of range"))?;
+    // Counts against the decoder's byte limit before anything is allocated.
+    d.claim_container_read::<T>(len)?;
+    let mut list = Vec::with_capacity(len);
+    let mut prev: Option<u32> = None;
+    for _ in 0..len {
         let gap = u32::decode(d)?;
-        let id = match self.prev {
+        let id = match prev {
             None => gap,
             Some(_) if gap == 0 => {
                 return Err(DecodeError::Other("snapshot ids not strictly increasing"))
@@ -78,42 +131,17 @@ impl IdGaps {
                 .checked_add(gap)
                 .ok_or(DecodeError::Other("snapshot id out of range"))?,
         };
-        self.prev = Some(id);
-        Ok(NetId(id))
+        prev = Some(id);
+        list.push(T::decode_rest(NetId(id), d)?);
     }
-}
-
-fn encode_len<E: Encoder>(len: usize, e: &mut E) -> Result<(), EncodeError> {
-    (len as u64).encode(e)
-}
-
-fn decode_len<T, D: Decoder>(d: &mut D) -> Result<usize, DecodeError> {
-    let len = usize::try_from(u64::decode(d)?)
-        .map_err(|_| DecodeError::Other("list length out of range"))?;
-    // Counts against the decoder's byte limit before anything is allocated.
-    d.claim_container_read::<T>(len)?;
-    Ok(len)
+    Ok(list)
 }
 
 impl Encode for SnapshotBody {
     fn encode<E: Encoder>(&self, e: &mut E) -> Result<(), EncodeError> {
-        encode_len(self.spawns.len(), e)?;
-        let mut ids = IdGaps::default();
-        for (id, entity) in &self.spawns {
-            ids.encode(*id, e)?;
-            entity.encode(e)?;
-        }
-        encode_len(self.patches.len(), e)?;
-        let mut ids = IdGaps::default();
-        for (id, patch) in &self.patches {
-            ids.encode(*id, e)?;
-            patch.encode(e)?;
-        }
-        encode_len(self.despawns.len(), e)?;
-        let mut ids = IdGaps::default();
-        for id in &self.despawns {
-            ids.encode(*id, e)?;
-        }
+        encode_by_id(&self.spawns, e)?;
+        encode_by_id(&self.patches, e)?;
+        encode_by_id(&self.despawns, e)?;
         self.events.encode(e)?;
         self.state_hash.encode(e)
     }
@@ -121,30 +149,10 @@ impl Encode for SnapshotBody {
 
 impl<Ctx> Decode<Ctx> for SnapshotBody {
     fn decode<D: Decoder<Context = Ctx>>(d: &mut D) -> Result<Self, DecodeError> {
-        let n = decode_len::<(NetId, NetEntity), _>(d)?;
-        let mut spawns = Vec::with_capacity(n);
-        let mut ids = IdGaps::default();
-        for _ in 0..n {
-            let id = ids.decode(d)?;
-            spawns.push((id, NetEntity::decode(d)?));
-        }
-        let n = decode_len::<(NetId, NetPatch), _>(d)?;
-        let mut patches = Vec::with_capacity(n);
-        let mut ids = IdGaps::default();
-        for _ in 0..n {
-            let id = ids.decode(d)?;
-            patches.push((id, NetPatch::decode(d)?));
-        }
-        let n = decode_len::<NetId, _>(d)?;
-        let mut despawns = Vec::with_capacity(n);
-        let mut ids = IdGaps::default();
-        for _ in 0..n {
-            despawns.push(ids.decode(d)?);
-        }
         Ok(SnapshotBody {
-            spawns,
-            patches,
-            despawns,
+            spawns: decode_by_id(d)?,
+            patches: decode_by_id(d)?,
+            despawns: decode_by_id(d)?,
             events: Vec::decode(d)?,
             state_hash: u32::decode(d)?,
         })
