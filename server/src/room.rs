@@ -23,7 +23,7 @@ use tickwire_shared::{EntityId, Map, PlayerInput, SimConfig, Tick, World};
 
 pub use crate::net::close::Closing;
 pub use crate::net::conn::{Conn, MemoryLink};
-use crate::snapshot::delta::BodyCache;
+use crate::snapshot::delta::{Body, BodyCache};
 use crate::snapshot::history::History;
 pub use crate::snapshot::interest::Interest;
 use players::PlayerSlot;
@@ -187,7 +187,7 @@ pub struct Room {
     inputs: Vec<(EntityId, PlayerInput)>,
     /// This tick's frames (player, header, shared body, full state?), prepared before they
     /// are written (kept to reuse its memory).
-    outgoing: Vec<(EntityId, [u8; SNAPSHOT_HEADER_LEN], bytes::Bytes, bool)>,
+    outgoing: Vec<(EntityId, [u8; SNAPSHOT_HEADER_LEN], Body, bool)>,
     rx: mpsc::Receiver<RoomCommand>,
     tick_now: Arc<AtomicU32>,
 }

@@ -25,6 +25,63 @@ new_key_type! {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode)]
 pub struct NetId(pub u32);
 
+/// A display name shared by reference: the world and every replicated view of a player hold
+/// the same allocation, so copying it is a reference count and comparing two copies of it
+/// (every diff of every player, every tick) is a pointer compare. On the wire it is a
+/// string.
+#[derive(Clone, Debug, Default, Eq)]
+pub struct Name(Arc<str>);
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Name) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || *self.0 == *other.0
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for Name {
+    fn from(s: &str) -> Name {
+        Name(s.into())
+    }
+}
+
+impl From<String> for Name {
+    fn from(s: String) -> Name {
+        Name(s.into())
+    }
+}
+
+impl Encode for Name {
+    fn encode<E: bincode::enc::Encoder>(
+        &self,
+        encoder: &mut E,
+    ) -> Result<(), bincode::error::EncodeError> {
+        self.0.encode(encoder)
+    }
+}
+
+impl<Ctx> Decode<Ctx> for Name {
+    fn decode<D: bincode::de::Decoder<Context = Ctx>>(
+        decoder: &mut D,
+    ) -> Result<Name, bincode::error::DecodeError> {
+        Ok(Name(Arc::<str>::decode(decoder)?))
+    }
+}
+
+bincode::impl_borrow_decode!(Name);
+
 /// Positions on the wire and in the world are multiples of `1 / POS_SCALE` units: the
 /// simulation rounds to this grid at the end of every tick, so the replicated view is exact.
 pub const POS_SCALE: f32 = 8.0;
@@ -95,7 +152,7 @@ pub enum EntityKind {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Player {
     /// Display name (shared with its replicated view: copying it is a reference count).
-    pub name: Arc<str>,
+    pub name: Name,
     /// Hit points; 0 while dead.
     pub hp: u8,
     /// Kills scored.
@@ -172,8 +229,8 @@ crate::replicated! {
         /// While dead: the respawn tick.
         pub respawn_at: Option<Tick>,
         /// Display name: shared, not copied, from tick to tick (and compared by pointer
-        /// first in every diff).
-        pub name: Arc<str>,
+        /// first in every diff, see [`Name`]).
+        pub name: Name,
     }
 }
 

@@ -23,7 +23,7 @@ use crate::map::Map;
 use crate::tick::Tick;
 
 /// Version of everything in this module. Any change to the wire bumps it, in the same commit.
-pub const PROTOCOL_VERSION: u16 = 6;
+pub const PROTOCOL_VERSION: u16 = 7;
 
 /// Longest player name accepted, in bytes (longer names are cut at a char boundary).
 pub const MAX_NAME_BYTES: usize = 32;

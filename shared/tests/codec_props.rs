@@ -437,16 +437,18 @@ fn patch_masks_outside_the_kind_are_refused() {
         b.extend_from_slice(&5u32.to_le_bytes());
         b.extend_from_slice(&0u32.to_le_bytes());
         b.extend_from_slice(&0u32.to_le_bytes());
-        // spawns: 0, patches: 1 x (id 1, variant 1 = Projectile, mask), despawns: 0, events: 0
+        // state hash 0, one chunk: spawns: 0, patches: 1 x (id 1, variant 1 = Projectile,
+        // mask), then (below) despawns: 0, events: 0
+        b.extend_from_slice(&[0, 0, 0, 0, 1]);
         b.extend_from_slice(&[0, 1, 1, 1, mask]);
         b
     };
     assert!(decode_server(&frame(0)).is_err(), "empty mask");
     assert!(decode_server(&frame(0b1_0000)).is_err(), "unknown field");
-    // A known single field (owner: NetId, bit 3) with its value, then the two empty lists
-    // and the state hash (0).
+    // A known single field (owner: NetId, bit 3) with its value, then the empty despawns
+    // and events.
     let mut ok = frame(0b1000);
-    ok.extend_from_slice(&[7, 0, 0, 0]);
+    ok.extend_from_slice(&[7, 0, 0]);
     match decode_server(&ok).expect("valid") {
         ServerMsg::Snapshot(s) => {
             let (id, NetPatch::Projectile(p)) = &s.body.patches[0] else {
@@ -469,10 +471,10 @@ fn snapshot_ids_travel_as_gaps_and_must_increase() {
         b.extend_from_slice(&5u32.to_le_bytes());
         b.extend_from_slice(&0u32.to_le_bytes());
         b.extend_from_slice(&0u32.to_le_bytes());
-        // spawns: 0, patches: 0, then the despawns, events: 0, state hash: 0.
-        b.extend_from_slice(&[0, 0]);
+        // state hash 0, one chunk: spawns: 0, patches: 0, then the despawns; events: 0.
+        b.extend_from_slice(&[0, 0, 0, 0, 1, 0, 0]);
         b.extend_from_slice(despawn_bytes);
-        b.extend_from_slice(&[0, 0]);
+        b.extend_from_slice(&[0]);
         b
     };
     // Ids 1000, 1001, 1005: the first in full (varint 251 + u16), then gaps of one byte.
@@ -499,4 +501,43 @@ fn snapshot_ids_travel_as_gaps_and_must_increase() {
     let encoded =
         std::panic::catch_unwind(|| tickwire_shared::protocol::codec::encode_server(&bad));
     assert!(encoded.is_err(), "unsorted ids cannot be encoded");
+}
+
+#[test]
+fn chunks_merge_into_sorted_lists_and_may_not_repeat_an_entity() {
+    // Two chunks (as a server with interest management cuts a delta by cells): the first
+    // despawns id 9, the second ids 2 and 4 (gaps 2, 2); the hash is 0x44332211.
+    let frame = |chunks: &[&[u8]]| {
+        let mut b = vec![1u8];
+        b.extend_from_slice(&5u32.to_le_bytes());
+        b.extend_from_slice(&1u32.to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.extend_from_slice(&[0x11, 0x22, 0x33, 0x44, chunks.len() as u8]);
+        for c in chunks {
+            b.extend_from_slice(c);
+        }
+        b.push(0); // events
+        b
+    };
+    let despawning = |ids: &[u8]| {
+        let mut c = vec![0, 0, ids.len() as u8];
+        c.extend_from_slice(ids);
+        c
+    };
+    let ok = frame(&[&despawning(&[9]), &despawning(&[2, 2])]);
+    match decode_server(&ok).expect("valid") {
+        ServerMsg::Snapshot(s) => {
+            assert_eq!(s.body.despawns, vec![NetId(2), NetId(4), NetId(9)]);
+            assert_eq!(s.body.state_hash, 0x4433_2211);
+        }
+        other => panic!("{other:?}"),
+    }
+    // The same entity in two chunks' despawns: refused.
+    let repeat = frame(&[&despawning(&[4]), &despawning(&[2, 2])]);
+    assert!(decode_server(&repeat).is_err(), "repeat across chunks");
+    // No chunk at all: an empty delta.
+    match decode_server(&frame(&[])).expect("valid") {
+        ServerMsg::Snapshot(s) => assert!(s.body.despawns.is_empty()),
+        other => panic!("{other:?}"),
+    }
 }

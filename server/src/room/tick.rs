@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::{inbound, Closing, Room};
 use crate::net::conn::Sent;
-use crate::snapshot::delta::BodyKey;
+use crate::snapshot::delta::{Body, BodyKey};
 use crate::snapshot::history::TickRecord;
 use crate::snapshot::interest::{StateIndex, ViewKey};
 
@@ -172,6 +172,10 @@ impl Room {
         for (id, head, body, full) in &outgoing {
             let Some(conn) = self.players.get_mut(*id).and_then(|p| p.conn.as_mut()) else {
                 continue;
+            };
+            let body: &[u8] = match body {
+                Body::Shared(b) => b,
+                Body::Assembled(r) => &self.bodies.frames[r.clone()],
             };
             match conn.send_binary([head, body], true) {
                 Sent::Written | Sent::Queued => {

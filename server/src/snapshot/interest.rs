@@ -134,6 +134,41 @@ impl StateIndex {
         }
     }
 
+    /// Columns and rows of cells.
+    #[must_use]
+    pub fn size(&self) -> (i32, i32) {
+        (self.cols, self.rows)
+    }
+
+    /// The cells of `key` that lie on the map, as column and row ranges (empty for an
+    /// empty key; everything for [`ViewKey::All`]).
+    #[must_use]
+    pub fn clamp(
+        &self,
+        key: ViewKey,
+    ) -> (std::ops::RangeInclusive<i32>, std::ops::RangeInclusive<i32>) {
+        match key {
+            ViewKey::All => (0..=self.cols - 1, 0..=self.rows - 1),
+            ViewKey::Cells { x0, y0, x1, y1 } => (
+                x0.max(0)..=x1.min(self.cols - 1),
+                y0.max(0)..=y1.min(self.rows - 1),
+            ),
+        }
+    }
+
+    /// Index of cell (`cx`, `cy`), which must lie on the map.
+    #[must_use]
+    pub fn cell_index(&self, cx: i32, cy: i32) -> usize {
+        (cy * self.cols + cx) as usize
+    }
+
+    /// The entities of cell `c` ([`StateIndex::cell_index`]): indices into the state,
+    /// ascending (so in id order).
+    #[must_use]
+    pub fn cell(&self, c: usize) -> &[u32] {
+        &self.items[self.start[c] as usize..self.start[c + 1] as usize]
+    }
+
     /// Appends to `out` the indices of the entities in `key`'s cells, ascending (the state
     /// is sorted by id, so this is id order).
     pub fn select(&self, key: ViewKey, out: &mut Vec<u32>) {

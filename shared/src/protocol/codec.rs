@@ -16,6 +16,7 @@ use bincode::{Decode, Encode};
 
 use super::snapshot::{Snapshot, SnapshotBody, SnapshotHeader};
 use super::{ClientMsg, Disconnect, Pong, ServerMsg, Welcome};
+use crate::sim::TickEvent;
 use crate::tick::Tick;
 
 /// Largest client message the server accepts, in bytes (inputs are 18 to 30).
@@ -157,9 +158,36 @@ pub fn encode_server(msg: &ServerMsg) -> Vec<u8> {
     out
 }
 
-/// Appends the encoding of a snapshot body to `out`.
+/// Appends the encoding of a snapshot body to `out` (its changes as one chunk).
 pub fn encode_body(body: &SnapshotBody, out: &mut Vec<u8>) {
     encode_into(body, out);
+}
+
+/// A body assembled from chunks encoded apart (see [`SnapshotBody`]): write this start,
+/// then `chunks` chunks ([`encode_chunk`]), then the events ([`encode_events`]).
+pub fn write_body_start(state_hash: u32, chunks: usize, out: &mut Vec<u8>) {
+    out.extend_from_slice(&state_hash.to_le_bytes());
+    encode_into(&(chunks as u64), out);
+}
+
+/// Appends one chunk of a body: the three lists of `changes` (its events and hash are not
+/// part of a chunk).
+pub fn encode_chunk(changes: &SnapshotBody, out: &mut Vec<u8>) {
+    struct Chunk<'a>(&'a SnapshotBody);
+    impl Encode for Chunk<'_> {
+        fn encode<E: bincode::enc::Encoder>(
+            &self,
+            e: &mut E,
+        ) -> Result<(), bincode::error::EncodeError> {
+            crate::protocol::snapshot::encode_chunk(self.0, e)
+        }
+    }
+    encode_into(&Chunk(changes), out);
+}
+
+/// Appends the end of a body assembled from chunks: its events.
+pub fn encode_events(events: &[TickEvent], out: &mut Vec<u8>) {
+    encode_into(&events, out);
 }
 
 /// The fixed start of a snapshot frame: tag, tick, baseline age, last input sequence. A
@@ -280,8 +308,9 @@ mod tests {
             baseline: Some(Tick(u32::MAX)),
             last_input_seq: 42,
         };
-        let mut out = Vec::new();
-        write_snapshot_frame(&header, &[0, 0, 0, 0, 0], &mut out);
+        let (mut out, mut body) = (Vec::new(), Vec::new());
+        encode_body(&SnapshotBody::default(), &mut body);
+        write_snapshot_frame(&header, &body, &mut out);
         assert_eq!(read_snapshot_header(&out), Some(header));
         match decode_server(&out).unwrap() {
             ServerMsg::Snapshot(s) => assert_eq!(s.header, header),

@@ -30,9 +30,16 @@ pub struct SnapshotHeader {
 /// and the events since the baseline. Clients with the same baseline and view get the same
 /// body bytes (encode once, send many).
 ///
-/// On the wire each of the three id-sorted lists carries its ids as gaps from the previous
-/// id (a one-byte varint for neighbours in a dense id range, where the id itself takes three
-/// to five): the decoder refuses a list that is not strictly increasing.
+/// On the wire the body is its state hash (4 bytes), then the entity changes in one or more
+/// *chunks*, then the events. A chunk holds the three id-sorted lists for part of the
+/// world (a server with interest management sends one chunk per cell of the client's view
+/// and encodes each chunk once for every client that shares it); decoding merges the
+/// chunks into the three lists of this struct, sorted by id. An entity that changed cell
+/// between the baseline and now may be despawned by one chunk and spawned by another (the
+/// replica applies despawns before spawns). In a chunk each list carries its ids as gaps
+/// from the previous id (a one-byte varint for neighbours in a dense id range, where the id
+/// itself takes three to five); the decoder refuses a chunk list that is not strictly
+/// increasing, and merged lists that repeat an id.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SnapshotBody {
     /// Entities new to the client, sorted by id.
@@ -110,15 +117,17 @@ fn encode_by_id<T: IdEntry, E: Encoder>(list: &[T], e: &mut E) -> Result<(), Enc
     Ok(())
 }
 
-/// Decodes what [`encode_by_id`] wrote, refusing ids that do not strictly increase.
+/// Decodes what [`encode_by_id`] wrote, appending to `list` and refusing ids that do not
+/// strictly increase.
 fn decode_by_id<Ctx, T: DecodeIdEntry<Ctx>, D: Decoder<Context = Ctx>>(
     d: &mut D,
-) -> Result<Vec<T>, DecodeError> {
+    list: &mut Vec<T>,
+) -> Result<(), DecodeError> {
     let len = usize::try_from(u64::decode(d)?)
         .map_err(|_| DecodeError::Other("list length out of range"))?;
     // Counts against the decoder's byte limit before anything is allocated.
     d.claim_container_read::<T>(len)?;
-    let mut list = Vec::with_capacity(len);
+    list.reserve(len);
     let mut prev: Option<u32> = None;
     for _ in 0..len {
         let gap = u32::decode(d)?;
@@ -134,28 +143,66 @@ fn decode_by_id<Ctx, T: DecodeIdEntry<Ctx>, D: Decoder<Context = Ctx>>(
         prev = Some(id);
         list.push(T::decode_rest(NetId(id), d)?);
     }
-    Ok(list)
+    Ok(())
+}
+
+/// Sorts a list merged from several chunks and refuses a repeated id.
+fn merge_sorted<T: IdEntry>(list: &mut [T]) -> Result<(), DecodeError> {
+    list.sort_by_key(IdEntry::id);
+    if list.windows(2).any(|w| w[0].id() == w[1].id()) {
+        return Err(DecodeError::Other("snapshot chunks repeat an entity"));
+    }
+    Ok(())
+}
+
+/// Appends one chunk of a body to `out`: the three id-sorted lists of `changes` (its
+/// events and hash are not part of a chunk). A server that splits a delta by cells
+/// encodes each cell's chunk once and sends it to every client whose view holds the cell.
+///
+/// # Errors
+/// When a list is not strictly increasing.
+pub fn encode_chunk<E: Encoder>(changes: &SnapshotBody, e: &mut E) -> Result<(), EncodeError> {
+    encode_by_id(&changes.spawns, e)?;
+    encode_by_id(&changes.patches, e)?;
+    encode_by_id(&changes.despawns, e)
+}
+
+/// Whether a chunk would carry nothing (a server leaves such chunks out).
+#[must_use]
+pub fn chunk_is_empty(changes: &SnapshotBody) -> bool {
+    changes.spawns.is_empty() && changes.patches.is_empty() && changes.despawns.is_empty()
 }
 
 impl Encode for SnapshotBody {
+    /// The whole body as one chunk.
     fn encode<E: Encoder>(&self, e: &mut E) -> Result<(), EncodeError> {
-        encode_by_id(&self.spawns, e)?;
-        encode_by_id(&self.patches, e)?;
-        encode_by_id(&self.despawns, e)?;
-        self.events.encode(e)?;
-        self.state_hash.encode(e)
+        self.state_hash.to_le_bytes().encode(e)?;
+        1u64.encode(e)?;
+        encode_chunk(self, e)?;
+        self.events.encode(e)
     }
 }
 
 impl<Ctx> Decode<Ctx> for SnapshotBody {
     fn decode<D: Decoder<Context = Ctx>>(d: &mut D) -> Result<Self, DecodeError> {
-        Ok(SnapshotBody {
-            spawns: decode_by_id(d)?,
-            patches: decode_by_id(d)?,
-            despawns: decode_by_id(d)?,
-            events: Vec::decode(d)?,
-            state_hash: u32::decode(d)?,
-        })
+        let state_hash = u32::from_le_bytes(<[u8; 4]>::decode(d)?);
+        let chunks = u64::decode(d)?;
+        let mut body = SnapshotBody {
+            state_hash,
+            ..SnapshotBody::default()
+        };
+        for _ in 0..chunks {
+            decode_by_id(d, &mut body.spawns)?;
+            decode_by_id(d, &mut body.patches)?;
+            decode_by_id(d, &mut body.despawns)?;
+        }
+        if chunks > 1 {
+            merge_sorted(&mut body.spawns)?;
+            merge_sorted(&mut body.patches)?;
+            merge_sorted(&mut body.despawns)?;
+        }
+        body.events = Vec::decode(d)?;
+        Ok(body)
     }
 }
 
@@ -186,17 +233,16 @@ fn fnv1a(mut h: u32, bytes: &[u8]) -> u32 {
     h
 }
 
-/// [`state_hash`] from the entities' [`entity_hash`]es, in id order: a server that hashes
-/// each entity once per tick combines them for every view at the cost of a few bytes each.
+/// [`state_hash`] from the entities' [`entity_hash`]es, in any order: their wrapping sum,
+/// so a server that hashes each entity once per tick sums them per cell once and adds up
+/// the cells of every view.
 #[must_use]
 pub fn combine_hashes(hashes: impl IntoIterator<Item = u32>) -> u32 {
-    hashes
-        .into_iter()
-        .fold(0x811c_9dc5, |h, e| fnv1a(h, &e.to_le_bytes()))
+    hashes.into_iter().fold(0, u32::wrapping_add)
 }
 
-/// A 32-bit fingerprint of a replicated state (entries sorted by id): FNV-1a over each
-/// entity's [`entity_hash`].
+/// A 32-bit fingerprint of a replicated state: the wrapping sum of each entity's
+/// [`entity_hash`] (which covers its id), so it does not depend on order.
 #[must_use]
 pub fn state_hash<'a>(entries: impl IntoIterator<Item = &'a (NetId, NetEntity)>) -> u32 {
     combine_hashes(entries.into_iter().map(|(id, e)| entity_hash(*id, e)))
@@ -282,10 +328,23 @@ where
     B: IntoIterator<Item = (&'a (NetId, NetEntity), Option<QVec2>)>,
     N: IntoIterator<Item = &'a (NetId, NetEntity)>,
 {
-    let mut body = SnapshotBody {
-        state_hash,
-        ..SnapshotBody::default()
-    };
+    let mut body = SnapshotBody::default();
+    diff_carried_into(base, now, &mut body);
+    body.state_hash = state_hash;
+    body
+}
+
+/// The changes of [`diff_carried`] written into `body`'s three lists, which are cleared
+/// first (a server reuses one body's memory for every chunk it encodes); events and hash
+/// are left alone.
+pub fn diff_carried_into<'a, B, N>(base: B, now: N, body: &mut SnapshotBody)
+where
+    B: IntoIterator<Item = (&'a (NetId, NetEntity), Option<QVec2>)>,
+    N: IntoIterator<Item = &'a (NetId, NetEntity)>,
+{
+    body.spawns.clear();
+    body.patches.clear();
+    body.despawns.clear();
     let mut base = base.into_iter().peekable();
     let mut now = now.into_iter().peekable();
     loop {
@@ -324,5 +383,4 @@ where
             (None, None) => break,
         }
     }
-    body
 }

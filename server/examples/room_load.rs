@@ -1,0 +1,235 @@
+//! The room's own work at a scale the bot process cannot drive over sockets: N players
+//! joined through in-memory connections (`Conn::memory`), each sending one input per tick
+//! as the benchmark's bots do (a new random direction every 0.5-1.5 s, random aim) and
+//! acknowledging the snapshot of one or two ticks ago (a client whose input left before
+//! the last snapshot arrived acknowledges the one before). `Room::tick` runs back to back;
+//! tick work is its time minus the time spent handing frames to and reading messages from
+//! the in-memory connections (the same split as the server's `/stats`, where those are
+//! socket writes and reads). A few probe clients decode every snapshot and check their
+//! replica against the server's state hash.
+//!
+//! Run through `cargo xtask bench open-world --n 10000 --in-process` (or arena); prints a
+//! table and one JSON line.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::Parser;
+use hdrhistogram::Histogram;
+use tickwire_bots::brain::{decide, Behavior, Brain};
+use tickwire_server::room::{Conn, Interest, MemoryLink, NetLimits, Room, RoomSettings};
+use tickwire_shared::input::{Buttons, InputMsg};
+use tickwire_shared::protocol::{codec, ClientMsg, ServerMsg};
+use tickwire_shared::{Map, Replica, SimConfig, Tick};
+
+#[derive(Parser, Debug)]
+struct Args {
+    /// arena (everything visible) or open-world (1600 x 900 views, map side 170 sqrt(N)).
+    #[arg(long, default_value = "open-world")]
+    scenario: String,
+    /// Players.
+    #[arg(long, default_value_t = 10_000)]
+    n: usize,
+    /// Ticks run before measuring.
+    #[arg(long, default_value_t = 150)]
+    warmup: u32,
+    /// Ticks measured.
+    #[arg(long, default_value_t = 450)]
+    ticks: u32,
+    /// Clients that decode every snapshot and check their replica.
+    #[arg(long, default_value_t = 10)]
+    probes: usize,
+    /// Seed of the world and of the clients.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+struct Client {
+    link: MemoryLink,
+    brain: Brain,
+    /// Acknowledges the snapshot `lag` ticks old.
+    lag: usize,
+    /// Newest snapshot ticks received, newest last.
+    received: Vec<Tick>,
+    seq: u32,
+    replica: Option<Replica>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let (side, interest) = match args.scenario.as_str() {
+        "arena" => (4000.0, Interest::everything()),
+        "open-world" => (
+            (170.0 * (args.n as f64).sqrt()).max(400.0) as f32,
+            Interest::view(1600.0, 900.0, 200.0),
+        ),
+        other => anyhow::bail!("unknown scenario {other:?}: arena or open-world"),
+    };
+    // Spawn points on a grid over the whole map, as the socket benchmark's map has.
+    let per_row = ((args.n as f64).sqrt().ceil() as usize).clamp(2, 100);
+    let at = |k: usize| side * (k as f32 + 0.5) / per_row as f32;
+    let map = Map {
+        name: format!("{}-{}", args.scenario, args.n),
+        width: side,
+        height: side,
+        walls: Vec::new(),
+        spawns: (0..per_row)
+            .flat_map(|i| (0..per_row).map(move |j| [at(i).round(), at(j).round()]))
+            .collect(),
+        pickups: Vec::new(),
+    };
+    let settings = RoomSettings {
+        sim: SimConfig::default(),
+        seed: args.seed,
+        history_ticks: 64,
+        max_players: args.n,
+        input_queue: 32,
+        full_snapshots: false,
+        max_ack_lag_ticks: 300,
+        interest,
+        // Ticks run back to back here, faster than real time: no rate limit.
+        net: NetLimits {
+            max_msgs_per_s: f64::MAX,
+            msg_burst: f64::MAX,
+            ..NetLimits::default()
+        },
+    };
+    let hz = settings.sim.tick_hz;
+    let mut room = Room::new(settings, Arc::new(map)).0;
+    let mut endings = Vec::new();
+    let probe_every = (args.n / args.probes.max(1)).max(1);
+    let mut clients: Vec<Client> = (0..args.n)
+        .map(|i| {
+            let (conn, link) = Conn::memory();
+            let (ended_tx, ended) = tokio::sync::oneshot::channel();
+            endings.push(ended);
+            room.join_now(&format!("bot{i}"), conn, ended_tx)
+                .map_err(|e| anyhow::anyhow!("join {i}: {e:?}"))?;
+            let welcome = link.take_messages().remove(0);
+            let probe = args.probes > 0 && i % probe_every == 0;
+            let replica = match codec::decode_server(&welcome)? {
+                ServerMsg::Welcome(w) if probe => Some(Replica::from_welcome(&w)),
+                _ => None,
+            };
+            let seed = args.seed.wrapping_mul(1_000_003).wrapping_add(i as u64);
+            Ok(Client {
+                link,
+                brain: Brain::new(Behavior::Arena, seed, hz),
+                lag: 1 + usize::from(seed % 5 == 0),
+                received: Vec::new(),
+                seq: 0,
+                replica,
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+
+    let hist = || Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
+    let (mut work, mut recv, mut send) = (hist(), hist(), hist());
+    let (mut bytes, mut bodies, mut frames, mut full, mut applied, mut desyncs) =
+        (0usize, 0usize, 0usize, 0usize, 0usize, 0usize);
+    let started = Instant::now();
+    for n in 0..args.warmup + args.ticks {
+        let now = room.world().tick;
+        for c in &mut clients {
+            let input = decide(&mut c.brain, None);
+            let ack = c.received.iter().rev().nth(c.lag - 1).copied();
+            c.seq += 1;
+            let msg = InputMsg {
+                seq: c.seq,
+                tick: now,
+                ack,
+                buttons: Buttons::default(),
+                move_x: input.move_x,
+                move_y: input.move_y,
+                aim: input.aim,
+            };
+            c.link.push(codec::encode_client(&ClientMsg::Input(msg)));
+        }
+        let t0 = Instant::now();
+        let report = room.tick();
+        let total = t0.elapsed();
+        let tick = room.world().tick;
+        for c in &mut clients {
+            for frame in c.link.take_messages() {
+                if let Some(replica) = &mut c.replica {
+                    let ok = match codec::decode_server(&frame) {
+                        Ok(ServerMsg::Snapshot(s)) => replica.apply(&s).is_ok(),
+                        _ => false,
+                    };
+                    applied += 1;
+                    desyncs += usize::from(!ok);
+                }
+                c.received.push(tick);
+            }
+            if c.received.len() > 4 {
+                c.received.remove(0);
+            }
+        }
+        if n >= args.warmup {
+            let io = report.send_time + report.recv_time;
+            let us = |d: std::time::Duration| (d.as_micros() as u64).max(1);
+            work.record(us(total.saturating_sub(io)))?;
+            recv.record(us(report.recv_time))?;
+            send.record(us(report.send_time))?;
+            bytes += report.bytes_sent;
+            bodies += report.bodies_encoded;
+            frames += report.frames_sent;
+            full += report.full_snapshots;
+        }
+    }
+    let ended = endings
+        .iter_mut()
+        .map(|e| e.try_recv().is_ok())
+        .filter(|&x| x)
+        .count();
+    let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    let ticks = f64::from(args.ticks);
+    let per_client_s = bytes as f64 / ticks / args.n as f64 * f64::from(hz);
+    println!(
+        "{}-{} in process, {} ticks measured ({:.1} s wall)",
+        args.scenario,
+        args.n,
+        args.ticks,
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "tick work ms  p50 {:.2}  p99 {:.2}  max {:.2}   ({:.2} us per player-tick at p50)",
+        ms(&work, 0.5),
+        ms(&work, 0.99),
+        work.max() as f64 / 1000.0,
+        ms(&work, 0.5) * 1000.0 / args.n as f64
+    );
+    println!(
+        "hand-over ms  recv p50 {:.2}  send p50 {:.2}",
+        ms(&recv, 0.5),
+        ms(&send, 0.5)
+    );
+    println!(
+        "bodies per tick {:.0}, frames per tick {:.0}, full {}, {:.0} B/s per client; probes applied {applied}, desyncs {desyncs}, clients ended {ended}",
+        bodies as f64 / ticks,
+        frames as f64 / ticks,
+        full,
+        per_client_s
+    );
+    let q = |h: &Histogram<u64>| serde_json::json!({"p50": ms(h, 0.5), "p99": ms(h, 0.99), "max": h.max() as f64 / 1000.0});
+    println!(
+        "JSON {}",
+        serde_json::json!({
+            "scenario": format!("{}-{}", args.scenario, args.n),
+            "n": args.n,
+            "in_process": true,
+            "ticks": args.ticks,
+            "tick_work_ms": q(&work),
+            "recv_ms": q(&recv),
+            "send_ms": q(&send),
+            "bodies_per_tick": bodies as f64 / ticks,
+            "frames_per_tick": frames as f64 / ticks,
+            "full_snapshots": full,
+            "bytes_down_per_client_per_s": per_client_s.round(),
+            "probe_snapshots": applied,
+            "desyncs": desyncs,
+            "clients_ended": ended,
+        })
+    );
+    Ok(())
+}
