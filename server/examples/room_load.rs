@@ -125,6 +125,7 @@ fn main() -> anyhow::Result<()> {
 
     let hist = || Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
     let (mut work, mut recv, mut send) = (hist(), hist(), hist());
+    let (mut step, mut record, mut prepare) = (hist(), hist(), hist());
     let (mut bytes, mut bodies, mut frames, mut full, mut applied, mut desyncs) =
         (0usize, 0usize, 0usize, 0usize, 0usize, 0usize);
     let started = Instant::now();
@@ -171,6 +172,9 @@ fn main() -> anyhow::Result<()> {
             work.record(us(total.saturating_sub(io)))?;
             recv.record(us(report.recv_time))?;
             send.record(us(report.send_time))?;
+            step.record(us(report.step_time))?;
+            record.record(us(report.record_time))?;
+            prepare.record(us(report.frames_time))?;
             bytes += report.bytes_sent;
             bodies += report.bodies_encoded;
             frames += report.frames_sent;
@@ -200,6 +204,12 @@ fn main() -> anyhow::Result<()> {
         ms(&work, 0.5) * 1000.0 / args.n as f64
     );
     println!(
+        "  of which    step p50 {:.2}  record p50 {:.2}  frames p50 {:.2}",
+        ms(&step, 0.5),
+        ms(&record, 0.5),
+        ms(&prepare, 0.5)
+    );
+    println!(
         "hand-over ms  recv p50 {:.2}  send p50 {:.2}",
         ms(&recv, 0.5),
         ms(&send, 0.5)
@@ -222,6 +232,9 @@ fn main() -> anyhow::Result<()> {
             "tick_work_ms": q(&work),
             "recv_ms": q(&recv),
             "send_ms": q(&send),
+            "step_ms": q(&step),
+            "record_ms": q(&record),
+            "frames_ms": q(&prepare),
             "bodies_per_tick": bodies as f64 / ticks,
             "frames_per_tick": frames as f64 / ticks,
             "full_snapshots": full,

@@ -68,6 +68,13 @@ pub struct BenchArgs {
     /// Skip the release build (use the binaries already in target/release).
     #[arg(long)]
     no_build: bool,
+    /// Measure the room's own work without sockets: N players on in-memory connections,
+    /// ticks run back to back in one process on CPU 0 (the `room_load` example of the
+    /// server crate). For sizes the bot process cannot drive over sockets (open-world
+    /// 10,000); reports tick work, bodies and bytes, not CPU or round trips. The window
+    /// and warm-up count ticks at 30 per second.
+    #[arg(long)]
+    in_process: bool,
     /// Where the JSON line is appended.
     #[arg(long, default_value = "bench/results.jsonl")]
     out: PathBuf,
@@ -78,6 +85,9 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     let (kind, n) = parse_scenario(&args.scenario, args.n)?;
     let scenario = format!("{}-{n}", kind.name());
     let root = root();
+    if args.in_process {
+        return in_process(args, kind, n, &root);
+    }
     let bench_dir = target_dir(&root).join("bench");
     std::fs::create_dir_all(&bench_dir)?;
     if kind == Kind::OpenWorld {
@@ -285,6 +295,68 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     let mut f = OpenOptions::new().create(true).append(true).open(&out)?;
     writeln!(f, "{result}")?;
     println!("appended to {}", out.display());
+    Ok(())
+}
+
+/// `--in-process`: runs the server crate's `room_load` example pinned to CPU 0 and appends
+/// its JSON line (plus commit and machine) to the results.
+fn in_process(args: &BenchArgs, kind: Kind, n: usize, root: &std::path::Path) -> Result<()> {
+    if kind == Kind::Combat {
+        bail!("--in-process runs arena and open-world (its clients do not aim or shoot)");
+    }
+    if !args.no_build {
+        run_cmd(cargo().args([
+            "build",
+            "--release",
+            "--package",
+            "tickwire-server",
+            "--example",
+            "room_load",
+        ]))?;
+    }
+    let bin = target_dir(root).join("release/examples/room_load");
+    if !bin.exists() {
+        bail!(
+            "{} is missing (build it, or drop --no-build)",
+            bin.display()
+        );
+    }
+    let mut cmd = pinned("0", priority(args), &bin);
+    cmd.args(["--scenario", kind.name()])
+        .args(["--n", &n.to_string()])
+        .args(["--warmup", &(args.warmup * 30).to_string()])
+        .args(["--ticks", &(args.window * 30).to_string()])
+        .args(["--probes", &args.probes.unwrap_or(10).to_string()])
+        .args(["--seed", &args.seed.to_string()])
+        .stdout(Stdio::piped());
+    let out = cmd.output().context("running room_load")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    print!("{text}");
+    if !out.status.success() {
+        bail!("room_load failed: {}", out.status);
+    }
+    let mut result: Value = text
+        .lines()
+        .find_map(|l| l.strip_prefix("JSON "))
+        .context("room_load printed no JSON line")
+        .and_then(|j| serde_json::from_str(j).context("room_load's JSON"))?;
+    result["commit"] = json!(git_commit(root));
+    result["unix_time"] = json!(SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs());
+    result["machine"] = json!({
+        "cpus": std::thread::available_parallelism().map_or(0, |p| p.get()),
+        "model": cpu_model(),
+    });
+    let path = if args.out.is_absolute() {
+        args.out.clone()
+    } else {
+        root.join(&args.out)
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = OpenOptions::new().create(true).append(true).open(&path)?;
+    writeln!(f, "{result}")?;
+    println!("appended to {}", path.display());
     Ok(())
 }
 

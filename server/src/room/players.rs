@@ -12,6 +12,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use super::input_queue::InputQueue;
 use super::{Closing, Conn, EndedTx, Ending, JoinRefused, Joined, Room};
 use crate::net::rate_limit::TokenBucket;
+use crate::snapshot::interest::ViewKey;
 
 /// The room's side of one player: its connection (owned while the session lasts), its
 /// input queue, acknowledgements and connection bookkeeping.
@@ -27,7 +28,14 @@ pub(super) struct PlayerSlot {
     pub bucket: TokenBucket,
     pub last_heard: Instant,
     pub last_ping: Instant,
+    /// The player's view at each of the last [`VIEW_MEMORY`] ticks (slot `tick %
+    /// VIEW_MEMORY`): the view at its baseline without searching the baseline's state.
+    pub views: [Option<(Tick, ViewKey)>; VIEW_MEMORY],
 }
+
+/// Ticks of views a player slot remembers (older baselines look the view up in the
+/// baseline's state).
+pub(super) const VIEW_MEMORY: usize = 8;
 
 impl Drop for PlayerSlot {
     /// A slot dropped without a verdict (the room stopping, or failing) still hands its
@@ -47,6 +55,19 @@ impl PlayerSlot {
 }
 
 impl PlayerSlot {
+    /// Remembers the player's view at `tick`.
+    pub fn note_view(&mut self, tick: Tick, view: ViewKey) {
+        self.views[tick.0 as usize % VIEW_MEMORY] = Some((tick, view));
+    }
+
+    /// The player's view at `tick`, if remembered.
+    pub fn view_at(&self, tick: Tick) -> Option<ViewKey> {
+        match self.views[tick.0 as usize % VIEW_MEMORY] {
+            Some((t, view)) if t == tick => Some(view),
+            _ => None,
+        }
+    }
+
     /// Takes an acknowledgement into account: only forward, never past what was sent.
     pub fn note_ack(acked: &mut Option<Tick>, ack: Option<Tick>, newest_sent: Tick) {
         let Some(a) = ack else { return };
@@ -110,6 +131,7 @@ impl Room {
                 bucket: TokenBucket::new(net.max_msgs_per_s, net.msg_burst),
                 last_heard: now,
                 last_ping: now,
+                views: [None; VIEW_MEMORY],
             },
         );
         info!(

@@ -4,6 +4,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tickwire_shared::entity::{EntityKind, QVec2};
 use tickwire_shared::protocol::codec;
 use tickwire_shared::protocol::snapshot::{entity_hash, SnapshotHeader};
 use tickwire_shared::protocol::DisconnectReason;
@@ -44,6 +45,12 @@ pub struct TickReport {
     pub send_time: Duration,
     /// Time spent reading what clients sent (part of the tick's time).
     pub recv_time: Duration,
+    /// Time spent in the simulation step.
+    pub step_time: Duration,
+    /// Time spent recording the tick (replicated state, hashes, interest index).
+    pub record_time: Duration,
+    /// Time spent preparing every client's frame (bodies, headers).
+    pub frames_time: Duration,
     /// Client messages read.
     pub messages_in: usize,
     /// Payload bytes of the binary messages read.
@@ -101,9 +108,12 @@ impl Room {
         report.inputs_applied = self.inputs.len();
 
         // 2. Simulate.
+        let clock = Instant::now();
         let events = sim::step(&mut self.world, &self.inputs);
+        report.step_time = clock.elapsed();
 
         // 3. Record.
+        let clock = Instant::now();
         let tick = self.world.tick;
         let state = self.world.net_state();
         let index = self.settings.interest.enabled().then(|| {
@@ -121,12 +131,24 @@ impl Room {
                 .collect(),
             index,
         });
+        report.record_time = clock.elapsed();
 
         // 4. Outbound: every frame is prepared first, then all are written in one sweep
         //    (timed apart: the socket writes are kernel work, not the tick's own).
+        let clock = Instant::now();
         let mut outgoing = std::mem::take(&mut self.outgoing);
         outgoing.clear();
-        for (id, p) in &self.players {
+        let interest = self.settings.interest;
+        for (id, p) in &mut self.players {
+            // The view now, from the player's entity (its replicated position is its
+            // position on the wire grid); remembered for the deltas against this tick.
+            let view = match self.world.entities.get(id) {
+                Some(e) if matches!(e.kind, EntityKind::Player(_)) => {
+                    interest.key(Some(QVec2::from_vec2(e.pos).to_vec2()))
+                }
+                _ => interest.key(None),
+            };
+            p.note_view(tick, view);
             if p.ack_lag(tick) > self.settings.max_ack_lag_ticks {
                 ending.push((
                     id,
@@ -144,14 +166,13 @@ impl Room {
                 p.acked.and_then(|a| self.history.get(a))
             };
             let baseline = base.map(|r| r.tick);
-            let interest = &self.settings.interest;
             let key = BodyKey {
                 baseline,
-                base_view: base.map_or(ViewKey::All, |r| interest.key(own_pos(r, p.net_id))),
-                view: self
-                    .history
-                    .latest()
-                    .map_or(ViewKey::All, |r| interest.key(own_pos(r, p.net_id))),
+                base_view: base.map_or(ViewKey::All, |r| {
+                    p.view_at(r.tick)
+                        .unwrap_or_else(|| interest.key(own_pos(r, p.net_id)))
+                }),
+                view,
             };
             let body = self
                 .bodies
@@ -168,6 +189,7 @@ impl Room {
                 baseline.is_none(),
             ));
         }
+        report.frames_time = clock.elapsed();
         let sweep = Instant::now();
         for (id, head, body, full) in &outgoing {
             let Some(conn) = self.players.get_mut(*id).and_then(|p| p.conn.as_mut()) else {

@@ -45,20 +45,58 @@ pub enum Body {
     Assembled(Range<usize>),
 }
 
-/// Where a chunk's bytes are in [`Chunks::arena`]; an empty range: nothing to send.
+/// Where bytes are in [`Chunks::arena`] (start, end).
 type Span = (u32, u32);
 
-/// This tick's chunks, per cell.
+/// One kind of chunk for every cell, computed a whole row at a time: the chunks of a row
+/// lie back to back in the arena, so any run of cells in a row is one span, found with
+/// two lookups whatever its length.
+#[derive(Default)]
+struct CellRows {
+    cols: usize,
+    /// Per row: computed this tick.
+    done: Vec<bool>,
+    /// Per row, `cols + 1` entries: where cell `x`'s chunk starts in the arena (the last:
+    /// where the row's chunks end).
+    off: Vec<u32>,
+    /// Per row, `cols + 1` entries: how many non-empty chunks come before cell `x`.
+    count: Vec<u32>,
+}
+
+impl CellRows {
+    fn reset(&mut self, cols: usize, rows: usize) {
+        self.cols = cols;
+        self.done.clear();
+        self.done.resize(rows, false);
+        self.off.resize(rows * (cols + 1), 0);
+        self.count.resize(rows * (cols + 1), 0);
+    }
+
+    /// The bytes and the number of chunks of cells `xs` of row `y` (computed).
+    fn run(&self, y: usize, xs: Range<usize>) -> (Span, u32) {
+        let r = y * (self.cols + 1);
+        (
+            (self.off[r + xs.start], self.off[r + xs.end]),
+            self.count[r + xs.end] - self.count[r + xs.start],
+        )
+    }
+}
+
+/// This tick's chunks.
 #[derive(Default)]
 struct Chunks {
-    /// Every chunk encoded this tick, back to back.
+    /// Every chunk and event list encoded this tick, back to back.
     arena: Vec<u8>,
-    /// Per cell: the sum of its entities' hashes now.
-    cell_hash: Vec<u32>,
-    /// Per cell: the spawn of everything in it now (for a view that newly holds it).
+    cols: usize,
+    /// Per row, `cols + 1` entries: the wrapping sum of the entity hashes of the cells
+    /// before cell `x` (a run of cells' hash is a difference of two).
+    hash_before: Vec<u32>,
+    /// Per cell: the spawn of everything in it now, for a view that newly holds it (few
+    /// cells a tick: computed cell by cell).
     enter: Vec<Option<Span>>,
+    rows: usize,
     /// Per baseline in use (`None`: full states); a handful, so a list.
-    bases: Vec<(Option<Tick>, BaseChunks)>,
+    bases: Vec<BaseChunks>,
     /// Chunks encoded this tick.
     encoded: usize,
     /// Reused for every chunk's changes.
@@ -68,11 +106,11 @@ struct Chunks {
 /// The chunks of one baseline.
 #[derive(Default)]
 struct BaseChunks {
-    /// Per cell: the changes in it from the baseline (carried forward) to now.
-    delta: Vec<Option<Span>>,
-    /// Per cell: the despawn of what it held at the baseline (for a view that no longer
-    /// holds it).
-    leave: Vec<Option<Span>>,
+    baseline: Option<Tick>,
+    /// The changes in a cell from the baseline (carried forward) to now.
+    delta: CellRows,
+    /// The despawn of what a cell held at the baseline (for a view that no longer holds it).
+    leave: CellRows,
     /// The events after the baseline, encoded.
     events: Span,
 }
@@ -82,10 +120,10 @@ struct BaseChunks {
 pub struct BodyCache {
     tick: Option<Tick>,
     bodies: HashMap<BodyKey, Bytes>,
-    /// Per baseline in use: each entry's carried position, and the tick it is carried to.
-    /// Advanced one tick at a time, so an old baseline costs one step per entity and tick
-    /// however old it is.
-    carried: HashMap<Tick, (Tick, Vec<Option<QVec2>>)>,
+    /// Per baseline in use: the baseline, each entry's carried position, and the tick it
+    /// is carried to. Advanced one tick at a time, so an old baseline costs one step per
+    /// entity and tick however old it is.
+    carried: Vec<(Tick, Tick, Vec<Option<QVec2>>)>,
     chunks: Chunks,
     /// Assembled bodies of this tick, back to back ([`Body::Assembled`]).
     pub frames: Vec<u8>,
@@ -97,22 +135,25 @@ pub struct BodyCache {
 
 /// Carries `b` forward to `now` in `carried` (see [`BodyCache::carried`]).
 fn carry<'c>(
-    carried: &'c mut HashMap<Tick, (Tick, Vec<Option<QVec2>>)>,
+    carried: &'c mut Vec<(Tick, Tick, Vec<Option<QVec2>>)>,
     b: &TickRecord,
     now: Tick,
     config: &SimConfig,
     map: &Map,
 ) -> &'c [Option<QVec2>] {
-    let (as_of, pos) = carried.entry(b.tick).or_insert_with(|| {
-        let at_baseline = |e: &NetEntity| match e {
-            NetEntity::Player(p) => Some(p.pos),
-            _ => None,
-        };
-        (
-            b.tick,
-            b.state.iter().map(|(_, e)| at_baseline(e)).collect(),
-        )
-    });
+    let i = match carried.iter().position(|(t, _, _)| *t == b.tick) {
+        Some(i) => i,
+        None => {
+            let at_baseline = |e: &NetEntity| match e {
+                NetEntity::Player(p) => Some(p.pos),
+                _ => None,
+            };
+            let pos = b.state.iter().map(|(_, e)| at_baseline(e)).collect();
+            carried.push((b.tick, b.tick, pos));
+            carried.len() - 1
+        }
+    };
+    let (_, as_of, pos) = &mut carried[i];
     if *as_of != now {
         let step = now.since(*as_of);
         for ((_, e), c) in b.state.iter().zip(pos.iter_mut()) {
@@ -123,12 +164,49 @@ fn carry<'c>(
     pos
 }
 
-/// Whether cell (`cx`, `cy`) is in `key`.
-fn holds(key: ViewKey, cx: i32, cy: i32) -> bool {
-    match key {
-        ViewKey::All => true,
-        ViewKey::Cells { x0, y0, x1, y1 } => (x0..=x1).contains(&cx) && (y0..=y1).contains(&cy),
+/// The cells of a view that lie on the map, as column and row ranges.
+#[derive(Clone, Debug, Default)]
+struct Rect {
+    x: Range<usize>,
+    y: Range<usize>,
+}
+
+impl Rect {
+    fn of(index: &StateIndex, key: ViewKey) -> Rect {
+        let (x, y) = index.clamp(key);
+        let half_open = |r: std::ops::RangeInclusive<i32>| {
+            let (a, b) = r.into_inner();
+            if b < a {
+                0..0
+            } else {
+                a as usize..b as usize + 1
+            }
+        };
+        Rect {
+            x: half_open(x),
+            y: half_open(y),
+        }
     }
+}
+
+/// Encodes one cell's chunk of `scratch` (nothing when it is empty) as cell `x` of row `r`
+/// of `rows`.
+fn seal(
+    arena: &mut Vec<u8>,
+    scratch: &SnapshotBody,
+    rows: &mut CellRows,
+    r: usize,
+    x: usize,
+    encoded: &mut usize,
+) {
+    rows.off[r + x] = arena.len() as u32;
+    let full = !chunk_is_empty(scratch);
+    if full {
+        codec::encode_chunk(scratch, arena);
+        *encoded += 1;
+    }
+    rows.count[r + x + 1] = rows.count[r + x] + u32::from(full);
+    rows.off[r + x + 1] = arena.len() as u32;
 }
 
 impl Chunks {
@@ -138,96 +216,133 @@ impl Chunks {
         self.bases.clear();
         self.encoded = 0;
         let (cols, rows) = index.size();
-        let cells = (cols * rows) as usize;
+        let (cols, rows) = (cols as usize, rows as usize);
+        self.cols = cols;
+        self.rows = rows;
         self.enter.clear();
-        self.enter.resize(cells, None);
-        self.cell_hash.clear();
-        self.cell_hash.extend(
-            (0..cells)
-                .map(|c| combine_hashes(index.cell(c).iter().map(|&i| now.hashes[i as usize]))),
-        );
+        self.enter.resize(cols * rows, None);
+        self.hash_before.clear();
+        for y in 0..rows {
+            let mut h = 0u32;
+            self.hash_before.push(h);
+            for x in 0..cols {
+                let cell = index.cell(y * cols + x);
+                h = cell
+                    .iter()
+                    .fold(h, |h, &i| h.wrapping_add(now.hashes[i as usize]));
+                self.hash_before.push(h);
+            }
+        }
     }
 
-    /// Encodes the changes in `self.scratch` as a chunk; its span.
-    fn seal(&mut self) -> Span {
-        let start = self.arena.len() as u32;
-        if !chunk_is_empty(&self.scratch) {
-            codec::encode_chunk(&self.scratch, &mut self.arena);
-            self.encoded += 1;
-        }
-        (start, self.arena.len() as u32)
-    }
-
-    fn enter(&mut self, now: &TickRecord, index: &StateIndex, c: usize) -> Span {
-        if let Some(span) = self.enter[c] {
-            return span;
-        }
-        let entries = index.cell(c).iter().map(|&i| &now.state[i as usize]);
-        diff_carried_into(std::iter::empty(), entries, &mut self.scratch);
-        let span = self.seal();
-        self.enter[c] = Some(span);
-        span
+    /// The state hash of cells `xs` of row `y`.
+    fn hash(&self, y: usize, xs: Range<usize>) -> u32 {
+        let r = y * (self.cols + 1);
+        self.hash_before[r + xs.end].wrapping_sub(self.hash_before[r + xs.start])
     }
 
     /// The slot of `baseline`'s chunks in `bases`, made on first use in the tick.
     fn base(&mut self, history: &History, baseline: Option<Tick>) -> usize {
-        if let Some(k) = self.bases.iter().position(|(t, _)| *t == baseline) {
+        if let Some(k) = self.bases.iter().position(|b| b.baseline == baseline) {
             return k;
         }
         let start = self.arena.len() as u32;
         codec::encode_events(&history.events_since(baseline), &mut self.arena);
-        let cells = self.enter.len();
-        self.bases.push((
+        let rows = self.rows;
+        let mut chunks = BaseChunks {
             baseline,
-            BaseChunks {
-                delta: vec![None; cells],
-                leave: vec![None; cells],
-                events: (start, self.arena.len() as u32),
-            },
-        ));
+            events: (start, self.arena.len() as u32),
+            ..BaseChunks::default()
+        };
+        chunks.delta.reset(self.cols, rows);
+        chunks.leave.reset(self.cols, rows);
+        self.bases.push(chunks);
         self.bases.len() - 1
     }
 
-    /// The chunk of cell `c` from baseline `b` (slot `k`, carried forward to `carried`)
-    /// to `now`.
-    fn delta(
+    /// The enter chunk of cell `c` (its bytes, and 1 when it is not empty).
+    fn enter(&mut self, now: &TickRecord, index: &StateIndex, c: usize) -> (Span, u32) {
+        let span = match self.enter[c] {
+            Some(span) => span,
+            None => {
+                let entries = index.cell(c).iter().map(|&i| &now.state[i as usize]);
+                diff_carried_into(std::iter::empty(), entries, &mut self.scratch);
+                let start = self.arena.len() as u32;
+                if !chunk_is_empty(&self.scratch) {
+                    codec::encode_chunk(&self.scratch, &mut self.arena);
+                    self.encoded += 1;
+                }
+                let span = (start, self.arena.len() as u32);
+                self.enter[c] = Some(span);
+                span
+            }
+        };
+        (span, u32::from(span.0 != span.1))
+    }
+
+    /// Row `y` of the delta chunks of baseline `b` (slot `k`, carried forward to
+    /// `carried`), computed.
+    fn delta_row(
         &mut self,
         b: &TickRecord,
         k: usize,
         carried: &[Option<QVec2>],
         now: &TickRecord,
-        c: usize,
-    ) -> Span {
-        if let Some(span) = self.bases[k].1.delta[c] {
-            return span;
+        y: usize,
+    ) -> &CellRows {
+        if !self.bases[k].delta.done[y] {
+            if let (Some(bi), Some(ni)) = (&b.index, &now.index) {
+                let r = y * (self.cols + 1);
+                for x in 0..self.cols {
+                    let c = y * self.cols + x;
+                    let base = bi
+                        .cell(c)
+                        .iter()
+                        .map(|&i| (&b.state[i as usize], carried[i as usize]));
+                    let entries = ni.cell(c).iter().map(|&i| &now.state[i as usize]);
+                    diff_carried_into(base, entries, &mut self.scratch);
+                    let rows = &mut self.bases[k].delta;
+                    seal(
+                        &mut self.arena,
+                        &self.scratch,
+                        rows,
+                        r,
+                        x,
+                        &mut self.encoded,
+                    );
+                }
+            }
+            self.bases[k].delta.done[y] = true;
         }
-        let (Some(bi), Some(ni)) = (&b.index, &now.index) else {
-            return (0, 0);
-        };
-        let base = bi
-            .cell(c)
-            .iter()
-            .map(|&i| (&b.state[i as usize], carried[i as usize]));
-        let entries = ni.cell(c).iter().map(|&i| &now.state[i as usize]);
-        diff_carried_into(base, entries, &mut self.scratch);
-        let span = self.seal();
-        self.bases[k].1.delta[c] = Some(span);
-        span
+        &self.bases[k].delta
     }
 
-    /// The chunk that despawns what cell `c` held at baseline `b` (slot `k`).
-    fn leave(&mut self, b: &TickRecord, k: usize, c: usize) -> Span {
-        if let Some(span) = self.bases[k].1.leave[c] {
-            return span;
+    /// Row `y` of the chunks that despawn what each cell held at baseline `b` (slot `k`),
+    /// computed.
+    fn leave_row(&mut self, b: &TickRecord, k: usize, y: usize) -> &CellRows {
+        if !self.bases[k].leave.done[y] {
+            if let Some(bi) = &b.index {
+                let r = y * (self.cols + 1);
+                for x in 0..self.cols {
+                    let base = bi
+                        .cell(y * self.cols + x)
+                        .iter()
+                        .map(|&i| (&b.state[i as usize], None));
+                    diff_carried_into(base, std::iter::empty(), &mut self.scratch);
+                    let rows = &mut self.bases[k].leave;
+                    seal(
+                        &mut self.arena,
+                        &self.scratch,
+                        rows,
+                        r,
+                        x,
+                        &mut self.encoded,
+                    );
+                }
+            }
+            self.bases[k].leave.done[y] = true;
         }
-        let Some(bi) = &b.index else {
-            return (0, 0);
-        };
-        let base = bi.cell(c).iter().map(|&i| (&b.state[i as usize], None));
-        diff_carried_into(base, std::iter::empty(), &mut self.scratch);
-        let span = self.seal();
-        self.bases[k].1.leave[c] = Some(span);
-        span
+        &self.bases[k].leave
     }
 }
 
@@ -245,7 +360,7 @@ impl BodyCache {
             self.frames.clear();
             self.all_hash = None;
             // Forget baselines the history no longer holds.
-            self.carried.retain(|b, _| history.get(*b).is_some());
+            self.carried.retain(|(b, _, _)| history.get(*b).is_some());
             if let Some(index) = &now.index {
                 self.chunks.reset(now, index);
             }
@@ -312,40 +427,76 @@ impl BodyCache {
     ) -> Range<usize> {
         let base = key.baseline.and_then(|t| history.get(t));
         let k = self.chunks.base(history, base.map(|b| b.tick));
-        let events = self.chunks.bases[k].1.events;
+        let events = self.chunks.bases[k].events;
         let carried = match base {
             Some(b) => carry(&mut self.carried, b, now.tick, config, map),
             None => &[],
         };
         let chunks = &mut self.chunks;
-        self.parts.clear();
+        let parts = &mut self.parts;
+        parts.clear();
         let mut hash = 0u32;
-        let (cols, rows) = index.clamp(key.view);
-        for cy in rows.clone() {
-            for cx in cols.clone() {
-                let c = index.cell_index(cx, cy);
-                hash = hash.wrapping_add(chunks.cell_hash[c]);
-                let span = match base {
-                    Some(b) if holds(key.base_view, cx, cy) => chunks.delta(b, k, carried, now, c),
-                    _ => chunks.enter(now, index, c),
-                };
-                self.parts.push(span);
+        let mut chunk_count = 0;
+        // A run of chunks, appended to the run before when their bytes follow each other
+        // in the arena: one copy for both.
+        let mut push = |(span, count): (Span, u32)| {
+            if count == 0 {
+                return;
+            }
+            chunk_count += count as usize;
+            match parts.last_mut() {
+                Some(last) if last.1 == span.0 => last.1 = span.1,
+                _ => parts.push(span),
+            }
+        };
+        // Row by row: the cells the view held at the baseline too get the baseline's delta,
+        // the others the whole cell; then the cells only the baseline's view held are left.
+        let view = Rect::of(index, key.view);
+        let was = match base {
+            Some(_) => Rect::of(index, key.base_view),
+            None => Rect::default(),
+        };
+        for y in view.y.clone() {
+            hash = hash.wrapping_add(chunks.hash(y, view.x.clone()));
+            let kept = match base {
+                Some(_) if was.y.contains(&y) => {
+                    view.x.start.max(was.x.start)..view.x.end.min(was.x.end)
+                }
+                _ => view.x.end..view.x.end,
+            };
+            let cols = chunks.cols;
+            let (kept, left, right) = match base {
+                Some(b) if !kept.is_empty() => (
+                    Some((b, kept.clone())),
+                    view.x.start..kept.start,
+                    kept.end..view.x.end,
+                ),
+                _ => (None, view.x.clone(), view.x.end..view.x.end),
+            };
+            for x in left.chain(right) {
+                push(chunks.enter(now, index, y * cols + x));
+            }
+            if let Some((b, xs)) = kept {
+                push(chunks.delta_row(b, k, carried, now, y).run(y, xs));
             }
         }
         if let Some(b) = base {
-            let (bcols, brows) = index.clamp(key.base_view);
-            for cy in brows {
-                for cx in bcols.clone() {
-                    if !holds(key.view, cx, cy) {
-                        let c = index.cell_index(cx, cy);
-                        self.parts.push(chunks.leave(b, k, c));
-                    }
-                }
+            for y in was.y.clone() {
+                let (left, right) = if view.y.contains(&y) {
+                    let to = view.x.start.clamp(was.x.start, was.x.end);
+                    let from = view.x.end.clamp(was.x.start, was.x.end);
+                    (was.x.start..to, from..was.x.end)
+                } else {
+                    (was.x.clone(), was.x.end..was.x.end)
+                };
+                let rows = chunks.leave_row(b, k, y);
+                let (l, r) = (rows.run(y, left), rows.run(y, right));
+                push(l);
+                push(r);
             }
         }
-        self.parts.retain(|(a, b)| a != b);
         let start = self.frames.len();
-        codec::write_body_start(hash, self.parts.len(), &mut self.frames);
+        codec::write_body_start(hash, chunk_count, &mut self.frames);
         for &(a, b) in &self.parts {
             self.frames
                 .extend_from_slice(&chunks.arena[a as usize..b as usize]);
