@@ -33,6 +33,17 @@ struct Client {
     held: Vec<(Tick, Vec<(NetId, NetEntity)>)>,
 }
 
+/// The cell an entity counts in at `tick` (the one its position falls in, clamped to the
+/// map).
+fn cell_of(e: &NetEntity, tick: Tick, dt: f32) -> (i32, i32) {
+    let last = (SIDE / CELL).ceil() as i32 - 1;
+    let p = e.position_at(tick, dt);
+    (
+        ((p.x / CELL).floor() as i32).clamp(0, last),
+        ((p.y / CELL).floor() as i32).clamp(0, last),
+    )
+}
+
 /// Entities of `state` at `tick` in the view `key` (cells clamped to the map, as a
 /// client-visible rule: an entity counts in the cell its position falls in).
 fn expected(
@@ -44,13 +55,10 @@ fn expected(
     let ViewKey::Cells { x0, y0, x1, y1 } = key else {
         return state.to_vec();
     };
-    let last = (SIDE / CELL).ceil() as i32 - 1;
     state
         .iter()
         .filter(|(_, e)| {
-            let p = e.position_at(tick, dt);
-            let cx = ((p.x / CELL).floor() as i32).clamp(0, last);
-            let cy = ((p.y / CELL).floor() as i32).clamp(0, last);
+            let (cx, cy) = cell_of(e, tick, dt);
             (x0..=x1).contains(&cx) && (y0..=y1).contains(&cy)
         })
         .cloned()
@@ -78,36 +86,39 @@ fn every_replica_holds_exactly_its_view() {
     };
     let mut room = Room::new(settings, Arc::new(Map::open("interest", SIDE))).0;
     let mut rng = Rng::new(5);
-    let mut clients: Vec<Client> = (0..24)
-        .map(|i| {
-            let (conn, link) = Conn::memory();
-            let (ended_tx, ended) = oneshot::channel();
-            room.join_now(&format!("p{i}"), conn, ended_tx)
-                .expect("room has space");
-            let first = link.take_messages().remove(0);
-            let welcome = match codec::decode_server(&first).expect("welcome decodes") {
-                ServerMsg::Welcome(w) => w,
-                other => panic!("{other:?}"),
-            };
-            Client {
-                me: welcome.player,
-                replica: Replica::from_welcome(&welcome),
-                link,
-                ended,
-                acks: VecDeque::new(),
-                ack: None,
-                seq: 0,
-                dir: (0.0, 0.0),
-                seen: BTreeSet::new(),
-                lost_sight: 0,
-                applied: 0,
-                held: Vec::new(),
-            }
-        })
-        .collect();
+    let join = |room: &mut Room, i: usize| {
+        let (conn, link) = Conn::memory();
+        let (ended_tx, ended) = oneshot::channel();
+        room.join_now(&format!("p{i}"), conn, ended_tx)
+            .expect("room has space");
+        let first = link.take_messages().remove(0);
+        let welcome = match codec::decode_server(&first).expect("welcome decodes") {
+            ServerMsg::Welcome(w) => w,
+            other => panic!("{other:?}"),
+        };
+        Client {
+            me: welcome.player,
+            replica: Replica::from_welcome(&welcome),
+            link,
+            ended,
+            acks: VecDeque::new(),
+            ack: None,
+            seq: 0,
+            dir: (0.0, 0.0),
+            seen: BTreeSet::new(),
+            lost_sight: 0,
+            applied: 0,
+            held: Vec::new(),
+        }
+    };
+    let mut clients: Vec<Client> = (0..24).map(|i| join(&mut room, i)).collect();
     let dt = room.world().config.dt();
     let mut cell_moves = 0usize;
     for n in 0..400u32 {
+        // Late joiners start from a full state in a world already moving.
+        if n == 150 || n == 250 {
+            clients.push(join(&mut room, clients.len()));
+        }
         let now = room.world().tick;
         for c in &mut clients {
             if rng.below(20) == 0 {
@@ -147,8 +158,10 @@ fn every_replica_holds_exactly_its_view() {
                     panic!("a snapshot");
                 };
                 assert_eq!(snap.header.tick, tick);
-                // The server's shared, cached body is the minimal delta: the same as
-                // `shared::diff` of this client's baseline and view computed from scratch.
+                // The body, assembled from cell chunks shared between clients, is the
+                // delta `shared::diff` computes from scratch for this client's baseline and
+                // view, except that an entity that changed cell comes as a despawn and a
+                // spawn instead of a patch.
                 if let Some(b) = snap.header.baseline {
                     let base = &c
                         .held
@@ -196,7 +209,17 @@ fn every_replica_holds_exactly_its_view() {
                     for id in &body.despawns {
                         assert!(reference.despawns.contains(id) || moved(id));
                     }
-                    cell_moves += body.despawns.iter().filter(|id| moved(id)).count();
+                    // Sent again whole only because it really changed cell.
+                    for id in body.despawns.iter().filter(|id| moved(id)) {
+                        let then = base.iter().find(|(i, _)| i == id).expect("held");
+                        let now = want.iter().find(|(i, _)| i == id).expect("in view");
+                        assert_ne!(
+                            cell_of(&then.1, b, dt),
+                            cell_of(&now.1, tick, dt),
+                            "{id:?} re-sent whole without changing cell"
+                        );
+                        cell_moves += 1;
+                    }
                 }
                 c.replica.apply(&snap).expect("applies");
                 c.held.push((tick, c.replica.entities().to_vec()));
@@ -218,8 +241,14 @@ fn every_replica_holds_exactly_its_view() {
                 let ids: BTreeSet<NetId> = want.iter().map(|(id, _)| *id).collect();
                 c.lost_sight += c.seen.difference(&ids).count();
                 c.seen = ids;
-                // Acknowledged 0 to 5 ticks later.
-                c.acks.push_back((n + rng.below(6), tick));
+                // Acknowledged 0 to 5 ticks later, sometimes up to 23 (older than the
+                // views a player slot remembers: the server looks the view up).
+                let delay = if rng.below(8) == 0 {
+                    rng.below(24)
+                } else {
+                    rng.below(6)
+                };
+                c.acks.push_back((n + delay, tick));
             }
         }
     }

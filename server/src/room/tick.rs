@@ -213,7 +213,7 @@ impl Room {
         report.send_time = sweep.elapsed();
         outgoing.clear();
         self.outgoing = outgoing;
-        report.bodies_encoded = self.bodies.encoded();
+        report.bodies_encoded = self.bodies.encoded(tick);
         report.dropped_too_slow = ending.len();
         for (id, closing) in ending {
             self.end(id, closing);

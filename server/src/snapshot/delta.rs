@@ -506,8 +506,12 @@ impl BodyCache {
         start..self.frames.len()
     }
 
-    /// Number of distinct bodies and chunks encoded this tick.
-    pub fn encoded(&self) -> usize {
-        self.bodies.len() + self.chunks.encoded
+    /// Number of distinct bodies and chunks encoded at `tick` (0 when none was asked for).
+    pub fn encoded(&self, tick: Tick) -> usize {
+        if self.tick == Some(tick) {
+            self.bodies.len() + self.chunks.encoded
+        } else {
+            0
+        }
     }
 }
