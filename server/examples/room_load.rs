@@ -47,6 +47,10 @@ struct Args {
     /// so more baselines in use at once.
     #[arg(long, default_value_t = 2)]
     max_ack_age: usize,
+    /// The server's baseline step (`--baseline-step`): baselines are acknowledged ticks
+    /// that are multiples of it.
+    #[arg(long, default_value_t = 1)]
+    baseline_step: u32,
     /// Seed of the world and of the clients.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -95,6 +99,7 @@ fn main() -> anyhow::Result<()> {
         full_snapshots: false,
         max_ack_lag_ticks: 300,
         interest,
+        baseline_step: args.baseline_step.max(1),
         // Ticks run back to back here, faster than real time: no rate limit.
         net: NetLimits {
             max_msgs_per_s: f64::MAX,
@@ -251,6 +256,7 @@ fn main() -> anyhow::Result<()> {
             "record_ms": q(&record),
             "frames_ms": q(&prepare),
             "max_ack_age": args.max_ack_age,
+            "baseline_step": args.baseline_step,
             "tick_work_with_reads_ms": q(&with_reads),
             "bodies_and_chunks_per_tick": bodies as f64 / ticks,
             "frames_per_tick": frames as f64 / ticks,

@@ -181,6 +181,13 @@ pub struct Config {
     #[arg(long, env = "TICKWIRE_VIEW_HEIGHT", default_value_t = 0.0)]
     pub view_height: f32,
 
+    /// Delta baselines are acknowledged ticks that are multiples of this: with N > 1,
+    /// clients with different round trips share a few baselines (each baseline in use costs
+    /// a delta of the whole world per tick), at the price of deltas up to N - 1 ticks
+    /// older. 1: each client's newest acknowledged tick.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub baseline_step: u32,
+
     /// Interest management: extra distance around the view that is sent too, so entities
     /// are known before they come into sight.
     #[arg(long, default_value_t = 200.0)]

@@ -48,6 +48,10 @@ pub struct RoomSettings {
     pub max_ack_lag_ticks: u32,
     /// What each player receives (everything, or a view around it).
     pub interest: Interest,
+    /// Baselines are acknowledged ticks that are multiples of this (1: each client's
+    /// newest acknowledgement), so clients with different round trips share baselines;
+    /// see `players::Acks`.
+    pub baseline_step: u32,
     /// Connection limits.
     pub net: NetLimits,
 }

@@ -24,6 +24,7 @@ fn room() -> Room {
         full_snapshots: false,
         max_ack_lag_ticks: 10_000,
         interest: tickwire_server::room::Interest::everything(),
+        baseline_step: 1,
         // Virtual time runs faster than real time here: no rate limit.
         net: NetLimits {
             max_msgs_per_s: f64::MAX,

@@ -26,13 +26,14 @@ pub(super) fn read_client(
     now: Instant,
     tick: Tick,
     newest_sent: Tick,
+    baseline_step: u32,
     report: &mut TickReport,
 ) -> Result<(), Closing> {
     let PlayerSlot {
         net_id,
         conn,
         queue,
-        acked,
+        acks,
         bucket,
         last_heard,
         last_ping,
@@ -72,7 +73,7 @@ pub(super) fn read_client(
             }
             Ok(ClientMsg::Input(msg)) => {
                 let q = QueuedInput::from_wire(&msg).map_err(|e| bad_message(e.to_string()))?;
-                PlayerSlot::note_ack(acked, msg.ack, newest_sent);
+                acks.note(msg.ack, newest_sent, baseline_step);
                 match queue.push(q) {
                     Push::Queued => {}
                     Push::Duplicate => report.inputs_duplicate += 1,

@@ -22,8 +22,8 @@ pub(super) struct PlayerSlot {
     pub conn: Option<Conn>,
     ended: Option<EndedTx>,
     pub queue: InputQueue,
-    /// Newest snapshot tick the client acknowledged.
-    pub acked: Option<Tick>,
+    /// What the client acknowledged, and the baselines chosen from it.
+    pub acks: Acks,
     pub joined_at: Tick,
     pub bucket: TokenBucket,
     pub last_heard: Instant,
@@ -31,6 +31,54 @@ pub(super) struct PlayerSlot {
     /// The player's view at each of the last [`VIEW_MEMORY`] ticks (slot `tick %
     /// VIEW_MEMORY`): the view at its baseline without searching the baseline's state.
     pub views: [Option<(Tick, ViewKey)>; VIEW_MEMORY],
+}
+
+/// What a client acknowledged, and the baselines chosen from it.
+///
+/// Every baseline in use costs the room a delta of the whole map per tick (see
+/// `snapshot::delta`), so with a baseline step of `s` > 1 a client's baseline is the newest
+/// acknowledged tick that is a multiple of `s` when there is one less than `s` ticks older
+/// than its newest acknowledgement: clients with different round trips share a few
+/// baselines, at the price of deltas up to `s - 1` ticks older. A baseline is always a tick
+/// the client acknowledged (so holds) and never older than the last one it was sent (the
+/// replica drops the states before each baseline it applies).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Acks {
+    /// Newest snapshot tick acknowledged.
+    pub newest: Option<Tick>,
+    /// Newest acknowledged tick that is a multiple of the baseline step.
+    pub on_step: Option<Tick>,
+    /// Baseline of the last snapshot prepared for the client.
+    pub last_baseline: Option<Tick>,
+}
+
+impl Acks {
+    /// Takes an acknowledgement into account: only forward, never past what was sent.
+    pub fn note(&mut self, ack: Option<Tick>, newest_sent: Tick, step: u32) {
+        let Some(a) = ack else { return };
+        if a.is_after(newest_sent) {
+            return; // Acknowledges a tick not sent yet: ignore.
+        }
+        let newer = |old: Option<Tick>| old.is_none_or(|old| a.is_after(old));
+        if newer(self.newest) {
+            self.newest = Some(a);
+        }
+        if step > 1 && a.0 % step == 0 && newer(self.on_step) {
+            self.on_step = Some(a);
+        }
+    }
+
+    /// The baseline for the next snapshot (`None`: a full state), remembered as the last.
+    pub fn choose_baseline(&mut self, step: u32) -> Option<Tick> {
+        let newest = self.newest?;
+        let not_before_last = |t: Tick| self.last_baseline.is_none_or(|l| t == l || t.is_after(l));
+        let chosen = match self.on_step {
+            Some(s) if step > 1 && newest.since(s) < step && not_before_last(s) => s,
+            _ => newest,
+        };
+        self.last_baseline = Some(chosen);
+        Some(chosen)
+    }
 }
 
 /// Ticks of views a player slot remembers (older baselines look the view up in the
@@ -68,20 +116,9 @@ impl PlayerSlot {
         }
     }
 
-    /// Takes an acknowledgement into account: only forward, never past what was sent.
-    pub fn note_ack(acked: &mut Option<Tick>, ack: Option<Tick>, newest_sent: Tick) {
-        let Some(a) = ack else { return };
-        if a.is_after(newest_sent) {
-            return; // Acknowledges a tick not sent yet: ignore.
-        }
-        if acked.is_none_or(|old| a.is_after(old)) {
-            *acked = Some(a);
-        }
-    }
-
     /// Ticks since the newest acknowledgement (or since joining, before the first one).
     pub fn ack_lag(&self, now: Tick) -> u32 {
-        let since = self.acked.unwrap_or(self.joined_at);
+        let since = self.acks.newest.unwrap_or(self.joined_at);
         if since.is_after(now) {
             0
         } else {
@@ -126,7 +163,7 @@ impl Room {
                 conn: Some(conn),
                 ended: Some(ended),
                 queue: InputQueue::new(self.settings.input_queue),
-                acked: None,
+                acks: Acks::default(),
                 joined_at: self.world.tick,
                 bucket: TokenBucket::new(net.max_msgs_per_s, net.msg_burst),
                 last_heard: now,

@@ -91,9 +91,15 @@ impl Room {
         let clock = Instant::now();
         let mut ending: Vec<(EntityId, Closing)> = Vec::new();
         for (id, p) in &mut self.players {
-            if let Err(closing) =
-                inbound::read_client(p, &self.settings.net, clock, now, newest_sent, &mut report)
-            {
+            if let Err(closing) = inbound::read_client(
+                p,
+                &self.settings.net,
+                clock,
+                now,
+                newest_sent,
+                self.settings.baseline_step,
+                &mut report,
+            ) {
                 ending.push((id, closing));
                 continue;
             }
@@ -163,7 +169,9 @@ impl Room {
             let base = if self.settings.full_snapshots {
                 None
             } else {
-                p.acked.and_then(|a| self.history.get(a))
+                p.acks
+                    .choose_baseline(self.settings.baseline_step)
+                    .and_then(|a| self.history.get(a))
             };
             let baseline = base.map(|r| r.tick);
             let key = BodyKey {
