@@ -195,3 +195,48 @@ impl Room {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn baselines_come_from_the_lattice_and_never_go_back() {
+        let mut acks = Acks::default();
+        assert_eq!(
+            acks.choose_baseline(4),
+            None,
+            "nothing acknowledged: full state"
+        );
+        // Step 1: the newest acknowledgement, always.
+        acks.note(Some(Tick(9)), Tick(10), 1);
+        assert_eq!(acks.choose_baseline(1), Some(Tick(9)));
+
+        let mut acks = Acks::default();
+        acks.note(Some(Tick(8)), Tick(10), 4);
+        acks.note(Some(Tick(10)), Tick(10), 4);
+        // A tick past what was sent is ignored.
+        acks.note(Some(Tick(11)), Tick(10), 4);
+        assert_eq!(acks.newest, Some(Tick(10)));
+        assert_eq!(acks.choose_baseline(4), Some(Tick(8)), "on the lattice");
+        acks.note(Some(Tick(11)), Tick(11), 4);
+        assert_eq!(acks.choose_baseline(4), Some(Tick(8)));
+        // 8 is 4 ticks behind 12, and 12 was never acknowledged: the newest.
+        acks.note(Some(Tick(13)), Tick(13), 4);
+        assert_eq!(acks.choose_baseline(4), Some(Tick(13)));
+        acks.note(Some(Tick(14)), Tick(14), 4);
+        assert_eq!(acks.choose_baseline(4), Some(Tick(14)));
+        // 16 acknowledged: on the lattice again, not older than the last baseline (14).
+        acks.note(Some(Tick(16)), Tick(17), 4);
+        acks.note(Some(Tick(17)), Tick(17), 4);
+        assert_eq!(acks.choose_baseline(4), Some(Tick(16)));
+        // Never back before the last baseline: with the last at 17, lattice tick 16 is
+        // out even though it is recent.
+        let mut late = Acks {
+            last_baseline: Some(Tick(17)),
+            ..acks
+        };
+        late.note(Some(Tick(18)), Tick(18), 4);
+        assert_eq!(late.choose_baseline(4), Some(Tick(18)));
+    }
+}

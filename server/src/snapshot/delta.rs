@@ -6,8 +6,15 @@
 //! whole cell for a client that newly sees it, or the despawn of what it held for one that
 //! no longer does) is diffed and encoded once per baseline and tick, for every client whose
 //! view holds the cell; a client's body is then only the concatenation of its view's
-//! chunks, its state hash the sum of its cells' hashes. The per-client work no longer
-//! depends on how many entities it sees changing, only on how many cells it sees.
+//! chunks, its state hash the sum of its cells' hashes. Delta and leave chunks are made a
+//! whole row of cells at a time, so a run of cells in a row is one span of bytes and the
+//! per-client work is a few lookups per row of its view and one copy per run, whatever
+//! the number of entities it sees. Every baseline in use therefore costs a diff of the
+//! whole world per tick (`RoomSettings::baseline_step` bounds how many are in use).
+//!
+//! An entity that changed cell since the baseline travels as a despawn in its old cell's
+//! chunk and a spawn in its new one, also when the client sees both cells (a patch would
+//! depend on which cells the client held: not shareable as is).
 
 use std::collections::HashMap;
 use std::ops::Range;

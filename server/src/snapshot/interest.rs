@@ -168,28 +168,6 @@ impl StateIndex {
     pub fn cell(&self, c: usize) -> &[u32] {
         &self.items[self.start[c] as usize..self.start[c + 1] as usize]
     }
-
-    /// Appends to `out` the indices of the entities in `key`'s cells, ascending (the state
-    /// is sorted by id, so this is id order).
-    pub fn select(&self, key: ViewKey, out: &mut Vec<u32>) {
-        out.clear();
-        let ViewKey::Cells { x0, y0, x1, y1 } = key else {
-            out.extend(0..self.items.len() as u32);
-            return;
-        };
-        // Cells outside the map hold nothing (border cells hold what lies beyond).
-        let (x0, x1) = (x0.max(0), x1.min(self.cols - 1));
-        let (y0, y1) = (y0.max(0), y1.min(self.rows - 1));
-        for cy in y0..=y1 {
-            for cx in x0..=x1 {
-                let c = (cy * self.cols + cx) as usize;
-                out.extend_from_slice(
-                    &self.items[self.start[c] as usize..self.start[c + 1] as usize],
-                );
-            }
-        }
-        out.sort_unstable();
-    }
 }
 
 #[cfg(test)]
