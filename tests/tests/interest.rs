@@ -127,6 +127,7 @@ fn replicas_hold_exactly_their_views(baseline_step: u32) {
     let dt = room.world().config.dt();
     let mut cell_moves = 0usize;
     let (mut deltas, mut on_step) = (0usize, 0usize);
+    let mut moves_patched = 0usize;
     for n in 0..400u32 {
         // Late joiners start from a full state in a world already moving.
         if n == 150 || n == 250 {
@@ -224,16 +225,34 @@ fn replicas_hold_exactly_their_views(baseline_step: u32) {
                     for id in &body.despawns {
                         assert!(reference.despawns.contains(id) || moved(id));
                     }
-                    // Sent again whole only because it really changed cell.
+                    // Sent again whole only because it changed cell into a cell this
+                    // view did not hold at the baseline (that cell comes whole); an
+                    // entity moving between cells the view held travels as a patch.
+                    let own_then = base
+                        .iter()
+                        .find(|(id, _)| *id == c.me)
+                        .map(|(_, e)| e.position_at(b, dt));
+                    let ViewKey::Cells { x0, y0, x1, y1 } = interest.key(own_then) else {
+                        panic!("interest is on");
+                    };
                     for id in body.despawns.iter().filter(|id| moved(id)) {
                         let then = base.iter().find(|(i, _)| i == id).expect("held");
                         let now = want.iter().find(|(i, _)| i == id).expect("in view");
-                        assert_ne!(
-                            cell_of(&then.1, b, dt),
-                            cell_of(&now.1, tick, dt),
-                            "{id:?} re-sent whole without changing cell"
+                        let (from, (cx, cy)) = (cell_of(&then.1, b, dt), cell_of(&now.1, tick, dt));
+                        assert_ne!(from, (cx, cy), "{id:?} re-sent whole in the same cell");
+                        assert!(
+                            !((x0..=x1).contains(&cx) && (y0..=y1).contains(&cy)),
+                            "{id:?} re-sent whole into a cell the view held"
                         );
                         cell_moves += 1;
+                    }
+                    // And a patch of an entity that changed cell inside the view.
+                    for (id, _) in &body.patches {
+                        let then = base.iter().find(|(i, _)| i == id).expect("held");
+                        let now = want.iter().find(|(i, _)| i == id).expect("in view");
+                        if cell_of(&then.1, b, dt) != cell_of(&now.1, tick, dt) {
+                            moves_patched += 1;
+                        }
                     }
                 }
                 c.replica.apply(&snap).expect("applies");
@@ -280,8 +299,8 @@ fn replicas_hold_exactly_their_views(baseline_step: u32) {
         );
     }
     assert!(
-        cell_moves > 0,
-        "entities changed cell inside views ({cell_moves} times)"
+        moves_patched > 0 && cell_moves > 0,
+        "entities changed cell inside views ({moves_patched} patched, {cell_moves} re-sent whole)"
     );
     assert!(
         lost > 50,

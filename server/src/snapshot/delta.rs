@@ -12,9 +12,12 @@
 //! the number of entities it sees. Every baseline in use therefore costs a diff of the
 //! whole world per tick (`RoomSettings::baseline_step` bounds how many are in use).
 //!
-//! An entity that changed cell since the baseline travels as a despawn in its old cell's
-//! chunk and a spawn in its new one, also when the client sees both cells (a patch would
-//! depend on which cells the client held: not shareable as is).
+//! Entities that changed cell since a baseline ("movers", a few per cent of them per tick)
+//! are left out of that baseline's delta and leave chunks: what a client needs of them
+//! depends on which cells it held and holds, so each client gets its own small chunk of
+//! them (a patch when it held the old cell and held the new one too, a spawn when it did
+//! not hold the old one, a despawn when it no longer sees it or its new cell comes whole),
+//! from encodings made once per mover and baseline.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -26,7 +29,7 @@ use tickwire_shared::protocol::snapshot::{
     chunk_is_empty, combine_hashes, diff_carried_hashed, diff_carried_into,
 };
 use tickwire_shared::protocol::SnapshotBody;
-use tickwire_shared::{Map, NetEntity, SimConfig, Tick};
+use tickwire_shared::{Map, NetEntity, NetId, SimConfig, Tick};
 
 use super::history::{History, TickRecord};
 use super::interest::{StateIndex, ViewKey};
@@ -120,6 +123,109 @@ struct BaseChunks {
     leave: CellRows,
     /// The events after the baseline, encoded.
     events: Span,
+    /// Entities in a different cell now than at the baseline, in id order: left out of
+    /// the delta and leave chunks, sent per client (a patch for a view that held the old
+    /// cell and holds the new one).
+    movers: Vec<Mover>,
+    /// Per entry of the baseline's state: a mover?
+    base_moved: Vec<bool>,
+    /// Per entry of the current state: a mover?
+    now_moved: Vec<bool>,
+    /// Movers by their old cell, and by their new one.
+    by_src: CellIndex,
+    by_dst: CellIndex,
+}
+
+/// A chunk made for one client from encoded entries (its movers).
+#[derive(Default)]
+struct MovedChunk {
+    spawns: Vec<(NetId, Span)>,
+    patches: Vec<(NetId, Span)>,
+    despawns: Vec<NetId>,
+}
+
+impl MovedChunk {
+    fn clear(&mut self) {
+        self.spawns.clear();
+        self.patches.clear();
+        self.despawns.clear();
+    }
+
+    /// Appends the chunk (entries in id order; `arena` holds their encodings).
+    fn write(&self, arena: &[u8], out: &mut Vec<u8>) {
+        for list in [&self.spawns, &self.patches] {
+            codec::write_list_len(list.len(), out);
+            let mut prev = None;
+            for &(id, (a, b)) in list {
+                codec::write_id_gap(prev, id, out);
+                out.extend_from_slice(&arena[a as usize..b as usize]);
+                prev = Some(id);
+            }
+        }
+        codec::write_list_len(self.despawns.len(), out);
+        let mut prev = None;
+        for &id in &self.despawns {
+            codec::write_id_gap(prev, id, out);
+            prev = Some(id);
+        }
+    }
+}
+
+/// An entity in another cell than at the baseline.
+#[derive(Clone, Copy, Debug)]
+struct Mover {
+    id: NetId,
+    /// Its cell (column, row) at the baseline, and now.
+    src: (u32, u32),
+    dst: (u32, u32),
+    /// Its encoded spawn, and its encoded patch from the baseline (carried forward; `None`:
+    /// nothing changed).
+    spawn: Span,
+    patch: Option<Span>,
+    /// Another kind under the same id (never happens: ids are not reused).
+    replaced: bool,
+}
+
+/// Items grouped by cell (counting sort, cells in row-major order), so the items of a
+/// run of cells in a row are one slice found with two lookups.
+#[derive(Default)]
+struct CellIndex {
+    cols: usize,
+    /// `items[start[c]..start[c + 1]]` are cell `c`'s.
+    start: Vec<u32>,
+    items: Vec<u32>,
+}
+
+impl CellIndex {
+    fn build(&mut self, cols: usize, rows: usize, cell_of: impl Fn(usize) -> (u32, u32), n: usize) {
+        self.cols = cols;
+        let index = |i: usize| {
+            let (x, y) = cell_of(i);
+            y as usize * cols + x as usize
+        };
+        self.start.clear();
+        self.start.resize(cols * rows + 1, 0);
+        for i in 0..n {
+            self.start[index(i) + 1] += 1;
+        }
+        for c in 0..cols * rows {
+            self.start[c + 1] += self.start[c];
+        }
+        let mut fill = self.start.clone();
+        self.items.clear();
+        self.items.resize(n, 0);
+        for i in 0..n {
+            let c = index(i);
+            self.items[fill[c] as usize] = i as u32;
+            fill[c] += 1;
+        }
+    }
+
+    /// The items of row `y` in columns `xs`.
+    fn run(&self, y: usize, xs: &Range<usize>) -> &[u32] {
+        let (a, b) = (y * self.cols + xs.start, y * self.cols + xs.end);
+        &self.items[self.start[a] as usize..self.start[b] as usize]
+    }
 }
 
 /// The encoded bodies of the current tick.
@@ -135,6 +241,9 @@ pub struct BodyCache {
     /// Assembled bodies of this tick, back to back ([`Body::Assembled`]).
     pub frames: Vec<u8>,
     parts: Vec<Span>,
+    /// A client's own chunk: the entities that changed cell, as it needs them.
+    moved: MovedChunk,
+    picked: Vec<u32>,
     /// The state hash of the whole state this tick (every everything-visible body).
     all_hash: Option<u32>,
     buf: Vec<u8>,
@@ -248,9 +357,17 @@ impl Chunks {
         self.hash_before[r + xs.end].wrapping_sub(self.hash_before[r + xs.start])
     }
 
-    /// The slot of `baseline`'s chunks in `bases`, made on first use in the tick.
-    fn base(&mut self, history: &History, baseline: Option<Tick>) -> usize {
-        if let Some(k) = self.bases.iter().position(|b| b.baseline == baseline) {
+    /// The slot of baseline `b`'s chunks in `bases` (`None`: full states), made on first
+    /// use in the tick; `carried` is `b` carried forward to `now`.
+    fn base(
+        &mut self,
+        history: &History,
+        b: Option<&TickRecord>,
+        carried: &[Option<QVec2>],
+        now: &TickRecord,
+    ) -> usize {
+        let baseline = b.map(|b| b.tick);
+        if let Some(k) = self.bases.iter().position(|c| c.baseline == baseline) {
             return k;
         }
         let start = self.arena.len() as u32;
@@ -263,8 +380,76 @@ impl Chunks {
         };
         chunks.delta.reset(self.cols, rows);
         chunks.leave.reset(self.cols, rows);
+        if let Some(b) = b {
+            self.find_movers(&mut chunks, b, carried, now);
+        }
         self.bases.push(chunks);
         self.bases.len() - 1
+    }
+
+    /// The entities of both `b` and `now` whose cell changed, with their encodings.
+    fn find_movers(
+        &mut self,
+        chunks: &mut BaseChunks,
+        b: &TickRecord,
+        carried: &[Option<QVec2>],
+        now: &TickRecord,
+    ) {
+        let (Some(bi), Some(ni)) = (&b.index, &now.index) else {
+            return;
+        };
+        let cols = self.cols;
+        chunks.base_moved = vec![false; b.state.len()];
+        chunks.now_moved = vec![false; now.state.len()];
+        let (mut i, mut j) = (0, 0);
+        while i < b.state.len() && j < now.state.len() {
+            let ((bid, _), (nid, ne)) = (&b.state[i], &now.state[j]);
+            if bid < nid {
+                i += 1;
+            } else if nid < bid {
+                j += 1;
+            } else {
+                let (src, dst) = (bi.cell_of(i), ni.cell_of(j));
+                if src != dst {
+                    chunks.base_moved[i] = true;
+                    chunks.now_moved[j] = true;
+                    let start = self.arena.len() as u32;
+                    codec::encode_spawn_rest(ne, &mut self.arena);
+                    let spawn = (start, self.arena.len() as u32);
+                    // The same patch a delta chunk would carry for it.
+                    diff_carried_into(
+                        std::iter::once((&b.state[i], carried[i])),
+                        std::iter::once(&now.state[j]),
+                        &mut self.scratch,
+                    );
+                    let patch = self.scratch.patches.first().map(|(_, p)| {
+                        let start = self.arena.len() as u32;
+                        codec::encode_patch_rest(p, &mut self.arena);
+                        (start, self.arena.len() as u32)
+                    });
+                    // Same id, another kind (ids are never reused): despawn and spawn.
+                    let replaced = !self.scratch.spawns.is_empty();
+                    chunks.movers.push(Mover {
+                        id: *nid,
+                        src: ((src % cols) as u32, (src / cols) as u32),
+                        dst: ((dst % cols) as u32, (dst / cols) as u32),
+                        spawn,
+                        patch,
+                        replaced,
+                    });
+                }
+                i += 1;
+                j += 1;
+            }
+        }
+        let movers = &chunks.movers;
+        let (cols, rows) = (self.cols, self.rows);
+        chunks
+            .by_src
+            .build(cols, rows, |m| movers[m].src, movers.len());
+        chunks
+            .by_dst
+            .build(cols, rows, |m| movers[m].dst, movers.len());
     }
 
     /// The enter chunk of cell `c` (its bytes, and 1 when it is not empty).
@@ -302,11 +487,17 @@ impl Chunks {
                 let r = y * (self.cols + 1);
                 for x in 0..self.cols {
                     let c = y * self.cols + x;
+                    let slot = &self.bases[k];
                     let base = bi
                         .cell(c)
                         .iter()
+                        .filter(|&&i| !slot.base_moved.get(i as usize).copied().unwrap_or(false))
                         .map(|&i| (&b.state[i as usize], carried[i as usize]));
-                    let entries = ni.cell(c).iter().map(|&i| &now.state[i as usize]);
+                    let entries = ni
+                        .cell(c)
+                        .iter()
+                        .filter(|&&i| !slot.now_moved.get(i as usize).copied().unwrap_or(false))
+                        .map(|&i| &now.state[i as usize]);
                     diff_carried_into(base, entries, &mut self.scratch);
                     let rows = &mut self.bases[k].delta;
                     seal(
@@ -331,9 +522,11 @@ impl Chunks {
             if let Some(bi) = &b.index {
                 let r = y * (self.cols + 1);
                 for x in 0..self.cols {
+                    let slot = &self.bases[k];
                     let base = bi
                         .cell(y * self.cols + x)
                         .iter()
+                        .filter(|&&i| !slot.base_moved.get(i as usize).copied().unwrap_or(false))
                         .map(|&i| (&b.state[i as usize], None));
                     diff_carried_into(base, std::iter::empty(), &mut self.scratch);
                     let rows = &mut self.bases[k].leave;
@@ -433,12 +626,12 @@ impl BodyCache {
         map: &Map,
     ) -> Range<usize> {
         let base = key.baseline.and_then(|t| history.get(t));
-        let k = self.chunks.base(history, base.map(|b| b.tick));
-        let events = self.chunks.bases[k].events;
         let carried = match base {
             Some(b) => carry(&mut self.carried, b, now.tick, config, map),
             None => &[],
         };
+        let k = self.chunks.base(history, base, carried, now);
+        let events = self.chunks.bases[k].events;
         let chunks = &mut self.chunks;
         let parts = &mut self.parts;
         parts.clear();
@@ -502,11 +695,61 @@ impl BodyCache {
                 push(r);
             }
         }
+        // The entities that changed cell, as this client needs them.
+        let moved = &mut self.moved;
+        moved.clear();
+        if base.is_some() {
+            let slot = &chunks.bases[k];
+            let holds = |r: &Rect, (x, y): (u32, u32)| {
+                r.x.contains(&(x as usize)) && r.y.contains(&(y as usize))
+            };
+            let mut picked: Vec<u32> = Vec::new();
+            std::mem::swap(&mut picked, &mut self.picked);
+            picked.clear();
+            for y in was.y.clone() {
+                picked.extend_from_slice(slot.by_src.run(y, &was.x));
+            }
+            for y in view.y.clone() {
+                picked.extend_from_slice(slot.by_dst.run(y, &view.x));
+            }
+            picked.sort_unstable();
+            picked.dedup();
+            for &m in &picked {
+                let mv = &slot.movers[m as usize];
+                let held = holds(&was, mv.src);
+                let seen = holds(&view, mv.dst);
+                // Its new cell comes as a delta chunk (which leaves movers out), or whole
+                // (an enter chunk, which spawns it).
+                let kept = seen && holds(&was, mv.dst);
+                match (held, seen, kept) {
+                    (true, true, true) if mv.replaced => {
+                        moved.despawns.push(mv.id);
+                        moved.spawns.push((mv.id, mv.spawn));
+                    }
+                    (true, true, true) => {
+                        if let Some(p) = mv.patch {
+                            moved.patches.push((mv.id, p));
+                        }
+                    }
+                    // Held, and either gone from the view or spawned whole by an enter
+                    // chunk: the held copy goes.
+                    (true, _, _) => moved.despawns.push(mv.id),
+                    (false, true, true) => moved.spawns.push((mv.id, mv.spawn)),
+                    (false, _, _) => {}
+                }
+            }
+            self.picked = picked;
+        }
+        let extra =
+            !(moved.spawns.is_empty() && moved.patches.is_empty() && moved.despawns.is_empty());
         let start = self.frames.len();
-        codec::write_body_start(hash, chunk_count, &mut self.frames);
+        codec::write_body_start(hash, chunk_count + usize::from(extra), &mut self.frames);
         for &(a, b) in &self.parts {
             self.frames
                 .extend_from_slice(&chunks.arena[a as usize..b as usize]);
+        }
+        if extra {
+            moved.write(&chunks.arena, &mut self.frames);
         }
         self.frames
             .extend_from_slice(&chunks.arena[events.0 as usize..events.1 as usize]);

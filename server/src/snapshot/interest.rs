@@ -90,6 +90,8 @@ pub struct StateIndex {
     start: Vec<u32>,
     /// Indices into the state, ascending within each cell.
     items: Vec<u32>,
+    /// Per state entry: its cell.
+    owner: Vec<u32>,
 }
 
 impl StateIndex {
@@ -113,9 +115,9 @@ impl StateIndex {
         };
         let cells = (cols * rows) as usize;
         let mut start = vec![0u32; cells + 1];
-        let owner: Vec<usize> = state.iter().map(|(_, e)| cell_of(e)).collect();
+        let owner: Vec<u32> = state.iter().map(|(_, e)| cell_of(e) as u32).collect();
         for &c in &owner {
-            start[c + 1] += 1;
+            start[c as usize + 1] += 1;
         }
         for c in 0..cells {
             start[c + 1] += start[c];
@@ -123,6 +125,7 @@ impl StateIndex {
         let mut fill = start.clone();
         let mut items = vec![0u32; state.len()];
         for (i, &c) in owner.iter().enumerate() {
+            let c = c as usize;
             items[fill[c] as usize] = i as u32;
             fill[c] += 1;
         }
@@ -131,7 +134,14 @@ impl StateIndex {
             rows,
             start,
             items,
+            owner,
         }
+    }
+
+    /// The cell of state entry `i`.
+    #[must_use]
+    pub fn cell_of(&self, i: usize) -> usize {
+        self.owner[i] as usize
     }
 
     /// Columns and rows of cells.

@@ -16,6 +16,7 @@ use bincode::{Decode, Encode};
 
 use super::snapshot::{Snapshot, SnapshotBody, SnapshotHeader};
 use super::{ClientMsg, Disconnect, Pong, ServerMsg, Welcome};
+use crate::entity::{NetEntity, NetId, NetPatch};
 use crate::sim::TickEvent;
 use crate::tick::Tick;
 
@@ -183,6 +184,36 @@ pub fn encode_chunk(changes: &SnapshotBody, out: &mut Vec<u8>) {
         }
     }
     encode_into(&Chunk(changes), out);
+}
+
+/// Appends what follows an id in a chunk's spawn list: the entity.
+pub fn encode_spawn_rest(entity: &NetEntity, out: &mut Vec<u8>) {
+    encode_into(entity, out);
+}
+
+/// Appends what follows an id in a chunk's patch list: the patch (see
+/// [`SnapshotBody::patches`] for the position offset).
+pub fn encode_patch_rest(patch: &NetPatch, out: &mut Vec<u8>) {
+    encode_into(patch, out);
+}
+
+/// Appends the start of a list in a chunk assembled from encoded entries: its length.
+/// Each entry then follows as [`write_id_gap`] and its encoded rest.
+pub fn write_list_len(len: usize, out: &mut Vec<u8>) {
+    encode_into(&(len as u64), out);
+}
+
+/// Appends an entry's id in a chunk list assembled from encoded entries: the gap from the
+/// previous id of the list (`None`: the first, in full). Ids must strictly increase.
+pub fn write_id_gap(prev: Option<NetId>, id: NetId, out: &mut Vec<u8>) {
+    let gap = match prev {
+        None => id.0,
+        Some(p) => {
+            debug_assert!(id > p, "chunk ids must strictly increase");
+            id.0 - p.0
+        }
+    };
+    encode_into(&gap, out);
 }
 
 /// Appends the end of a body assembled from chunks: its events.
