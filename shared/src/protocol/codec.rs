@@ -168,7 +168,7 @@ pub fn encode_body(body: &SnapshotBody, out: &mut Vec<u8>) {
 /// then `chunks` chunks ([`encode_chunk`]), then the events ([`encode_events`]).
 pub fn write_body_start(state_hash: u32, chunks: usize, out: &mut Vec<u8>) {
     out.extend_from_slice(&state_hash.to_le_bytes());
-    encode_into(&(chunks as u64), out);
+    push_varint(chunks as u64, out);
 }
 
 /// Appends one chunk of a body: the three lists of `changes` (its events and hash are not
@@ -197,10 +197,27 @@ pub fn encode_patch_rest(patch: &NetPatch, out: &mut Vec<u8>) {
     encode_into(patch, out);
 }
 
+/// Appends `v` as the wire's variable-length integer (bincode's varint, as every length
+/// and id gap travels), written directly: these are the hot bytes of per-client chunks.
+fn push_varint(v: u64, out: &mut Vec<u8>) {
+    if v < 251 {
+        out.push(v as u8);
+    } else if let Ok(v) = u16::try_from(v) {
+        out.push(251);
+        out.extend_from_slice(&v.to_le_bytes());
+    } else if let Ok(v) = u32::try_from(v) {
+        out.push(252);
+        out.extend_from_slice(&v.to_le_bytes());
+    } else {
+        out.push(253);
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
 /// Appends the start of a list in a chunk assembled from encoded entries: its length.
 /// Each entry then follows as [`write_id_gap`] and its encoded rest.
 pub fn write_list_len(len: usize, out: &mut Vec<u8>) {
-    encode_into(&(len as u64), out);
+    push_varint(len as u64, out);
 }
 
 /// Appends an entry's id in a chunk list assembled from encoded entries: the gap from the
@@ -213,7 +230,7 @@ pub fn write_id_gap(prev: Option<NetId>, id: NetId, out: &mut Vec<u8>) {
             id.0 - p.0
         }
     };
-    encode_into(&gap, out);
+    push_varint(u64::from(gap), out);
 }
 
 /// Appends the end of a body assembled from chunks: its events.
@@ -330,6 +347,32 @@ mod tests {
             aim: 0.0,
         }));
         assert_eq!(peek_join_version(&input), None);
+    }
+
+    #[test]
+    fn direct_varints_are_bincodes() {
+        for v in [
+            0u64,
+            1,
+            250,
+            251,
+            252,
+            65_535,
+            65_536,
+            u64::from(u32::MAX),
+            u64::from(u32::MAX) + 1,
+            u64::MAX,
+        ] {
+            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+            push_varint(v, &mut ours);
+            encode_into(&v, &mut theirs);
+            assert_eq!(ours, theirs, "{v}");
+            if let Ok(small) = u32::try_from(v) {
+                let mut as_u32 = Vec::new();
+                encode_into(&small, &mut as_u32);
+                assert_eq!(ours, as_u32, "{v} as u32");
+            }
+        }
     }
 
     #[test]
