@@ -12,8 +12,8 @@
 //! the number of entities it sees. Every baseline in use therefore costs a diff of the
 //! whole world per tick (`RoomSettings::baseline_step` bounds how many are in use).
 //!
-//! Entities that changed cell since a baseline ("movers", a few per cent of them per tick)
-//! are left out of that baseline's delta and leave chunks: what a client needs of them
+//! Entities that changed cell since a recent baseline ("movers", a few per cent of them per
+//! tick of age) are left out of that baseline's delta and leave chunks: what a client needs of them
 //! depends on which cells it held and holds, so each client gets its own small chunk of
 //! them (a patch when it held the old cell and held the new one too, a spawn when it did
 //! not hold the old one, a despawn when it no longer sees it or its new cell comes whole),
@@ -170,6 +170,10 @@ impl MovedChunk {
         }
     }
 }
+
+/// Baselines at most this many ticks old have their movers sent per client (see the
+/// module docs); older ones leave them in the shared chunks.
+pub const MOVERS_MAX_AGE: u32 = 3;
 
 /// An entity in another cell than at the baseline.
 #[derive(Clone, Copy, Debug)]
@@ -398,6 +402,11 @@ impl Chunks {
         let (Some(bi), Some(ni)) = (&b.index, &now.index) else {
             return;
         };
+        // The older the baseline, the more movers, and each costs every client that sees
+        // it: past a few ticks they stay in the shared chunks (a despawn and a spawn).
+        if now.tick.since(b.tick) > MOVERS_MAX_AGE {
+            return;
+        }
         let cols = self.cols;
         chunks.base_moved = vec![false; b.state.len()];
         chunks.now_moved = vec![false; now.state.len()];
@@ -698,7 +707,7 @@ impl BodyCache {
         // The entities that changed cell, as this client needs them.
         let moved = &mut self.moved;
         moved.clear();
-        if base.is_some() {
+        if base.is_some() && !chunks.bases[k].movers.is_empty() {
             let slot = &chunks.bases[k];
             let holds = |r: &Rect, (x, y): (u32, u32)| {
                 r.x.contains(&(x as usize)) && r.y.contains(&(y as usize))
