@@ -128,7 +128,7 @@ fn replicas_hold_exactly_their_views(baseline_step: u32) {
     let dt = room.world().config.dt();
     let mut cell_moves = 0usize;
     let (mut deltas, mut on_step) = (0usize, 0usize);
-    let mut moves_patched = 0usize;
+    let (mut moves_patched, mut recent_whole, mut old_whole) = (0usize, 0usize, 0usize);
     for n in 0..400u32 {
         // Late joiners start from a full state in a world already moving.
         if n == 150 || n == 250 {
@@ -243,11 +243,19 @@ fn replicas_hold_exactly_their_views(baseline_step: u32) {
                         let (from, (cx, cy)) = (cell_of(&then.1, b, dt), cell_of(&now.1, tick, dt));
                         assert_ne!(from, (cx, cy), "{id:?} re-sent whole in the same cell");
                         let held = (x0..=x1).contains(&cx) && (y0..=y1).contains(&cy);
+                        let recent = tick.since(b) <= MOVERS_MAX_AGE;
                         assert!(
-                            !held || tick.since(b) > MOVERS_MAX_AGE,
+                            !held || !recent,
                             "{id:?} re-sent whole into a cell the view held"
                         );
                         cell_moves += 1;
+                        // Both ways of being re-sent whole occur: into a cell the view
+                        // did not hold (recent baseline), and any move (older baseline).
+                        if recent {
+                            recent_whole += 1;
+                        } else if held {
+                            old_whole += 1;
+                        }
                     }
                     // And a patch of an entity that changed cell inside the view.
                     for (id, _) in &body.patches {
@@ -302,8 +310,10 @@ fn replicas_hold_exactly_their_views(baseline_step: u32) {
         );
     }
     assert!(
-        moves_patched > 0 && cell_moves > 0,
-        "entities changed cell inside views ({moves_patched} patched, {cell_moves} re-sent whole)"
+        moves_patched > 0 && recent_whole > 0 && old_whole > 0,
+        "entities changed cell inside views: {moves_patched} patched, re-sent whole \
+         {recent_whole} times into a newly held cell and {old_whole} times against an older \
+         baseline ({cell_moves} in all)"
     );
     assert!(
         lost > 50,

@@ -35,8 +35,8 @@ pub struct SnapshotHeader {
 /// world (a server with interest management sends one chunk per cell of the client's view
 /// and encodes each chunk once for every client that shares it); decoding merges the
 /// chunks into the three lists of this struct, sorted by id. An entity may be despawned
-/// by one chunk and spawned by another (an entity that moved into a cell the client now
-/// receives whole; the replica applies despawns before spawns). In a chunk each list carries its ids as gaps
+/// by one chunk and spawned by another (an entity that changed cell and is sent again
+/// whole; the replica applies despawns before spawns). In a chunk each list carries its ids as gaps
 /// from the previous id (a one-byte varint for neighbours in a dense id range, where the id
 /// itself takes three to five); the decoder refuses a chunk list that is not strictly
 /// increasing, and merged lists that repeat an id.
