@@ -284,6 +284,11 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         },
     });
     print_table(&result);
+    append_result(args, &root, &result)
+}
+
+/// Appends one run's JSON line to `--out` (relative to the repository root).
+fn append_result(args: &BenchArgs, root: &std::path::Path, result: &Value) -> Result<()> {
     let out = if args.out.is_absolute() {
         args.out.clone()
     } else {
@@ -346,18 +351,7 @@ fn in_process(args: &BenchArgs, kind: Kind, n: usize, root: &std::path::Path) ->
         "cpus": std::thread::available_parallelism().map_or(0, |p| p.get()),
         "model": cpu_model(),
     });
-    let path = if args.out.is_absolute() {
-        args.out.clone()
-    } else {
-        root.join(&args.out)
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut f = OpenOptions::new().create(true).append(true).open(&path)?;
-    writeln!(f, "{result}")?;
-    println!("appended to {}", path.display());
-    Ok(())
+    append_result(args, root, &result)
 }
 
 fn round(v: f64, digits: i32) -> Value {

@@ -309,6 +309,11 @@ impl Rect {
     }
 }
 
+/// Whether state entry `i` is not a mover (`moved` is empty when no mover is tracked).
+fn stays(moved: &[bool], i: u32) -> bool {
+    !moved.get(i as usize).copied().unwrap_or(false)
+}
+
 /// Encodes one cell's chunk of `scratch` (nothing when it is empty) as cell `x` of row `r`
 /// of `rows`.
 fn seal(
@@ -500,12 +505,12 @@ impl Chunks {
                     let base = bi
                         .cell(c)
                         .iter()
-                        .filter(|&&i| !slot.base_moved.get(i as usize).copied().unwrap_or(false))
+                        .filter(|&&i| stays(&slot.base_moved, i))
                         .map(|&i| (&b.state[i as usize], carried[i as usize]));
                     let entries = ni
                         .cell(c)
                         .iter()
-                        .filter(|&&i| !slot.now_moved.get(i as usize).copied().unwrap_or(false))
+                        .filter(|&&i| stays(&slot.now_moved, i))
                         .map(|&i| &now.state[i as usize]);
                     diff_carried_into(base, entries, &mut self.scratch);
                     let rows = &mut self.bases[k].delta;
@@ -535,7 +540,7 @@ impl Chunks {
                     let base = bi
                         .cell(y * self.cols + x)
                         .iter()
-                        .filter(|&&i| !slot.base_moved.get(i as usize).copied().unwrap_or(false))
+                        .filter(|&&i| stays(&slot.base_moved, i))
                         .map(|&i| (&b.state[i as usize], None));
                     diff_carried_into(base, std::iter::empty(), &mut self.scratch);
                     let rows = &mut self.bases[k].leave;
