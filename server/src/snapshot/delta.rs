@@ -236,7 +236,8 @@ impl CellIndex {
 #[derive(Default)]
 pub struct BodyCache {
     tick: Option<Tick>,
-    bodies: HashMap<BodyKey, Bytes>,
+    /// Everything visible: the body of each baseline in use (`None`: full state).
+    bodies: HashMap<Option<Tick>, Bytes>,
     /// Per baseline in use: the baseline, each entry's carried position, and the tick it
     /// is carried to. Advanced one tick at a time, so an old baseline costs one step per
     /// entity and tick however old it is.
@@ -596,12 +597,7 @@ impl BodyCache {
         config: &SimConfig,
         map: &Map,
     ) -> Bytes {
-        let key = BodyKey {
-            baseline,
-            base_view: ViewKey::All,
-            view: ViewKey::All,
-        };
-        if let Some(b) = self.bodies.get(&key) {
+        if let Some(b) = self.bodies.get(&baseline) {
             return b.clone();
         }
         let hash = *self
@@ -625,7 +621,7 @@ impl BodyCache {
         self.buf.clear();
         codec::encode_body(&body, &mut self.buf);
         let bytes = Bytes::copy_from_slice(&self.buf);
-        self.bodies.insert(key, bytes.clone());
+        self.bodies.insert(baseline, bytes.clone());
         bytes
     }
 
