@@ -97,14 +97,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         );
     }
     if !args.no_build {
-        run_cmd(cargo().args([
-            "build",
-            "--release",
-            "--package",
-            "tickwire-server",
-            "--package",
-            "tickwire-bots",
-        ]))?;
+        release_build(&["--package", "tickwire-server", "--package", "tickwire-bots"])?;
     }
     let release = target_dir(&root).join("release");
     let (server_bin, bots_bin) = (
@@ -287,6 +280,11 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     append_result(args, &root, &result)
 }
 
+/// `cargo build --release` with `what` (packages, examples).
+fn release_build(what: &[&str]) -> Result<()> {
+    run_cmd(cargo().args(["build", "--release"]).args(what))
+}
+
 /// Appends one run's JSON line to `--out` (relative to the repository root).
 fn append_result(args: &BenchArgs, root: &std::path::Path, result: &Value) -> Result<()> {
     let out = if args.out.is_absolute() {
@@ -310,14 +308,7 @@ fn in_process(args: &BenchArgs, kind: Kind, n: usize, root: &std::path::Path) ->
         bail!("--in-process runs arena and open-world (its clients do not aim or shoot)");
     }
     if !args.no_build {
-        run_cmd(cargo().args([
-            "build",
-            "--release",
-            "--package",
-            "tickwire-server",
-            "--example",
-            "room_load",
-        ]))?;
+        release_build(&["--package", "tickwire-server", "--example", "room_load"])?;
     }
     let bin = target_dir(root).join("release/examples/room_load");
     if !bin.exists() {

@@ -148,11 +148,14 @@ impl Room {
         for (id, p) in &mut self.players {
             // The view now, from the player's entity (its replicated position is its
             // position on the wire grid); remembered for the deltas against this tick.
-            let view = match self.world.entities.get(id) {
-                Some(e) if matches!(e.kind, EntityKind::Player(_)) => {
-                    interest.key(Some(QVec2::from_vec2(e.pos).to_vec2()))
-                }
-                _ => interest.key(None),
+            let view = if interest.enabled() {
+                let own = self.world.entities.get(id).and_then(|e| {
+                    matches!(e.kind, EntityKind::Player(_))
+                        .then(|| QVec2::from_vec2(e.pos).to_vec2())
+                });
+                interest.key(own)
+            } else {
+                ViewKey::All
             };
             p.note_view(tick, view);
             if p.ack_lag(tick) > self.settings.max_ack_lag_ticks {

@@ -175,6 +175,22 @@ impl MovedChunk {
 /// module docs); older ones leave them in the shared chunks.
 pub const MOVERS_MAX_AGE: u32 = 3;
 
+/// Which row-built chunks of a baseline.
+#[derive(Clone, Copy)]
+enum RowKind {
+    Delta,
+    Leave,
+}
+
+impl BaseChunks {
+    fn rows(&mut self, kind: RowKind) -> &mut CellRows {
+        match kind {
+            RowKind::Delta => &mut self.delta,
+            RowKind::Leave => &mut self.leave,
+        }
+    }
+}
+
 /// An entity in another cell than at the baseline.
 #[derive(Clone, Copy, Debug)]
 struct Mover {
@@ -497,67 +513,66 @@ impl Chunks {
         now: &TickRecord,
         y: usize,
     ) -> &CellRows {
-        if !self.bases[k].delta.done[y] {
-            if let (Some(bi), Some(ni)) = (&b.index, &now.index) {
-                let r = y * (self.cols + 1);
-                for x in 0..self.cols {
-                    let c = y * self.cols + x;
-                    let slot = &self.bases[k];
-                    let base = bi
-                        .cell(c)
-                        .iter()
-                        .filter(|&&i| stays(&slot.base_moved, i))
-                        .map(|&i| (&b.state[i as usize], carried[i as usize]));
-                    let entries = ni
-                        .cell(c)
-                        .iter()
-                        .filter(|&&i| stays(&slot.now_moved, i))
-                        .map(|&i| &now.state[i as usize]);
-                    diff_carried_into(base, entries, &mut self.scratch);
-                    let rows = &mut self.bases[k].delta;
-                    seal(
-                        &mut self.arena,
-                        &self.scratch,
-                        rows,
-                        r,
-                        x,
-                        &mut self.encoded,
-                    );
-                }
-            }
-            self.bases[k].delta.done[y] = true;
-        }
-        &self.bases[k].delta
+        let (Some(bi), Some(ni)) = (&b.index, &now.index) else {
+            return &self.bases[k].delta;
+        };
+        self.base_row(k, RowKind::Delta, y, |c, slot, out| {
+            let base = bi
+                .cell(c)
+                .iter()
+                .filter(|&&i| stays(&slot.base_moved, i))
+                .map(|&i| (&b.state[i as usize], carried[i as usize]));
+            let entries = ni
+                .cell(c)
+                .iter()
+                .filter(|&&i| stays(&slot.now_moved, i))
+                .map(|&i| &now.state[i as usize]);
+            diff_carried_into(base, entries, out);
+        })
     }
 
     /// Row `y` of the chunks that despawn what each cell held at baseline `b` (slot `k`),
     /// computed.
     fn leave_row(&mut self, b: &TickRecord, k: usize, y: usize) -> &CellRows {
-        if !self.bases[k].leave.done[y] {
-            if let Some(bi) = &b.index {
-                let r = y * (self.cols + 1);
-                for x in 0..self.cols {
-                    let slot = &self.bases[k];
-                    let base = bi
-                        .cell(y * self.cols + x)
-                        .iter()
-                        .filter(|&&i| stays(&slot.base_moved, i))
-                        .map(|&i| (&b.state[i as usize], None));
-                    diff_carried_into(base, std::iter::empty(), &mut self.scratch);
-                    let rows = &mut self.bases[k].leave;
-                    seal(
-                        &mut self.arena,
-                        &self.scratch,
-                        rows,
-                        r,
-                        x,
-                        &mut self.encoded,
-                    );
-                }
+        let Some(bi) = &b.index else {
+            return &self.bases[k].leave;
+        };
+        self.base_row(k, RowKind::Leave, y, |c, slot, out| {
+            let base = bi
+                .cell(c)
+                .iter()
+                .filter(|&&i| stays(&slot.base_moved, i))
+                .map(|&i| (&b.state[i as usize], None));
+            diff_carried_into(base, std::iter::empty(), out);
+        })
+    }
+
+    /// Row `y` of one kind of chunk of baseline slot `k`, computed on first use: `diff`
+    /// writes cell `c`'s changes into the scratch body, which is then encoded.
+    fn base_row(
+        &mut self,
+        k: usize,
+        kind: RowKind,
+        y: usize,
+        diff: impl Fn(usize, &BaseChunks, &mut SnapshotBody),
+    ) -> &CellRows {
+        if !self.bases[k].rows(kind).done[y] {
+            let r = y * (self.cols + 1);
+            for x in 0..self.cols {
+                diff(y * self.cols + x, &self.bases[k], &mut self.scratch);
+                let rows = self.bases[k].rows(kind);
+                seal(
+                    &mut self.arena,
+                    &self.scratch,
+                    rows,
+                    r,
+                    x,
+                    &mut self.encoded,
+                );
             }
-            self.bases[k].leave.done[y] = true;
+            self.bases[k].rows(kind).done[y] = true;
         }
-        &self.bases[k].leave
+        self.bases[k].rows(kind)
     }
 }
 
