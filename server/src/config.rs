@@ -181,10 +181,17 @@ pub struct Config {
     #[arg(long, env = "TICKWIRE_VIEW_HEIGHT", default_value_t = 0.0)]
     pub view_height: f32,
 
-    /// Delta baselines are acknowledged ticks that are multiples of this: with N > 1,
-    /// clients with different round trips share a few baselines (each baseline in use costs
-    /// a delta of the whole world per tick), at the price of deltas up to N - 1 ticks
-    /// older. 1: each client's newest acknowledged tick.
+    /// Which state each client's delta is taken against: `sent`, the last snapshot its
+    /// connection accepted (TCP delivers it, in order, before the next: every client that
+    /// keeps up shares the previous tick, whatever its round trip); `acked`, the newest tick
+    /// it acknowledged (for comparison, and for a transport that may lose frames).
+    #[arg(long, value_enum, default_value_t = BaselineMode::Sent)]
+    pub baselines: BaselineMode,
+
+    /// With `--baselines acked`: baselines are acknowledged ticks that are multiples of
+    /// this, so clients with different round trips share a few baselines (each baseline in
+    /// use costs a delta of the whole world per tick), at the price of deltas up to N - 1
+    /// ticks older. 1: each client's newest acknowledged tick.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
     pub baseline_step: u32,
 
@@ -225,6 +232,16 @@ impl Default for Config {
 }
 
 /// A configuration that cannot work.
+/// `--baselines`: which state each client's delta is taken against (see
+/// [`crate::room::Baselines`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BaselineMode {
+    /// The last snapshot the client's connection accepted.
+    Sent,
+    /// The newest snapshot the client acknowledged (on the `--baseline-step` lattice).
+    Acked,
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
 pub struct ConfigError(pub String);
@@ -267,6 +284,9 @@ impl Config {
         }
         if self.max_connections == 0 {
             return err("--max-connections must be at least 1");
+        }
+        if self.baseline_step > 1 && self.baselines != BaselineMode::Acked {
+            return err("--baseline-step applies to --baselines acked");
         }
         Ok(())
     }
@@ -353,5 +373,13 @@ mod tests {
         ]);
         assert_eq!(c.allowed_origins, vec!["https://a".to_owned()]);
         assert_eq!(c.trusted_proxies.len(), 1);
+        let c = Config::parse_from(["x", "--baseline-step", "4"]);
+        assert!(
+            c.validate().is_err(),
+            "a baseline step needs acknowledged baselines"
+        );
+        let c = Config::parse_from(["x", "--baselines", "acked", "--baseline-step", "4"]);
+        c.validate().expect("acknowledged baselines on a lattice");
+        assert_eq!(c.baselines, BaselineMode::Acked);
     }
 }

@@ -143,7 +143,12 @@ pub async fn run(
         input_queue: config.input_queue as usize,
         full_snapshots: config.full_snapshots,
         max_ack_lag_ticks: config.max_ack_lag_ticks,
-        baseline_step: config.baseline_step,
+        baselines: match config.baselines {
+            config::BaselineMode::Sent => room::Baselines::Sent,
+            config::BaselineMode::Acked => room::Baselines::Acked {
+                step: config.baseline_step,
+            },
+        },
         net: room::NetLimits {
             max_msgs_per_s: config.max_msgs_per_s,
             msg_burst: config.msg_burst,

@@ -48,12 +48,46 @@ pub struct RoomSettings {
     pub max_ack_lag_ticks: u32,
     /// What each player receives (everything, or a view around it).
     pub interest: Interest,
-    /// Baselines are acknowledged ticks that are multiples of this (1: each client's
-    /// newest acknowledgement), so clients with different round trips share baselines;
-    /// see `players::Acks`.
-    pub baseline_step: u32,
+    /// Which state each client's delta is taken against.
+    pub baselines: Baselines,
     /// Connection limits.
     pub net: NetLimits,
+}
+
+/// Which state each client's delta is taken against.
+///
+/// Every baseline in use costs the room a delta of the whole map per tick (see
+/// `snapshot::delta`), so the fewer distinct baselines, the cheaper the tick.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Baselines {
+    /// The last snapshot the client's connection accepted (written, or queued behind
+    /// earlier frames). A WebSocket runs over TCP, which delivers every accepted frame in
+    /// order, so the client holds that state when the next one arrives; a skipped frame
+    /// (its outbox full) never becomes a baseline. Every client that keeps up shares the
+    /// previous tick as its baseline, whatever its round trip: one delta of the map per
+    /// tick, and the smallest deltas. The default.
+    Sent,
+    /// The newest acknowledged tick that is a multiple of `step` when there is one less
+    /// than `step` ticks older than the newest acknowledgement, else the newest (see
+    /// `players::Acks`). For a transport that may lose frames; each round trip in the
+    /// crowd is a baseline in use, and `step` > 1 makes clients share a few, at the price
+    /// of deltas up to `step - 1` ticks older.
+    Acked {
+        /// The lattice of shared baselines (1: each client's newest acknowledgement).
+        step: u32,
+    },
+}
+
+impl Baselines {
+    /// The lattice acknowledgements are noted on (1 when baselines are not acknowledged
+    /// ticks).
+    #[must_use]
+    pub fn step(self) -> u32 {
+        match self {
+            Baselines::Sent => 1,
+            Baselines::Acked { step } => step.max(1),
+        }
+    }
 }
 
 /// A successful join (the welcome went out on the connection first thing).

@@ -1,12 +1,14 @@
-//! Interest management through the real `Room::tick`: with random motion, shooting, dropped
-//! snapshots and late acknowledgements, every client's replica equals exactly the entities
-//! in its view (plus margin) after every snapshot it applies; entities entering and leaving
-//! views are created and removed.
+//! Interest management through the real `Room::tick`: with random motion, shooting, late
+//! acknowledgements (and, with acknowledged baselines, dropped snapshots), every client's
+//! replica equals exactly the entities in its view (plus margin) after every snapshot it
+//! applies; entities entering and leaving views are created and removed.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
-use tickwire_server::room::{Conn, Ending, Interest, MemoryLink, NetLimits, Room, RoomSettings};
+use tickwire_server::room::{
+    Baselines, Conn, Ending, Interest, MemoryLink, NetLimits, Room, RoomSettings,
+};
 use tickwire_server::snapshot::delta::MOVERS_MAX_AGE;
 use tickwire_server::snapshot::interest::{ViewKey, CELL};
 use tickwire_shared::input::{Buttons, InputMsg};
@@ -66,19 +68,30 @@ fn expected(
         .collect()
 }
 
+/// The default: each delta against the last snapshot sent (every one arrives, in order,
+/// as over TCP), whatever the client acknowledges.
 #[test]
 fn every_replica_holds_exactly_its_view() {
-    replicas_hold_exactly_their_views(1);
+    replicas_hold_exactly_their_views(Baselines::Sent);
+}
+
+/// Deltas against acknowledged ticks, with a fifth of the snapshots lost.
+#[test]
+fn every_replica_holds_exactly_its_view_with_acked_baselines() {
+    replicas_hold_exactly_their_views(Baselines::Acked { step: 1 });
 }
 
 /// Baselines shared on a lattice of every 4th tick (`--baseline-step 4`): a baseline is
 /// always one the client still holds, with snapshots lost and acknowledgements late.
 #[test]
 fn every_replica_holds_exactly_its_view_with_shared_baselines() {
-    replicas_hold_exactly_their_views(4);
+    replicas_hold_exactly_their_views(Baselines::Acked { step: 4 });
 }
 
-fn replicas_hold_exactly_their_views(baseline_step: u32) {
+fn replicas_hold_exactly_their_views(baselines: Baselines) {
+    let baseline_step = baselines.step();
+    // Frames can be lost only where baselines are acknowledged ticks.
+    let lossy = baselines != Baselines::Sent;
     let interest = Interest::view(600.0, 400.0, 100.0);
     let settings = RoomSettings {
         sim: SimConfig::default(),
@@ -89,7 +102,7 @@ fn replicas_hold_exactly_their_views(baseline_step: u32) {
         full_snapshots: false,
         max_ack_lag_ticks: 10_000,
         interest,
-        baseline_step,
+        baselines,
         // Ticks run faster than real time here: no rate limit.
         net: NetLimits {
             max_msgs_per_s: f64::MAX,
@@ -165,7 +178,7 @@ fn replicas_hold_exactly_their_views(baseline_step: u32) {
             assert!(c.ended.try_recv().is_err(), "nobody is dropped");
             for bytes in c.link.take_messages() {
                 // A fifth of the snapshots never arrive.
-                if rng.below(5) == 0 {
+                if lossy && rng.below(5) == 0 {
                     continue;
                 }
                 let ServerMsg::Snapshot(snap) = codec::decode_server(&bytes).expect("decodes")
@@ -177,6 +190,14 @@ fn replicas_hold_exactly_their_views(baseline_step: u32) {
                 // delta `shared::diff` computes from scratch for this client's baseline and
                 // view, except that an entity that changed cell comes as a despawn and a
                 // spawn instead of a patch.
+                if !lossy {
+                    // The previous snapshot, late acknowledgements or not.
+                    assert_eq!(
+                        snap.header.baseline,
+                        c.replica.tick(),
+                        "baseline = last sent"
+                    );
+                }
                 if let Some(b) = snap.header.baseline {
                     on_step += usize::from(b.0 % baseline_step == 0);
                     deltas += 1;
@@ -309,8 +330,10 @@ fn replicas_hold_exactly_their_views(baseline_step: u32) {
             "baselines on the lattice: {on_step} of {deltas}"
         );
     }
+    // Baselines older than the movers' age limit come only from late acknowledgements.
+    let old_baselines = lossy;
     assert!(
-        moves_patched > 0 && recent_whole > 0 && old_whole > 0,
+        moves_patched > 0 && recent_whole > 0 && (old_whole > 0 || !old_baselines),
         "entities changed cell inside views: {moves_patched} patched, re-sent whole \
          {recent_whole} times into a newly held cell and {old_whole} times against an older \
          baseline ({cell_moves} in all)"

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use tickwire_client_wasm::game::{Controls, GameClient};
-use tickwire_server::room::{Conn, Ending, MemoryLink, NetLimits, Room, RoomSettings};
+use tickwire_server::room::{Baselines, Conn, Ending, MemoryLink, NetLimits, Room, RoomSettings};
 use tickwire_shared::protocol::{codec, ClientMsg};
 use tickwire_shared::{Map, SimConfig};
 use tokio::sync::oneshot;
@@ -24,7 +24,8 @@ fn room() -> Room {
         full_snapshots: false,
         max_ack_lag_ticks: 10_000,
         interest: tickwire_server::room::Interest::everything(),
-        baseline_step: 1,
+        // The link is TCP: every frame arrives, in order.
+        baselines: Baselines::Sent,
         // Virtual time runs faster than real time here: no rate limit.
         net: NetLimits {
             max_msgs_per_s: f64::MAX,

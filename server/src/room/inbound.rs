@@ -26,7 +26,7 @@ pub(super) fn read_client(
     now: Instant,
     tick: Tick,
     newest_sent: Tick,
-    baseline_step: u32,
+    ack_step: u32,
     report: &mut TickReport,
 ) -> Result<(), Closing> {
     let PlayerSlot {
@@ -73,7 +73,7 @@ pub(super) fn read_client(
             }
             Ok(ClientMsg::Input(msg)) => {
                 let q = QueuedInput::from_wire(&msg).map_err(|e| bad_message(e.to_string()))?;
-                acks.note(msg.ack, newest_sent, baseline_step);
+                acks.note(msg.ack, newest_sent, ack_step);
                 match queue.push(q) {
                     Push::Queued => {}
                     Push::Duplicate => report.inputs_duplicate += 1,

@@ -24,6 +24,9 @@ pub(super) struct PlayerSlot {
     pub queue: InputQueue,
     /// What the client acknowledged, and the baselines chosen from it.
     pub acks: Acks,
+    /// Tick of the last snapshot its connection accepted (the baseline under
+    /// [`super::Baselines::Sent`]).
+    pub last_sent: Option<Tick>,
     pub joined_at: Tick,
     pub bucket: TokenBucket,
     pub last_heard: Instant,
@@ -33,7 +36,8 @@ pub(super) struct PlayerSlot {
     pub views: [Option<(Tick, ViewKey)>; VIEW_MEMORY],
 }
 
-/// What a client acknowledged, and the baselines chosen from it.
+/// What a client acknowledged, and the baselines chosen from it under
+/// [`super::Baselines::Acked`].
 ///
 /// Every baseline in use costs the room a delta of the whole map per tick (see
 /// `snapshot::delta`), so with a baseline step of `s` > 1 a client's baseline is the newest
@@ -164,6 +168,7 @@ impl Room {
                 ended: Some(ended),
                 queue: InputQueue::new(self.settings.input_queue),
                 acks: Acks::default(),
+                last_sent: None,
                 joined_at: self.world.tick,
                 bucket: TokenBucket::new(net.max_msgs_per_s, net.msg_burst),
                 last_heard: now,

@@ -12,7 +12,7 @@ use tickwire_shared::sim::{self, TickEvent};
 use tickwire_shared::{EntityId, NetEntity, NetId};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use super::{inbound, Closing, Room};
+use super::{inbound, Baselines, Closing, Room};
 use crate::net::conn::Sent;
 use crate::snapshot::delta::{Body, BodyKey};
 use crate::snapshot::history::TickRecord;
@@ -76,7 +76,8 @@ impl Room {
     ///    that broke a rule, went silent or stopped reading is ended with its close;
     /// 2. simulate: `sim::step`;
     /// 3. record: the replicated state and events go into the history ring;
-    /// 4. outbound: each player gets a delta against the tick it acknowledged (or a full
+    /// 4. outbound: each player gets a delta against its baseline (the last snapshot its
+    ///    connection accepted, or the tick it acknowledged: [`Baselines`]; or a full
     ///    state) of what its view covers (interest management), bodies encoded once per
     ///    (baseline, view then, view now), written straight to each player's socket
     ///    (`Conn`); a player whose socket has `outbox_depth` frames waiting is skipped
@@ -97,7 +98,7 @@ impl Room {
                 clock,
                 now,
                 newest_sent,
-                self.settings.baseline_step,
+                self.settings.baselines.step(),
                 &mut report,
             ) {
                 ending.push((id, closing));
@@ -169,13 +170,12 @@ impl Room {
                 ));
                 continue;
             }
-            let base = if self.settings.full_snapshots {
-                None
-            } else {
-                p.acks
-                    .choose_baseline(self.settings.baseline_step)
-                    .and_then(|a| self.history.get(a))
+            let chosen = match self.settings.baselines {
+                _ if self.settings.full_snapshots => None,
+                Baselines::Sent => p.last_sent,
+                Baselines::Acked { step } => p.acks.choose_baseline(step),
             };
+            let base = chosen.and_then(|t| self.history.get(t));
             let baseline = base.map(|r| r.tick);
             let key = BodyKey {
                 baseline,
@@ -203,7 +203,10 @@ impl Room {
         report.frames_time = clock.elapsed();
         let sweep = Instant::now();
         for (id, head, body, full) in &outgoing {
-            let Some(conn) = self.players.get_mut(*id).and_then(|p| p.conn.as_mut()) else {
+            let Some(p) = self.players.get_mut(*id) else {
+                continue;
+            };
+            let Some(conn) = p.conn.as_mut() else {
                 continue;
             };
             let body: &[u8] = match body {
@@ -212,6 +215,8 @@ impl Room {
             };
             match conn.send_binary([head, body], true) {
                 Sent::Written | Sent::Queued => {
+                    // Bound to arrive, after every frame accepted before it.
+                    p.last_sent = Some(tick);
                     report.frames_sent += 1;
                     report.bytes_sent += head.len() + body.len();
                     report.full_snapshots += usize::from(*full);

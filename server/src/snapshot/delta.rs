@@ -10,7 +10,8 @@
 //! whole row of cells at a time, so a run of cells in a row is one span of bytes and the
 //! per-client work is a few lookups per row of its view and one copy per run, whatever
 //! the number of entities it sees. Every baseline in use therefore costs a diff of the
-//! whole world per tick (`RoomSettings::baseline_step` bounds how many are in use).
+//! whole world per tick: under `Baselines::Sent` (the default) every client that keeps up
+//! shares the previous tick; under `Baselines::Acked` its step bounds how many are in use.
 //!
 //! Entities that changed cell since a recent baseline ("movers", a few per cent of them per
 //! tick of age) are left out of that baseline's delta and leave chunks: what a client needs of them
