@@ -6,10 +6,11 @@
 //! whole cell for a client that newly sees it, or the despawn of what it held for one that
 //! no longer does) is diffed and encoded once per baseline and tick, for every client whose
 //! view holds the cell; a client's body is then only the concatenation of its view's
-//! chunks, its state hash the sum of its cells' hashes. Delta and leave chunks are made a
-//! whole row of cells at a time, so a run of cells in a row is one span of bytes and the
-//! per-client work is a few lookups per row of its view and one copy per run, whatever
-//! the number of entities it sees. Every baseline in use therefore costs a diff of the
+//! chunks, its state hash the sum of its cells' hashes. Delta chunks are made a whole row
+//! of cells at a time, so a run of cells in a row is one span of bytes and the per-client
+//! work is a few lookups per row of its view and one copy per run, whatever the number of
+//! entities it sees; enter and leave chunks (only for views that changed since their
+//! baseline, a few per cent a tick) are made cell by cell, on demand. Every baseline in use therefore costs a diff of the
 //! whole world per tick: under `Baselines::Sent` (the default) every client that keeps up
 //! shares the previous tick; under `Baselines::Acked` its step bounds how many are in use.
 //!
@@ -120,8 +121,9 @@ struct BaseChunks {
     baseline: Option<Tick>,
     /// The changes in a cell from the baseline (carried forward) to now.
     delta: CellRows,
-    /// The despawn of what a cell held at the baseline (for a view that no longer holds it).
-    leave: CellRows,
+    /// Per cell: the despawn of what it held at the baseline, for a view that no longer
+    /// holds it (few cells a tick: computed cell by cell).
+    leave: Vec<Option<Span>>,
     /// The events after the baseline, encoded.
     events: Span,
     /// Entities in a different cell now than at the baseline, in id order: left out of
@@ -175,22 +177,6 @@ impl MovedChunk {
 /// Baselines at most this many ticks old have their movers sent per client (see the
 /// module docs); older ones leave them in the shared chunks.
 pub const MOVERS_MAX_AGE: u32 = 3;
-
-/// Which row-built chunks of a baseline.
-#[derive(Clone, Copy)]
-enum RowKind {
-    Delta,
-    Leave,
-}
-
-impl BaseChunks {
-    fn rows(&mut self, kind: RowKind) -> &mut CellRows {
-        match kind {
-            RowKind::Delta => &mut self.delta,
-            RowKind::Leave => &mut self.leave,
-        }
-    }
-}
 
 /// An entity in another cell than at the baseline.
 #[derive(Clone, Copy, Debug)]
@@ -303,7 +289,7 @@ fn carry<'c>(
 }
 
 /// The cells of a view that lie on the map, as column and row ranges.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Rect {
     x: Range<usize>,
     y: Range<usize>,
@@ -406,7 +392,7 @@ impl Chunks {
             ..BaseChunks::default()
         };
         chunks.delta.reset(self.cols, rows);
-        chunks.leave.reset(self.cols, rows);
+        chunks.leave.resize(self.cols * rows, None);
         if let Some(b) = b {
             self.find_movers(&mut chunks, b, carried, now);
         }
@@ -491,17 +477,46 @@ impl Chunks {
             None => {
                 let entries = index.cell(c).iter().map(|&i| &now.state[i as usize]);
                 diff_carried_into(std::iter::empty(), entries, &mut self.scratch);
-                let start = self.arena.len() as u32;
-                if !chunk_is_empty(&self.scratch) {
-                    codec::encode_chunk(&self.scratch, &mut self.arena);
-                    self.encoded += 1;
-                }
-                let span = (start, self.arena.len() as u32);
+                let span = self.seal_cell();
                 self.enter[c] = Some(span);
                 span
             }
         };
         (span, u32::from(span.0 != span.1))
+    }
+
+    /// The chunk of baseline slot `k` that despawns what cell `c` held at baseline `b`
+    /// (its bytes, and 1 when it is not empty).
+    fn leave(&mut self, b: &TickRecord, k: usize, c: usize) -> (Span, u32) {
+        let span = match self.bases[k].leave[c] {
+            Some(span) => span,
+            None => {
+                let Some(bi) = &b.index else {
+                    return ((0, 0), 0);
+                };
+                let moved = &self.bases[k].base_moved;
+                let base = bi
+                    .cell(c)
+                    .iter()
+                    .filter(|&&i| stays(moved, i))
+                    .map(|&i| (&b.state[i as usize], None));
+                diff_carried_into(base, std::iter::empty(), &mut self.scratch);
+                let span = self.seal_cell();
+                self.bases[k].leave[c] = Some(span);
+                span
+            }
+        };
+        (span, u32::from(span.0 != span.1))
+    }
+
+    /// Encodes the scratch body as one cell's chunk (nothing when it is empty).
+    fn seal_cell(&mut self) -> Span {
+        let start = self.arena.len() as u32;
+        if !chunk_is_empty(&self.scratch) {
+            codec::encode_chunk(&self.scratch, &mut self.arena);
+            self.encoded += 1;
+        }
+        (start, self.arena.len() as u32)
     }
 
     /// Row `y` of the delta chunks of baseline `b` (slot `k`, carried forward to
@@ -517,7 +532,7 @@ impl Chunks {
         let (Some(bi), Some(ni)) = (&b.index, &now.index) else {
             return &self.bases[k].delta;
         };
-        self.base_row(k, RowKind::Delta, y, |c, slot, out| {
+        self.base_row(k, y, |c, slot, out| {
             let base = bi
                 .cell(c)
                 .iter()
@@ -532,48 +547,30 @@ impl Chunks {
         })
     }
 
-    /// Row `y` of the chunks that despawn what each cell held at baseline `b` (slot `k`),
-    /// computed.
-    fn leave_row(&mut self, b: &TickRecord, k: usize, y: usize) -> &CellRows {
-        let Some(bi) = &b.index else {
-            return &self.bases[k].leave;
-        };
-        self.base_row(k, RowKind::Leave, y, |c, slot, out| {
-            let base = bi
-                .cell(c)
-                .iter()
-                .filter(|&&i| stays(&slot.base_moved, i))
-                .map(|&i| (&b.state[i as usize], None));
-            diff_carried_into(base, std::iter::empty(), out);
-        })
-    }
-
-    /// Row `y` of one kind of chunk of baseline slot `k`, computed on first use: `diff`
+    /// Row `y` of the delta chunks of baseline slot `k`, computed on first use: `diff`
     /// writes cell `c`'s changes into the scratch body, which is then encoded.
     fn base_row(
         &mut self,
         k: usize,
-        kind: RowKind,
         y: usize,
         diff: impl Fn(usize, &BaseChunks, &mut SnapshotBody),
     ) -> &CellRows {
-        if !self.bases[k].rows(kind).done[y] {
+        if !self.bases[k].delta.done[y] {
             let r = y * (self.cols + 1);
             for x in 0..self.cols {
                 diff(y * self.cols + x, &self.bases[k], &mut self.scratch);
-                let rows = self.bases[k].rows(kind);
                 seal(
                     &mut self.arena,
                     &self.scratch,
-                    rows,
+                    &mut self.bases[k].delta,
                     r,
                     x,
                     &mut self.encoded,
                 );
             }
-            self.bases[k].rows(kind).done[y] = true;
+            self.bases[k].delta.done[y] = true;
         }
-        self.bases[k].rows(kind)
+        &self.bases[k].delta
     }
 }
 
@@ -706,20 +703,24 @@ impl BodyCache {
                 push(chunks.delta_row(b, k, carried, now, y).run(y, xs));
             }
         }
-        if let Some(b) = base {
-            for y in was.y.clone() {
-                let (left, right) = if view.y.contains(&y) {
-                    let to = view.x.start.clamp(was.x.start, was.x.end);
-                    let from = view.x.end.clamp(was.x.start, was.x.end);
-                    (was.x.start..to, from..was.x.end)
-                } else {
-                    (was.x.clone(), was.x.end..was.x.end)
-                };
-                let rows = chunks.leave_row(b, k, y);
-                let (l, r) = (rows.run(y, left), rows.run(y, right));
-                push(l);
-                push(r);
+        // (Most clients' views are the same as at their baseline: nothing left.)
+        match base {
+            Some(b) if was != view => {
+                let cols = chunks.cols;
+                for y in was.y.clone() {
+                    let (left, right) = if view.y.contains(&y) {
+                        let to = view.x.start.clamp(was.x.start, was.x.end);
+                        let from = view.x.end.clamp(was.x.start, was.x.end);
+                        (was.x.start..to, from..was.x.end)
+                    } else {
+                        (was.x.clone(), was.x.end..was.x.end)
+                    };
+                    for x in left.chain(right) {
+                        push(chunks.leave(b, k, y * cols + x));
+                    }
+                }
             }
+            _ => {}
         }
         // The entities that changed cell, as this client needs them.
         let moved = &mut self.moved;
