@@ -100,9 +100,9 @@ impl QVec2 {
     #[must_use]
     pub fn from_vec2(v: Vec2) -> QVec2 {
         let q = |f: f32| {
-            let s = (f * POS_SCALE).round();
+            let s = f * POS_SCALE;
             if s.is_finite() {
-                s as i32
+                crate::num::round_i32(s)
             } else {
                 0
             }
@@ -394,7 +394,10 @@ impl Entity {
 /// A movement direction (components multiples of `1 / DIR_SCALE` in [-1, 1]) on the wire.
 #[must_use]
 pub fn dir_to_net(d: Vec2) -> [i8; 2] {
-    let q = |f: f32| (f * DIR_SCALE).round().clamp(-DIR_SCALE, DIR_SCALE) as i8;
+    let q = |f: f32| {
+        let s = DIR_SCALE as i32;
+        crate::num::round_i32(f * DIR_SCALE).clamp(-s, s) as i8
+    };
     [q(d.x), q(d.y)]
 }
 

@@ -67,6 +67,7 @@ pub mod config;
 pub mod entity;
 pub mod input;
 pub mod map;
+pub mod num;
 pub mod protocol;
 pub mod replica;
 pub mod replication;

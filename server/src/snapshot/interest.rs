@@ -5,6 +5,7 @@
 //! encoded body.
 
 use glam::Vec2;
+use tickwire_shared::num::floor_i32;
 use tickwire_shared::{NetEntity, NetId, Tick};
 
 /// Side of an interest cell, world units.
@@ -71,7 +72,7 @@ impl Interest {
                 y1: -1,
             };
         };
-        let cell = |v: f32| (v / CELL).floor() as i32;
+        let cell = |v: f32| floor_i32(v / CELL);
         ViewKey::Cells {
             x0: cell(c.x - half.x),
             y0: cell(c.y - half.y),
@@ -109,8 +110,8 @@ impl StateIndex {
         let rows = ((height / CELL).ceil() as i32).max(1);
         let cell_of = |e: &NetEntity| {
             let p = e.position_at(tick, dt);
-            let cx = ((p.x / CELL).floor() as i32).clamp(0, cols - 1);
-            let cy = ((p.y / CELL).floor() as i32).clamp(0, rows - 1);
+            let cx = floor_i32(p.x / CELL).clamp(0, cols - 1);
+            let cy = floor_i32(p.y / CELL).clamp(0, rows - 1);
             (cy * cols + cx) as usize
         };
         let cells = (cols * rows) as usize;

@@ -28,8 +28,9 @@ impl SpatialGrid {
     }
 
     fn cell_of(&self, p: Vec2) -> (usize, usize) {
-        let cx = (p.x / self.cell).floor();
-        let cy = (p.y / self.cell).floor();
+        // No `floor`: above zero the cast truncates, which is the floor; below, 0 anyway.
+        let cx = p.x / self.cell;
+        let cy = p.y / self.cell;
         let clamp = |v: f32, n: usize| {
             if v.is_finite() && v > 0.0 {
                 (v as usize).min(n - 1)

@@ -65,6 +65,11 @@ pub fn move_players(world: &mut World) {
             pushes.push((id, push));
         }
     }
+    if pushes.is_empty() {
+        // Nobody moved since the grid was built: it stands (the same grid a rebuild
+        // would make).
+        return;
+    }
     for (id, push) in pushes {
         if let Some(e) = world.entities.get_mut(id) {
             e.pos = quantize(
