@@ -154,6 +154,13 @@ impl MovedChunk {
         self.despawns.clear();
     }
 
+    /// Puts each list in id order (they are gathered cell by cell).
+    fn sort(&mut self) {
+        self.spawns.sort_unstable_by_key(|&(id, _)| id);
+        self.patches.sort_unstable_by_key(|&(id, _)| id);
+        self.despawns.sort_unstable();
+    }
+
     /// Appends the chunk (entries in id order; `arena` holds their encodings).
     fn write(&self, arena: &[u8], out: &mut Vec<u8>) {
         for list in [&self.spawns, &self.patches] {
@@ -251,7 +258,6 @@ pub struct BodyCache {
     parts: Vec<Span>,
     /// A client's own chunk: the entities that changed cell, as it needs them.
     moved: MovedChunk,
-    picked: Vec<u32>,
     /// The state hash of the whole state this tick (every everything-visible body).
     all_hash: Option<u32>,
     buf: Vec<u8>,
@@ -730,42 +736,43 @@ impl BodyCache {
             let holds = |r: &Rect, (x, y): (u32, u32)| {
                 r.x.contains(&(x as usize)) && r.y.contains(&(y as usize))
             };
-            let mut picked: Vec<u32> = Vec::new();
-            std::mem::swap(&mut picked, &mut self.picked);
-            picked.clear();
+            // Held at the baseline: found by their old cell.
             for y in was.y.clone() {
-                picked.extend_from_slice(slot.by_src.run(y, &was.x));
-            }
-            for y in view.y.clone() {
-                picked.extend_from_slice(slot.by_dst.run(y, &view.x));
-            }
-            picked.sort_unstable();
-            picked.dedup();
-            for &m in &picked {
-                let mv = &slot.movers[m as usize];
-                let held = holds(&was, mv.src);
-                let seen = holds(&view, mv.dst);
-                // Its new cell comes as a delta chunk (which leaves movers out), or whole
-                // (an enter chunk, which spawns it).
-                let kept = seen && holds(&was, mv.dst);
-                match (held, seen, kept) {
-                    (true, true, true) if mv.replaced => {
-                        moved.despawns.push(mv.id);
-                        moved.spawns.push((mv.id, mv.spawn));
-                    }
-                    (true, true, true) => {
-                        if let Some(p) = mv.patch {
-                            moved.patches.push((mv.id, p));
+                for &m in slot.by_src.run(y, &was.x) {
+                    let mv = &slot.movers[m as usize];
+                    // Its new cell comes as a delta chunk (which leaves movers out), or
+                    // whole (an enter chunk, which spawns it), or not at all.
+                    let kept = holds(&view, mv.dst) && holds(&was, mv.dst);
+                    match (kept, mv.patch) {
+                        (true, _) if mv.replaced => {
+                            moved.despawns.push(mv.id);
+                            moved.spawns.push((mv.id, mv.spawn));
                         }
+                        (true, Some(p)) => moved.patches.push((mv.id, p)),
+                        (true, None) => {}
+                        // Gone from the view, or spawned whole by an enter chunk: the
+                        // held copy goes.
+                        (false, _) => moved.despawns.push(mv.id),
                     }
-                    // Held, and either gone from the view or spawned whole by an enter
-                    // chunk: the held copy goes.
-                    (true, _, _) => moved.despawns.push(mv.id),
-                    (false, true, true) => moved.spawns.push((mv.id, mv.spawn)),
-                    (false, _, _) => {}
                 }
             }
-            self.picked = picked;
+            // Not held at the baseline, and now in a cell the view held then (so not
+            // spawned by an enter chunk): spawned.
+            let both = Rect {
+                x: view.x.start.max(was.x.start)..view.x.end.min(was.x.end),
+                y: view.y.start.max(was.y.start)..view.y.end.min(was.y.end),
+            };
+            if !both.x.is_empty() {
+                for y in both.y.clone() {
+                    for &m in slot.by_dst.run(y, &both.x) {
+                        let mv = &slot.movers[m as usize];
+                        if !holds(&was, mv.src) {
+                            moved.spawns.push((mv.id, mv.spawn));
+                        }
+                    }
+                }
+            }
+            moved.sort();
         }
         let extra =
             !(moved.spawns.is_empty() && moved.patches.is_empty() && moved.despawns.is_empty());
