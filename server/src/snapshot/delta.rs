@@ -107,8 +107,10 @@ struct Chunks {
     /// cells a tick: computed cell by cell).
     enter: Vec<Option<Span>>,
     rows: usize,
-    /// Per baseline in use (`None`: full states); a handful, so a list.
+    /// Per baseline in use (`None`: full states); a handful, so a list. The first
+    /// `in_use` are this tick's; the rest are kept for their memory.
     bases: Vec<BaseChunks>,
+    in_use: usize,
     /// Chunks encoded this tick.
     encoded: usize,
     /// Reused for every chunk's changes.
@@ -211,6 +213,12 @@ struct CellIndex {
 }
 
 impl CellIndex {
+    fn clear(&mut self) {
+        self.cols = 0;
+        self.start.clear();
+        self.items.clear();
+    }
+
     fn build(&mut self, cols: usize, rows: usize, cell_of: impl Fn(usize) -> (u32, u32), n: usize) {
         self.cols = cols;
         let index = |i: usize| {
@@ -348,7 +356,7 @@ impl Chunks {
     /// Starts a tick whose state is `now`.
     fn reset(&mut self, now: &TickRecord, index: &StateIndex) {
         self.arena.clear();
-        self.bases.clear();
+        self.in_use = 0;
         self.encoded = 0;
         let (cols, rows) = index.size();
         let (cols, rows) = (cols as usize, rows as usize);
@@ -386,24 +394,35 @@ impl Chunks {
         now: &TickRecord,
     ) -> usize {
         let baseline = b.map(|b| b.tick);
-        if let Some(k) = self.bases.iter().position(|c| c.baseline == baseline) {
+        let used = &self.bases[..self.in_use];
+        if let Some(k) = used.iter().position(|c| c.baseline == baseline) {
             return k;
         }
+        let k = self.in_use;
+        if k == self.bases.len() {
+            self.bases.push(BaseChunks::default());
+        }
+        self.in_use += 1;
+        // The slot's memory is reused: at 10,000 players fresh tables each tick were
+        // page faults.
+        let mut chunks = std::mem::take(&mut self.bases[k]);
         let start = self.arena.len() as u32;
         codec::encode_events(&history.events_since(baseline), &mut self.arena);
-        let rows = self.rows;
-        let mut chunks = BaseChunks {
-            baseline,
-            events: (start, self.arena.len() as u32),
-            ..BaseChunks::default()
-        };
-        chunks.delta.reset(self.cols, rows);
-        chunks.leave.resize(self.cols * rows, None);
+        chunks.baseline = baseline;
+        chunks.events = (start, self.arena.len() as u32);
+        chunks.delta.reset(self.cols, self.rows);
+        chunks.leave.clear();
+        chunks.leave.resize(self.cols * self.rows, None);
+        chunks.movers.clear();
+        chunks.base_moved.clear();
+        chunks.now_moved.clear();
+        chunks.by_src.clear();
+        chunks.by_dst.clear();
         if let Some(b) = b {
             self.find_movers(&mut chunks, b, carried, now);
         }
-        self.bases.push(chunks);
-        self.bases.len() - 1
+        self.bases[k] = chunks;
+        k
     }
 
     /// The entities of both `b` and `now` whose cell changed, with their encodings.
@@ -423,8 +442,8 @@ impl Chunks {
             return;
         }
         let cols = self.cols;
-        chunks.base_moved = vec![false; b.state.len()];
-        chunks.now_moved = vec![false; now.state.len()];
+        chunks.base_moved.resize(b.state.len(), false);
+        chunks.now_moved.resize(now.state.len(), false);
         let (mut i, mut j) = (0, 0);
         while i < b.state.len() && j < now.state.len() {
             let ((bid, _), (nid, ne)) = (&b.state[i], &now.state[j]);
