@@ -28,6 +28,8 @@ pub struct World {
     next_net_id: u32,
     /// Scratch space reused by the step (not part of the state).
     pub(crate) grid: SpatialGrid,
+    /// Scratch space reused by the step: the separation pushes of a tick.
+    pub(crate) pushes: Vec<(EntityId, glam::Vec2)>,
 }
 
 impl World {
@@ -44,6 +46,7 @@ impl World {
             rng: Rng::new(seed),
             next_net_id: 1,
             grid,
+            pushes: Vec::new(),
         };
         crate::sim::spawn::populate(&mut world);
         world

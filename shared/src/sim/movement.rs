@@ -3,7 +3,7 @@
 use glam::Vec2;
 
 use crate::config::SimConfig;
-use crate::entity::{quantize, EntityId, EntityKind};
+use crate::entity::{quantize, EntityKind};
 use crate::input::PlayerInput;
 use crate::map::Map;
 use crate::world::World;
@@ -35,7 +35,8 @@ pub fn move_players(world: &mut World) {
     rebuild_player_grid(world);
 
     let r2 = world.config.player_radius * 2.0;
-    let mut pushes: Vec<(EntityId, Vec2)> = Vec::new();
+    let mut pushes = std::mem::take(&mut world.pushes);
+    pushes.clear();
     for (id, e) in &world.entities {
         if !matches!(&e.kind, EntityKind::Player(p) if p.alive()) {
             continue;
@@ -68,9 +69,10 @@ pub fn move_players(world: &mut World) {
     if pushes.is_empty() {
         // Nobody moved since the grid was built: it stands (the same grid a rebuild
         // would make).
+        world.pushes = pushes;
         return;
     }
-    for (id, push) in pushes {
+    for &(id, push) in &pushes {
         if let Some(e) = world.entities.get_mut(id) {
             e.pos = quantize(
                 world
@@ -79,6 +81,7 @@ pub fn move_players(world: &mut World) {
             );
         }
     }
+    world.pushes = pushes;
     rebuild_player_grid(world);
 }
 
