@@ -95,13 +95,17 @@ impl World {
     /// everything should hold after applying this tick's snapshot.
     #[must_use]
     pub fn net_state(&self) -> Vec<(NetId, NetEntity)> {
-        let mut v: Vec<(NetId, NetEntity)> = self
-            .entities
-            .values()
-            .map(|e| (e.net_id, e.to_net()))
-            .collect();
-        v.sort_unstable_by_key(|(id, _)| *id);
+        let mut v = Vec::new();
+        self.net_state_into(&mut v);
         v
+    }
+
+    /// [`World::net_state`] into `out` (cleared first; a server reuses the memory of an
+    /// old state, thousands of entries a tick).
+    pub fn net_state_into(&self, out: &mut Vec<(NetId, NetEntity)>) {
+        out.clear();
+        out.extend(self.entities.values().map(|e| (e.net_id, e.to_net())));
+        out.sort_unstable_by_key(|(id, _)| *id);
     }
 
     /// A 64-bit FNV-1a hash of the complete state (tick, randomness, every entity with its

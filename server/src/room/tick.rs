@@ -122,12 +122,13 @@ impl Room {
         // 3. Record.
         let clock = Instant::now();
         let tick = self.world.tick;
-        let state = self.world.net_state();
+        let (mut state, mut hashes) = self.history.take_spare();
+        self.world.net_state_into(&mut state);
         let index = self.settings.interest.enabled().then(|| {
             let map = &self.world.map;
             StateIndex::build(&state, tick, self.world.config.dt(), map.width, map.height)
         });
-        let hashes = state.iter().map(|(id, e)| entity_hash(*id, e)).collect();
+        hashes.extend(state.iter().map(|(id, e)| entity_hash(*id, e)));
         self.history.push(TickRecord {
             tick,
             hashes,

@@ -29,6 +29,9 @@ pub struct TickRecord {
 pub struct History {
     ring: VecDeque<TickRecord>,
     capacity: usize,
+    /// The state and hash lists of the last record pushed out, emptied, for the next tick
+    /// to fill (thousands of entries: fresh ones each tick were page faults).
+    spare: (Vec<(NetId, NetEntity)>, Vec<u32>),
 }
 
 impl History {
@@ -38,15 +41,28 @@ impl History {
         History {
             ring: VecDeque::with_capacity(capacity),
             capacity,
+            spare: (Vec::new(), Vec::new()),
         }
     }
 
     /// Records a tick (ticks arrive in order).
     pub fn push(&mut self, record: TickRecord) {
         if self.ring.len() == self.capacity {
-            self.ring.pop_front();
+            if let Some(old) = self.ring.pop_front() {
+                if let Ok(mut state) = Arc::try_unwrap(old.state) {
+                    let mut hashes = old.hashes;
+                    state.clear();
+                    hashes.clear();
+                    self.spare = (state, hashes);
+                }
+            }
         }
         self.ring.push_back(record);
+    }
+
+    /// Empty lists for the next record's state and hashes (the memory of one pushed out).
+    pub fn take_spare(&mut self) -> (Vec<(NetId, NetEntity)>, Vec<u32>) {
+        std::mem::take(&mut self.spare)
     }
 
     /// The newest tick.

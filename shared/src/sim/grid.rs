@@ -79,6 +79,25 @@ impl SpatialGrid {
         self.scratch = scratch;
     }
 
+    /// Moves item `id` from `from` to `to` in place when both lie in the same cell (then
+    /// the grid is exactly what a rebuild would make: items keep their order in a cell);
+    /// `false` when the cell changes (or `id` is not at `from`): rebuild instead.
+    pub fn move_within_cell(&mut self, id: EntityId, from: Vec2, to: Vec2) -> bool {
+        if self.cols == 0 || self.cell_of(from) != self.cell_of(to) {
+            return false;
+        }
+        let (cx, cy) = self.cell_of(from);
+        let c = cy * self.cols + cx;
+        let cell = &mut self.items[self.start[c] as usize..self.start[c + 1] as usize];
+        match cell.iter_mut().find(|(i, p)| *i == id && *p == from) {
+            Some(item) => {
+                item.1 = to;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Calls `f` for every item whose position is within `radius` of `center`, in a
     /// deterministic order (cell by cell, insertion order within a cell).
     pub fn query(&self, center: Vec2, radius: f32, mut f: impl FnMut(EntityId, Vec2)) {
@@ -98,5 +117,52 @@ impl SpatialGrid {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use slotmap::SlotMap;
+
+    use super::*;
+
+    /// A move inside a cell leaves the grid exactly as a rebuild after the move makes it;
+    /// a move across cells is refused.
+    #[test]
+    fn moves_within_a_cell_equal_a_rebuild() {
+        let mut ids: SlotMap<EntityId, ()> = SlotMap::with_key();
+        let mut items: Vec<(EntityId, Vec2)> = (0..200)
+            .map(|i| {
+                let p = Vec2::new((i * 37 % 400) as f32 + 0.5, (i * 91 % 300) as f32 + 0.5);
+                (ids.insert(()), p)
+            })
+            .collect();
+        let mut grid = SpatialGrid::new(40.0);
+        grid.rebuild(400.0, 300.0, items.iter().copied());
+        let mut refused = 0;
+        for (k, item) in items.iter_mut().enumerate() {
+            let to = item.1 + Vec2::new((k % 7) as f32 - 3.0, (k % 5) as f32 - 2.0);
+            if grid.move_within_cell(item.0, item.1, to) {
+                item.1 = to;
+            } else {
+                refused += 1;
+                assert_ne!(
+                    grid.cell_of(item.1),
+                    grid.cell_of(to),
+                    "refused only across cells"
+                );
+            }
+        }
+        assert!(
+            refused > 0 && refused < items.len(),
+            "both cases occur: {refused}"
+        );
+        let mut fresh = SpatialGrid::new(40.0);
+        fresh.rebuild(400.0, 300.0, items.iter().copied());
+        assert_eq!(grid.start, fresh.start);
+        assert_eq!(grid.items, fresh.items);
+        // Not where it says it is: refused.
+        let (id, at) = items[0];
+        assert!(!grid.move_within_cell(id, at + Vec2::splat(0.25), at));
     }
 }

@@ -66,23 +66,24 @@ pub fn move_players(world: &mut World) {
             pushes.push((id, push));
         }
     }
-    if pushes.is_empty() {
-        // Nobody moved since the grid was built: it stands (the same grid a rebuild
-        // would make).
-        world.pushes = pushes;
-        return;
-    }
+    // A push is a small step: the pushed player almost always stays in its grid cell,
+    // where it is moved in place (the grid a rebuild would make); otherwise, rebuild.
+    let mut stale = false;
     for &(id, push) in &pushes {
         if let Some(e) = world.entities.get_mut(id) {
+            let from = e.pos;
             e.pos = quantize(
                 world
                     .map
                     .resolve_circle(e.pos + push, world.config.player_radius),
             );
+            stale = stale || !world.grid.move_within_cell(id, from, e.pos);
         }
     }
     world.pushes = pushes;
-    rebuild_player_grid(world);
+    if stale {
+        rebuild_player_grid(world);
+    }
 }
 
 /// Puts every living player into the world's grid (used by movement and combat).
