@@ -14,6 +14,11 @@
 //! table and one JSON line.
 
 use std::sync::Arc;
+
+/// The server binary's allocator, so the figures are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::Instant;
 
 use clap::Parser;

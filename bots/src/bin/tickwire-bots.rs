@@ -17,6 +17,10 @@ use tickwire_bots::link::LinkConfig;
 use tickwire_bots::progress::ProgressMode;
 use tickwire_bots::swarm::{self, SwarmConfig};
 
+/// The same allocator as the server: thousands of bots' frames come and go every tick.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Drive a Tickwire server with headless bots and measure what they see.
 #[derive(Debug, Parser)]
 #[command(name = "tickwire-bots", version)]
