@@ -231,7 +231,6 @@ impl Default for Config {
     }
 }
 
-/// A configuration that cannot work.
 /// `--baselines`: which state each client's delta is taken against (see
 /// [`crate::room::Baselines`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -242,6 +241,7 @@ pub enum BaselineMode {
     Acked,
 }
 
+/// A configuration that cannot work.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
 pub struct ConfigError(pub String);

@@ -5,8 +5,11 @@
 //!
 //! 1. client: `Join { version, name }`; server: `Welcome` (or `Disconnect` and close 1008);
 //! 2. every tick the client sends `Input` (sequence number, target tick, ack = newest snapshot
-//!    tick received) and the server sends a `Snapshot`: a delta against the tick the client
-//!    acknowledged, or a full state when it has no usable baseline;
+//!    tick received) and the server sends a `Snapshot`: a delta against a state the client
+//!    holds (by default the last snapshot sent to it: the transport delivers every message
+//!    in order, so **a client applies every snapshot, in order**; with the server's
+//!    `--baselines acked`, the tick it acknowledged), or a full state when it has no usable
+//!    baseline;
 //! 3. `Ping`/`Pong` measure round trips; `Disconnect` explains a close.
 
 pub mod codec;
@@ -23,7 +26,9 @@ use crate::map::Map;
 use crate::tick::Tick;
 
 /// Version of everything in this module. Any change to the wire bumps it, in the same commit.
-pub const PROTOCOL_VERSION: u16 = 7;
+/// 8: the same bytes as 7, but deltas are against the last snapshot sent by default, so a
+/// client must apply every snapshot (one that skipped some could not follow).
+pub const PROTOCOL_VERSION: u16 = 8;
 
 /// Longest player name accepted, in bytes (longer names are cut at a char boundary).
 pub const MAX_NAME_BYTES: usize = 32;

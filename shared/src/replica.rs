@@ -18,8 +18,8 @@ use crate::protocol::Welcome;
 use crate::sim::TickEvent;
 use crate::tick::Tick;
 
-/// Past states kept for baselines at most (the server only uses baselines the client has
-/// acknowledged, and acknowledgements only move forward, so few are ever needed).
+/// Past states kept for baselines at most (a server uses the last snapshot it sent, or one
+/// the client acknowledged; baselines only move forward, so few are ever needed).
 pub const MAX_KEPT_STATES: usize = 64;
 
 /// A replicated state: entities sorted by id.

@@ -108,7 +108,9 @@ impl Sink {
 /// The socket with its queue of bytes not written yet.
 struct Io {
     sink: Sink,
-    /// Accepted, not yet written, in order (a frame may have been partly written).
+    /// Accepted, not yet written, in order (a frame may have been partly written). Only
+    /// writing shortens it, never a drop or a trim: the room's default baselines
+    /// (`Baselines::Sent`) are the last frame accepted, which the client must receive.
     pending: BytesMut,
     /// Snapshot frames queued since the socket last caught up.
     queued_frames: usize,

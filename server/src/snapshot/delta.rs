@@ -256,10 +256,8 @@ pub struct BodyCache {
     tick: Option<Tick>,
     /// Everything visible: the body of each baseline in use (`None`: full state).
     bodies: HashMap<Option<Tick>, Bytes>,
-    /// Per baseline in use: the baseline, each entry's carried position, and the tick it
-    /// is carried to. Advanced one tick at a time, so an old baseline costs one step per
-    /// entity and tick however old it is.
-    carried: Vec<(Tick, Tick, Vec<Option<QVec2>>)>,
+    /// Baselines carried forward.
+    carried: Carried,
     chunks: Chunks,
     /// Assembled bodies of this tick, back to back ([`Body::Assembled`]).
     pub frames: Vec<u8>,
@@ -271,35 +269,66 @@ pub struct BodyCache {
     buf: Vec<u8>,
 }
 
-/// Carries `b` forward to `now` in `carried` (see [`BodyCache::carried`]).
-fn carry<'c>(
-    carried: &'c mut Vec<(Tick, Tick, Vec<Option<QVec2>>)>,
-    b: &TickRecord,
-    now: Tick,
-    config: &SimConfig,
-    map: &Map,
-) -> &'c [Option<QVec2>] {
-    let i = match carried.iter().position(|(t, _, _)| *t == b.tick) {
-        Some(i) => i,
-        None => {
-            let at_baseline = |e: &NetEntity| match e {
-                NetEntity::Player(p) => Some(p.pos),
-                _ => None,
-            };
-            let pos = b.state.iter().map(|(_, e)| at_baseline(e)).collect();
-            carried.push((b.tick, b.tick, pos));
-            carried.len() - 1
+/// Baselines carried forward: per baseline in use, each entry's position carried to a
+/// tick. Advanced one tick at a time, so a baseline used tick after tick costs one step per
+/// entity and tick however old it is.
+#[derive(Default)]
+struct Carried {
+    /// (baseline, carried to, positions).
+    list: Vec<(Tick, Tick, Vec<Option<QVec2>>)>,
+    /// Position lists of baselines no longer carried, for reuse.
+    spare: Vec<Vec<Option<QVec2>>>,
+}
+
+impl Carried {
+    /// A new tick after `last`: only baselines used at `last` are kept (with the default
+    /// baselines, each tick's is the tick before, used once), and only while `history`
+    /// holds them.
+    fn start_tick(&mut self, last: Option<Tick>, history: &History) {
+        let mut i = 0;
+        while i < self.list.len() {
+            let (b, as_of, _) = &self.list[i];
+            if Some(*as_of) == last && history.get(*b).is_some() {
+                i += 1;
+            } else {
+                let (_, _, pos) = self.list.swap_remove(i);
+                self.spare.push(pos);
+            }
         }
-    };
-    let (_, as_of, pos) = &mut carried[i];
-    if *as_of != now {
-        let step = now.since(*as_of);
-        for ((_, e), c) in b.state.iter().zip(pos.iter_mut()) {
-            *c = c.and_then(|p| e.as_player()?.carry_from(p, step, config, map));
-        }
-        *as_of = now;
     }
-    pos
+
+    /// `b` carried forward to `now`.
+    fn carry(
+        &mut self,
+        b: &TickRecord,
+        now: Tick,
+        config: &SimConfig,
+        map: &Map,
+    ) -> &[Option<QVec2>] {
+        let i = match self.list.iter().position(|(t, _, _)| *t == b.tick) {
+            Some(i) => i,
+            None => {
+                let at_baseline = |e: &NetEntity| match e {
+                    NetEntity::Player(p) => Some(p.pos),
+                    _ => None,
+                };
+                let mut pos = self.spare.pop().unwrap_or_default();
+                pos.clear();
+                pos.extend(b.state.iter().map(|(_, e)| at_baseline(e)));
+                self.list.push((b.tick, b.tick, pos));
+                self.list.len() - 1
+            }
+        };
+        let (_, as_of, pos) = &mut self.list[i];
+        if *as_of != now {
+            let step = now.since(*as_of);
+            for ((_, e), c) in b.state.iter().zip(pos.iter_mut()) {
+                *c = c.and_then(|p| e.as_player()?.carry_from(p, step, config, map));
+            }
+            *as_of = now;
+        }
+        pos
+    }
 }
 
 /// The cells of a view that lie on the map, as column and row ranges.
@@ -608,12 +637,11 @@ impl BodyCache {
             .latest()
             .expect("the room records a tick before sending it");
         if self.tick != Some(now.tick) {
+            self.carried.start_tick(self.tick, history);
             self.tick = Some(now.tick);
             self.bodies.clear();
             self.frames.clear();
             self.all_hash = None;
-            // Forget baselines the history no longer holds.
-            self.carried.retain(|(b, _, _)| history.get(*b).is_some());
             if let Some(index) = &now.index {
                 self.chunks.reset(now, index);
             }
@@ -646,7 +674,7 @@ impl BodyCache {
             Some(b) => {
                 // Carrying a baseline forward is the same work for every client that uses
                 // it: done once per baseline and tick.
-                let carried = carry(&mut self.carried, b, now.tick, config, map);
+                let carried = self.carried.carry(b, now.tick, config, map);
                 diff_carried_hashed(
                     b.state.iter().zip(carried.iter().copied()),
                     now.state.iter(),
@@ -675,7 +703,7 @@ impl BodyCache {
     ) -> Range<usize> {
         let base = key.baseline.and_then(|t| history.get(t));
         let carried = match base {
-            Some(b) => carry(&mut self.carried, b, now.tick, config, map),
+            Some(b) => self.carried.carry(b, now.tick, config, map),
             None => &[],
         };
         let k = self.chunks.base(history, base, carried, now);
