@@ -86,11 +86,27 @@ async fn a_client_that_never_reads_has_snapshots_skipped_then_is_dropped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_reader_has_snapshots_skipped_and_stays_in_sync() {
+    slow_reader_stays_in_sync(false).await;
+}
+
+/// The same with interest management: its deltas, against the last frame its connection
+/// took (several ticks old once frames are skipped), are cut by cells.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_reader_in_an_open_world_has_snapshots_skipped_and_stays_in_sync() {
+    slow_reader_stays_in_sync(true).await;
+}
+
+async fn slow_reader_stays_in_sync(interest: bool) {
     let server = server_with(|c| {
         c.tick_hz = 120;
         c.max_ack_lag_ticks = 1200;
         c.tcp_send_buffer_bytes = 4096;
         c.outbox_depth = 2;
+        if interest {
+            c.view_width = 600.0;
+            c.view_height = 400.0;
+            c.view_margin = 100.0;
+        }
     })
     .await;
     let witness = Witness::join(&server).await;
@@ -99,6 +115,7 @@ async fn a_slow_reader_has_snapshots_skipped_and_stays_in_sync() {
     let mut replica: Option<Replica> = None;
     let mut seq = 0;
     let mut applied = 0u32;
+    let mut after_skip = 0u32;
     let mut ticks: Vec<u32> = Vec::new();
     // Stalls for ~4 s (a frozen tab: more than the socket buffers hold), then reads at a
     // normal pace.
@@ -116,6 +133,15 @@ async fn a_slow_reader_has_snapshots_skipped_and_stays_in_sync() {
             match codec::decode_server(&f.payload).expect("server bytes decode") {
                 ServerMsg::Welcome(w) => replica = Some(Replica::from_welcome(&w)),
                 ServerMsg::Snapshot(s) => {
+                    // Each delta is against the last frame the connection took: the one
+                    // received just before, skipped ticks or not.
+                    let last = ticks.last().map(|t| Tick(*t));
+                    if let Some(b) = s.header.baseline {
+                        assert_eq!(Some(b), last, "baseline = the snapshot received before");
+                    }
+                    if last.is_some_and(|t| t.next() != s.header.tick) {
+                        after_skip += 1;
+                    }
                     replica
                         .as_mut()
                         .expect("the welcome comes first")
@@ -147,8 +173,9 @@ async fn a_slow_reader_has_snapshots_skipped_and_stays_in_sync() {
     assert!(applied > 5, "the slow reader received snapshots");
     let span = ticks.last().unwrap_or(&0) - ticks.first().unwrap_or(&0);
     assert!(
-        applied < span,
-        "snapshots were skipped ({applied} over {span} ticks), latest wins"
+        applied < span && after_skip > 0,
+        "snapshots were skipped ({applied} over {span} ticks, {after_skip} after a gap), \
+         latest wins"
     );
     assert!(scrape(server.addr, "tickwire_outbox_drops_total").await > drops_before);
     let kicked = scrape(server.addr, "tickwire_kicks_total{reason=\"too_slow\"}").await;
