@@ -75,6 +75,13 @@ pub struct BenchArgs {
     /// and warm-up count ticks at 30 per second.
     #[arg(long)]
     in_process: bool,
+    /// The server's `--baselines` (`sent`, its default, or `acked`), for comparisons.
+    #[arg(long)]
+    baselines: Option<String>,
+    /// With --in-process: clients acknowledge the snapshot 1 to this many ticks old (a
+    /// crowd with varied round trips; what acknowledged baselines cost).
+    #[arg(long)]
+    max_ack_age: Option<usize>,
     /// Where the JSON line is appended.
     #[arg(long, default_value = "bench/results.jsonl")]
     out: PathBuf,
@@ -131,6 +138,9 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         .args(["--max-connections-per-ip", "0"]);
     if args.full {
         server.arg("--full-snapshots");
+    }
+    if let Some(b) = &args.baselines {
+        server.args(["--baselines", b]);
     }
     // open-world-N: each client receives its 1600 x 900 view (plus the server's margin).
     let interest = kind == Kind::OpenWorld;
@@ -239,6 +249,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         "window_s": round(secs, 2),
         "warmup_s": args.warmup,
         "full_snapshots": args.full,
+        "baselines": args.baselines.as_deref().unwrap_or("sent"),
         "probes": probes,
         "nice": if args.realtime { Value::Null } else { json!(args.nice) },
         "realtime": args.realtime,
@@ -325,6 +336,12 @@ fn in_process(args: &BenchArgs, kind: Kind, n: usize, root: &std::path::Path) ->
         .args(["--probes", &args.probes.unwrap_or(10).to_string()])
         .args(["--seed", &args.seed.to_string()])
         .stdout(Stdio::piped());
+    if let Some(b) = &args.baselines {
+        cmd.args(["--baselines", b]);
+    }
+    if let Some(a) = args.max_ack_age {
+        cmd.args(["--max-ack-age", &a.to_string()]);
+    }
     let out = cmd.output().context("running room_load")?;
     let text = String::from_utf8_lossy(&out.stdout);
     print!("{text}");
