@@ -2,7 +2,8 @@
 //!
 //! The authoritative game state server. One port serves the browser client over HTTP and
 //! upgrades `/ws` to WebSocket; a [`room::Room`] owns the world and ticks it at a fixed rate;
-//! after each tick every player gets a delta snapshot against the tick it acknowledged.
+//! after each tick every player gets a delta snapshot against the last snapshot its
+//! connection accepted (or, configured so, the tick it acknowledged).
 //!
 //! ```text
 //! socket --read by the room at each tick, decoded, checked--> per-player input queue
