@@ -90,7 +90,8 @@ async fn a_slow_reader_has_snapshots_skipped_and_stays_in_sync() {
 }
 
 /// The same with interest management: its deltas, against the last frame its connection
-/// took (several ticks old once frames are skipped), are cut by cells.
+/// took (several ticks old once frames are skipped), are cut by cells. The view covers the
+/// map, so that frames are as large as in the arena and the socket's buffers fill.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_reader_in_an_open_world_has_snapshots_skipped_and_stays_in_sync() {
     slow_reader_stays_in_sync(true).await;
@@ -99,12 +100,13 @@ async fn a_slow_reader_in_an_open_world_has_snapshots_skipped_and_stays_in_sync(
 async fn slow_reader_stays_in_sync(interest: bool) {
     let server = server_with(|c| {
         c.tick_hz = 120;
-        c.max_ack_lag_ticks = 1200;
+        c.max_ack_lag_ticks = 120 * 40;
+        c.write_timeout = Duration::from_secs(40);
         c.tcp_send_buffer_bytes = 4096;
         c.outbox_depth = 2;
         if interest {
-            c.view_width = 600.0;
-            c.view_height = 400.0;
+            c.view_width = 6000.0;
+            c.view_height = 6000.0;
             c.view_margin = 100.0;
         }
     })
@@ -118,13 +120,22 @@ async fn slow_reader_stays_in_sync(interest: bool) {
     let mut after_skip = 0u32;
     let mut ticks: Vec<u32> = Vec::new();
     // Stalls for ~4 s (a frozen tab: more than the socket buffers hold), then reads at a
-    // normal pace.
+    // normal pace (50 ms rounds) until a few snapshots came after the gap: 11 rounds at
+    // least, and up to LIMIT more (after a long zero window TCP may wait for its next
+    // window probe, seconds later, before it sends again; the write-stall and ack-lag
+    // limits are set above that here).
     let mut pause = tokio::time::interval(Duration::from_millis(4000));
     pause.tick().await;
-    for round in 0..12 {
+    let mut gap_seen_at = None;
+    let mut round = 0u32;
+    let resumed_by = Instant::now() + Duration::from_millis(4000) + LIMIT;
+    while round < 12
+        || (gap_seen_at.is_none_or(|at| applied < at + 5) && Instant::now() < resumed_by)
+    {
         if round == 1 {
             pause.tick().await;
         }
+        round += 1;
         let deadline = Instant::now() + Duration::from_millis(50);
         while let Some(f) = slow.recv_frame(deadline).await {
             if f.opcode != op::BINARY {
@@ -141,6 +152,7 @@ async fn slow_reader_stays_in_sync(interest: bool) {
                     }
                     if last.is_some_and(|t| t.next() != s.header.tick) {
                         after_skip += 1;
+                        gap_seen_at.get_or_insert(applied);
                     }
                     replica
                         .as_mut()
@@ -174,7 +186,7 @@ async fn slow_reader_stays_in_sync(interest: bool) {
     let span = ticks.last().unwrap_or(&0) - ticks.first().unwrap_or(&0);
     assert!(
         applied < span && after_skip > 0,
-        "snapshots were skipped ({applied} over {span} ticks, {after_skip} after a gap), \
+        "snapshots were skipped ({applied} over {span} ticks, {after_skip} after a gap; {ticks:?}), \
          latest wins"
     );
     assert!(scrape(server.addr, "tickwire_outbox_drops_total").await > drops_before);
