@@ -2,15 +2,14 @@
 //! SIGTERM.
 
 use anyhow::Context;
+use clap::Parser;
+use tickwire_server::Config;
+use tracing_subscriber::EnvFilter;
 
 /// mimalloc keeps freed memory for reuse: with glibc's allocator a room's per-tick tables
 /// were returned to the system and faulted back in every tick (docs/performance.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-use clap::Parser;
-use tickwire_server::Config;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -34,7 +34,7 @@ use tickwire_shared::protocol::SnapshotBody;
 use tickwire_shared::{Map, NetEntity, NetId, SimConfig, Tick};
 
 use super::history::{History, TickRecord};
-use super::interest::{StateIndex, ViewKey};
+use super::interest::{CellIndex, StateIndex, ViewKey};
 
 /// What a client's body depends on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -202,54 +202,6 @@ struct Mover {
     replaced: bool,
 }
 
-/// Items grouped by cell (counting sort, cells in row-major order), so the items of a
-/// run of cells in a row are one slice found with two lookups.
-#[derive(Default)]
-struct CellIndex {
-    cols: usize,
-    /// `items[start[c]..start[c + 1]]` are cell `c`'s.
-    start: Vec<u32>,
-    items: Vec<u32>,
-}
-
-impl CellIndex {
-    fn clear(&mut self) {
-        self.cols = 0;
-        self.start.clear();
-        self.items.clear();
-    }
-
-    fn build(&mut self, cols: usize, rows: usize, cell_of: impl Fn(usize) -> (u32, u32), n: usize) {
-        self.cols = cols;
-        let index = |i: usize| {
-            let (x, y) = cell_of(i);
-            y as usize * cols + x as usize
-        };
-        self.start.clear();
-        self.start.resize(cols * rows + 1, 0);
-        for i in 0..n {
-            self.start[index(i) + 1] += 1;
-        }
-        for c in 0..cols * rows {
-            self.start[c + 1] += self.start[c];
-        }
-        let mut fill = self.start.clone();
-        self.items.clear();
-        self.items.resize(n, 0);
-        for i in 0..n {
-            let c = index(i);
-            self.items[fill[c] as usize] = i as u32;
-            fill[c] += 1;
-        }
-    }
-
-    /// The items of row `y` in columns `xs`.
-    fn run(&self, y: usize, xs: &Range<usize>) -> &[u32] {
-        let (a, b) = (y * self.cols + xs.start, y * self.cols + xs.end);
-        &self.items[self.start[a] as usize..self.start[b] as usize]
-    }
-}
-
 /// The encoded bodies of the current tick.
 #[derive(Default)]
 pub struct BodyCache {
@@ -371,14 +323,25 @@ fn seal(
     x: usize,
     encoded: &mut usize,
 ) {
-    rows.off[r + x] = arena.len() as u32;
-    let full = !chunk_is_empty(scratch);
-    if full {
+    let span = encode_cell(arena, scratch, encoded);
+    rows.off[r + x] = span.0;
+    rows.count[r + x + 1] = rows.count[r + x] + counted(span).1;
+    rows.off[r + x + 1] = span.1;
+}
+
+/// Encodes `scratch` as one cell's chunk at the end of `arena` (nothing when it is empty).
+fn encode_cell(arena: &mut Vec<u8>, scratch: &SnapshotBody, encoded: &mut usize) -> Span {
+    let start = arena.len() as u32;
+    if !chunk_is_empty(scratch) {
         codec::encode_chunk(scratch, arena);
         *encoded += 1;
     }
-    rows.count[r + x + 1] = rows.count[r + x] + u32::from(full);
-    rows.off[r + x + 1] = arena.len() as u32;
+    (start, arena.len() as u32)
+}
+
+/// A chunk's bytes, and 1 when it is not empty (the chunks it adds to a body).
+fn counted(span: Span) -> (Span, u32) {
+    (span, u32::from(span.0 != span.1))
 }
 
 impl Chunks {
@@ -516,12 +479,13 @@ impl Chunks {
         }
         let movers = &chunks.movers;
         let (cols, rows) = (self.cols, self.rows);
+        let cell = |(x, y): (u32, u32)| y as usize * cols + x as usize;
         chunks
             .by_src
-            .build(cols, rows, |m| movers[m].src, movers.len());
+            .build(cols, rows, movers.len(), |m| cell(movers[m].src));
         chunks
             .by_dst
-            .build(cols, rows, |m| movers[m].dst, movers.len());
+            .build(cols, rows, movers.len(), |m| cell(movers[m].dst));
     }
 
     /// The enter chunk of cell `c` (its bytes, and 1 when it is not empty).
@@ -531,12 +495,12 @@ impl Chunks {
             None => {
                 let entries = index.cell(c).iter().map(|&i| &now.state[i as usize]);
                 diff_carried_into(std::iter::empty(), entries, &mut self.scratch);
-                let span = self.seal_cell();
+                let span = encode_cell(&mut self.arena, &self.scratch, &mut self.encoded);
                 self.enter[c] = Some(span);
                 span
             }
         };
-        (span, u32::from(span.0 != span.1))
+        counted(span)
     }
 
     /// The chunk of baseline slot `k` that despawns what cell `c` held at baseline `b`
@@ -555,22 +519,12 @@ impl Chunks {
                     .filter(|&&i| stays(moved, i))
                     .map(|&i| (&b.state[i as usize], None));
                 diff_carried_into(base, std::iter::empty(), &mut self.scratch);
-                let span = self.seal_cell();
+                let span = encode_cell(&mut self.arena, &self.scratch, &mut self.encoded);
                 self.bases[k].leave[c] = Some(span);
                 span
             }
         };
-        (span, u32::from(span.0 != span.1))
-    }
-
-    /// Encodes the scratch body as one cell's chunk (nothing when it is empty).
-    fn seal_cell(&mut self) -> Span {
-        let start = self.arena.len() as u32;
-        if !chunk_is_empty(&self.scratch) {
-            codec::encode_chunk(&self.scratch, &mut self.arena);
-            self.encoded += 1;
-        }
-        (start, self.arena.len() as u32)
+        counted(span)
     }
 
     /// Row `y` of the delta chunks of baseline `b` (slot `k`, carried forward to

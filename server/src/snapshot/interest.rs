@@ -82,15 +82,71 @@ impl Interest {
     }
 }
 
+/// Items grouped by cell (a counting sort, cells in row-major order, items ascending within
+/// a cell), so the items of a cell, or of a run of cells in a row, are one slice found with
+/// two lookups. Its memory is kept from one build to the next.
+#[derive(Debug, Default)]
+pub struct CellIndex {
+    cols: usize,
+    /// `items[start[c]..start[c + 1]]` are cell `c`'s.
+    start: Vec<u32>,
+    items: Vec<u32>,
+    /// Where each cell's next item goes while building.
+    fill: Vec<u32>,
+}
+
+impl CellIndex {
+    /// Groups items `0..n` of a `cols` x `rows` grid by `cell_of(i)` (a row-major cell
+    /// index).
+    pub fn build(&mut self, cols: usize, rows: usize, n: usize, cell_of: impl Fn(usize) -> usize) {
+        self.cols = cols;
+        self.start.clear();
+        self.start.resize(cols * rows + 1, 0);
+        for i in 0..n {
+            self.start[cell_of(i) + 1] += 1;
+        }
+        for c in 0..cols * rows {
+            self.start[c + 1] += self.start[c];
+        }
+        self.fill.clear();
+        self.fill.extend_from_slice(&self.start);
+        self.items.clear();
+        self.items.resize(n, 0);
+        for i in 0..n {
+            let c = cell_of(i);
+            self.items[self.fill[c] as usize] = i as u32;
+            self.fill[c] += 1;
+        }
+    }
+
+    /// Empties the index.
+    pub fn clear(&mut self) {
+        self.cols = 0;
+        self.start.clear();
+        self.items.clear();
+    }
+
+    /// The items of cell `c`.
+    #[must_use]
+    pub fn cell(&self, c: usize) -> &[u32] {
+        &self.items[self.start[c] as usize..self.start[c + 1] as usize]
+    }
+
+    /// The items of row `y` in columns `xs`.
+    #[must_use]
+    pub fn run(&self, y: usize, xs: &std::ops::Range<usize>) -> &[u32] {
+        let (a, b) = (y * self.cols + xs.start, y * self.cols + xs.end);
+        &self.items[self.start[a] as usize..self.start[b] as usize]
+    }
+}
+
 /// A state's entities bucketed by cell, built once per tick when interest is on.
 #[derive(Debug, Default)]
 pub struct StateIndex {
     cols: i32,
     rows: i32,
-    /// `start[c]..start[c + 1]` indexes `items` for cell `c`.
-    start: Vec<u32>,
-    /// Indices into the state, ascending within each cell.
-    items: Vec<u32>,
+    /// Indices into the state, by cell.
+    cells: CellIndex,
     /// Per state entry: its cell.
     owner: Vec<u32>,
 }
@@ -112,29 +168,17 @@ impl StateIndex {
             let p = e.position_at(tick, dt);
             let cx = floor_i32(p.x / CELL).clamp(0, cols - 1);
             let cy = floor_i32(p.y / CELL).clamp(0, rows - 1);
-            (cy * cols + cx) as usize
+            (cy * cols + cx) as u32
         };
-        let cells = (cols * rows) as usize;
-        let mut start = vec![0u32; cells + 1];
-        let owner: Vec<u32> = state.iter().map(|(_, e)| cell_of(e) as u32).collect();
-        for &c in &owner {
-            start[c as usize + 1] += 1;
-        }
-        for c in 0..cells {
-            start[c + 1] += start[c];
-        }
-        let mut fill = start.clone();
-        let mut items = vec![0u32; state.len()];
-        for (i, &c) in owner.iter().enumerate() {
-            let c = c as usize;
-            items[fill[c] as usize] = i as u32;
-            fill[c] += 1;
-        }
+        let owner: Vec<u32> = state.iter().map(|(_, e)| cell_of(e)).collect();
+        let mut cells = CellIndex::default();
+        cells.build(cols as usize, rows as usize, owner.len(), |i| {
+            owner[i] as usize
+        });
         StateIndex {
             cols,
             rows,
-            start,
-            items,
+            cells,
             owner,
         }
     }
@@ -167,17 +211,11 @@ impl StateIndex {
         }
     }
 
-    /// Index of cell (`cx`, `cy`), which must lie on the map.
-    #[must_use]
-    pub fn cell_index(&self, cx: i32, cy: i32) -> usize {
-        (cy * self.cols + cx) as usize
-    }
-
-    /// The entities of cell `c` ([`StateIndex::cell_index`]): indices into the state,
-    /// ascending (so in id order).
+    /// The entities of cell `c` (row-major): indices into the state, ascending (so in id
+    /// order).
     #[must_use]
     pub fn cell(&self, c: usize) -> &[u32] {
-        &self.items[self.start[c] as usize..self.start[c + 1] as usize]
+        self.cells.cell(c)
     }
 }
 
