@@ -10,8 +10,10 @@
 //! projectiles or events. A few probe clients decode every snapshot and check their
 //! replica against the server's state hash; a desync fails the run.
 //!
-//! Run through `cargo xtask bench open-world --n 10000 --in-process` (or arena); prints a
-//! table and one JSON line.
+//! The room is the server binary's (`tickwire_server::room_settings` of its default
+//! configuration, with the flags below), on the map the socket benchmark uses (`--map`),
+//! rate limits aside. Run through `cargo xtask bench open-world --n 10000 --in-process` (or
+//! arena), which writes or picks that map; prints a table and one JSON line.
 
 use std::sync::Arc;
 
@@ -25,18 +27,21 @@ use clap::Parser;
 use hdrhistogram::Histogram;
 use tickwire_bots::brain::{decide, Behavior, Brain};
 use tickwire_server::config::BaselineMode;
-use tickwire_server::room::{
-    Baselines, Conn, Interest, MemoryLink, NetLimits, Room, RoomSettings, TickReport,
-};
+use tickwire_server::room::{Conn, MemoryLink, NetLimits, Room, TickReport};
+use tickwire_server::Config;
 use tickwire_shared::input::{Buttons, InputMsg};
 use tickwire_shared::protocol::{codec, ClientMsg, ServerMsg};
-use tickwire_shared::{Map, Replica, SimConfig, Tick};
+use tickwire_shared::{Replica, Tick};
 
 #[derive(Parser, Debug)]
 struct Args {
-    /// arena (everything visible) or open-world (1600 x 900 views, map side 170 sqrt(N)).
+    /// arena (everything visible) or open-world (1600 x 900 views).
     #[arg(long, default_value = "open-world")]
     scenario: String,
+    /// The map (the socket benchmark's: `cargo xtask bench` writes the open-world ones
+    /// into target/bench).
+    #[arg(long)]
+    map: std::path::PathBuf,
     /// Players.
     #[arg(long, default_value_t = 10_000)]
     n: usize,
@@ -81,48 +86,25 @@ struct Client {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let (side, interest) = match args.scenario.as_str() {
-        "arena" => (4000.0, Interest::everything()),
-        "open-world" => (
-            (170.0 * (args.n as f64).sqrt()).max(400.0) as f32,
-            Interest::view(1600.0, 900.0, 200.0),
-        ),
+    let mut config = Config::default();
+    match args.scenario.as_str() {
+        "arena" => {}
+        "open-world" => (config.view_width, config.view_height) = (1600.0, 900.0),
         other => anyhow::bail!("unknown scenario {other:?}: arena or open-world"),
-    };
-    // Spawn points on a grid over the whole map, as the socket benchmark's map has.
-    let per_row = ((args.n as f64).sqrt().ceil() as usize).clamp(2, 100);
-    let at = |k: usize| side * (k as f32 + 0.5) / per_row as f32;
-    let map = Map {
-        name: format!("{}-{}", args.scenario, args.n),
-        width: side,
-        height: side,
-        walls: Vec::new(),
-        spawns: (0..per_row)
-            .flat_map(|i| (0..per_row).map(move |j| [at(i).round(), at(j).round()]))
-            .collect(),
-        pickups: Vec::new(),
-    };
-    let settings = RoomSettings {
-        sim: SimConfig::default(),
-        seed: args.seed,
-        history_ticks: 64,
-        max_players: args.n,
-        input_queue: 32,
-        full_snapshots: false,
-        max_ack_lag_ticks: 300,
-        interest,
-        baselines: match args.baselines {
-            BaselineMode::Sent => Baselines::Sent,
-            BaselineMode::Acked => Baselines::Acked {
-                step: args.baseline_step.max(1),
-            },
-        },
-        // Ticks run back to back here, faster than real time: no rate limit.
-        net: NetLimits {
-            max_msgs_per_s: f64::MAX,
-            msg_burst: f64::MAX,
-            ..NetLimits::default()
-        },
+    }
+    config.map = Some(args.map.clone());
+    config.max_players = args.n;
+    config.seed = args.seed;
+    config.baselines = args.baselines;
+    config.baseline_step = args.baseline_step;
+    config.validate()?;
+    let map = tickwire_server::load_map(&config)?;
+    let mut settings = tickwire_server::room_settings(&config);
+    // Ticks run back to back here, faster than real time: no rate limit.
+    settings.net = NetLimits {
+        max_msgs_per_s: f64::MAX,
+        msg_burst: f64::MAX,
+        ..settings.net
     };
     let hz = settings.sim.tick_hz;
     let mut room = Room::new(settings, Arc::new(map)).0;

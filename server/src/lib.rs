@@ -99,6 +99,43 @@ pub fn load_map(config: &Config) -> Result<Map, ServerError> {
     })
 }
 
+/// The room's settings from the server's configuration (the binary's, and the in-process
+/// benchmark's, so both measure the same room).
+#[must_use]
+pub fn room_settings(config: &Config) -> RoomSettings {
+    RoomSettings {
+        sim: SimConfig {
+            tick_hz: config.tick_hz,
+            ..SimConfig::default()
+        },
+        seed: config.seed,
+        history_ticks: config.history_ticks as usize,
+        max_players: config.max_players,
+        input_queue: config.input_queue as usize,
+        full_snapshots: config.full_snapshots,
+        max_ack_lag_ticks: config.max_ack_lag_ticks,
+        baselines: match config.baselines {
+            config::BaselineMode::Sent => room::Baselines::Sent,
+            config::BaselineMode::Acked => room::Baselines::Acked {
+                step: config.baseline_step,
+            },
+        },
+        net: room::NetLimits {
+            max_msgs_per_s: config.max_msgs_per_s,
+            msg_burst: config.msg_burst,
+            idle_timeout: config.idle_timeout,
+            ping_interval: config.ping_interval,
+            write_timeout: config.write_timeout,
+            ..room::NetLimits::default()
+        },
+        interest: if config.view_width > 0.0 && config.view_height > 0.0 {
+            room::Interest::view(config.view_width, config.view_height, config.view_margin)
+        } else {
+            room::Interest::everything()
+        },
+    }
+}
+
 /// Runs the server on `listener` until `shutdown` resolves: then stops accepting, sends
 /// every client a close (1001) and returns once they are closed or the configured
 /// `shutdown_grace` has passed.
@@ -133,37 +170,7 @@ pub async fn run(
         let _ =
             socket2::SockRef::from(&listener).set_send_buffer_size(config.tcp_send_buffer_bytes);
     }
-    let settings = RoomSettings {
-        sim: SimConfig {
-            tick_hz: config.tick_hz,
-            ..SimConfig::default()
-        },
-        seed: config.seed,
-        history_ticks: config.history_ticks as usize,
-        max_players: config.max_players,
-        input_queue: config.input_queue as usize,
-        full_snapshots: config.full_snapshots,
-        max_ack_lag_ticks: config.max_ack_lag_ticks,
-        baselines: match config.baselines {
-            config::BaselineMode::Sent => room::Baselines::Sent,
-            config::BaselineMode::Acked => room::Baselines::Acked {
-                step: config.baseline_step,
-            },
-        },
-        net: room::NetLimits {
-            max_msgs_per_s: config.max_msgs_per_s,
-            msg_burst: config.msg_burst,
-            idle_timeout: config.idle_timeout,
-            ping_interval: config.ping_interval,
-            write_timeout: config.write_timeout,
-            ..room::NetLimits::default()
-        },
-        interest: if config.view_width > 0.0 && config.view_height > 0.0 {
-            room::Interest::view(config.view_width, config.view_height, config.view_margin)
-        } else {
-            room::Interest::everything()
-        },
-    };
+    let settings = room_settings(&config);
     let (room, handle) = Room::new(settings, map.clone());
     let cancel = CancellationToken::new();
     let metrics = Arc::new(metrics::Metrics::new());

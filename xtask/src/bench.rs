@@ -112,14 +112,9 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         release.join("tickwire-bots"),
     );
     for b in [&server_bin, &bots_bin] {
-        if !b.exists() {
-            bail!("{} is missing (build it, or drop --no-build)", b.display());
-        }
+        require_bin(b)?;
     }
-    let map = match kind {
-        Kind::Arena | Kind::Combat => root.join("assets/maps/open-4000.json"),
-        Kind::OpenWorld => write_open_world_map(&bench_dir, n)?,
-    };
+    let map = scenario_map(&root, kind, n)?;
     let clk_tck = clock_ticks_per_s();
     let load_at_start = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let stamp = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
@@ -242,7 +237,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     } else {
         f64::NAN
     };
-    let result = json!({
+    let mut result = json!({
         "scenario": scenario,
         "n": n,
         "tick_hz": tick_hz,
@@ -279,14 +274,13 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         "joined": report["joined"],
         "server_cpu_us_per_player_tick": round(cpu_us_per_player_tick, 3),
         "saturated": interval_p99 > 50.0 || server_cpu_pct >= 95.0,
-        "commit": git_commit(&root),
-        "unix_time": stamp,
-        "machine": {
-            "cpus": std::thread::available_parallelism().map_or(0, |p| p.get()),
-            "model": cpu_model(),
-            "loadavg_at_start": load_at_start.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
-        },
     });
+    provenance(&mut result, &root, stamp);
+    result["machine"]["loadavg_at_start"] = json!(load_at_start
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" "));
     print_table(&result);
     append_result(args, &root, &result)
 }
@@ -312,6 +306,18 @@ fn append_result(args: &BenchArgs, root: &std::path::Path, result: &Value) -> Re
     Ok(())
 }
 
+/// The map of a scenario (open-world maps are written into target/bench).
+fn scenario_map(root: &std::path::Path, kind: Kind, n: usize) -> Result<PathBuf> {
+    Ok(match kind {
+        Kind::Arena | Kind::Combat => root.join("assets/maps/open-4000.json"),
+        Kind::OpenWorld => {
+            let dir = target_dir(root).join("bench");
+            std::fs::create_dir_all(&dir)?;
+            write_open_world_map(&dir, n)?
+        }
+    })
+}
+
 /// `--in-process`: runs the server crate's `room_load` example pinned to CPU 0 and appends
 /// its JSON line (plus commit and machine) to the results.
 fn in_process(args: &BenchArgs, kind: Kind, n: usize, root: &std::path::Path) -> Result<()> {
@@ -328,14 +334,11 @@ fn in_process(args: &BenchArgs, kind: Kind, n: usize, root: &std::path::Path) ->
         release_build(&["--package", "tickwire-server", "--example", "room_load"])?;
     }
     let bin = target_dir(root).join("release/examples/room_load");
-    if !bin.exists() {
-        bail!(
-            "{} is missing (build it, or drop --no-build)",
-            bin.display()
-        );
-    }
+    require_bin(&bin)?;
     let mut cmd = pinned("0", priority(args), &bin);
     cmd.args(["--scenario", kind.name()])
+        .arg("--map")
+        .arg(scenario_map(root, kind, n)?)
         .args(["--n", &n.to_string()])
         .args(["--warmup", &(args.warmup * 30).to_string()])
         .args(["--ticks", &(args.window * 30).to_string()])
@@ -359,13 +362,33 @@ fn in_process(args: &BenchArgs, kind: Kind, n: usize, root: &std::path::Path) ->
         .find_map(|l| l.strip_prefix("JSON "))
         .context("room_load printed no JSON line")
         .and_then(|j| serde_json::from_str(j).context("room_load's JSON"))?;
+    provenance(
+        &mut result,
+        root,
+        SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs(),
+    );
+    append_result(args, root, &result)
+}
+
+/// Where a result comes from: the commit, when (`stamp`, Unix seconds) and the machine.
+fn provenance(result: &mut Value, root: &std::path::Path, stamp: u64) {
     result["commit"] = json!(git_commit(root));
-    result["unix_time"] = json!(SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs());
+    result["unix_time"] = json!(stamp);
     result["machine"] = json!({
         "cpus": std::thread::available_parallelism().map_or(0, |p| p.get()),
         "model": cpu_model(),
     });
-    append_result(args, root, &result)
+}
+
+/// A binary the benchmark runs must exist.
+fn require_bin(bin: &std::path::Path) -> Result<()> {
+    if !bin.exists() {
+        bail!(
+            "{} is missing (build it, or drop --no-build)",
+            bin.display()
+        );
+    }
+    Ok(())
 }
 
 fn round(v: f64, digits: i32) -> Value {
