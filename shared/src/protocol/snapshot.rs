@@ -161,7 +161,10 @@ fn merge_sorted<T: IdEntry>(list: &mut [T]) -> Result<(), DecodeError> {
 ///
 /// # Errors
 /// When a list is not strictly increasing.
-pub fn encode_chunk<E: Encoder>(changes: &SnapshotBody, e: &mut E) -> Result<(), EncodeError> {
+pub(crate) fn encode_chunk<E: Encoder>(
+    changes: &SnapshotBody,
+    e: &mut E,
+) -> Result<(), EncodeError> {
     encode_by_id(&changes.spawns, e)?;
     encode_by_id(&changes.patches, e)?;
     encode_by_id(&changes.despawns, e)
@@ -171,16 +174,6 @@ pub fn encode_chunk<E: Encoder>(changes: &SnapshotBody, e: &mut E) -> Result<(),
 #[must_use]
 pub fn chunk_is_empty(changes: &SnapshotBody) -> bool {
     changes.spawns.is_empty() && changes.patches.is_empty() && changes.despawns.is_empty()
-}
-
-impl Encode for SnapshotBody {
-    /// The whole body as one chunk.
-    fn encode<E: Encoder>(&self, e: &mut E) -> Result<(), EncodeError> {
-        self.state_hash.to_le_bytes().encode(e)?;
-        1u64.encode(e)?;
-        encode_chunk(self, e)?;
-        self.events.encode(e)
-    }
 }
 
 impl<Ctx> Decode<Ctx> for SnapshotBody {
