@@ -23,7 +23,7 @@ use tickwire_shared::{EntityId, Map, PlayerInput, SimConfig, Tick, World};
 
 pub use crate::net::close::Closing;
 pub use crate::net::conn::{Conn, MemoryLink};
-use crate::snapshot::delta::{Body, BodyCache};
+use crate::snapshot::delta::{Body, BodyCache, BodyKey};
 use crate::snapshot::history::History;
 pub use crate::snapshot::interest::Interest;
 use players::PlayerSlot;
@@ -223,9 +223,11 @@ pub struct Room {
     bodies: BodyCache,
     settings: RoomSettings,
     inputs: Vec<(EntityId, PlayerInput)>,
-    /// This tick's frames (player, header, shared body, full state?), prepared before they
-    /// are written (kept to reuse its memory).
-    outgoing: Vec<(EntityId, [u8; SNAPSHOT_HEADER_LEN], Body, bool)>,
+    /// This tick's frames (player, header, full state?), their body keys and their bodies
+    /// (in the same order), prepared before they are written (kept to reuse their memory).
+    outgoing: Vec<(EntityId, [u8; SNAPSHOT_HEADER_LEN], bool)>,
+    keys: Vec<BodyKey>,
+    frame_bodies: Vec<Body>,
     rx: mpsc::Receiver<RoomCommand>,
     tick_now: Arc<AtomicU32>,
 }
@@ -245,6 +247,8 @@ impl Room {
             settings,
             inputs: Vec::new(),
             outgoing: Vec::new(),
+            keys: Vec::new(),
+            frame_bodies: Vec::new(),
             rx,
             tick_now: tick_now.clone(),
         };

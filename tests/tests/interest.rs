@@ -351,3 +351,76 @@ fn replicas_hold_exactly_their_views(baselines: Baselines) {
 fn state_len(room: &Room) -> usize {
     room.world().entities.len()
 }
+
+/// Players standing in the same cells with the same baseline share one encoded body: once
+/// a crowd of six has pushed itself apart and stands still, a tick encodes one body
+/// (nothing changed, so no chunk either) for six frames, and every replica still holds
+/// exactly its view.
+#[test]
+fn a_crowd_in_the_same_cells_shares_one_body() {
+    // Views 768 units wide (3 cells, plus the margins), so both side edges lie at the same
+    // place in their cells: half a cell from either boundary when the crowd's centre is
+    // there. Six players spawned at one point end up in a line 200 units long, inside it.
+    let interest = Interest::view(568.0, 368.0, 100.0);
+    let settings = RoomSettings {
+        sim: SimConfig::default(),
+        seed: 3,
+        history_ticks: 32,
+        max_players: 64,
+        input_queue: 64,
+        full_snapshots: false,
+        max_ack_lag_ticks: 10_000,
+        interest,
+        baselines: Baselines::Sent,
+        net: NetLimits::default(),
+    };
+    let mut map = Map::open("crowd", SIDE);
+    map.spawns = vec![[2.0 * CELL + CELL / 2.0 + 384.0, 896.0]];
+    let mut room = Room::new(settings, Arc::new(map)).0;
+    let mut clients: Vec<(NetId, Replica, MemoryLink)> = (0..6)
+        .map(|i| {
+            let (conn, link) = Conn::memory();
+            let (ended_tx, _ended) = oneshot::channel();
+            room.join_now(&format!("c{i}"), conn, ended_tx)
+                .expect("room has space");
+            let ServerMsg::Welcome(w) =
+                codec::decode_server(&link.take_messages().remove(0)).expect("decodes")
+            else {
+                panic!("a welcome first");
+            };
+            (w.player, Replica::from_welcome(&w), link)
+        })
+        .collect();
+    let dt = room.world().config.dt();
+    // The crowd pushes itself apart for a few ticks, then stands still (bounded: 300).
+    let mut settled = None;
+    for _ in 0..300 {
+        let report = room.tick();
+        let tick = room.world().tick;
+        let state = room.world().net_state();
+        for (me, replica, link) in &mut clients {
+            for bytes in link.take_messages() {
+                let ServerMsg::Snapshot(snap) = codec::decode_server(&bytes).expect("decodes")
+                else {
+                    panic!("a snapshot");
+                };
+                replica.apply(&snap).expect("applies");
+            }
+            let own = state
+                .iter()
+                .find(|(id, _)| id == me)
+                .map(|(_, e)| e.position_at(tick, dt));
+            let want = expected(&state, interest.key(own), tick, dt);
+            assert_eq!(replica.entities(), want.as_slice(), "{me:?} at {tick:?}");
+        }
+        assert_eq!(report.frames_sent, 6);
+        if report.bodies_encoded == 1 {
+            settled = Some(tick);
+            break;
+        }
+    }
+    assert!(
+        settled.is_some(),
+        "the crowd settles and shares one body per tick"
+    );
+}

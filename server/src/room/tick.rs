@@ -146,6 +146,8 @@ impl Room {
         let clock = Instant::now();
         let mut outgoing = std::mem::take(&mut self.outgoing);
         outgoing.clear();
+        let mut keys = std::mem::take(&mut self.keys);
+        keys.clear();
         let interest = self.settings.interest;
         for (id, p) in &mut self.players {
             // The view now, from the player's entity (its replicated position is its
@@ -178,17 +180,14 @@ impl Room {
             };
             let base = chosen.and_then(|t| self.history.get(t));
             let baseline = base.map(|r| r.tick);
-            let key = BodyKey {
+            keys.push(BodyKey {
                 baseline,
                 base_view: base.map_or(ViewKey::All, |r| {
                     p.view_at(r.tick)
                         .unwrap_or_else(|| interest.key(own_pos(r, p.net_id)))
                 }),
                 view,
-            };
-            let body = self
-                .bodies
-                .body(&self.history, key, &self.world.config, &self.world.map);
+            });
             let header = SnapshotHeader {
                 tick,
                 baseline,
@@ -197,13 +196,20 @@ impl Room {
             outgoing.push((
                 id,
                 codec::snapshot_header_bytes(&header),
-                body,
                 baseline.is_none(),
             ));
         }
+        let mut bodies = std::mem::take(&mut self.frame_bodies);
+        self.bodies.bodies(
+            &self.history,
+            &keys,
+            &self.world.config,
+            &self.world.map,
+            &mut bodies,
+        );
         report.frames_time = clock.elapsed();
         let sweep = Instant::now();
-        for (id, head, body, full) in &outgoing {
+        for ((id, head, full), body) in outgoing.iter().zip(&bodies) {
             let Some(p) = self.players.get_mut(*id) else {
                 continue;
             };
@@ -230,6 +236,11 @@ impl Room {
         report.send_time = sweep.elapsed();
         outgoing.clear();
         self.outgoing = outgoing;
+        keys.clear();
+        self.keys = keys;
+        // (Shared bodies hold their bytes until the next tick's frames replace them.)
+        bodies.clear();
+        self.frame_bodies = bodies;
         report.bodies_encoded = self.bodies.encoded(tick);
         report.dropped_too_slow = ending.len();
         for (id, closing) in ending {

@@ -10,7 +10,10 @@
 //! of cells at a time, so a run of cells in a row is one span of bytes and the per-client
 //! work is a few lookups per row of its view and one copy per run, whatever the number of
 //! entities it sees; enter and leave chunks (only for views that changed since their
-//! baseline, a few per cent a tick) are made cell by cell, on demand. Every baseline in use therefore costs a diff of the
+//! baseline, a few per cent a tick) are made cell by cell, on demand. The clients are
+//! worked through by where their views are ([`BodyCache::bodies`]): neighbouring views read
+//! the same rows, still in cache, and clients with the same key (same cells, same
+//! baseline) share the whole body. Every baseline in use therefore costs a diff of the
 //! whole world per tick: under `Baselines::Sent` (the default) every client that keeps up
 //! shares the previous tick; under `Baselines::Acked` its step bounds how many are in use.
 //!
@@ -52,8 +55,8 @@ pub struct BodyKey {
 pub enum Body {
     /// A body shared by every client with the same baseline (everything visible).
     Shared(Bytes),
-    /// A body assembled for this client from its view's chunks: these bytes of
-    /// [`BodyCache::frames`].
+    /// A body assembled from a view's chunks (shared by the clients with the same key):
+    /// these bytes of [`BodyCache::frames`].
     Assembled(Range<usize>),
 }
 
@@ -213,6 +216,12 @@ pub struct BodyCache {
     chunks: Chunks,
     /// Assembled bodies of this tick, back to back ([`Body::Assembled`]).
     pub frames: Vec<u8>,
+    /// Bodies assembled this tick.
+    assembled: usize,
+    /// The clients of a tick by the first cell of their view ([`BodyCache::bodies`]).
+    order: CellIndex,
+    /// The last keys met in a cell of `order`, with their bodies.
+    recent: Vec<(BodyKey, Body)>,
     parts: Vec<Span>,
     /// A client's own chunk: the entities that changed cell, as it needs them.
     moved: MovedChunk,
@@ -582,11 +591,70 @@ impl Chunks {
     }
 }
 
+/// Clients in one bucket whose bodies are remembered for the next ones in it (a bound, so
+/// that a crowd in one cell with many different keys costs a miss, not a scan of all).
+const RECENT_KEYS: usize = 8;
+
 impl BodyCache {
-    /// The body for `key` at the newest tick of `history`. `key.baseline` must be held by
-    /// `history` (or `None`); `config` and `map` carry the baseline forward (see
+    /// The bodies for `keys` (one per client, in any order) at the newest tick of
+    /// `history`, into `out` in the same order. Each key's `baseline` must be held by
+    /// `history` (or `None`); `config` and `map` carry baselines forward (see
     /// [`tickwire_shared::protocol::snapshot::Extrapolation`]).
-    pub fn body(&mut self, history: &History, key: BodyKey, config: &SimConfig, map: &Map) -> Body {
+    ///
+    /// With interest management the keys are worked through by where their views are
+    /// (bucketed by the view's first cell): neighbouring views read the same rows of
+    /// chunks, which are then still in cache, and clients with the same key (most of a
+    /// crowd) share one body.
+    pub fn bodies(
+        &mut self,
+        history: &History,
+        keys: &[BodyKey],
+        config: &SimConfig,
+        map: &Map,
+        out: &mut Vec<Body>,
+    ) {
+        out.clear();
+        let Some(index) = history.latest().and_then(|now| now.index.as_ref()) else {
+            out.extend(keys.iter().map(|&key| self.body(history, key, config, map)));
+            return;
+        };
+        let (cols, rows) = index.size();
+        let bucket = |key: &BodyKey| match key.view {
+            ViewKey::Cells { x0, y0, .. } => {
+                let (x, y) = (x0.clamp(0, cols - 1), y0.clamp(0, rows - 1));
+                (y * cols + x) as usize
+            }
+            ViewKey::All => 0,
+        };
+        let mut order = std::mem::take(&mut self.order);
+        order.build(cols as usize, rows as usize, keys.len(), |i| {
+            bucket(&keys[i])
+        });
+        out.resize(keys.len(), Body::Assembled(0..0));
+        let mut recent = std::mem::take(&mut self.recent);
+        for c in 0..(cols * rows) as usize {
+            recent.clear();
+            for &i in order.cell(c) {
+                let key = keys[i as usize];
+                out[i as usize] = match recent.iter().find(|(k, _)| *k == key) {
+                    Some((_, body)) => body.clone(),
+                    None => {
+                        let body = self.body(history, key, config, map);
+                        if recent.len() == RECENT_KEYS {
+                            recent.remove(0);
+                        }
+                        recent.push((key, body.clone()));
+                        body
+                    }
+                };
+            }
+        }
+        self.recent = recent;
+        self.order = order;
+    }
+
+    /// The body for `key` at the newest tick of `history` (see [`BodyCache::bodies`]).
+    fn body(&mut self, history: &History, key: BodyKey, config: &SimConfig, map: &Map) -> Body {
         let now = history
             .latest()
             .expect("the room records a tick before sending it");
@@ -595,6 +663,7 @@ impl BodyCache {
             self.tick = Some(now.tick);
             self.bodies.clear();
             self.frames.clear();
+            self.assembled = 0;
             self.all_hash = None;
             if let Some(index) = &now.index {
                 self.chunks.reset(now, index);
@@ -602,6 +671,7 @@ impl BodyCache {
         }
         match (&now.index, key.view) {
             (Some(index), ViewKey::Cells { .. }) => {
+                self.assembled += 1;
                 Body::Assembled(self.assemble(history, now, index, key, config, map))
             }
             _ => Body::Shared(self.shared(history, now, key.baseline, config, map)),
@@ -794,7 +864,7 @@ impl BodyCache {
     /// Number of distinct bodies and chunks encoded at `tick` (0 when none was asked for).
     pub fn encoded(&self, tick: Tick) -> usize {
         if self.tick == Some(tick) {
-            self.bodies.len() + self.chunks.encoded
+            self.bodies.len() + self.assembled + self.chunks.encoded
         } else {
             0
         }
