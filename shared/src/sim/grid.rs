@@ -79,6 +79,13 @@ impl SpatialGrid {
         self.scratch = scratch;
     }
 
+    /// Every item, cell by cell (rows of cells top to bottom, each left to right), in
+    /// insertion order within a cell.
+    #[must_use]
+    pub fn items(&self) -> &[(EntityId, Vec2)] {
+        &self.items
+    }
+
     /// Moves item `id` from `from` to `to` in place when both lie in the same cell (then
     /// the grid is exactly what a rebuild would make: items keep their order in a cell);
     /// `false` when the cell changes (or `id` is not at `from`): rebuild instead.

@@ -37,16 +37,16 @@ pub fn move_players(world: &mut World) {
     let r2 = world.config.player_radius * 2.0;
     let mut pushes = std::mem::take(&mut world.pushes);
     pushes.clear();
-    for (id, e) in &world.entities {
-        if !matches!(&e.kind, EntityKind::Player(p) if p.alive()) {
-            continue;
-        }
+    // Every living player, in the grid's order: neighbours come one after the other, so
+    // each query finds its cells in cache. (Each player's push depends only on its
+    // neighbours, summed in the grid's order, so the order of players changes nothing.)
+    for &(id, pos) in world.grid.items() {
         let mut push = Vec2::ZERO;
-        world.grid.query(e.pos, r2, |other, opos| {
+        world.grid.query(pos, r2, |other, opos| {
             if other == id {
                 return;
             }
-            let d = e.pos - opos;
+            let d = pos - opos;
             let dist = d.length();
             let overlap = r2 - dist;
             if overlap <= 0.0 {
