@@ -28,6 +28,9 @@ pub struct World {
     next_net_id: u32,
     /// Scratch space reused by the step (not part of the state).
     pub(crate) grid: SpatialGrid,
+    /// Whether players moved since `grid` was built (see
+    /// [`crate::sim::movement::fresh_player_grid`]).
+    pub(crate) grid_stale: bool,
     /// Scratch space reused by the step: the separation pushes of a tick.
     pub(crate) pushes: Vec<(EntityId, glam::Vec2)>,
 }
@@ -46,6 +49,7 @@ impl World {
             rng: Rng::new(seed),
             next_net_id: 1,
             grid,
+            grid_stale: false,
             pushes: Vec::new(),
         };
         crate::sim::spawn::populate(&mut world);

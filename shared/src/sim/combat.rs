@@ -17,6 +17,13 @@ pub fn fly_projectiles(world: &mut World, events: &mut Vec<GameEvent>) {
     let lifetime = world.config.ticks(world.config.projectile_lifetime_s);
     let hit_r = world.config.player_radius + world.config.projectile_radius;
     let step_len = (world.config.player_radius * 0.5).max(1.0);
+    if world
+        .entities
+        .values()
+        .any(|e| matches!(e.kind, EntityKind::Projectile(_)))
+    {
+        crate::sim::movement::fresh_player_grid(world);
+    }
 
     let mut gone: Vec<EntityId> = Vec::new();
     let mut hits: Vec<(EntityId, EntityId)> = Vec::new(); // (victim, shooter)

@@ -67,7 +67,8 @@ pub fn move_players(world: &mut World) {
         }
     }
     // A push is a small step: the pushed player almost always stays in its grid cell,
-    // where it is moved in place (the grid a rebuild would make); otherwise, rebuild.
+    // where it is moved in place (the grid a rebuild would make); otherwise the grid is
+    // stale, rebuilt only if a later phase queries it this tick ([`fresh_player_grid`]).
     let mut stale = false;
     for &(id, push) in &pushes {
         if let Some(e) = world.entities.get_mut(id) {
@@ -81,7 +82,13 @@ pub fn move_players(world: &mut World) {
         }
     }
     world.pushes = pushes;
-    if stale {
+    world.grid_stale = stale;
+}
+
+/// Makes the world's grid hold every living player where it is now (a phase that queries
+/// it calls this first: after separation it may be stale).
+pub fn fresh_player_grid(world: &mut World) {
+    if world.grid_stale {
         rebuild_player_grid(world);
     }
 }
@@ -92,8 +99,10 @@ pub fn rebuild_player_grid(world: &mut World) {
         grid,
         entities,
         map,
+        grid_stale,
         ..
     } = world;
+    *grid_stale = false;
     grid.rebuild(
         map.width,
         map.height,

@@ -24,6 +24,9 @@ pub fn take_pickups(world: &mut World, events: &mut Vec<GameEvent>) {
             }
         }
     }
+    if !active.is_empty() {
+        crate::sim::movement::fresh_player_grid(world);
+    }
     // Who takes what.
     let reach = world.config.player_radius + world.config.pickup_radius;
     let max_hp = world.config.max_hp;
