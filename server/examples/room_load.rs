@@ -71,6 +71,11 @@ struct Args {
     /// Seed of the world and of the clients.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Also write one line per measured tick to this file: the tick's number, then its
+    /// work, step, record and frames time in microseconds (to see where slow ticks come
+    /// from: this machine's neighbours slow whole stretches of ticks).
+    #[arg(long)]
+    trace: Option<std::path::PathBuf>,
 }
 
 struct Client {
@@ -141,6 +146,10 @@ fn main() -> anyhow::Result<()> {
     let (mut step, mut record, mut prepare) = (hist(), hist(), hist());
     let (mut bytes, mut bodies, mut frames, mut full, mut applied, mut desyncs) =
         (0usize, 0usize, 0usize, 0usize, 0usize, 0usize);
+    let mut trace = match &args.trace {
+        Some(path) => Some(std::io::BufWriter::new(std::fs::File::create(path)?)),
+        None => None,
+    };
     let started = Instant::now();
     for n in 0..args.warmup + args.ticks {
         let now = room.world().tick;
@@ -186,6 +195,18 @@ fn main() -> anyhow::Result<()> {
         if n >= args.warmup {
             let io = report.send_time + report.recv_time;
             let us = |d: std::time::Duration| (d.as_micros() as u64).max(1);
+            if let Some(out) = &mut trace {
+                use std::io::Write;
+                writeln!(
+                    out,
+                    "{} {} {} {} {}",
+                    tick.0,
+                    us(total.saturating_sub(io)),
+                    us(report.step_time),
+                    us(report.record_time),
+                    us(report.frames_time)
+                )?;
+            }
             work.record(us(total.saturating_sub(io)))?;
             with_reads.record(us(total.saturating_sub(report.send_time)))?;
             recv.record(us(report.recv_time))?;
@@ -198,6 +219,9 @@ fn main() -> anyhow::Result<()> {
             frames += report.frames_sent;
             full += report.full_snapshots;
         }
+    }
+    if let Some(out) = &mut trace {
+        std::io::Write::flush(out)?;
     }
     let ended = endings
         .iter_mut()
