@@ -68,6 +68,27 @@ fn expected(
         .collect()
 }
 
+/// A room with `interest` and `baselines` whose players never trail too far.
+fn settings(interest: Interest, baselines: Baselines, seed: u64) -> RoomSettings {
+    RoomSettings {
+        sim: SimConfig::default(),
+        seed,
+        history_ticks: 32,
+        max_players: 64,
+        input_queue: 64,
+        full_snapshots: false,
+        max_ack_lag_ticks: 10_000,
+        interest,
+        baselines,
+        // Ticks run faster than real time here: no rate limit.
+        net: NetLimits {
+            max_msgs_per_s: f64::MAX,
+            msg_burst: f64::MAX,
+            ..NetLimits::default()
+        },
+    }
+}
+
 /// The default: each delta against the last snapshot sent (every one arrives, in order,
 /// as over TCP), whatever the client acknowledges.
 #[test]
@@ -93,23 +114,7 @@ fn replicas_hold_exactly_their_views(baselines: Baselines) {
     // Frames can be lost only where baselines are acknowledged ticks.
     let lossy = baselines != Baselines::Sent;
     let interest = Interest::view(600.0, 400.0, 100.0);
-    let settings = RoomSettings {
-        sim: SimConfig::default(),
-        seed: 11,
-        history_ticks: 32,
-        max_players: 64,
-        input_queue: 64,
-        full_snapshots: false,
-        max_ack_lag_ticks: 10_000,
-        interest,
-        baselines,
-        // Ticks run faster than real time here: no rate limit.
-        net: NetLimits {
-            max_msgs_per_s: f64::MAX,
-            msg_burst: f64::MAX,
-            ..NetLimits::default()
-        },
-    };
+    let settings = settings(interest, baselines, 11);
     let mut room = Room::new(settings, Arc::new(Map::open("interest", SIDE))).0;
     let mut rng = Rng::new(5);
     let join = |room: &mut Room, i: usize| {
@@ -362,18 +367,7 @@ fn a_crowd_in_the_same_cells_shares_one_body() {
     // place in their cells: half a cell from either boundary when the crowd's centre is
     // there. Six players spawned at one point end up in a line 200 units long, inside it.
     let interest = Interest::view(568.0, 368.0, 100.0);
-    let settings = RoomSettings {
-        sim: SimConfig::default(),
-        seed: 3,
-        history_ticks: 32,
-        max_players: 64,
-        input_queue: 64,
-        full_snapshots: false,
-        max_ack_lag_ticks: 10_000,
-        interest,
-        baselines: Baselines::Sent,
-        net: NetLimits::default(),
-    };
+    let settings = settings(interest, Baselines::Sent, 3);
     let mut map = Map::open("crowd", SIDE);
     map.spawns = vec![[2.0 * CELL + CELL / 2.0 + 384.0, 896.0]];
     let mut room = Room::new(settings, Arc::new(map)).0;
