@@ -195,25 +195,27 @@ fn main() -> anyhow::Result<()> {
         if n >= args.warmup {
             let io = report.send_time + report.recv_time;
             let us = |d: std::time::Duration| (d.as_micros() as u64).max(1);
+            let (tick_us, step_us, record_us, frames_us) = (
+                us(total.saturating_sub(io)),
+                us(report.step_time),
+                us(report.record_time),
+                us(report.frames_time),
+            );
             if let Some(out) = &mut trace {
                 use std::io::Write;
                 writeln!(
                     out,
-                    "{} {} {} {} {}",
-                    tick.0,
-                    us(total.saturating_sub(io)),
-                    us(report.step_time),
-                    us(report.record_time),
-                    us(report.frames_time)
+                    "{} {tick_us} {step_us} {record_us} {frames_us}",
+                    tick.0
                 )?;
             }
-            work.record(us(total.saturating_sub(io)))?;
+            work.record(tick_us)?;
             with_reads.record(us(total.saturating_sub(report.send_time)))?;
             recv.record(us(report.recv_time))?;
             send.record(us(report.send_time))?;
-            step.record(us(report.step_time))?;
-            record.record(us(report.record_time))?;
-            prepare.record(us(report.frames_time))?;
+            step.record(step_us)?;
+            record.record(record_us)?;
+            prepare.record(frames_us)?;
             bytes += report.bytes_sent;
             bodies += report.bodies_encoded;
             frames += report.frames_sent;

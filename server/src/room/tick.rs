@@ -238,7 +238,7 @@ impl Room {
         self.outgoing = outgoing;
         keys.clear();
         self.keys = keys;
-        // (Shared bodies hold their bytes until the next tick's frames replace them.)
+        // (Cleared: the shared bodies' bytes are released now, not a tick later.)
         bodies.clear();
         self.frame_bodies = bodies;
         report.bodies_encoded = self.bodies.encoded(tick);

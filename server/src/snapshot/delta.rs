@@ -315,6 +315,27 @@ impl Rect {
             y: half_open(y),
         }
     }
+
+    /// The cells in both (each range `0..0` when they do not meet on that axis).
+    fn meet(&self, other: &Rect) -> Rect {
+        let cut = |a: &Range<usize>, b: &Range<usize>| {
+            let (start, end) = (a.start.max(b.start), a.end.min(b.end));
+            if start < end {
+                start..end
+            } else {
+                0..0
+            }
+        };
+        Rect {
+            x: cut(&self.x, &other.x),
+            y: cut(&self.y, &other.y),
+        }
+    }
+
+    /// Whether cell (`x`, `y`) is in it.
+    fn holds(&self, (x, y): (u32, u32)) -> bool {
+        self.x.contains(&(x as usize)) && self.y.contains(&(y as usize))
+    }
 }
 
 /// Whether state entry `i` is not a mover (`moved` is empty when no mover is tracked).
@@ -537,7 +558,8 @@ impl Chunks {
     }
 
     /// Row `y` of the delta chunks of baseline `b` (slot `k`, carried forward to
-    /// `carried`), computed.
+    /// `carried`), computed on first use: each cell's changes are diffed into the scratch
+    /// body, then encoded.
     fn delta_row(
         &mut self,
         b: &TickRecord,
@@ -549,33 +571,22 @@ impl Chunks {
         let (Some(bi), Some(ni)) = (&b.index, &now.index) else {
             return &self.bases[k].delta;
         };
-        self.base_row(k, y, |c, slot, out| {
-            let base = bi
-                .cell(c)
-                .iter()
-                .filter(|&&i| stays(&slot.base_moved, i))
-                .map(|&i| (&b.state[i as usize], carried[i as usize]));
-            let entries = ni
-                .cell(c)
-                .iter()
-                .filter(|&&i| stays(&slot.now_moved, i))
-                .map(|&i| &now.state[i as usize]);
-            diff_carried_into(base, entries, out);
-        })
-    }
-
-    /// Row `y` of the delta chunks of baseline slot `k`, computed on first use: `diff`
-    /// writes cell `c`'s changes into the scratch body, which is then encoded.
-    fn base_row(
-        &mut self,
-        k: usize,
-        y: usize,
-        diff: impl Fn(usize, &BaseChunks, &mut SnapshotBody),
-    ) -> &CellRows {
         if !self.bases[k].delta.done[y] {
             let r = y * (self.cols + 1);
             for x in 0..self.cols {
-                diff(y * self.cols + x, &self.bases[k], &mut self.scratch);
+                let c = y * self.cols + x;
+                let slot = &self.bases[k];
+                let base = bi
+                    .cell(c)
+                    .iter()
+                    .filter(|&&i| stays(&slot.base_moved, i))
+                    .map(|&i| (&b.state[i as usize], carried[i as usize]));
+                let entries = ni
+                    .cell(c)
+                    .iter()
+                    .filter(|&&i| stays(&slot.now_moved, i))
+                    .map(|&i| &now.state[i as usize]);
+                diff_carried_into(base, entries, &mut self.scratch);
                 seal(
                     &mut self.arena,
                     &self.scratch,
@@ -756,13 +767,14 @@ impl BodyCache {
             Some(_) => Rect::of(index, key.base_view),
             None => Rect::default(),
         };
+        // The cells held at both ticks.
+        let both = view.meet(&was);
         for y in view.y.clone() {
             hash = hash.wrapping_add(chunks.hash(y, view.x.clone()));
-            let kept = match base {
-                Some(_) if was.y.contains(&y) => {
-                    view.x.start.max(was.x.start)..view.x.end.min(was.x.end)
-                }
-                _ => view.x.end..view.x.end,
+            let kept = if both.y.contains(&y) {
+                both.x.clone()
+            } else {
+                0..0
             };
             let cols = chunks.cols;
             let (kept, left, right) = match base {
@@ -804,16 +816,13 @@ impl BodyCache {
         moved.clear();
         if base.is_some() && !chunks.bases[k].movers.is_empty() {
             let slot = &chunks.bases[k];
-            let holds = |r: &Rect, (x, y): (u32, u32)| {
-                r.x.contains(&(x as usize)) && r.y.contains(&(y as usize))
-            };
             // Held at the baseline: found by their old cell.
             for y in was.y.clone() {
                 for &m in slot.by_src.run(y, &was.x) {
                     let mv = &slot.movers[m as usize];
                     // Its new cell comes as a delta chunk (which leaves movers out), or
                     // whole (an enter chunk, which spawns it), or not at all.
-                    let kept = holds(&view, mv.dst) && holds(&was, mv.dst);
+                    let kept = both.holds(mv.dst);
                     match (kept, mv.patch) {
                         (true, _) if mv.replaced => {
                             moved.despawns.push(mv.id);
@@ -829,17 +838,11 @@ impl BodyCache {
             }
             // Not held at the baseline, and now in a cell the view held then (so not
             // spawned by an enter chunk): spawned.
-            let both = Rect {
-                x: view.x.start.max(was.x.start)..view.x.end.min(was.x.end),
-                y: view.y.start.max(was.y.start)..view.y.end.min(was.y.end),
-            };
-            if !both.x.is_empty() {
-                for y in both.y.clone() {
-                    for &m in slot.by_dst.run(y, &both.x) {
-                        let mv = &slot.movers[m as usize];
-                        if !holds(&was, mv.src) {
-                            moved.spawns.push((mv.id, mv.spawn));
-                        }
+            for y in both.y.clone() {
+                for &m in slot.by_dst.run(y, &both.x) {
+                    let mv = &slot.movers[m as usize];
+                    if !was.holds(mv.src) {
+                        moved.spawns.push((mv.id, mv.spawn));
                     }
                 }
             }
