@@ -75,6 +75,16 @@ pub struct BenchArgs {
     /// and warm-up count ticks at 30 per second.
     #[arg(long)]
     in_process: bool,
+    /// Measure the kernel's floor under the scenario instead: N plain TCP connections on
+    /// 127.0.0.1 that carry an input up and a message down per tick, with no game, no
+    /// WebSocket and no tokio on the server's side (the `loopback_floor` example of the
+    /// server crate, on CPU 0; its clients on CPU 1). What one connection per player costs
+    /// this machine's kernel before Tickwire does anything.
+    #[arg(long)]
+    floor: bool,
+    /// With --floor: bytes of each message down (arena-500's snapshots are about 480).
+    #[arg(long, default_value_t = 480)]
+    floor_bytes: usize,
     /// The server's `--baselines` (`sent`, its default, or `acked`), for comparisons.
     #[arg(long)]
     baselines: Option<String>,
@@ -94,6 +104,9 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     let root = root();
     if args.in_process {
         return in_process(args, kind, n, &root);
+    }
+    if args.floor {
+        return floor(args, n, &root);
     }
     let bench_dir = target_dir(&root).join("bench");
     std::fs::create_dir_all(&bench_dir)?;
@@ -351,17 +364,52 @@ fn in_process(args: &BenchArgs, kind: Kind, n: usize, root: &std::path::Path) ->
     if let Some(a) = args.max_ack_age {
         cmd.args(["--max-ack-age", &a.to_string()]);
     }
-    let out = cmd.output().context("running room_load")?;
+    run_json(args, root, cmd, "room_load")
+}
+
+/// `--floor`: runs the server crate's `loopback_floor` example (itself on CPU 0, its
+/// clients on CPU 1) and appends its JSON line (plus commit and machine) to the results.
+fn floor(args: &BenchArgs, n: usize, root: &std::path::Path) -> Result<()> {
+    if !args.no_build {
+        release_build(&[
+            "--package",
+            "tickwire-server",
+            "--example",
+            "loopback_floor",
+        ])?;
+    }
+    let bin = target_dir(root).join("release/examples/loopback_floor");
+    require_bin(&bin)?;
+    let mut cmd = pinned("0", priority(args), &bin);
+    cmd.args(["--n", &n.to_string()])
+        .args(["--bytes", &args.floor_bytes.to_string()])
+        .args(["--warmup", &args.warmup.to_string()])
+        .args(["--window", &args.window.to_string()])
+        .args(["--seed", &args.seed.to_string()])
+        .args(["--clients-cpu", "1"])
+        .stdout(Stdio::piped());
+    run_json(args, root, cmd, "loopback_floor")
+}
+
+/// Runs `cmd`, prints its output and appends the JSON line it printed (`JSON {...}`), with
+/// its provenance, to the results.
+fn run_json(
+    args: &BenchArgs,
+    root: &std::path::Path,
+    mut cmd: std::process::Command,
+    what: &str,
+) -> Result<()> {
+    let out = cmd.output().with_context(|| format!("running {what}"))?;
     let text = String::from_utf8_lossy(&out.stdout);
     print!("{text}");
     if !out.status.success() {
-        bail!("room_load failed: {}", out.status);
+        bail!("{what} failed: {}", out.status);
     }
     let mut result: Value = text
         .lines()
         .find_map(|l| l.strip_prefix("JSON "))
-        .context("room_load printed no JSON line")
-        .and_then(|j| serde_json::from_str(j).context("room_load's JSON"))?;
+        .with_context(|| format!("{what} printed no JSON line"))
+        .and_then(|j| serde_json::from_str(j).with_context(|| format!("{what}'s JSON")))?;
     provenance(
         &mut result,
         root,
