@@ -13,8 +13,9 @@
 //! a message first acknowledges it: the input round trip of the benchmark doc with a
 //! server that costs nothing but its system calls.
 //!
-//! Prints a table and one JSON line: the server's CPU (utime + stime of the process, as the
-//! benchmark reads it), per player-tick, the read and write phases of a tick, and the
+//! Prints a table and one JSON line: the server's CPU (the run time of the thread that does
+//! all its work: what the utime + stime the benchmark reads of a server add up to), per
+//! player-tick, the read and write phases of a tick, and the
 //! round trips. Bounded: warm-up plus window ticks, then the connections close and the
 //! clients end by themselves.
 
@@ -201,7 +202,6 @@ fn serve(args: &Args, listener: &TcpListener) -> Result<Stats> {
     let (mut partial, mut errors) = (0u64, 0u64);
     let mut buf = vec![0u8; 4096];
     let mut msg = vec![0u8; args.bytes];
-    let clk_tck = clock_ticks_per_s();
     let start = Instant::now();
     let (mut cpu0, mut wall0) = (0.0, start);
     let mut last_start: Option<Instant> = None;
@@ -213,7 +213,7 @@ fn serve(args: &Args, listener: &TcpListener) -> Result<Stats> {
         }
         let began = Instant::now();
         if tick == warm {
-            cpu0 = cpu_seconds(clk_tck)?;
+            cpu0 = cpu_seconds()?;
             wall0 = began;
         }
         let measured = tick >= warm;
@@ -291,7 +291,7 @@ fn serve(args: &Args, listener: &TcpListener) -> Result<Stats> {
             write_h.saturating_record(read_done.elapsed().as_micros() as u64);
         }
     }
-    let cpu_s = cpu_seconds(clk_tck)? - cpu0;
+    let cpu_s = cpu_seconds()? - cpu0;
     let wall_s = wall0.elapsed().as_secs_f64();
     Ok(Stats {
         ticks: total - warm,
@@ -305,24 +305,17 @@ fn serve(args: &Args, listener: &TcpListener) -> Result<Stats> {
     })
 }
 
-/// This process's CPU time (utime + stime), seconds: what the benchmark reads of a server.
-fn cpu_seconds(clk_tck: f64) -> Result<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
-    let rest = stat.rsplit_once(')').context("bad /proc/self/stat")?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = f.get(11).context("short stat")?.parse()?;
-    let stime: u64 = f.get(12).context("short stat")?.parse()?;
-    Ok((utime + stime) as f64 / clk_tck)
-}
-
-fn clock_ticks_per_s() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
+/// CPU time of this process's main thread, where all its work runs, in seconds: the run time
+/// the kernel accounts to it (`/proc/self/schedstat`, nanoseconds), which the utime + stime
+/// the benchmark reads of a server are scaled to.
+fn cpu_seconds() -> Result<f64> {
+    let stat = std::fs::read_to_string("/proc/self/schedstat")?;
+    let ns: u64 = stat
+        .split_whitespace()
+        .next()
+        .context("empty /proc/self/schedstat")?
+        .parse()?;
+    Ok(ns as f64 / 1e9)
 }
 
 /// The child's stdout once it exits; killed (by its PID, through the handle) past
@@ -430,9 +423,9 @@ fn clients(args: &Args, addr: &str) -> Result<()> {
             });
         }
         tokio::time::sleep_until(window_start).await;
-        let c0 = cpu_seconds(clock_ticks_per_s())?;
+        let c0 = cpu_seconds()?;
         tokio::time::sleep_until(window_end).await;
-        let c1 = cpu_seconds(clock_ticks_per_s())?;
+        let c1 = cpu_seconds()?;
         while tasks.join_next().await.is_some() {}
         let h = rtts.lock();
         let ms = |q: f64| (h.value_at_quantile(q) as f64 / 100.0).round() / 10.0;
