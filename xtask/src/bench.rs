@@ -80,7 +80,7 @@ pub struct BenchArgs {
     /// WebSocket and no tokio on the server's side (the `loopback_floor` example of the
     /// server crate, on CPU 0; its clients on CPU 1). What one connection per player costs
     /// this machine's kernel before Tickwire does anything.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["in_process", "full", "baselines"])]
     floor: bool,
     /// With --floor: bytes of each message down (arena-500's snapshots are about 480).
     #[arg(long, default_value_t = 480)]
