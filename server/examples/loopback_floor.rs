@@ -76,7 +76,8 @@ struct Peer {
     partial: Vec<u8>,
     /// The newest input sequence read.
     last_seq: u64,
-    /// Bytes the socket did not take yet.
+    /// What the socket did not take yet, this tick's message behind it (empty between ticks
+    /// while the socket keeps up).
     backlog: Vec<u8>,
 }
 
@@ -182,7 +183,7 @@ fn serve(args: &Args, listener: &TcpListener) -> Result<Stats> {
                     sock,
                     partial: Vec::with_capacity(INPUT),
                     last_seq: 0,
-                    backlog: Vec::new(),
+                    backlog: Vec::with_capacity(args.bytes),
                 });
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
@@ -226,22 +227,14 @@ fn serve(args: &Args, listener: &TcpListener) -> Result<Stats> {
             match p.sock.read(&mut buf) {
                 Ok(0) => errors += 1,
                 Ok(n) => {
-                    let mut data = &buf[..n];
-                    if !p.partial.is_empty() {
-                        let need = (INPUT - p.partial.len()).min(data.len());
-                        p.partial.extend_from_slice(&data[..need]);
-                        data = &data[need..];
-                        if p.partial.len() == INPUT {
-                            p.last_seq = u64::from_le_bytes(p.partial[..8].try_into()?);
-                            p.partial.clear();
-                        }
-                    }
-                    let whole = data.len() / INPUT * INPUT;
+                    // The newest whole input counts; an incomplete one waits for its rest.
+                    p.partial.extend_from_slice(&buf[..n]);
+                    let whole = p.partial.len() / INPUT * INPUT;
                     if whole > 0 {
-                        let last = &data[whole - INPUT..whole];
+                        let last = &p.partial[whole - INPUT..whole];
                         p.last_seq = u64::from_le_bytes(last[..8].try_into()?);
+                        p.partial.drain(..whole);
                     }
-                    p.partial.extend_from_slice(&data[whole..]);
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {}
                 Err(_) => errors += 1,
@@ -252,33 +245,17 @@ fn serve(args: &Args, listener: &TcpListener) -> Result<Stats> {
         msg[..8].copy_from_slice(&tick.to_le_bytes());
         for p in &mut peers {
             msg[8..16].copy_from_slice(&p.last_seq.to_le_bytes());
-            let res = if p.backlog.is_empty() {
-                p.sock.write(&msg)
-            } else {
-                p.backlog.extend_from_slice(&msg);
-                p.sock.write(&p.backlog)
-            };
-            let queued = if p.backlog.is_empty() {
-                0
-            } else {
-                p.backlog.len()
-            };
-            match res {
-                Ok(n) if queued > 0 => {
+            // What waits goes first, with this message behind it.
+            p.backlog.extend_from_slice(&msg);
+            match p.sock.write(&p.backlog) {
+                Ok(n) => {
                     p.backlog.drain(..n);
                 }
-                Ok(n) if n < msg.len() => {
-                    partial += 1;
-                    p.backlog.extend_from_slice(&msg[n..]);
-                }
-                Ok(_) => {}
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    partial += 1;
-                    if queued == 0 {
-                        p.backlog.extend_from_slice(&msg);
-                    }
-                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
                 Err(_) => errors += 1,
+            }
+            if !p.backlog.is_empty() {
+                partial += 1;
             }
             // Bounded: a client that stops reading loses messages, never memory.
             if p.backlog.len() > 64 * args.bytes {

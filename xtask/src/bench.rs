@@ -343,12 +343,11 @@ fn in_process(args: &BenchArgs, kind: Kind, n: usize, root: &std::path::Path) ->
         // stops would be the p99 (50-62 ms in two runs, against 12-15 ms with nice).
         bail!("--in-process runs its ticks back to back: use --nice, not --realtime");
     }
-    if !args.no_build {
-        release_build(&["--package", "tickwire-server", "--example", "room_load"])?;
-    }
-    let bin = target_dir(root).join("release/examples/room_load");
-    require_bin(&bin)?;
-    let mut cmd = pinned("0", priority(args), &bin);
+    let mut cmd = pinned(
+        "0",
+        priority(args),
+        &server_example(args, root, "room_load")?,
+    );
     cmd.args(["--scenario", kind.name()])
         .arg("--map")
         .arg(scenario_map(root, kind, n)?)
@@ -370,17 +369,11 @@ fn in_process(args: &BenchArgs, kind: Kind, n: usize, root: &std::path::Path) ->
 /// `--floor`: runs the server crate's `loopback_floor` example (itself on CPU 0, its
 /// clients on CPU 1) and appends its JSON line (plus commit and machine) to the results.
 fn floor(args: &BenchArgs, n: usize, root: &std::path::Path) -> Result<()> {
-    if !args.no_build {
-        release_build(&[
-            "--package",
-            "tickwire-server",
-            "--example",
-            "loopback_floor",
-        ])?;
-    }
-    let bin = target_dir(root).join("release/examples/loopback_floor");
-    require_bin(&bin)?;
-    let mut cmd = pinned("0", priority(args), &bin);
+    let mut cmd = pinned(
+        "0",
+        priority(args),
+        &server_example(args, root, "loopback_floor")?,
+    );
     cmd.args(["--n", &n.to_string()])
         .args(["--bytes", &args.floor_bytes.to_string()])
         .args(["--warmup", &args.warmup.to_string()])
@@ -389,6 +382,17 @@ fn floor(args: &BenchArgs, n: usize, root: &std::path::Path) -> Result<()> {
         .args(["--clients-cpu", "1"])
         .stdout(Stdio::piped());
     run_json(args, root, cmd, "loopback_floor")
+}
+
+/// The release build of the server crate's example `name` (built first unless
+/// `--no-build`).
+fn server_example(args: &BenchArgs, root: &std::path::Path, name: &str) -> Result<PathBuf> {
+    if !args.no_build {
+        release_build(&["--package", "tickwire-server", "--example", name])?;
+    }
+    let bin = target_dir(root).join("release/examples").join(name);
+    require_bin(&bin)?;
+    Ok(bin)
 }
 
 /// Runs `cmd`, prints its output and appends the JSON line it printed (`JSON {...}`), with
