@@ -125,6 +125,25 @@ impl BotConnection {
         Self::connect_with_version(url, name, mode, PROTOCOL_VERSION).await
     }
 
+    /// Connects to `url` (a seat reservation's `url`) and joins with the reservation's
+    /// seat token.
+    ///
+    /// # Errors
+    /// As [`BotConnection::connect`].
+    pub async fn connect_with_seat(
+        url: &str,
+        name: &str,
+        seat: &str,
+        mode: DecodeMode,
+    ) -> Result<Self, BotError> {
+        let join = Join {
+            version: PROTOCOL_VERSION,
+            name: name.to_owned(),
+            seat: Some(seat.to_owned()),
+        };
+        Self::open(url, join, mode).await
+    }
+
     /// [`BotConnection::connect`] claiming another protocol version (for tests).
     ///
     /// # Errors
@@ -135,14 +154,20 @@ impl BotConnection {
         mode: DecodeMode,
         version: u16,
     ) -> Result<Self, BotError> {
+        let join = Join {
+            version,
+            name: name.to_owned(),
+            seat: None,
+        };
+        Self::open(url, join, mode).await
+    }
+
+    /// Connects to `url`, sends `join` and waits for the welcome.
+    async fn open(url: &str, join: Join, mode: DecodeMode) -> Result<Self, BotError> {
         // TCP_NODELAY, as browsers set for WebSockets: with Nagle on, a 20-byte input waits
         // for the ACK of the previous one, which rides on the next snapshot (up to a tick).
         let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
-        let join = ClientMsg::Join(Join {
-            version,
-            name: name.to_owned(),
-        });
-        let bytes = codec::encode_client(&join);
+        let bytes = codec::encode_client(&ClientMsg::Join(join));
         let up = bytes.len() as u64;
         ws.send(Message::Binary(bytes.into())).await?;
         let welcome = tokio::time::timeout(Duration::from_secs(10), async {

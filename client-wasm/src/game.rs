@@ -253,6 +253,7 @@ impl GameClient {
         let join = codec::encode_client(&ClientMsg::Join(Join {
             version: PROTOCOL_VERSION,
             name: self.name.clone(),
+            seat: None,
         }));
         self.stats.up.add(0.0, join.len() as f64);
         join

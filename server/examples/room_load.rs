@@ -1,5 +1,5 @@
 //! The room's own work at a scale the bot process cannot drive over sockets: N players
-//! joined through in-memory connections (`Conn::memory`), each sending one input per tick
+//! joined through in-memory connections (`GameSocket::memory`), each sending one input per tick
 //! as the benchmark's bots do (a new random direction every 0.5-1.5 s, random aim) and
 //! acknowledging the snapshot of one or two ticks ago (a client whose input left before
 //! the last snapshot arrived acknowledges the one before; `--max-ack-age` spreads that
@@ -10,12 +10,10 @@
 //! projectiles or events. A few probe clients decode every snapshot and check their
 //! replica against the server's state hash; a desync fails the run.
 //!
-//! The room is the server binary's (`tickwire_server::room_settings` of its default
+//! The room is the server binary's (the default mode of `tickwire_server::rooms::Modes` with its default
 //! configuration, with the flags below), on the map the socket benchmark uses (`--map`),
 //! rate limits aside. Run through `cargo xtask bench open-world --n 10000 --in-process` (or
 //! arena), which writes or picks that map; prints a table and one JSON line.
-
-use std::sync::Arc;
 
 /// The server binary's allocator, so the figures are the binary's.
 #[global_allocator]
@@ -27,7 +25,8 @@ use clap::Parser;
 use hdrhistogram::Histogram;
 use tickwire_bots::brain::{decide, Behavior, Brain};
 use tickwire_server::config::BaselineMode;
-use tickwire_server::room::{Conn, MemoryLink, NetLimits, Room, TickReport};
+use tickwire_server::net::game_socket::{GameSocket, MemoryLink};
+use tickwire_server::room::{NetLimits, Room, TickReport};
 use tickwire_server::Config;
 use tickwire_shared::input::{Buttons, InputMsg};
 use tickwire_shared::protocol::{codec, ClientMsg, ServerMsg};
@@ -94,17 +93,18 @@ fn main() -> anyhow::Result<()> {
     let mut config = Config::default();
     match args.scenario.as_str() {
         "arena" => {}
-        "open-world" => (config.view_width, config.view_height) = (1600.0, 900.0),
+        "open-world" => (config.view_width, config.view_height) = (Some(1600.0), Some(900.0)),
         other => anyhow::bail!("unknown scenario {other:?}: arena or open-world"),
     }
     config.map = Some(args.map.clone());
-    config.max_players = args.n;
+    config.max_players = Some(args.n);
     config.seed = args.seed;
     config.baselines = args.baselines;
     config.baseline_step = args.baseline_step;
     config.validate()?;
-    let map = tickwire_server::load_map(&config)?;
-    let mut settings = tickwire_server::room_settings(&config);
+    let modes = tickwire_server::rooms::Modes::load(&config)?;
+    let mode = modes.default_mode();
+    let mut settings = mode.settings.clone();
     // Ticks run back to back here, faster than real time: no rate limit.
     settings.net = NetLimits {
         max_msgs_per_s: f64::MAX,
@@ -112,12 +112,12 @@ fn main() -> anyhow::Result<()> {
         ..settings.net
     };
     let hz = settings.sim.tick_hz;
-    let mut room = Room::new(settings, Arc::new(map)).0;
+    let mut room = Room::new(settings, mode.map.clone()).0;
     let mut endings = Vec::new();
     let probe_every = (args.n / args.probes.max(1)).max(1);
     let mut clients: Vec<Client> = (0..args.n)
         .map(|i| {
-            let (conn, link) = Conn::memory();
+            let (conn, link) = GameSocket::memory();
             let (ended_tx, ended) = tokio::sync::oneshot::channel();
             endings.push(ended);
             room.join_now(&format!("bot{i}"), conn, ended_tx)

@@ -24,13 +24,42 @@ pub struct Config {
     #[arg(long, env = "TICKWIRE_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
 
-    /// Simulation ticks per second.
-    #[arg(long, env = "TICKWIRE_TICK_HZ", default_value_t = tickwire_shared::tick::DEFAULT_TICK_HZ,
-          value_parser = clap::value_parser!(u16).range(1..=240))]
-    pub tick_hz: u16,
-
-    /// Map file (JSON). Without it, the map `assets/maps/arena.json` is looked up under
+    /// Game modes file (TOML): what rooms are created from. Default: `modes.toml` under
     /// `--assets`.
+    #[arg(long, env = "TICKWIRE_MODES")]
+    pub modes: Option<PathBuf>,
+
+    /// The mode quick play joins (a `/ws` join with no seat). Default: the modes file's
+    /// `default`.
+    #[arg(long, env = "TICKWIRE_DEFAULT_MODE")]
+    pub default_mode: Option<String>,
+
+    /// Rooms at most in this process (matchmaking answers 503 beyond).
+    #[arg(long, env = "TICKWIRE_MAX_ROOMS", default_value_t = 1000)]
+    pub max_rooms: usize,
+
+    /// Secret that signs seat tokens (HMAC-SHA256); every node of a cluster needs the same.
+    /// Default: random per process.
+    #[arg(long, env = "TICKWIRE_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+
+    /// How long a seat reservation waits for its WebSocket join.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub seat_ttl: Duration,
+
+    /// Player identity from the game's backend: matchmaking then requires
+    /// `Authorization: Bearer <JWT>`, and the player's id and name come from its claims
+    /// (`sub`, `name`). An HS256 secret, or a PEM file (`@path`) holding an RS256 or EdDSA
+    /// public key. Without it, players are anonymous with the name they choose.
+    #[arg(long, env = "TICKWIRE_AUTH_JWT_KEY", hide_env_values = true)]
+    pub auth_jwt_key: Option<String>,
+
+    /// Overrides the default mode's tick rate (ticks per second).
+    #[arg(long, env = "TICKWIRE_TICK_HZ",
+          value_parser = clap::value_parser!(u16).range(1..=240))]
+    pub tick_hz: Option<u16>,
+
+    /// Overrides the default mode's map file (JSON).
     #[arg(long, env = "TICKWIRE_MAP")]
     pub map: Option<PathBuf>,
 
@@ -54,9 +83,9 @@ pub struct Config {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(2..=1024))]
     pub history_ticks: u32,
 
-    /// Players admitted at most (joins beyond are refused with close 1013).
-    #[arg(long, env = "TICKWIRE_MAX_PLAYERS", default_value_t = 5000)]
-    pub max_players: usize,
+    /// Overrides the default mode's seats per room.
+    #[arg(long, env = "TICKWIRE_MAX_PLAYERS")]
+    pub max_players: Option<usize>,
 
     /// Open TCP connections at most (HTTP and WebSocket). The server lowers it further to
     /// stay below the process's descriptor limit (RLIMIT_NOFILE, read at start). Beyond it,
@@ -172,14 +201,14 @@ pub struct Config {
     #[arg(long, default_value_t = 300)]
     pub max_ack_lag_ticks: u32,
 
-    /// Interest management: width of a player's view, world units (0: everyone sees
-    /// everything, as in an arena).
-    #[arg(long, env = "TICKWIRE_VIEW_WIDTH", default_value_t = 0.0)]
-    pub view_width: f32,
+    /// Overrides the default mode's interest management: width of a player's view, world
+    /// units (0: everyone sees everything, as in an arena). Needs `--view-height`.
+    #[arg(long, env = "TICKWIRE_VIEW_WIDTH", requires = "view_height")]
+    pub view_width: Option<f32>,
 
-    /// Interest management: height of a player's view, world units.
-    #[arg(long, env = "TICKWIRE_VIEW_HEIGHT", default_value_t = 0.0)]
-    pub view_height: f32,
+    /// Overrides the default mode's view height, world units. Needs `--view-width`.
+    #[arg(long, env = "TICKWIRE_VIEW_HEIGHT", requires = "view_width")]
+    pub view_height: Option<f32>,
 
     /// Which state each client's delta is taken against: `sent`, the last snapshot its
     /// connection accepted (TCP delivers it, in order, before the next: every client that
@@ -196,7 +225,7 @@ pub struct Config {
     pub baseline_step: u32,
 
     /// Interest management: extra distance around the view that is sent too, so entities
-    /// are known before they come into sight.
+    /// are known before they come into sight (for modes that do not set `view_margin`).
     #[arg(long, default_value_t = 200.0)]
     pub view_margin: f32,
 
@@ -210,16 +239,13 @@ pub struct Config {
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
 
+    #[cfg(feature = "test-hooks")]
     /// Test only: serve an echo WebSocket at /echo on the real accept path, for the
     /// Autobahn conformance suite.
     #[arg(long, hide = true)]
     pub autobahn_echo: bool,
 
-    /// Test only: panic inside the room task at this tick (proves a failed tick stops the
-    /// process instead of freezing the world).
-    #[arg(long, hide = true)]
-    pub debug_panic_tick_at: Option<u64>,
-
+    #[cfg(feature = "test-hooks")]
     /// Test only: a request for this path panics its connection task (proves isolation).
     #[arg(long, hide = true)]
     pub debug_panic_path: Option<String>,
@@ -247,18 +273,12 @@ pub enum BaselineMode {
 pub struct ConfigError(pub String);
 
 impl Config {
-    /// Duration of one tick.
+    /// The modes file in force.
     #[must_use]
-    pub fn tick_duration(&self) -> Duration {
-        Duration::from_secs_f64(1.0 / f64::from(self.tick_hz))
-    }
-
-    /// The map file in force.
-    #[must_use]
-    pub fn map_path(&self) -> PathBuf {
-        self.map
+    pub fn modes_path(&self) -> PathBuf {
+        self.modes
             .clone()
-            .unwrap_or_else(|| self.assets.join("maps").join("arena.json"))
+            .unwrap_or_else(|| self.assets.join("modes.toml"))
     }
 
     /// Checks the relations between limits that single flags cannot.
@@ -284,6 +304,12 @@ impl Config {
         }
         if self.max_connections == 0 {
             return err("--max-connections must be at least 1");
+        }
+        if self.max_rooms == 0 {
+            return err("--max-rooms must be at least 1");
+        }
+        if self.seat_ttl.is_zero() {
+            return err("--seat-ttl must be above zero");
         }
         if self.baseline_step > 1 && self.baselines != BaselineMode::Acked {
             return err("--baseline-step applies to --baselines acked");

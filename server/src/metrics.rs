@@ -1,13 +1,15 @@
 //! Server metrics in the Prometheus text format, served at `/metrics`. One registry per
 //! server instance (no global state), so several servers in one process stay apart.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hdrhistogram::Histogram as Hdr;
 use parking_lot::Mutex;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::room::{TickObserver, TickReport};
@@ -15,8 +17,22 @@ use crate::room::{TickObserver, TickReport};
 /// Every metric the server exports.
 pub struct Metrics {
     registry: Registry,
-    /// Players in the room.
+    /// Players in every room.
     pub players: IntGauge,
+    /// Rooms hosted, by mode.
+    pub rooms: IntGaugeVec,
+    /// Rooms created.
+    pub rooms_created: IntCounter,
+    /// Rooms that ended normally (disposed when empty, or at shutdown).
+    pub rooms_disposed: IntCounter,
+    /// Rooms whose tick panicked.
+    pub rooms_failed: IntCounter,
+    /// Matchmaking requests, by endpoint and outcome (`ok` or the refusal).
+    pub matchmake_requests: IntCounterVec,
+    /// Refused reservations, by reason.
+    pub matchmake_refused: IntCounterVec,
+    /// Time to answer a matchmaking request, seconds.
+    pub matchmake_seconds: Histogram,
     /// Open TCP connections (HTTP and WebSocket).
     pub connections_open: IntGauge,
     /// Connections accepted.
@@ -146,8 +162,48 @@ impl Metrics {
         registry
             .register(Box::new(kicks.clone()))
             .expect("unique metric");
+        let counters = |n: &str, h: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(n, h), labels).expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let rooms = IntGaugeVec::new(
+            Opts::new("tickwire_rooms", "Rooms hosted, by mode"),
+            &["mode"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(rooms.clone()))
+            .expect("unique metric");
         Metrics {
-            players: gauge("tickwire_players_connected", "Players in the room"),
+            players: gauge("tickwire_players_connected", "Players in every room"),
+            rooms,
+            rooms_created: counter("tickwire_rooms_created_total", "Rooms created"),
+            rooms_disposed: counter(
+                "tickwire_rooms_disposed_total",
+                "Rooms ended normally (empty for their mode's grace, or at shutdown)",
+            ),
+            rooms_failed: counter(
+                "tickwire_rooms_failed_total",
+                "Rooms whose tick panicked (their players got 1011)",
+            ),
+            matchmake_requests: counters(
+                "tickwire_matchmake_requests_total",
+                "Matchmaking requests, by endpoint and outcome",
+                &["endpoint", "outcome"],
+            ),
+            matchmake_refused: counters(
+                "tickwire_matchmake_refused_total",
+                "Seat reservations refused, by reason",
+                &["reason"],
+            ),
+            matchmake_seconds: histogram(
+                "tickwire_matchmake_seconds",
+                "Time to answer a matchmaking request",
+                buckets_ms(&[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 100.0]),
+            ),
             connections_open: gauge("tickwire_connections_open", "Open TCP connections"),
             connections_total: counter("tickwire_connections_total", "Connections accepted"),
             tick_duration: histogram(
@@ -223,20 +279,61 @@ impl Default for Metrics {
     }
 }
 
-/// Feeds the room's per-tick reports into the metrics.
+/// One room's own figures (for `GET /rooms/{id}`), written by its tick, read by anyone.
+#[derive(Debug, Default)]
+pub struct RoomFigures {
+    players: AtomicUsize,
+    ticks: AtomicU64,
+    last_work_us: AtomicU64,
+    max_work_us: AtomicU64,
+}
+
+impl RoomFigures {
+    /// Players in the room after its last tick.
+    pub fn players(&self) -> usize {
+        self.players.load(Ordering::Relaxed)
+    }
+    /// Ticks run.
+    pub fn ticks(&self) -> u64 {
+        self.ticks.load(Ordering::Relaxed)
+    }
+    /// Time inside the last tick, microseconds.
+    pub fn last_work_us(&self) -> u64 {
+        self.last_work_us.load(Ordering::Relaxed)
+    }
+    /// Longest tick so far, microseconds.
+    pub fn max_work_us(&self) -> u64 {
+        self.max_work_us.load(Ordering::Relaxed)
+    }
+}
+
+/// Feeds one room's per-tick reports into the process's metrics (every room into the same
+/// series: their cardinality does not grow with the rooms) and the room's own figures.
 pub struct RoomMetrics {
-    metrics: std::sync::Arc<Metrics>,
+    metrics: Arc<Metrics>,
     late_after: Duration,
+    figures: Arc<RoomFigures>,
+    /// Players counted in the process's gauge for this room.
+    players: i64,
 }
 
 impl RoomMetrics {
-    /// For a room ticking every `dt`.
+    /// For a room of `mode` ticking every `dt`.
     #[must_use]
-    pub fn new(metrics: std::sync::Arc<Metrics>, dt: Duration) -> RoomMetrics {
+    pub fn new(metrics: Arc<Metrics>, dt: Duration, figures: Arc<RoomFigures>) -> RoomMetrics {
         RoomMetrics {
             metrics,
             late_after: dt * 2,
+            figures,
+            players: 0,
         }
+    }
+}
+
+impl Drop for RoomMetrics {
+    /// The room is gone: its players leave the process's gauge.
+    fn drop(&mut self) {
+        self.metrics.players.sub(self.players);
     }
 }
 
@@ -249,9 +346,9 @@ impl TickObserver for RoomMetrics {
         if late {
             m.late_ticks.inc();
         }
+        let us = |d: Duration| (d.as_micros() as u64).clamp(1, 60_000_000);
         {
             let mut stats = m.tick_stats.lock();
-            let us = |d: Duration| (d.as_micros() as u64).clamp(1, 60_000_000);
             let io = r.send_time + r.recv_time;
             stats.work_us.saturating_record(us(work.saturating_sub(io)));
             stats.recv_us.saturating_record(us(r.recv_time));
@@ -259,7 +356,14 @@ impl TickObserver for RoomMetrics {
             stats.interval_us.saturating_record(us(interval));
             stats.late += u64::from(late);
         }
-        m.players.set(r.players as i64);
+        let players = r.players as i64;
+        m.players.add(players - self.players);
+        self.players = players;
+        let f = &self.figures;
+        f.players.store(r.players, Ordering::Relaxed);
+        f.ticks.fetch_add(1, Ordering::Relaxed);
+        f.last_work_us.store(us(work), Ordering::Relaxed);
+        f.max_work_us.fetch_max(us(work), Ordering::Relaxed);
         m.bytes_out.inc_by(r.bytes_sent as u64);
         m.messages_out.inc_by(r.frames_sent as u64);
         if r.frames_sent > 0 {

@@ -1,6 +1,6 @@
 //! A room: one world, its players and its fixed tick. The room task owns everything here,
 //! the players' connections included: during play it reads and writes their sockets
-//! itself, once per tick and without ever blocking (see [`crate::net::conn`]); joins come
+//! itself, once per tick and without ever blocking (see [`crate::net::game_socket`]); joins come
 //! through a bounded command channel, and it never awaits a client.
 
 mod inbound;
@@ -8,7 +8,6 @@ pub mod input_queue;
 mod players;
 mod tick;
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,20 +17,24 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, info_span, Instrument};
 
-use tickwire_shared::protocol::codec::SNAPSHOT_HEADER_LEN;
-use tickwire_shared::{EntityId, Map, PlayerInput, SimConfig, Tick, World};
+use tickwire_shared::{EntityId, Map, SimConfig, World};
 
-pub use crate::net::close::Closing;
-pub use crate::net::conn::{Conn, MemoryLink};
-use crate::snapshot::delta::{Body, BodyCache, BodyKey};
+use crate::net::close::Closing;
+use crate::net::game_socket::GameSocket;
+use crate::snapshot::delta::BodyCache;
 use crate::snapshot::history::History;
 pub use crate::snapshot::interest::Interest;
 use players::PlayerSlot;
+use tick::Scratch;
 pub use tick::TickReport;
 
-/// Room parameters (from the server [`crate::Config`]).
+/// Room parameters (from its mode and the server's [`crate::Config`]).
 #[derive(Clone, Debug)]
 pub struct RoomSettings {
+    /// The room's code, told to its players in the welcome.
+    pub id: String,
+    /// The room's mode, told to its players in the welcome.
+    pub mode: String,
     /// Gameplay constants.
     pub sim: SimConfig,
     /// World seed.
@@ -52,6 +55,27 @@ pub struct RoomSettings {
     pub baselines: Baselines,
     /// Connection limits.
     pub net: NetLimits,
+}
+
+impl Default for RoomSettings {
+    /// The server's defaults (`tickwire-server` with no flags): the default tick rate,
+    /// 64 ticks of history, deltas against the last snapshot sent, everything visible.
+    fn default() -> Self {
+        RoomSettings {
+            id: String::new(),
+            mode: String::new(),
+            sim: SimConfig::default(),
+            seed: 1,
+            history_ticks: 64,
+            max_players: 5000,
+            input_queue: 32,
+            full_snapshots: false,
+            max_ack_lag_ticks: 300,
+            interest: Interest::everything(),
+            baselines: Baselines::Sent,
+            net: NetLimits::default(),
+        }
+    }
 }
 
 /// Which state each client's delta is taken against.
@@ -107,7 +131,7 @@ pub enum Ending {
 }
 
 /// Where the room hands a connection back when its session ends.
-pub type EndedTx = oneshot::Sender<(Conn, Ending)>;
+pub type EndedTx = oneshot::Sender<(GameSocket, Ending)>;
 
 /// The connection limits the room applies while it owns the connections.
 #[derive(Clone, Debug)]
@@ -159,7 +183,7 @@ pub enum RoomCommand {
         /// Sanitised display name.
         name: String,
         /// The upgraded connection; the welcome and every snapshot go there.
-        conn: Conn,
+        conn: GameSocket,
         /// Where the connection goes back when the session ends (or the join is refused).
         ended: EndedTx,
     },
@@ -169,7 +193,6 @@ pub enum RoomCommand {
 #[derive(Clone, Debug)]
 pub struct RoomHandle {
     tx: mpsc::Sender<RoomCommand>,
-    tick: Arc<AtomicU32>,
 }
 
 impl RoomHandle {
@@ -179,17 +202,12 @@ impl RoomHandle {
     /// # Errors
     /// The connection back when the room cannot take commands now (overloaded or gone).
     #[allow(clippy::result_large_err)]
-    pub fn join(&self, name: String, conn: Conn, ended: EndedTx) -> Result<(), Conn> {
+    pub fn join(&self, name: String, conn: GameSocket, ended: EndedTx) -> Result<(), GameSocket> {
         self.tx
             .try_send(RoomCommand::Join { name, conn, ended })
             .map_err(|e| match e.into_inner() {
                 RoomCommand::Join { conn, .. } => conn,
             })
-    }
-
-    /// The room's newest tick.
-    pub fn tick(&self) -> Tick {
-        Tick(self.tick.load(Ordering::Relaxed))
     }
 }
 
@@ -222,14 +240,8 @@ pub struct Room {
     history: History,
     bodies: BodyCache,
     settings: RoomSettings,
-    inputs: Vec<(EntityId, PlayerInput)>,
-    /// This tick's frames (player, header, full state?), their body keys and their bodies
-    /// (in the same order), prepared before they are written (kept to reuse their memory).
-    outgoing: Vec<(EntityId, [u8; SNAPSHOT_HEADER_LEN], bool)>,
-    keys: Vec<BodyKey>,
-    frame_bodies: Vec<Body>,
+    scratch: Scratch,
     rx: mpsc::Receiver<RoomCommand>,
-    tick_now: Arc<AtomicU32>,
 }
 
 impl Room {
@@ -237,7 +249,6 @@ impl Room {
     pub fn new(settings: RoomSettings, map: Arc<Map>) -> (Room, RoomHandle) {
         // Joins only: the room reads its players' sockets itself.
         let (tx, rx) = mpsc::channel(1024);
-        let tick_now = Arc::new(AtomicU32::new(0));
         let world = World::new(settings.sim.clone(), map, settings.seed);
         let room = Room {
             world,
@@ -245,14 +256,10 @@ impl Room {
             history: History::new(settings.history_ticks),
             bodies: BodyCache::default(),
             settings,
-            inputs: Vec::new(),
-            outgoing: Vec::new(),
-            keys: Vec::new(),
-            frame_bodies: Vec::new(),
+            scratch: Scratch::default(),
             rx,
-            tick_now: tick_now.clone(),
         };
-        (room, RoomHandle { tx, tick: tick_now })
+        (room, RoomHandle { tx })
     }
 
     /// The world (for tests and tools).
@@ -310,14 +317,14 @@ impl Room {
     }
 
     /// Adds a player right away, without the room task: for tests and tools that drive
-    /// [`Room::tick`] themselves (with a [`Conn::memory`] to talk to it).
+    /// [`Room::tick`] themselves (with a [`GameSocket::memory`] to talk to it).
     ///
     /// # Errors
     /// [`JoinRefused::Full`] when the room is full (the connection went back on `ended`).
     pub fn join_now(
         &mut self,
         name: &str,
-        conn: Conn,
+        conn: GameSocket,
         ended: EndedTx,
     ) -> Result<Joined, JoinRefused> {
         self.join(name, conn, ended)

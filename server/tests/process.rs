@@ -1,14 +1,15 @@
 //! Process-level faults, on the real binary (docs: hostile-cases.md, "Process"): SIGTERM and
-//! Ctrl-C shut down cleanly with 1001 to every client and exit 0; a panic in the tick makes
-//! the process exit non-zero (clients get 1011), a panic in one connection leaves the rest
-//! playing; descriptor exhaustion is logged, backed off from, and survived.
+//! Ctrl-C shut down cleanly with 1001 to every client and exit 0; a panic in a room's tick
+//! ends that room only (its clients get 1011, other rooms play on, the process serves), a
+//! panic in one connection leaves the rest playing; descriptor exhaustion is logged, backed off from, and survived.
 
 mod common;
 
 use common::{ServerProcess, LIMIT};
 use tickwire_bots::{BotConnection, DecodeMode, Driver};
+use tickwire_shared::protocol::DisconnectReason;
 use tickwire_tests::raw::Raw;
-use tickwire_tests::wait_for;
+use tickwire_tests::{http_get, http_post, metric, reserve, wait_for};
 
 async fn player(server: &ServerProcess, name: &str) -> Driver {
     let url = format!("ws://{}/ws", server.addr);
@@ -58,13 +59,58 @@ async fn ctrl_c_closes_every_client_with_1001_and_exits_0() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_panic_in_the_tick_exits_non_zero_and_clients_get_1011() {
-    let mut server = ServerProcess::start(&["--debug-panic-tick-at", "90"], &[]).await;
-    let mut raw = Raw::joined(server.addr, "a").await;
-    let ending = raw.ending(LIMIT).await;
+async fn a_panic_in_a_room_ends_that_room_only() {
+    let server = ServerProcess::start(&[], &[]).await;
+    // One player by quick play, one in a private room of its own.
+    let mut doomed = Raw::joined(server.addr, "doomed").await;
+    let (status, rooms) = http_get(server.addr, "/rooms").await.expect("GET /rooms");
+    assert_eq!(status, 200);
+    let rooms: serde_json::Value = serde_json::from_str(&rooms).expect("JSON");
+    let doomed_room = rooms[0]["room"]
+        .as_str()
+        .expect("the quick play room")
+        .to_owned();
+    let seat = reserve(server.addr, "/rooms", r#"{"private":true}"#).await;
+    let conn =
+        BotConnection::connect_with_seat(&seat.url, "witness", &seat.token, DecodeMode::Full)
+            .await
+            .expect("join the private room");
+    assert_eq!(conn.welcome.room, seat.room);
+    let witness = Driver::spawn(conn);
+
+    let (status, _) = http_post(
+        server.addr,
+        &format!("/debug/rooms/{doomed_room}/panic"),
+        "",
+    )
+    .await
+    .expect("POST panic");
+    assert_eq!(status, 200);
+    let ending = doomed.ending(LIMIT).await;
     assert_eq!(ending.code, Some(1011), "{ending:?}");
-    let status = server.wait_exit(LIMIT).await;
-    assert!(!status.success(), "a dead world is a failed process");
+    assert_eq!(
+        ending.disconnect.map(|d| d.reason),
+        Some(DisconnectReason::RoomFailed)
+    );
+    // The other room keeps ticking, the process keeps serving, quick play lands anew.
+    let before = witness.view(|v| v.snapshots);
+    wait_for("the witness keeps receiving snapshots", LIMIT, || async {
+        witness.view(|v| v.snapshots >= before + 30)
+    })
+    .await;
+    wait_for("the failed room is counted and removed", LIMIT, || async {
+        let (_, text) = http_get(server.addr, "/metrics").await.expect("metrics");
+        metric(&text, "tickwire_rooms_failed_total") == Some(1.0)
+            && http_get(server.addr, &format!("/rooms/{doomed_room}"))
+                .await
+                .is_ok_and(|(status, _)| status == 404)
+    })
+    .await;
+    let newcomer = player(&server, "newcomer").await;
+    for d in [witness, newcomer] {
+        let v = d.stop().await;
+        assert_eq!(v.ended.map(|e| e.error), Some("stopped".to_owned()));
+    }
     assert!(server.log().contains("room failed"), "{}", server.log());
 }
 

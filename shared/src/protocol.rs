@@ -26,9 +26,12 @@ use crate::map::Map;
 use crate::tick::Tick;
 
 /// Version of everything in this module. Any change to the wire bumps it, in the same commit.
-/// 8: the same bytes as 7, but deltas are against the last snapshot sent by default, so a
-/// client must apply every snapshot (one that skipped some could not follow).
-pub const PROTOCOL_VERSION: u16 = 8;
+/// 9: rooms: the join carries a seat token, the welcome names the room and its mode, and
+/// refusals of a seat have their own reasons.
+pub const PROTOCOL_VERSION: u16 = 9;
+
+/// Longest seat token accepted in a join, in bytes (a real one is about 60).
+pub const MAX_SEAT_TOKEN_BYTES: usize = 256;
 
 /// Longest player name accepted, in bytes (longer names are cut at a char boundary).
 pub const MAX_NAME_BYTES: usize = 32;
@@ -52,6 +55,9 @@ pub struct Join {
     pub version: u16,
     /// Display name (trimmed and cut to [`MAX_NAME_BYTES`] by the server).
     pub name: String,
+    /// The seat token of a reservation made over HTTP (`POST /matchmake/{mode}` and the
+    /// like); `None` for quick play, which seats the player in the server's default mode.
+    pub seat: Option<String>,
 }
 
 /// Round-trip probe.
@@ -83,6 +89,10 @@ pub struct Welcome {
     pub player: NetId,
     /// The server's current tick.
     pub tick: Tick,
+    /// The room's code (an invite to it: `/?room=CODE`).
+    pub room: String,
+    /// The room's game mode.
+    pub mode: String,
     /// Gameplay constants in force.
     pub config: SimConfig,
     /// The map.
@@ -131,4 +141,26 @@ pub enum DisconnectReason {
     TooSlow,
     /// No join in time.
     JoinTimeout,
+    /// The seat token was refused (see [`SeatRefusal`]).
+    Seat(SeatRefusal),
+    /// The room failed (an internal error): its players are closed with 1011; other rooms
+    /// play on.
+    RoomFailed,
+}
+
+/// Why a seat token was refused at the join (close 1008).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum SeatRefusal {
+    /// A room's URL was joined without a seat token.
+    Missing,
+    /// Not a token this server signed (malformed, or tampered with).
+    Invalid,
+    /// Its time to join ran out.
+    Expired,
+    /// It was already used (a seat token is single-use).
+    Used,
+    /// It is a seat in another room than the one joined.
+    OtherRoom,
+    /// Its room no longer exists.
+    RoomGone,
 }

@@ -11,8 +11,8 @@ use tickwire_shared::protocol::codec::{
     read_snapshot_header, DecodeError, MAX_CLIENT_MSG_BYTES, SNAPSHOT_HEADER_LEN,
 };
 use tickwire_shared::protocol::{
-    ClientMsg, Disconnect, DisconnectReason, Join, Ping, Pong, ServerMsg, Snapshot, SnapshotBody,
-    SnapshotHeader, Welcome, PROTOCOL_VERSION,
+    ClientMsg, Disconnect, DisconnectReason, Join, Ping, Pong, SeatRefusal, ServerMsg, Snapshot,
+    SnapshotBody, SnapshotHeader, Welcome, PROTOCOL_VERSION,
 };
 use tickwire_shared::replication::{Patch, Replicated};
 use tickwire_shared::sim::{GameEvent, TickEvent};
@@ -55,7 +55,16 @@ fn input_msg() -> impl Strategy<Value = InputMsg> {
 
 fn client_msg() -> impl Strategy<Value = ClientMsg> {
     prop_oneof![
-        (any::<u16>(), name()).prop_map(|(version, name)| ClientMsg::Join(Join { version, name })),
+        (
+            any::<u16>(),
+            name(),
+            proptest::option::of("[A-Za-z0-9_.-]{0,80}")
+        )
+            .prop_map(|(version, name, seat)| ClientMsg::Join(Join {
+                version,
+                name,
+                seat
+            })),
         input_msg().prop_map(ClientMsg::Input),
         any::<u32>().prop_map(|id| ClientMsg::Ping(Ping { id })),
     ]
@@ -227,20 +236,43 @@ fn reason() -> impl Strategy<Value = DisconnectReason> {
         Just(DisconnectReason::IdleTimeout),
         Just(DisconnectReason::TooSlow),
         Just(DisconnectReason::JoinTimeout),
+        Just(DisconnectReason::RoomFailed),
+        prop_oneof![
+            Just(SeatRefusal::Missing),
+            Just(SeatRefusal::Invalid),
+            Just(SeatRefusal::Expired),
+            Just(SeatRefusal::Used),
+            Just(SeatRefusal::OtherRoom),
+            Just(SeatRefusal::RoomGone),
+        ]
+        .prop_map(DisconnectReason::Seat),
     ]
 }
 
 fn server_msg() -> impl Strategy<Value = ServerMsg> {
     prop_oneof![
-        (any::<u16>(), net_id(), tick(), config(), map()).prop_map(
-            |(protocol_version, player, tick, config, map)| ServerMsg::Welcome(Welcome {
-                protocol_version,
-                player,
-                tick,
-                config,
-                map,
-            })
-        ),
+        (
+            any::<u16>(),
+            net_id(),
+            tick(),
+            "[A-Z0-9]{0,6}",
+            name(),
+            config(),
+            map()
+        )
+            .prop_map(
+                |(protocol_version, player, tick, room, mode, config, map)| ServerMsg::Welcome(
+                    Welcome {
+                        protocol_version,
+                        player,
+                        tick,
+                        room,
+                        mode,
+                        config,
+                        map,
+                    }
+                )
+            ),
         (header(), body())
             .prop_map(|(header, body)| ServerMsg::Snapshot(Snapshot { header, body })),
         (any::<u32>(), tick()).prop_map(|(id, tick)| ServerMsg::Pong(Pong { id, tick })),
@@ -346,10 +378,10 @@ proptest! {
 
     #[test]
     fn the_join_version_is_read_from_any_join(version in any::<u16>(), name in name(), junk in vec(any::<u8>(), 0..8)) {
-        let bytes = encode_client(&ClientMsg::Join(Join { version, name }));
+        let bytes = encode_client(&ClientMsg::Join(Join { version, name, seat: None }));
         prop_assert_eq!(peek_join_version(&bytes), Some(version));
         // Also when the rest of the message is not understood (a client of another version).
-        let version_len = encode_client(&ClientMsg::Join(Join { version, name: String::new() })).len() - 1;
+        let version_len = encode_client(&ClientMsg::Join(Join { version, name: String::new(), seat: None })).len() - 1;
         let mut head = bytes[..version_len].to_vec();
         head.extend_from_slice(&junk);
         prop_assert_eq!(peek_join_version(&head), Some(version));
@@ -391,6 +423,7 @@ fn a_long_name_makes_a_join_too_large() {
     let join = ClientMsg::Join(Join {
         version: PROTOCOL_VERSION,
         name: "x".repeat(MAX_CLIENT_MSG_BYTES),
+        seat: None,
     });
     let bytes = encode_client(&join);
     assert!(matches!(

@@ -98,9 +98,36 @@ impl TestServer {
 
 /// A plain HTTP/1.1 GET over a fresh connection: `(status, body)`.
 pub async fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    http_request(addr, "GET", path, &[], "").await
+}
+
+/// A plain HTTP/1.1 POST of a JSON `body` (may be empty) over a fresh connection.
+pub async fn http_post(addr: SocketAddr, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+    http_request(addr, "POST", path, &[], body).await
+}
+
+/// One HTTP/1.1 request over a fresh connection, with extra `headers`: `(status, body)`.
+pub async fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await?;
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        req.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if method == "POST" {
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
     s.write_all(req.as_bytes()).await?;
     let mut raw = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut raw))
@@ -117,6 +144,38 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, Str
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     Ok((status, body))
+}
+
+/// A seat reservation from the rooms API (`POST /matchmake/{mode}`, `POST /rooms`,
+/// `POST /rooms/{code}/seat`).
+#[derive(Clone, Debug)]
+pub struct Seat {
+    /// The room's code.
+    pub room: String,
+    /// Its mode.
+    pub mode: String,
+    /// The WebSocket URL to join at.
+    pub url: String,
+    /// The seat token.
+    pub token: String,
+}
+
+/// POSTs to the rooms API and reads the reservation; panics on anything but 200.
+pub async fn reserve(addr: SocketAddr, path: &str, body: &str) -> Seat {
+    let (status, text) = http_post(addr, path, body).await.expect("POST");
+    assert_eq!(status, 200, "POST {path}: {text}");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let field = |k: &str| {
+        v[k].as_str()
+            .unwrap_or_else(|| panic!("{k} in {text}"))
+            .to_owned()
+    };
+    Seat {
+        room: field("room"),
+        mode: field("mode"),
+        url: field("url"),
+        token: field("seat"),
+    }
 }
 
 /// The value of an unlabelled metric in a Prometheus text exposition.

@@ -179,6 +179,7 @@ pub fn join_bytes(name: &str) -> Vec<u8> {
     codec::encode_client(&ClientMsg::Join(Join {
         version: PROTOCOL_VERSION,
         name: name.to_owned(),
+        seat: None,
     }))
 }
 

@@ -60,7 +60,7 @@ async fn a_client_that_never_reads_has_snapshots_skipped_then_is_dropped() {
     // Fast ticks and small socket buffers fill the pipe in seconds; the ack-lag rule is
     // off here so that the write path alone has to cope.
     let server = server_with(|c| {
-        c.tick_hz = 120;
+        c.tick_hz = Some(120);
         c.max_ack_lag_ticks = 100_000;
         c.tcp_send_buffer_bytes = 4096;
         c.write_timeout = Duration::from_secs(1);
@@ -99,14 +99,14 @@ async fn a_slow_reader_in_an_open_world_has_snapshots_skipped_and_stays_in_sync(
 
 async fn slow_reader_stays_in_sync(interest: bool) {
     let server = server_with(|c| {
-        c.tick_hz = 120;
+        c.tick_hz = Some(120);
         c.max_ack_lag_ticks = 120 * 40;
         c.write_timeout = Duration::from_secs(40);
         c.tcp_send_buffer_bytes = 4096;
         c.outbox_depth = 2;
         if interest {
-            c.view_width = 6000.0;
-            c.view_height = 6000.0;
+            c.view_width = Some(6000.0);
+            c.view_height = Some(6000.0);
             c.view_margin = 100.0;
         }
     })

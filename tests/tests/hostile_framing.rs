@@ -205,7 +205,7 @@ async fn a_flood_of_empty_fragments_leaves_other_players_alone() {
     // An unfinished message followed by 6 MB of empty continuation frames, as fast as the
     // socket takes them: no message ever completes (no rate limit applies) and the message
     // never grows (no size limit applies). The room reads at most a few KB from a client
-    // per tick (`server::net::conn` tests the bound), so everyone else keeps playing.
+    // per tick (`server::net::game_socket` tests the bound), so everyone else keeps playing.
     let server = TestServer::start().await;
     let witness = Witness::join(&server).await;
     let mut raw = Raw::joined(server.addr, "fragments").await;

@@ -97,6 +97,7 @@ async fn a_wrong_protocol_version_or_a_second_join_gets_1008() {
     let join = codec::encode_client(&ClientMsg::Join(Join {
         version: PROTOCOL_VERSION + 1,
         name: "future".into(),
+        seat: None,
     }));
     raw.send_frame(&Frame::binary(join)).await.expect("send");
     let ending = raw.ending(LIMIT).await;

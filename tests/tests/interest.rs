@@ -6,23 +6,22 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
-use tickwire_server::room::{
-    Baselines, Conn, Ending, Interest, MemoryLink, NetLimits, Room, RoomSettings,
-};
+use tickwire_server::net::game_socket::{GameSocket, MemoryLink};
+use tickwire_server::room::{Baselines, Ending, Interest, NetLimits, Room, RoomSettings};
 use tickwire_server::snapshot::delta::MOVERS_MAX_AGE;
 use tickwire_server::snapshot::interest::{ViewKey, CELL};
 use tickwire_shared::input::{Buttons, InputMsg};
 use tickwire_shared::protocol::snapshot::{diff, Extrapolation};
 use tickwire_shared::protocol::{codec, ClientMsg, ServerMsg};
 use tickwire_shared::rng::Rng;
-use tickwire_shared::{Map, NetEntity, NetId, Replica, SimConfig, Tick};
+use tickwire_shared::{Map, NetEntity, NetId, Replica, Tick};
 use tokio::sync::oneshot;
 
 const SIDE: f32 = 3000.0;
 
 struct Client {
     link: MemoryLink,
-    ended: oneshot::Receiver<(Conn, Ending)>,
+    ended: oneshot::Receiver<(GameSocket, Ending)>,
     me: NetId,
     replica: Replica,
     acks: VecDeque<(u32, Tick)>,
@@ -71,12 +70,10 @@ fn expected(
 /// A room with `interest` and `baselines` whose players never trail too far.
 fn settings(interest: Interest, baselines: Baselines, seed: u64) -> RoomSettings {
     RoomSettings {
-        sim: SimConfig::default(),
         seed,
         history_ticks: 32,
         max_players: 64,
         input_queue: 64,
-        full_snapshots: false,
         max_ack_lag_ticks: 10_000,
         interest,
         baselines,
@@ -86,6 +83,7 @@ fn settings(interest: Interest, baselines: Baselines, seed: u64) -> RoomSettings
             msg_burst: f64::MAX,
             ..NetLimits::default()
         },
+        ..RoomSettings::default()
     }
 }
 
@@ -118,7 +116,7 @@ fn replicas_hold_exactly_their_views(baselines: Baselines) {
     let mut room = Room::new(settings, Arc::new(Map::open("interest", SIDE))).0;
     let mut rng = Rng::new(5);
     let join = |room: &mut Room, i: usize| {
-        let (conn, link) = Conn::memory();
+        let (conn, link) = GameSocket::memory();
         let (ended_tx, ended) = oneshot::channel();
         room.join_now(&format!("p{i}"), conn, ended_tx)
             .expect("room has space");
@@ -373,7 +371,7 @@ fn a_crowd_in_the_same_cells_shares_one_body() {
     let mut room = Room::new(settings, Arc::new(map)).0;
     let mut clients: Vec<(NetId, Replica, MemoryLink)> = (0..6)
         .map(|i| {
-            let (conn, link) = Conn::memory();
+            let (conn, link) = GameSocket::memory();
             let (ended_tx, _ended) = oneshot::channel();
             room.join_now(&format!("c{i}"), conn, ended_tx)
                 .expect("room has space");

@@ -6,9 +6,10 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use tickwire_client_wasm::game::{Controls, GameClient};
-use tickwire_server::room::{Baselines, Conn, Ending, MemoryLink, NetLimits, Room, RoomSettings};
+use tickwire_server::net::game_socket::{GameSocket, MemoryLink};
+use tickwire_server::room::{Baselines, Ending, NetLimits, Room, RoomSettings};
 use tickwire_shared::protocol::{codec, ClientMsg};
-use tickwire_shared::{Map, SimConfig};
+use tickwire_shared::Map;
 use tokio::sync::oneshot;
 
 const TICK_MS: f64 = 1000.0 / 30.0;
@@ -16,14 +17,10 @@ const FRAME_MS: f64 = 1000.0 / 60.0;
 
 fn room() -> Room {
     let settings = RoomSettings {
-        sim: SimConfig::default(),
         seed: 7,
-        history_ticks: 64,
         max_players: 8,
         input_queue: 64,
-        full_snapshots: false,
         max_ack_lag_ticks: 10_000,
-        interest: tickwire_server::room::Interest::everything(),
         // The link is TCP: every frame arrives, in order.
         baselines: Baselines::Sent,
         // Virtual time runs faster than real time here: no rate limit.
@@ -32,6 +29,7 @@ fn room() -> Room {
             msg_burst: f64::MAX,
             ..NetLimits::default()
         },
+        ..RoomSettings::default()
     };
     Room::new(settings, Arc::new(Map::open("netcode", 2000.0))).0
 }
@@ -79,7 +77,7 @@ impl Link {
 struct Session {
     client: GameClient,
     room_side: MemoryLink,
-    ended: oneshot::Receiver<(Conn, Ending)>,
+    ended: oneshot::Receiver<(GameSocket, Ending)>,
     up: Link,
     down: Link,
 }
@@ -88,7 +86,7 @@ impl Session {
     fn new(room: &mut Room, name: &str, up: Link, mut down: Link) -> Session {
         let mut client = GameClient::new(name);
         let _join = client.on_open();
-        let (conn, room_side) = Conn::memory();
+        let (conn, room_side) = GameSocket::memory();
         let (ended_tx, ended) = oneshot::channel();
         room.join_now(name, conn, ended_tx).expect("room has space");
         for welcome in room_side.take_messages() {
@@ -221,7 +219,7 @@ fn interpolation_is_smooth_under_jitter() {
         Link::new(40.0, 0.0, 3),
         Link::new(40.0, 45.0, 4),
     );
-    let (runner_conn, runner_link) = Conn::memory();
+    let (runner_conn, runner_link) = GameSocket::memory();
     let (runner_ended, _runner_end) = oneshot::channel();
     let runner = room
         .join_now("runner", runner_conn, runner_ended)

@@ -53,7 +53,14 @@ pub fn ensure_kosoku() -> Result<PathBuf> {
 /// Runs the suite; with `bless`, writes the verdicts as the new expectation.
 pub fn run(bless: bool) -> Result<()> {
     let kosoku = ensure_kosoku()?;
-    run_cmd(cargo().args(["build", "--quiet", "--package", "tickwire-server"]))?;
+    run_cmd(cargo().args([
+        "build",
+        "--quiet",
+        "--package",
+        "tickwire-server",
+        "--features",
+        "test-hooks",
+    ]))?;
     let bin = target_dir().join("debug").join("tickwire-server");
     let mut server = Command::new(&bin)
         .args(["--bind", "127.0.0.1:0", "--autobahn-echo", "--assets"])

@@ -19,7 +19,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use tickwire_shared::protocol::{codec, Disconnect, DisconnectReason, ServerMsg};
 
-use super::conn::Conn;
+use super::game_socket::GameSocket;
 
 /// The end of a session.
 #[derive(Debug, Clone)]
@@ -151,10 +151,10 @@ where
     }
 }
 
-/// [`close`] for a game connection ([`Conn`]): sends the reason and the close frame behind
+/// [`close`] for a game connection ([`GameSocket`]): sends the reason and the close frame behind
 /// whatever still waits to be written, then reads until the peer closes, all within
 /// `linger`. Never fails.
-pub async fn close_conn(conn: &mut Conn, closing: &Closing, linger: Duration) {
+pub async fn close_conn(conn: &mut GameSocket, closing: &Closing, linger: Duration) {
     let deadline = Instant::now() + linger;
     let Ok(socket) = conn.attach() else {
         return;

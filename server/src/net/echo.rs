@@ -2,21 +2,32 @@
 //! suite. It runs behind the same accept path, caps, WebSocket limits and close-code
 //! mapping as a game session; only the payload handling differs (text is echoed, not 1003).
 
+use std::time::Duration;
+
 use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+use tokio_util::sync::CancellationToken;
 
 use super::close::{close, Closing};
-use super::connection::Ws;
-use crate::Shared;
 
-/// Echoes every text and binary message until the peer closes or breaks the protocol.
-pub async fn run(mut ws: Ws, shared: &Shared) {
-    let cfg = &shared.config;
+/// An upgraded echo connection.
+pub type Ws = WebSocketStream<TcpStream>;
+
+/// Echoes every text and binary message until the peer closes, breaks the protocol or
+/// `shutdown` is cancelled; a write may take `write_timeout`, the close lingers `linger`.
+pub async fn run(
+    mut ws: Ws,
+    shutdown: &CancellationToken,
+    write_timeout: Duration,
+    linger: Duration,
+) {
     let closing = loop {
         let msg = tokio::select! {
             biased;
-            () = shared.shutdown.cancelled() => break Closing::code(CloseCode::Away, "server shutting down"),
+            () = shutdown.cancelled() => break Closing::code(CloseCode::Away, "server shutting down"),
             m = ws.next() => m,
         };
         let msg = match msg {
@@ -26,7 +37,7 @@ pub async fn run(mut ws: Ws, shared: &Shared) {
         };
         match msg {
             Message::Text(_) | Message::Binary(_) => {
-                match tokio::time::timeout(cfg.write_timeout, ws.send(msg)).await {
+                match tokio::time::timeout(write_timeout, ws.send(msg)).await {
                     Ok(Ok(())) => {}
                     _ => break Closing::gone("write failed or timed out"),
                 }
@@ -35,5 +46,5 @@ pub async fn run(mut ws: Ws, shared: &Shared) {
             _ => {}
         }
     };
-    close(&mut ws, &closing, cfg.close_linger).await;
+    close(&mut ws, &closing, linger).await;
 }

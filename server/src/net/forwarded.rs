@@ -64,6 +64,7 @@ mod tests {
         Request {
             method: "GET".into(),
             path: "/ws".into(),
+            query: String::new(),
             headers: xff
                 .iter()
                 .map(|v| ("x-forwarded-for".to_owned(), (*v).to_owned()))

@@ -19,6 +19,8 @@ pub struct Request {
     pub method: String,
     /// Path without the query string.
     pub path: String,
+    /// The query string (after `?`, empty when none).
+    pub query: String,
     /// Headers, names lower-cased.
     pub headers: Vec<(String, String)>,
 }
@@ -38,6 +40,16 @@ impl Request {
             .filter(|(n, _)| n == name)
             .flat_map(|(_, v)| v.split(','))
             .any(|t| t.trim().eq_ignore_ascii_case(token))
+    }
+
+    /// The first value of query parameter `name` (taken as it is: the parameters the server
+    /// reads are codes, modes and tokens, which need no decoding).
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
     }
 
     /// Whether this asks for a WebSocket upgrade at all.
@@ -78,15 +90,15 @@ pub async fn read_head(stream: &mut TcpStream) -> Result<(Request, Vec<u8>), Hea
                 return Err(HeadError::TooLarge);
             }
             Ok(httparse::Status::Complete(len)) => {
+                let (path, query) = req
+                    .path
+                    .unwrap_or("/")
+                    .split_once('?')
+                    .unwrap_or((req.path.unwrap_or("/"), ""));
                 let request = Request {
                     method: req.method.unwrap_or_default().to_owned(),
-                    path: req
-                        .path
-                        .unwrap_or("/")
-                        .split('?')
-                        .next()
-                        .unwrap_or("/")
-                        .to_owned(),
+                    path: path.to_owned(),
+                    query: query.to_owned(),
                     headers: req
                         .headers
                         .iter()
@@ -179,9 +191,13 @@ pub async fn respond(
     let reason = match status {
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        409 => "Conflict",
+        411 => "Length Required",
+        413 => "Payload Too Large",
         426 => "Upgrade Required",
         431 => "Request Header Fields Too Large",
         503 => "Service Unavailable",
@@ -195,6 +211,53 @@ pub async fn respond(
     stream.write_all(head.as_bytes()).await?;
     stream.write_all(body).await?;
     stream.shutdown().await
+}
+
+/// Largest request body read (the JSON of `POST /rooms` is a few dozen bytes).
+pub const MAX_BODY_BYTES: usize = 4096;
+
+/// Why a request body was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// Over [`MAX_BODY_BYTES`].
+    #[error("request body too large")]
+    TooLarge,
+    /// A `Content-Length` that is not a number, or chunked encoding.
+    #[error("request body needs a Content-Length")]
+    NoLength,
+    /// The peer closed or the socket failed.
+    #[error("connection closed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Reads the request's body (`Content-Length` bytes, none without it): `already` holds the
+/// bytes read past the head.
+pub async fn read_body(
+    stream: &mut TcpStream,
+    req: &Request,
+    mut already: Vec<u8>,
+) -> Result<Vec<u8>, BodyError> {
+    if req.header("transfer-encoding").is_some() {
+        return Err(BodyError::NoLength);
+    }
+    let len = match req.header("content-length") {
+        None => 0,
+        Some(v) => v.trim().parse::<usize>().map_err(|_| BodyError::NoLength)?,
+    };
+    if len > MAX_BODY_BYTES {
+        return Err(BodyError::TooLarge);
+    }
+    already.truncate(len);
+    let mut chunk = [0u8; 1024];
+    while already.len() < len {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(BodyError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+        let want = (len - already.len()).min(n);
+        already.extend_from_slice(&chunk[..want]);
+    }
+    Ok(already)
 }
 
 /// Maps a URL path to a file: `/` is `assets/index.html`, `/pkg/...` is the built client,

@@ -73,6 +73,15 @@ pub enum Admission {
     Drop,
 }
 
+/// Where a connection that is read stands under the caps (an [`Admission`] but `Drop`).
+#[derive(Debug)]
+pub enum Capacity {
+    /// Within the caps.
+    Within(ConnSlot),
+    /// Over the total cap: answer with a refusal.
+    Over(RefusalSlot),
+}
+
 impl ConnLimits {
     /// At most `max_total` connections, `max_per_ip` per client address (0: no limit;
     /// loopback addresses are counted only when `count_loopback`).

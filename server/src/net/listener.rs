@@ -1,16 +1,18 @@
 //! The accept loop: admission under the connection caps, one task per connection (tracked so
 //! shutdown can wait for them), and a back-off when accepting fails.
 
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
-use super::connection::{self, Capacity};
-use super::limits::{Admission, ConnLimits};
-use crate::Shared;
+use super::limits::{Admission, Capacity, ConnLimits};
 
 /// Pause after a failed accept (typically EMFILE: out of descriptors). Pending connections
 /// wait in the kernel's backlog meanwhile; established ones are served as usual.
@@ -18,14 +20,26 @@ pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// At most one warning per this interval while accepting keeps failing.
 const WARN_EVERY: Duration = Duration::from_secs(1);
 
-/// Accepts connections until `shared.shutdown` is cancelled, then drops the listener (new
-/// connections are refused by the kernel from then on).
-pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, limits: Arc<ConnLimits>) {
+/// Accepts connections until `shutdown` is cancelled, then drops the listener (new
+/// connections are refused by the kernel from then on). Each admitted connection is served
+/// by `serve` on a task of `tasks`; one dropped unread far over the caps is reported to
+/// `dropped`.
+pub async fn accept_loop<S, F>(
+    listener: TcpListener,
+    limits: Arc<ConnLimits>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+    dropped: impl Fn(),
+    serve: S,
+) where
+    S: Fn(TcpStream, SocketAddr, Capacity) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
     let mut failures: u64 = 0;
     let mut last_warn: Option<Instant> = None;
     loop {
         let res = tokio::select! {
-            () = shared.shutdown.cancelled() => break,
+            () = shutdown.cancelled() => break,
             res = listener.accept() => res,
         };
         match res {
@@ -39,15 +53,13 @@ pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, limits: Arc
                     Admission::Admitted(slot) => Capacity::Within(slot),
                     Admission::Refuse(slot) => Capacity::Over(slot),
                     Admission::Drop => {
-                        shared.metrics.kick("over_capacity_dropped");
+                        dropped();
                         debug!(%peer, "far over capacity: connection dropped unread");
                         continue;
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                shared
-                    .tasks
-                    .spawn(connection::handle(stream, peer, shared.clone(), cap));
+                tasks.spawn(serve(stream, peer, cap));
             }
             Err(e) => {
                 failures += 1;
@@ -61,7 +73,7 @@ pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, limits: Arc
                     );
                 }
                 tokio::select! {
-                    () = shared.shutdown.cancelled() => break,
+                    () = shutdown.cancelled() => break,
                     () = tokio::time::sleep(ACCEPT_BACKOFF) => {}
                 }
             }

@@ -10,7 +10,7 @@ use tickwire_shared::{EntityId, NetId, Tick};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::input_queue::InputQueue;
-use super::{Closing, Conn, EndedTx, Ending, JoinRefused, Joined, Room};
+use super::{Closing, EndedTx, Ending, GameSocket, JoinRefused, Joined, Room};
 use crate::net::rate_limit::TokenBucket;
 use crate::snapshot::interest::ViewKey;
 
@@ -21,7 +21,7 @@ pub(super) struct PlayerSlot {
     pub net_id: NetId,
     /// Boxed: the connection is most of a slot's bytes and only the reads and the writes
     /// touch it, so the passes over every player that do not stay in fewer cache lines.
-    pub conn: Option<Box<Conn>>,
+    pub conn: Option<Box<GameSocket>>,
     ended: Option<EndedTx>,
     pub queue: InputQueue,
     /// What the client acknowledged, and the baselines chosen from it.
@@ -137,7 +137,7 @@ impl Room {
     pub(super) fn join(
         &mut self,
         name: &str,
-        mut conn: Conn,
+        mut conn: GameSocket,
         ended: EndedTx,
     ) -> Result<Joined, JoinRefused> {
         if self.players.len() >= self.settings.max_players {
@@ -155,6 +155,8 @@ impl Room {
             protocol_version: PROTOCOL_VERSION,
             player: net_id,
             tick: self.world.tick,
+            room: self.settings.id.clone(),
+            mode: self.settings.mode.clone(),
             config: self.world.config.clone(),
             map: (*self.world.map).clone(),
         });

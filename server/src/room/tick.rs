@@ -1,19 +1,20 @@
 //! The tick: a plain synchronous function, callable from tests with no socket and no clock.
+//! It is a short list of phases, each a method below, in the order they run.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tickwire_shared::entity::{EntityKind, QVec2};
-use tickwire_shared::protocol::codec;
+use tickwire_shared::protocol::codec::{self, SNAPSHOT_HEADER_LEN};
 use tickwire_shared::protocol::snapshot::{entity_hash, SnapshotHeader};
 use tickwire_shared::protocol::DisconnectReason;
-use tickwire_shared::sim::{self, TickEvent};
-use tickwire_shared::{EntityId, NetEntity, NetId};
+use tickwire_shared::sim::{self, GameEvent, TickEvent};
+use tickwire_shared::{EntityId, NetEntity, NetId, PlayerInput};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use super::{inbound, Baselines, Closing, Room};
-use crate::net::conn::Sent;
+use super::{inbound, Baselines, Room};
+use crate::net::close::Closing;
+use crate::net::game_socket::Sent;
 use crate::snapshot::delta::{Body, BodyKey};
 use crate::snapshot::history::TickRecord;
 use crate::snapshot::interest::{StateIndex, ViewKey};
@@ -59,6 +60,28 @@ pub struct TickReport {
     pub decode_errors: usize,
 }
 
+/// The buffers a tick fills and empties, kept between ticks for their memory.
+#[derive(Debug, Default)]
+pub(super) struct Scratch {
+    /// This tick's inputs, one per player at most.
+    inputs: Vec<(EntityId, PlayerInput)>,
+    /// Sessions to end, with their close.
+    ending: Vec<(EntityId, Closing)>,
+    /// This tick's frames, their body keys and their bodies, in the same order.
+    frames: Vec<Frame>,
+    keys: Vec<BodyKey>,
+    bodies: Vec<Body>,
+}
+
+/// One player's frame of this tick, before its body is known.
+#[derive(Debug)]
+struct Frame {
+    player: EntityId,
+    header: [u8; SNAPSHOT_HEADER_LEN],
+    /// A full state (no baseline).
+    full: bool,
+}
+
 /// Where player `id` is in a recorded tick (the centre of its view then).
 fn own_pos(rec: &TickRecord, id: NetId) -> Option<glam::Vec2> {
     let i = rec.state.binary_search_by_key(&id, |(n, _)| *n).ok()?;
@@ -71,55 +94,60 @@ fn own_pos(rec: &TickRecord, id: NetId) -> Option<glam::Vec2> {
 impl Room {
     /// Runs one tick:
     ///
-    /// 1. inbound: what each client sent is read from its socket (inputs, acks, pings;
-    ///    `inbound`), the input due at this tick is chosen (see `input_queue`); a client
-    ///    that broke a rule, went silent or stopped reading is ended with its close;
-    /// 2. simulate: `sim::step`;
-    /// 3. record: the replicated state and events go into the history ring;
-    /// 4. outbound: each player gets a delta against its baseline (the last snapshot its
-    ///    connection accepted, or the tick it acknowledged: [`Baselines`]; or a full
-    ///    state) of what its view covers (interest management), bodies encoded once per
-    ///    (baseline, view then, view now), written straight to each player's socket
-    ///    (`Conn`); a player whose socket has `outbox_depth` frames waiting is skipped
-    ///    this tick; a player whose acknowledgements trail too far is dropped.
+    /// 1. [`read_inbound`](Self::read_inbound): what each client sent, read from its socket;
+    /// 2. [`simulate`](Self::simulate): `sim::step` with this tick's inputs;
+    /// 3. [`record`](Self::record): the replicated state and events into the history ring;
+    /// 4. [`prepare_frames`](Self::prepare_frames): each player's header and body;
+    /// 5. [`write_frames`](Self::write_frames): one sweep of non-blocking socket writes;
+    ///
+    /// then the players found too far behind are ended.
     pub fn tick(&mut self) -> TickReport {
         let mut report = TickReport::default();
+        self.read_inbound(&mut report);
+        let events = self.simulate(&mut report);
+        self.record(events, &mut report);
+        self.prepare_frames(&mut report);
+        self.write_frames(&mut report);
+        report.dropped_too_slow = self.scratch.ending.len();
+        self.end_pending();
+        report.players = self.players.len();
+        report
+    }
+
+    /// Phase 1: what each client sent since the last tick (inputs, acks, pings; see
+    /// `inbound`), and the input due at this tick (see `input_queue`). A client that broke
+    /// a rule, went silent or stopped reading is ended with its close, before the step.
+    fn read_inbound(&mut self, report: &mut TickReport) {
+        let clock = Instant::now();
         let now = self.world.tick;
         let newest_sent = self.history.latest().map_or(now, |r| r.tick);
-
-        // 1. Inbound: what each client sent since the last tick, read from its socket.
-        self.inputs.clear();
-        let clock = Instant::now();
-        let mut ending: Vec<(EntityId, Closing)> = Vec::new();
+        let step = self.settings.baselines.step();
+        let Scratch { inputs, ending, .. } = &mut self.scratch;
+        inputs.clear();
         for (id, p) in &mut self.players {
-            if let Err(closing) = inbound::read_client(
-                p,
-                &self.settings.net,
-                clock,
-                now,
-                newest_sent,
-                self.settings.baselines.step(),
-                &mut report,
-            ) {
-                ending.push((id, closing));
-                continue;
-            }
-            if let Some(input) = p.queue.take_for_tick(now) {
-                self.inputs.push((id, input));
+            let read =
+                inbound::read_client(p, &self.settings.net, clock, now, newest_sent, step, report);
+            match read {
+                Err(closing) => ending.push((id, closing)),
+                Ok(()) => inputs.extend(p.queue.take_for_tick(now).map(|i| (id, i))),
             }
         }
-        for (id, closing) in ending.drain(..) {
-            self.end(id, closing);
-        }
+        self.end_pending();
         report.recv_time = clock.elapsed();
-        report.inputs_applied = self.inputs.len();
+        report.inputs_applied = self.scratch.inputs.len();
+    }
 
-        // 2. Simulate.
+    /// Phase 2: the deterministic step.
+    fn simulate(&mut self, report: &mut TickReport) -> Vec<GameEvent> {
         let clock = Instant::now();
-        let events = sim::step(&mut self.world, &self.inputs);
+        let events = sim::step(&mut self.world, &self.scratch.inputs);
         report.step_time = clock.elapsed();
+        events
+    }
 
-        // 3. Record.
+    /// Phase 3: the replicated state, its per-entity hashes, the interest index and the
+    /// events of this tick go into the history ring.
+    fn record(&mut self, events: Vec<GameEvent>, report: &mut TickReport) {
         let clock = Instant::now();
         let tick = self.world.tick;
         let (mut state, mut hashes) = self.history.take_spare();
@@ -140,15 +168,25 @@ impl Room {
             index,
         });
         report.record_time = clock.elapsed();
+    }
 
-        // 4. Outbound: every frame is prepared first, then all are written in one sweep
-        //    (timed apart: the socket writes are kernel work, not the tick's own).
+    /// Phase 4: each player's frame: a delta against its baseline (the last snapshot its
+    /// connection accepted, or the tick it acknowledged: [`Baselines`]; or a full state)
+    /// of what its view covers (interest management), bodies encoded once per (baseline,
+    /// view then, view now). A player whose acknowledgements trail too far is set to end.
+    fn prepare_frames(&mut self, report: &mut TickReport) {
         let clock = Instant::now();
-        let mut outgoing = std::mem::take(&mut self.outgoing);
-        outgoing.clear();
-        let mut keys = std::mem::take(&mut self.keys);
-        keys.clear();
+        let tick = self.world.tick;
         let interest = self.settings.interest;
+        let Scratch {
+            ending,
+            frames,
+            keys,
+            bodies,
+            ..
+        } = &mut self.scratch;
+        frames.clear();
+        keys.clear();
         for (id, p) in &mut self.players {
             // The view now, from the player's entity (its replicated position is its
             // position on the wire grid); remembered for the deltas against this tick.
@@ -188,29 +226,35 @@ impl Room {
                 }),
                 view,
             });
-            let header = SnapshotHeader {
-                tick,
-                baseline,
-                last_input_seq: p.queue.last_applied(),
-            };
-            outgoing.push((
-                id,
-                codec::snapshot_header_bytes(&header),
-                baseline.is_none(),
-            ));
+            frames.push(Frame {
+                player: id,
+                header: codec::snapshot_header_bytes(&SnapshotHeader {
+                    tick,
+                    baseline,
+                    last_input_seq: p.queue.last_applied(),
+                }),
+                full: baseline.is_none(),
+            });
         }
-        let mut bodies = std::mem::take(&mut self.frame_bodies);
         self.bodies.bodies(
             &self.history,
-            &keys,
+            keys,
             &self.world.config,
             &self.world.map,
-            &mut bodies,
+            bodies,
         );
         report.frames_time = clock.elapsed();
+    }
+
+    /// Phase 5: every prepared frame written straight to its player's socket, in one sweep
+    /// (timed apart: socket writes are kernel work, not the tick's own). A player whose
+    /// socket has `outbox_depth` frames waiting is skipped this tick.
+    fn write_frames(&mut self, report: &mut TickReport) {
         let sweep = Instant::now();
-        for ((id, head, full), body) in outgoing.iter().zip(&bodies) {
-            let Some(p) = self.players.get_mut(*id) else {
+        let tick = self.world.tick;
+        let Scratch { frames, bodies, .. } = &mut self.scratch;
+        for (frame, body) in frames.iter().zip(bodies.iter()) {
+            let Some(p) = self.players.get_mut(frame.player) else {
                 continue;
             };
             let Some(conn) = p.conn.as_mut() else {
@@ -220,13 +264,13 @@ impl Room {
                 Body::Shared(b) => b,
                 Body::Assembled(r) => &self.bodies.frames[r.clone()],
             };
-            match conn.send_binary([head, body], true) {
+            match conn.send_binary([&frame.header, body], true) {
                 Sent::Written | Sent::Queued => {
                     // Bound to arrive, after every frame accepted before it.
                     p.last_sent = Some(tick);
                     report.frames_sent += 1;
-                    report.bytes_sent += head.len() + body.len();
-                    report.full_snapshots += usize::from(*full);
+                    report.bytes_sent += frame.header.len() + body.len();
+                    report.full_snapshots += usize::from(frame.full);
                 }
                 Sent::Full => report.outbox_drops += 1,
                 // The socket failed: the inbound phase of the next tick ends the session.
@@ -234,20 +278,17 @@ impl Room {
             }
         }
         report.send_time = sweep.elapsed();
-        outgoing.clear();
-        self.outgoing = outgoing;
-        keys.clear();
-        self.keys = keys;
-        // (Cleared: the shared bodies' bytes are released now, not a tick later.)
+        // Cleared now: the shared bodies' bytes are released this tick, not the next.
         bodies.clear();
-        self.frame_bodies = bodies;
         report.bodies_encoded = self.bodies.encoded(tick);
-        report.dropped_too_slow = ending.len();
-        for (id, closing) in ending {
+    }
+
+    /// Ends the sessions set to end, each with its close.
+    fn end_pending(&mut self) {
+        let mut ending = std::mem::take(&mut self.scratch.ending);
+        for (id, closing) in ending.drain(..) {
             self.end(id, closing);
         }
-        report.players = self.players.len();
-        self.tick_now.store(tick.0, Ordering::Relaxed);
-        report
+        self.scratch.ending = ending;
     }
 }

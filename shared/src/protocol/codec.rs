@@ -338,6 +338,7 @@ mod tests {
         let b = encode_client(&ClientMsg::Join(Join {
             version: 999,
             name: "x".into(),
+            seat: None,
         }));
         assert_eq!(peek_join_version(&b), Some(999));
         let input = encode_client(&ClientMsg::Input(InputMsg {

@@ -10,24 +10,38 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tracing::debug;
 
 use tickwire_shared::protocol::{
-    codec, ClientMsg, DisconnectReason, MAX_NAME_BYTES, PROTOCOL_VERSION,
+    codec, ClientMsg, DisconnectReason, Join, SeatRefusal, MAX_NAME_BYTES, MAX_SEAT_TOKEN_BYTES,
+    PROTOCOL_VERSION,
 };
 
-use super::close::{binary_payload, close_conn, Closing};
-use super::conn::Conn;
+use crate::net::close::{binary_payload, close_conn, Closing};
+use crate::net::game_socket::GameSocket;
 use crate::room::Ending;
+use crate::rooms::{Claimed, RoomId};
 use crate::Shared;
+
+/// What the WebSocket URL asked for (`/ws?room=CODE&seat=TOKEN`): a room's URL must come
+/// with a seat in it; the seat may travel in the URL for tools that cannot put it in the
+/// join.
+#[derive(Clone, Debug, Default)]
+pub struct Asked {
+    /// `room=`: the room this URL is for.
+    pub room: Option<String>,
+    /// `seat=`: a seat token, when the join carries none.
+    pub seat: Option<String>,
+}
 
 /// How long a session whose room let go waits to learn whether the server is stopping
 /// (1001 / 1011).
 const ROOM_GONE_GRACE: Duration = Duration::from_millis(250);
 
-/// Runs a game session to its end, close frame included.
-pub async fn run(mut conn: Conn, shared: &Shared) {
+/// Runs a game session to its end, close frame included: the join, a seat (the join's
+/// token, or quick play), the room until it hands the socket back, the close.
+pub async fn run(mut conn: GameSocket, shared: &Shared, asked: Asked) {
     let linger = shared.config.close_linger;
-    let name = tokio::select! {
+    let join = tokio::select! {
         biased;
-        () = shared.shutdown.cancelled() => Err(stopping(shared)),
+        () = shared.shutdown.cancelled() => Err(stopping()),
         r = tokio::time::timeout(shared.config.join_timeout, read_join(&mut conn)) => match r {
             Ok(r) => r,
             Err(_) => Err(Closing::with_reason(
@@ -37,8 +51,9 @@ pub async fn run(mut conn: Conn, shared: &Shared) {
             )),
         },
     };
-    let name = match name {
-        Ok(name) => name,
+    let seated = join.and_then(|join| seat(shared, join, asked));
+    let (name, claimed) = match seated {
+        Ok(s) => s,
         Err(closing) => {
             count(shared, &closing);
             return close_conn(&mut conn, &closing, linger).await;
@@ -50,7 +65,7 @@ pub async fn run(mut conn: Conn, shared: &Shared) {
         return close_conn(&mut conn, &closing, linger).await;
     }
     let (ended_tx, ended_rx) = oneshot::channel();
-    if let Err(mut conn) = shared.room.join(name, conn, ended_tx) {
+    if let Err(mut conn) = claimed.room.handle.join(name, conn, ended_tx) {
         let closing = Closing::with_reason(
             CloseCode::Again,
             DisconnectReason::ShuttingDown,
@@ -59,7 +74,7 @@ pub async fn run(mut conn: Conn, shared: &Shared) {
         count(shared, &closing);
         return close_conn(&mut conn, &closing, linger).await;
     }
-    tracing::info!("session handed to the room");
+    tracing::info!(room = %claimed.room.id, "session handed to the room");
     // The room hands the connection back when the session ends, or when it stops.
     let Ok((mut conn, ending)) = ended_rx.await else {
         debug!("the room dropped the connection");
@@ -72,6 +87,52 @@ pub async fn run(mut conn: Conn, shared: &Shared) {
     count(shared, &closing);
     debug!(?closing, "session ended");
     close_conn(&mut conn, &closing, linger).await;
+    // The seat stays taken until the client has its close.
+    drop(claimed.guard);
+}
+
+/// The seat this join takes, and the player's name (the verified identity's, else the
+/// join's).
+fn seat(shared: &Shared, join: Join, asked: Asked) -> Result<(String, Claimed), Closing> {
+    let token = join.seat.or(asked.seat);
+    let claimed = match (token, asked.room) {
+        (Some(token), room) => {
+            if token.len() > MAX_SEAT_TOKEN_BYTES {
+                return Err(seat_refused(SeatRefusal::Invalid));
+            }
+            let room = match room.as_deref().map(RoomId::parse) {
+                None => None,
+                Some(Some(id)) => Some(id),
+                Some(None) => return Err(seat_refused(SeatRefusal::RoomGone)),
+            };
+            shared.rooms.claim(&token, room).map_err(seat_refused)?
+        }
+        (None, Some(_)) => return Err(seat_refused(SeatRefusal::Missing)),
+        (None, None) => shared.rooms.quick_play().map_err(|e| {
+            Closing::with_reason(
+                CloseCode::Again,
+                DisconnectReason::ServerFull,
+                e.to_string(),
+            )
+        })?,
+    };
+    let name = match &claimed.who {
+        Some(who) => who.name.clone(),
+        None => clean_name(&join.name),
+    };
+    Ok((name, claimed))
+}
+
+fn seat_refused(why: SeatRefusal) -> Closing {
+    let detail = match why {
+        SeatRefusal::Missing => "a seat token is required to join this room",
+        SeatRefusal::Invalid => "the seat token is not valid",
+        SeatRefusal::Expired => "the seat token has expired",
+        SeatRefusal::Used => "the seat token was already used",
+        SeatRefusal::OtherRoom => "the seat token is for another room",
+        SeatRefusal::RoomGone => "the room no longer exists",
+    };
+    Closing::with_reason(CloseCode::Policy, DisconnectReason::Seat(why), detail)
 }
 
 fn count(shared: &Shared, closing: &Closing) {
@@ -82,25 +143,17 @@ fn count(shared: &Shared, closing: &Closing) {
     }
 }
 
-/// The close for a server that stops: 1001 when asked to, 1011 when the room failed.
-fn stopping(shared: &Shared) -> Closing {
-    if shared.healthy() {
-        Closing::with_reason(
-            CloseCode::Away,
-            DisconnectReason::ShuttingDown,
-            "server shutting down",
-        )
-    } else {
-        Closing::with_reason(
-            CloseCode::Error,
-            DisconnectReason::ShuttingDown,
-            "internal error: the game stopped",
-        )
-    }
+/// The close for a server that stops.
+fn stopping() -> Closing {
+    Closing::with_reason(
+        CloseCode::Away,
+        DisconnectReason::ShuttingDown,
+        "server shutting down",
+    )
 }
 
 /// Waits for the join message; refuses anything else with the right close code.
-async fn read_join(conn: &mut Conn) -> Result<String, Closing> {
+async fn read_join(conn: &mut GameSocket) -> Result<Join, Closing> {
     let socket = conn
         .attach()
         .map_err(|e| Closing::gone(format!("cannot wait on the socket: {e}")))?;
@@ -113,7 +166,7 @@ async fn read_join(conn: &mut Conn) -> Result<String, Closing> {
             continue;
         };
         return match codec::decode_client(&bytes) {
-            Ok(ClientMsg::Join(j)) if j.version == PROTOCOL_VERSION => Ok(clean_name(&j.name)),
+            Ok(ClientMsg::Join(j)) if j.version == PROTOCOL_VERSION => Ok(j),
             Ok(ClientMsg::Join(j)) => Err(version_mismatch(j.version)),
             Ok(_) => Err(Closing::with_reason(
                 CloseCode::Policy,
@@ -143,6 +196,13 @@ fn reason_label(reason: DisconnectReason) -> &'static str {
         DisconnectReason::IdleTimeout => "idle_timeout",
         DisconnectReason::TooSlow => "too_slow",
         DisconnectReason::JoinTimeout => "join_timeout",
+        DisconnectReason::Seat(SeatRefusal::Missing) => "seat_missing",
+        DisconnectReason::Seat(SeatRefusal::Invalid) => "seat_invalid",
+        DisconnectReason::Seat(SeatRefusal::Expired) => "seat_expired",
+        DisconnectReason::Seat(SeatRefusal::Used) => "seat_used",
+        DisconnectReason::Seat(SeatRefusal::OtherRoom) => "seat_other_room",
+        DisconnectReason::Seat(SeatRefusal::RoomGone) => "seat_room_gone",
+        DisconnectReason::RoomFailed => "room_failed",
     }
 }
 
@@ -179,11 +239,11 @@ async fn room_gone(shared: &Shared) -> Closing {
         .await
         .is_ok()
     {
-        return stopping(shared);
+        return stopping();
     }
     Closing::with_reason(
         CloseCode::Error,
-        DisconnectReason::ShuttingDown,
-        "internal error: the game stopped",
+        DisconnectReason::RoomFailed,
+        "internal error: the room stopped",
     )
 }

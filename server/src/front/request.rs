@@ -11,17 +11,19 @@ use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::{debug, field, info_span, Instrument};
 
 use tickwire_shared::protocol::DisconnectReason;
 
-use super::close::refuse_upgraded;
-use super::conn::Conn;
-use super::http::{self, HeadError, Request};
-use super::limits::{ConnSlot, RefusalSlot};
-use super::{echo, forwarded, session};
+use super::{api, session};
+use crate::net::close::refuse_upgraded;
+#[cfg(feature = "test-hooks")]
+use crate::net::echo;
+use crate::net::forwarded;
+use crate::net::game_socket::GameSocket;
+use crate::net::http::{self, BodyError, HeadError, Request};
+use crate::net::limits::{Capacity, ConnSlot};
 use crate::{Config, Shared};
 
 /// The WebSocket limits of the configuration: small reads (client messages are tiny),
@@ -35,15 +37,6 @@ pub fn ws_config(c: &Config) -> WebSocketConfig {
         .max_message_size(Some(c.max_message_bytes))
         .max_frame_size(Some(c.max_frame_bytes))
         .accept_unmasked_frames(false)
-}
-
-/// Where a connection stands under the connection caps.
-#[derive(Debug)]
-pub enum Capacity {
-    /// Within the caps.
-    Within(ConnSlot),
-    /// Over the total cap: answer with a refusal.
-    Over(RefusalSlot),
 }
 
 /// Serves one accepted TCP connection.
@@ -61,12 +54,14 @@ pub async fn handle(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, ca
             u = upgrade(stream, peer, &shared, cap) => u,
         };
         match upgraded {
-            Some((Route::Game(conn), slot)) => {
-                session::run(conn, &shared).await;
+            Some((Route::Game(conn, asked), slot)) => {
+                session::run(conn, &shared, asked).await;
                 drop(slot);
             }
+            #[cfg(feature = "test-hooks")]
             Some((Route::Echo(ws), slot)) => {
-                echo::run(ws, &shared).await;
+                let cfg = &shared.config;
+                echo::run(ws, &shared.shutdown, cfg.write_timeout, cfg.close_linger).await;
                 drop(slot);
             }
             None => {}
@@ -79,13 +74,11 @@ pub async fn handle(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, ca
 /// An upgraded connection, by what it does next.
 enum Route {
     /// A game session: the room will drive it.
-    Game(Conn),
+    Game(GameSocket, session::Asked),
     /// The test-only echo endpoint.
-    Echo(Ws),
+    #[cfg(feature = "test-hooks")]
+    Echo(echo::Ws),
 }
-
-/// An upgraded echo connection.
-pub type Ws = WebSocketStream<TcpStream>;
 
 /// Reads the request and answers it: HTTP responses and refusals end here (`None`), an
 /// accepted upgrade returns the WebSocket.
@@ -104,6 +97,7 @@ async fn upgrade(
     let (req, leftover) = read_request(&mut stream, head_time).await?;
     let client = forwarded::client_ip(peer.ip(), &req, &cfg.trusted_proxies);
     tracing::Span::current().record("client", field::display(client));
+    #[cfg(feature = "test-hooks")]
     if cfg.debug_panic_path.as_deref() == Some(req.path.as_str()) {
         panic!("test-only panic requested by {}", req.path);
     }
@@ -121,11 +115,14 @@ async fn upgrade(
             Err("server full")
         }
     };
+    #[cfg(feature = "test-hooks")]
     let echo = cfg.autobahn_echo && req.path == "/echo";
+    #[cfg(not(feature = "test-hooks"))]
+    let echo = false;
     if req.path != "/ws" && !echo {
         match over {
             Ok(_slot) => {
-                let serve = serve_http(&mut stream, &req, shared);
+                let serve = serve_http(&mut stream, &req, leftover, shared);
                 let _ = tokio::time::timeout(cfg.write_timeout, serve).await;
             }
             Err(why) => {
@@ -167,6 +164,10 @@ async fn upgrade(
             return None;
         }
     };
+    let asked = session::Asked {
+        room: req.query_param("room").map(str::to_owned),
+        seat: req.query_param("seat").map(str::to_owned),
+    };
     drop(req);
     let response = http::switching_protocols(&accept);
     let wrote = tokio::time::timeout(head_time, stream.write_all(response.as_bytes())).await;
@@ -191,25 +192,26 @@ async fn upgrade(
     if cfg.tcp_send_buffer_bytes > 0 {
         let _ = socket2::SockRef::from(&stream).set_send_buffer_size(cfg.tcp_send_buffer_bytes);
     }
+    #[cfg(feature = "test-hooks")]
     if echo {
-        let ws = WebSocketStream::from_partially_read(
+        let ws = tokio_tungstenite::WebSocketStream::from_partially_read(
             stream,
             leftover,
-            Role::Server,
+            tokio_tungstenite::tungstenite::protocol::Role::Server,
             Some(ws_config(cfg)),
         )
         .await;
         return Some((Route::Echo(ws), slot));
     }
     // A game connection: the session waits for the join, then the room drives it.
-    let conn = Conn::new(
+    let conn = GameSocket::new(
         stream,
         leftover,
         ws_config(cfg),
         cfg.outbox_depth as usize,
         cfg.ws_max_write_buffer_bytes,
     );
-    Some((Route::Game(conn), slot))
+    Some((Route::Game(conn, asked), slot))
 }
 
 /// Reads the request head within `limit`; answers and returns `None` when it is refused.
@@ -246,7 +248,24 @@ impl Drop for OpenGuard {
     }
 }
 
-async fn serve_http(stream: &mut TcpStream, req: &Request, shared: &Shared) {
+async fn serve_http(stream: &mut TcpStream, req: &Request, leftover: Vec<u8>, shared: &Shared) {
+    if api::is_api(req) {
+        let body = match http::read_body(stream, req, leftover).await {
+            Ok(b) => b,
+            Err(BodyError::Io(_)) => return,
+            Err(e) => {
+                let status = if matches!(e, BodyError::TooLarge) {
+                    413
+                } else {
+                    411
+                };
+                let body = format!("{e}\n");
+                let _ = http::respond(stream, status, "text/plain", body.as_bytes(), "").await;
+                return;
+            }
+        };
+        return api::serve(stream, req, &body, shared).await;
+    }
     if req.method != "GET" && req.method != "HEAD" {
         let _ = http::respond(stream, 405, "text/plain", b"method not allowed\n", "").await;
         return;
@@ -270,12 +289,7 @@ async fn serve_http(stream: &mut TcpStream, req: &Request, shared: &Shared) {
             return;
         }
         "/healthz" => {
-            let (status, body): (u16, &[u8]) = if shared.healthy() {
-                (200, b"ok\n")
-            } else {
-                (503, b"unhealthy\n")
-            };
-            let _ = http::respond(stream, status, "text/plain", body, "").await;
+            let _ = http::respond(stream, 200, "text/plain", b"ok\n", "").await;
             return;
         }
         _ => {}

@@ -7,8 +7,8 @@
 //! header, the shared body]. The socket is out of the runtime's epoll set meanwhile, so an
 //! arriving input wakes nothing: no readiness event, no task, no channel. The connection's
 //! task only handles the join before and the close after, with the socket registered in
-//! the runtime again for that time ([`Conn::attach`], [`Conn::detach`]). Reads are bounded
-//! per tick ([`Conn::rearm`]): whatever a client sends, it costs the room at most that
+//! the runtime again for that time ([`GameSocket::attach`], [`GameSocket::detach`]). Reads are bounded
+//! per tick ([`GameSocket::rearm`]): whatever a client sends, it costs the room at most that
 //! many bytes of work per tick.
 //!
 //! Writes never block and never reorder: what the socket does not take waits in the
@@ -16,7 +16,7 @@
 //! `depth` snapshot frames wait the room skips the client; control frames and replies are
 //! always queued, up to a byte cap past which the connection counts as failed.
 //!
-//! [`Conn::memory`] gives a connection without a socket, for tests that drive a room by
+//! [`GameSocket::memory`] gives a connection without a socket, for tests that drive a room by
 //! hand: what the room sends is recorded, what the test pushes is read as client messages.
 
 use std::collections::VecDeque;
@@ -30,7 +30,7 @@ use tokio_tungstenite::tungstenite::error::Error as WsError;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
 use tokio_tungstenite::tungstenite::Message;
 
-/// What became of a message handed to [`Conn::send_binary`].
+/// What became of a message handed to [`GameSocket::send_binary`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sent {
     /// Written to the socket (or recorded, for a memory connection).
@@ -43,7 +43,7 @@ pub enum Sent {
     Closed,
 }
 
-/// A test's end of a [`Conn::memory`] connection.
+/// A test's end of a [`GameSocket::memory`] connection.
 #[derive(Clone, Debug, Default)]
 pub struct MemoryLink(Arc<Mutex<MemoryState>>);
 
@@ -120,10 +120,10 @@ struct Io {
     byte_cap: usize,
     failed: Option<io::ErrorKind>,
     /// A read came back short: the socket held nothing more then. Further reads report
-    /// `WouldBlock` without a system call until [`Conn::rearm`] (the next tick): saves the
+    /// `WouldBlock` without a system call until [`GameSocket::rearm`] (the next tick): saves the
     /// one empty `recv` per client and tick that would only say so.
     drained: bool,
-    /// Bytes that may still be read before the next [`Conn::rearm`].
+    /// Bytes that may still be read before the next [`GameSocket::rearm`].
     read_budget: usize,
 }
 
@@ -255,21 +255,21 @@ fn ws_binary_header(len: usize, out: &mut [u8; 10]) -> usize {
 }
 
 /// One upgraded game connection (see the module documentation).
-pub struct Conn {
+pub struct GameSocket {
     ctx: WebSocketContext,
     io: Io,
 }
 
-impl std::fmt::Debug for Conn {
+impl std::fmt::Debug for GameSocket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Conn")
+        f.debug_struct("GameSocket")
             .field("pending", &self.io.pending.len())
             .field("failed", &self.io.failed)
             .finish_non_exhaustive()
     }
 }
 
-impl Conn {
+impl GameSocket {
     /// Takes over an upgraded socket (`leftover`: bytes read past the handshake), still
     /// registered with the runtime (the session waits for the join on it); `depth` and
     /// `byte_cap` bound what waits to be written.
@@ -280,11 +280,11 @@ impl Conn {
         config: WebSocketConfig,
         depth: usize,
         byte_cap: usize,
-    ) -> Conn {
+    ) -> GameSocket {
         // Every frame tungstenite makes goes straight into the queue (never held in its own
         // buffer), so the room's frames can follow it in order.
         let config = config.write_buffer_size(0);
-        Conn {
+        GameSocket {
             ctx: WebSocketContext::from_partially_read(leftover, Role::Server, Some(config)),
             io: Io {
                 sink: Sink::Tokio(Arc::new(stream)),
@@ -302,9 +302,9 @@ impl Conn {
 
     /// A connection without a socket, and the test's end of it.
     #[must_use]
-    pub fn memory() -> (Conn, MemoryLink) {
+    pub fn memory() -> (GameSocket, MemoryLink) {
         let link = MemoryLink::default();
-        let conn = Conn {
+        let conn = GameSocket {
             ctx: WebSocketContext::new(Role::Server, None),
             io: Io {
                 sink: Sink::Memory(link.clone()),
@@ -424,7 +424,7 @@ impl Conn {
     }
 
     /// Registers the socket with the runtime (for the connection's task: join, close) and
-    /// returns a handle to wait on its readiness. Drop the handle before [`Conn::detach`].
+    /// returns a handle to wait on its readiness. Drop the handle before [`GameSocket::detach`].
     ///
     /// # Errors
     /// For a memory connection, or when the socket cannot be registered.
@@ -452,7 +452,7 @@ impl Conn {
     /// Takes the socket out of the runtime (for the room: no readiness events, no wakes).
     ///
     /// # Errors
-    /// When a handle from [`Conn::attach`] is still alive, or the socket cannot be
+    /// When a handle from [`GameSocket::attach`] is still alive, or the socket cannot be
     /// deregistered.
     pub fn detach(&mut self) -> io::Result<()> {
         match std::mem::replace(&mut self.io.sink, Sink::Switching) {
@@ -476,11 +476,11 @@ impl Conn {
         }
     }
 
-    /// [`Conn::read`], waiting on `socket` (from [`Conn::attach`]) until a message is
+    /// [`GameSocket::read`], waiting on `socket` (from [`GameSocket::attach`]) until a message is
     /// complete.
     ///
     /// # Errors
-    /// As [`Conn::read`].
+    /// As [`GameSocket::read`].
     pub async fn read_async(&mut self, socket: &tokio::net::TcpStream) -> Result<Message, WsError> {
         loop {
             // What tungstenite holds already, or the socket has now; a read that finds the
@@ -545,7 +545,7 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().await.unwrap();
-        let mut conn = Conn::new(server, Vec::new(), WebSocketConfig::default(), 4, 1 << 20);
+        let mut conn = GameSocket::new(server, Vec::new(), WebSocketConfig::default(), 4, 1 << 20);
         // An unfinished binary message, then empty masked continuation frames.
         let mut flood = vec![0x02, 0x81, 1, 2, 3, 4, 5];
         for _ in 0..20_000 {
@@ -574,7 +574,7 @@ mod tests {
 
     #[test]
     fn memory_connections_record_and_replay_messages() {
-        let (mut conn, link) = Conn::memory();
+        let (mut conn, link) = GameSocket::memory();
         assert_eq!(conn.send_binary([b"ab", b"cd"], true), Sent::Written);
         assert_eq!(link.take_messages(), vec![Bytes::from_static(b"abcd")]);
         link.push(Bytes::from_static(b"in"));

@@ -1,0 +1,616 @@
+//! Rooms: the registry of the rooms this process hosts, and the seats in them.
+//!
+//! ```text
+//!  POST /matchmake/arena ─▶ Registry::reserve ─▶ {room, seat token}     (front/api.rs)
+//!  /ws join {seat}       ─▶ Registry::claim   ─▶ RoomEntry + SeatGuard  (front/session.rs)
+//!                                                 └─▶ RoomHandle::join ─▶ Room (its task)
+//! ```
+//!
+//! Every room is a plain [`Room`] on a task of its own (the runtime's workers tick them all);
+//! it knows nothing of the registry. The registry counts each room's seats under one short
+//! lock (taken at a reservation, a claim, a leave and a sweep; never by a tick):
+//! `taken` = reservations waiting for their join + players seated, never above the room's
+//! seats, so concurrent requests cannot overbook. A claimed seat is held by its session's
+//! [`SeatGuard`] and freed when the session ends; an unclaimed one when its token expires.
+//! A room with no seat taken for its mode's `empty_ttl` is disposed; a room whose tick
+//! panics ends alone (its players get 1011) and is removed.
+
+pub mod id;
+pub mod modes;
+pub mod seats;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use ring::rand::SystemRandom;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info, info_span, Instrument};
+
+use tickwire_shared::protocol::SeatRefusal;
+
+use crate::metrics::{Metrics, RoomFigures, RoomMetrics};
+use crate::room::{Room, RoomHandle};
+pub use id::RoomId;
+pub use modes::{Mode, Modes};
+use seats::{Seat, SeatSigner};
+
+/// How often expired reservations and empty rooms are looked for.
+pub const SWEEP_EVERY: Duration = Duration::from_millis(100);
+
+/// Why no seat could be reserved.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReserveError {
+    /// No such mode.
+    #[error("no mode `{0}`")]
+    UnknownMode(String),
+    /// No such room.
+    #[error("no room `{0}`")]
+    UnknownRoom(String),
+    /// Every seat of the room is taken.
+    #[error("room {0} is full")]
+    Full(RoomId),
+    /// The process hosts `--max-rooms` rooms and none has a free seat.
+    #[error("the server is at capacity ({0} rooms)")]
+    AtCapacity(usize),
+    /// The server is shutting down.
+    #[error("the server is shutting down")]
+    ShuttingDown,
+}
+
+/// One seat reserved: what the client needs to join.
+#[derive(Clone, Debug)]
+pub struct Reservation {
+    /// The room.
+    pub room: Arc<RoomEntry>,
+    /// The seat token to present in the join.
+    pub token: String,
+    /// How long it stays valid.
+    pub expires_in: Duration,
+}
+
+/// A room as the registry sees it.
+#[derive(Debug)]
+pub struct RoomEntry {
+    /// Its id (and invite code).
+    pub id: RoomId,
+    /// Its mode.
+    pub mode: Arc<Mode>,
+    /// Private rooms are neither listed nor matchmade: joined by their code only.
+    pub private: bool,
+    /// When it was created.
+    pub created: Instant,
+    /// The way into the room.
+    pub handle: RoomHandle,
+    /// Figures its tick reports (players, ticks, tick work).
+    pub figures: Arc<RoomFigures>,
+    cancel: CancellationToken,
+    /// Test hook: set, the room's next tick panics.
+    #[cfg(feature = "test-hooks")]
+    pub panic_next_tick: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// The registry's count of one room's seats.
+#[derive(Debug)]
+struct Slot {
+    entry: Arc<RoomEntry>,
+    /// Reservations waiting for their join + players seated.
+    taken: usize,
+    /// Since when nothing is taken.
+    empty_since: Option<Instant>,
+}
+
+/// A reservation waiting for its join.
+#[derive(Clone, Debug)]
+struct Pending {
+    room: RoomId,
+    expires: Instant,
+    who: Option<Identity>,
+}
+
+/// Who a player is, from the game's own backend (a verified JWT's claims).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// The backend's id of the player (`sub`).
+    pub id: String,
+    /// The name to show (`name`, else the id).
+    pub name: String,
+}
+
+/// A seat claimed by a join.
+#[derive(Debug)]
+pub struct Claimed {
+    /// The room.
+    pub room: Arc<RoomEntry>,
+    /// The seat, freed when dropped.
+    pub guard: SeatGuard,
+    /// Who reserved it, when matchmaking knew (then it overrides the join's name).
+    pub who: Option<Identity>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    rooms: HashMap<RoomId, Slot>,
+    pending: HashMap<u64, Pending>,
+    next_nonce: u64,
+}
+
+/// The rooms of this process.
+pub struct Registry {
+    modes: Modes,
+    max_rooms: usize,
+    seat_ttl: Duration,
+    signer: SeatSigner,
+    state: Mutex<State>,
+    metrics: Arc<Metrics>,
+    rng: SystemRandom,
+    shutdown: CancellationToken,
+    /// The rooms' supervisor tasks.
+    tasks: TaskTracker,
+}
+
+/// Settings of the registry (from the server's configuration).
+#[derive(Debug)]
+pub struct RegistryConfig {
+    /// Rooms at most.
+    pub max_rooms: usize,
+    /// How long a reservation waits for its join.
+    pub seat_ttl: Duration,
+    /// The secret seat tokens are signed with (`None`: random).
+    pub secret: Option<String>,
+}
+
+impl Registry {
+    /// A registry of no rooms yet; rooms end when `shutdown` is cancelled.
+    #[must_use]
+    pub fn new(
+        modes: Modes,
+        config: RegistryConfig,
+        metrics: Arc<Metrics>,
+        shutdown: CancellationToken,
+    ) -> Arc<Registry> {
+        Arc::new(Registry {
+            modes,
+            max_rooms: config.max_rooms,
+            seat_ttl: config.seat_ttl,
+            signer: SeatSigner::new(config.secret.as_deref()),
+            state: Mutex::new(State::default()),
+            metrics,
+            rng: SystemRandom::new(),
+            shutdown,
+            tasks: TaskTracker::new(),
+        })
+    }
+
+    /// The modes rooms are created from.
+    #[must_use]
+    pub fn modes(&self) -> &Modes {
+        &self.modes
+    }
+
+    /// Join-or-create: a seat in the public room of `mode` with the most players that has a
+    /// free seat, or in a new room.
+    ///
+    /// # Errors
+    /// [`ReserveError::UnknownMode`], [`ReserveError::AtCapacity`].
+    pub fn matchmake(
+        self: &Arc<Self>,
+        mode: &str,
+        who: Option<Identity>,
+    ) -> Result<Reservation, ReserveError> {
+        let mode = self.mode(mode)?;
+        let mut state = self.state.lock();
+        let best = state
+            .rooms
+            .values()
+            .filter(|s| {
+                Arc::ptr_eq(&s.entry.mode, &mode)
+                    && !s.entry.private
+                    && s.taken < mode.max_players()
+            })
+            .max_by_key(|s| (s.taken, std::cmp::Reverse(s.entry.created)))
+            .map(|s| s.entry.id);
+        let id = match best {
+            Some(id) => id,
+            None => self.create_locked(&mut state, mode, false)?,
+        };
+        self.reserve_locked(&mut state, id, who)
+    }
+
+    /// A seat in a new room of `mode`.
+    ///
+    /// # Errors
+    /// [`ReserveError::UnknownMode`], [`ReserveError::AtCapacity`].
+    pub fn create(
+        self: &Arc<Self>,
+        mode: &str,
+        private: bool,
+        who: Option<Identity>,
+    ) -> Result<Reservation, ReserveError> {
+        let mode = self.mode(mode)?;
+        let mut state = self.state.lock();
+        let id = self.create_locked(&mut state, mode, private)?;
+        self.reserve_locked(&mut state, id, who)
+    }
+
+    /// A seat in room `code` (an invite code: private rooms too).
+    ///
+    /// # Errors
+    /// [`ReserveError::UnknownRoom`], [`ReserveError::Full`].
+    pub fn seat_in(&self, code: &str, who: Option<Identity>) -> Result<Reservation, ReserveError> {
+        let id = RoomId::parse(code).ok_or_else(|| ReserveError::UnknownRoom(code.to_owned()))?;
+        self.reserve_locked(&mut self.state.lock(), id, who)
+    }
+
+    /// Quick play: a seat in the default mode, claimed at once.
+    ///
+    /// # Errors
+    /// As [`Registry::matchmake`].
+    pub fn quick_play(self: &Arc<Self>) -> Result<Claimed, ReserveError> {
+        let name = self.modes.default_mode().name.clone();
+        let r = self.matchmake(&name, None)?;
+        // Cannot fail but for a room gone in between (its task ended): as good as stopping.
+        self.claim(&r.token, None)
+            .map_err(|_| ReserveError::ShuttingDown)
+    }
+
+    /// The room and seat a token reserves, claimed for good (single use): the seat is held
+    /// by the returned guard from now on. With `room`, the token must be for that room.
+    ///
+    /// # Errors
+    /// The [`SeatRefusal`], for the client's close reason.
+    pub fn claim(
+        self: &Arc<Self>,
+        token: &str,
+        room: Option<RoomId>,
+    ) -> Result<Claimed, SeatRefusal> {
+        let seat: Seat = self.signer.verify(token, seats::unix_ms())?;
+        if room.is_some_and(|r| r != seat.room) {
+            return Err(SeatRefusal::OtherRoom);
+        }
+        let mut state = self.state.lock();
+        let Some(pending) = state.pending.remove(&seat.nonce) else {
+            // Signed by this server, unexpired, and not waiting: it was claimed already.
+            return Err(SeatRefusal::Used);
+        };
+        if pending.expires <= Instant::now() {
+            // Expired by the monotonic clock: the sweep would free it; do it now.
+            release_locked(&mut state, pending.room);
+            return Err(SeatRefusal::Expired);
+        }
+        let Some(slot) = state.rooms.get(&pending.room) else {
+            return Err(SeatRefusal::RoomGone);
+        };
+        Ok(Claimed {
+            room: slot.entry.clone(),
+            guard: SeatGuard {
+                registry: Arc::downgrade(self),
+                room: pending.room,
+            },
+            who: pending.who,
+        })
+    }
+
+    /// The public rooms (of `mode`, if given), the fullest first.
+    #[must_use]
+    pub fn list(&self, mode: Option<&str>) -> Vec<RoomInfo> {
+        let state = self.state.lock();
+        let mut rooms: Vec<RoomInfo> = state
+            .rooms
+            .values()
+            .filter(|s| !s.entry.private && mode.is_none_or(|m| s.entry.mode.name == m))
+            .map(RoomInfo::of)
+            .collect();
+        rooms.sort_by(|a, b| b.players.cmp(&a.players).then(a.id.cmp(&b.id)));
+        rooms
+    }
+
+    /// Room `code`, private or not.
+    #[must_use]
+    pub fn info(&self, code: &str) -> Option<RoomInfo> {
+        let id = RoomId::parse(code)?;
+        self.state.lock().rooms.get(&id).map(RoomInfo::of)
+    }
+
+    /// Rooms hosted now.
+    #[must_use]
+    pub fn room_count(&self) -> usize {
+        self.state.lock().rooms.len()
+    }
+
+    /// Frees expired reservations and disposes rooms empty for their mode's `empty_ttl`;
+    /// runs every [`SWEEP_EVERY`] until shutdown (see [`Registry::run_sweeper`]).
+    pub fn sweep(&self) {
+        let now = Instant::now();
+        let mut state = self.state.lock();
+        let expired: Vec<(u64, RoomId)> = state
+            .pending
+            .iter()
+            .filter(|(_, p)| p.expires <= now)
+            .map(|(n, p)| (*n, p.room))
+            .collect();
+        for (nonce, room) in expired {
+            state.pending.remove(&nonce);
+            release_locked(&mut state, room);
+        }
+        let idle: Vec<RoomId> = state
+            .rooms
+            .values()
+            .filter(|s| {
+                s.empty_since
+                    .is_some_and(|t| now.saturating_duration_since(t) >= s.entry.mode.empty_ttl)
+            })
+            .map(|s| s.entry.id)
+            .collect();
+        for id in idle {
+            if let Some(slot) = state.rooms.remove(&id) {
+                info!(room = %id, mode = %slot.entry.mode.name, "empty room disposed");
+                slot.entry.cancel.cancel();
+            }
+        }
+    }
+
+    /// Sweeps every [`SWEEP_EVERY`] until shutdown.
+    pub async fn run_sweeper(self: Arc<Self>) {
+        let mut every = tokio::time::interval(SWEEP_EVERY);
+        loop {
+            tokio::select! {
+                () = self.shutdown.cancelled() => break,
+                _ = every.tick() => self.sweep(),
+            }
+        }
+    }
+
+    /// Test hook: room `code`'s next tick panics. Whether there is such a room.
+    #[cfg(feature = "test-hooks")]
+    pub fn panic_room(&self, code: &str) -> bool {
+        let Some(id) = RoomId::parse(code) else {
+            return false;
+        };
+        let state = self.state.lock();
+        let Some(slot) = state.rooms.get(&id) else {
+            return false;
+        };
+        slot.entry
+            .panic_next_tick
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        true
+    }
+
+    /// Waits for every room task to end (after shutdown).
+    pub async fn wait(&self) {
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+
+    fn mode(&self, name: &str) -> Result<Arc<Mode>, ReserveError> {
+        self.modes
+            .get(name)
+            .cloned()
+            .ok_or_else(|| ReserveError::UnknownMode(name.to_owned()))
+    }
+
+    fn reserve_locked(
+        &self,
+        state: &mut State,
+        id: RoomId,
+        who: Option<Identity>,
+    ) -> Result<Reservation, ReserveError> {
+        if self.shutdown.is_cancelled() {
+            return Err(ReserveError::ShuttingDown);
+        }
+        let slot = state
+            .rooms
+            .get_mut(&id)
+            .ok_or_else(|| ReserveError::UnknownRoom(id.to_string()))?;
+        if slot.taken >= slot.entry.mode.max_players() {
+            return Err(ReserveError::Full(id));
+        }
+        slot.taken += 1;
+        slot.empty_since = None;
+        let entry = slot.entry.clone();
+        state.next_nonce += 1;
+        let nonce = state.next_nonce;
+        state.pending.insert(
+            nonce,
+            Pending {
+                room: id,
+                expires: Instant::now() + self.seat_ttl,
+                who,
+            },
+        );
+        let token = self.signer.sign(&Seat {
+            room: id,
+            nonce,
+            expires_ms: seats::expiry(self.seat_ttl),
+        });
+        Ok(Reservation {
+            room: entry,
+            token,
+            expires_in: self.seat_ttl,
+        })
+    }
+
+    /// A new room of `mode`, ticking on its own task, in the registry (nothing taken yet).
+    fn create_locked(
+        self: &Arc<Self>,
+        state: &mut State,
+        mode: Arc<Mode>,
+        private: bool,
+    ) -> Result<RoomId, ReserveError> {
+        if self.shutdown.is_cancelled() {
+            return Err(ReserveError::ShuttingDown);
+        }
+        if state.rooms.len() >= self.max_rooms {
+            self.metrics
+                .matchmake_refused
+                .with_label_values(&["at_capacity"])
+                .inc();
+            return Err(ReserveError::AtCapacity(self.max_rooms));
+        }
+        let id = loop {
+            let id = RoomId::random(&self.rng);
+            if !state.rooms.contains_key(&id) {
+                break id;
+            }
+        };
+        let mut settings = mode.settings.clone();
+        settings.id = id.to_string();
+        settings.mode = mode.name.clone();
+        let (room, handle) = Room::new(settings, mode.map.clone());
+        let figures = Arc::new(RoomFigures::default());
+        let dt = Duration::from_secs_f64(1.0 / f64::from(mode.settings.sim.tick_hz));
+        let observer = RoomMetrics::new(self.metrics.clone(), dt, figures.clone());
+        #[cfg(feature = "test-hooks")]
+        let panic_next_tick = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        #[cfg(feature = "test-hooks")]
+        let observer = PanicOnDemand {
+            inner: observer,
+            flag: panic_next_tick.clone(),
+        };
+        let cancel = self.shutdown.child_token();
+        let span = info_span!("room", room = %id, mode = %mode.name);
+        let task = tokio::spawn(room.run(cancel.clone(), observer).instrument(span));
+        let entry = Arc::new(RoomEntry {
+            id,
+            mode: mode.clone(),
+            private,
+            created: Instant::now(),
+            handle,
+            figures,
+            cancel,
+            #[cfg(feature = "test-hooks")]
+            panic_next_tick,
+        });
+        state.rooms.insert(
+            id,
+            Slot {
+                entry,
+                taken: 0,
+                empty_since: Some(Instant::now()),
+            },
+        );
+        self.metrics.rooms.with_label_values(&[&mode.name]).inc();
+        self.metrics.rooms_created.inc();
+        info!(room = %id, mode = %mode.name, private, "room created");
+        let registry = Arc::downgrade(self);
+        let metrics = self.metrics.clone();
+        self.tasks.spawn(async move {
+            let ended = task.await;
+            if let Some(registry) = registry.upgrade() {
+                registry.state.lock().rooms.remove(&id);
+            }
+            metrics.rooms.with_label_values(&[&mode.name]).dec();
+            match ended {
+                Err(e) if e.is_panic() => {
+                    metrics.rooms_failed.inc();
+                    error!(room = %id, mode = %mode.name, error = %panic_text(e), "room failed; its players get 1011");
+                }
+                _ => metrics.rooms_disposed.inc(),
+            }
+        });
+        Ok(id)
+    }
+}
+
+/// Frees one seat of `room` (a reservation expired, or a session ended).
+fn release_locked(state: &mut State, room: RoomId) {
+    if let Some(slot) = state.rooms.get_mut(&room) {
+        slot.taken = slot.taken.saturating_sub(1);
+        if slot.taken == 0 {
+            slot.empty_since = Some(Instant::now());
+        }
+    }
+}
+
+fn panic_text(e: tokio::task::JoinError) -> String {
+    let payload = e.into_panic();
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_owned())
+}
+
+/// A claimed seat: held by the player's session, freed when it ends.
+#[derive(Debug)]
+pub struct SeatGuard {
+    registry: Weak<Registry>,
+    room: RoomId,
+}
+
+impl Drop for SeatGuard {
+    fn drop(&mut self) {
+        if let Some(registry) = self.registry.upgrade() {
+            release_locked(&mut registry.state.lock(), self.room);
+        }
+    }
+}
+
+/// What `GET /rooms` and `GET /rooms/{id}` say of a room.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RoomInfo {
+    /// Its code.
+    #[serde(rename = "room")]
+    pub id: String,
+    /// Its mode.
+    pub mode: String,
+    /// Its map's name.
+    pub map: String,
+    /// Players in it.
+    pub players: usize,
+    /// Seats taken (players + reservations waiting for their join).
+    pub seats_taken: usize,
+    /// Seats.
+    pub max: usize,
+    /// Private rooms are joined by code only.
+    pub private: bool,
+    /// Seconds since it was created.
+    pub age_s: u64,
+    /// Ticks run.
+    pub ticks: u64,
+    /// Time inside its last tick, microseconds.
+    pub tick_work_us: u64,
+    /// Longest tick so far, microseconds.
+    pub tick_work_max_us: u64,
+}
+
+impl RoomInfo {
+    fn of(slot: &Slot) -> RoomInfo {
+        let e = &slot.entry;
+        let f = &e.figures;
+        RoomInfo {
+            id: e.id.to_string(),
+            mode: e.mode.name.clone(),
+            map: e.mode.map.name.clone(),
+            players: f.players(),
+            seats_taken: slot.taken,
+            max: e.mode.max_players(),
+            private: e.private,
+            age_s: e.created.elapsed().as_secs(),
+            ticks: f.ticks(),
+            tick_work_us: f.last_work_us(),
+            tick_work_max_us: f.max_work_us(),
+        }
+    }
+}
+
+/// Test hook (`POST /debug/rooms/{id}/panic` with the `test-hooks` feature): the room's
+/// tick panics once its flag is set, to prove that a failed room ends alone.
+#[cfg(feature = "test-hooks")]
+struct PanicOnDemand<O> {
+    inner: O,
+    flag: Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[cfg(feature = "test-hooks")]
+impl<O: crate::room::TickObserver> crate::room::TickObserver for PanicOnDemand<O> {
+    fn on_tick(&mut self, report: &crate::room::TickReport, work: Duration, interval: Duration) {
+        if self.flag.load(std::sync::atomic::Ordering::Relaxed) {
+            panic!("test-only panic in the tick");
+        }
+        self.inner.on_tick(report, work, interval);
+    }
+}
