@@ -273,6 +273,9 @@ impl Room {
     /// overruns, the ticks whose time has passed are skipped rather than run in a burst:
     /// the game slows down under overload instead of freezing and then jumping, and
     /// clients see a gap they already know how to bridge (interpolation, acks).
+    ///
+    /// A room with no players does not tick (its world waits, costing nothing): a process
+    /// may hold many rooms waiting for their players.
     pub async fn run(mut self, shutdown: CancellationToken, mut observer: impl TickObserver) {
         let dt = Duration::from_secs_f64(1.0 / f64::from(self.settings.sim.tick_hz));
         let span = info_span!("room", tick_hz = self.settings.sim.tick_hz);
@@ -285,12 +288,13 @@ impl Room {
                 tokio::select! {
                     biased;
                     () = shutdown.cancelled() => break,
-                    _ = interval.tick() => {
+                    _ = interval.tick(), if !self.players.is_empty() => {
                         let start = Instant::now();
                         let report = self.tick();
                         let work = start.elapsed();
                         let gap = last_start.map_or(dt, |l| start - l);
-                        last_start = Some(start);
+                        // After the last player left, the next tick starts a new cadence.
+                        last_start = (!self.players.is_empty()).then_some(start);
                         observer.on_tick(&report, work, gap);
                     }
                     cmd = self.rx.recv() => match cmd {
