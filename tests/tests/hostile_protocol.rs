@@ -7,26 +7,22 @@ mod common;
 use tokio::time::Instant;
 
 use common::{assert_serves_new_client, scrape, Witness, LIMIT};
-use tickwire_bots::connection::BotInput;
 use tickwire_bots::{BotConnection, DecodeMode, Driver};
-use tickwire_shared::input::{Buttons, InputMsg};
 use tickwire_shared::protocol::{
     codec, ClientMsg, DisconnectReason, Join, Ping, ServerMsg, PROTOCOL_VERSION,
 };
-use tickwire_shared::{NetEntity, NetId, Tick};
+use tickwire_shared::{Controls, NetEntity, NetId, Tick};
 use tickwire_tests::raw::{Frame, Raw};
 use tickwire_tests::{wait_for, TestServer};
 
 fn input(seq: u32, tick: Tick, x: f32, y: f32, aim: f32) -> Vec<u8> {
-    codec::encode_client(&ClientMsg::Input(InputMsg {
-        seq,
-        tick,
-        ack: None,
-        buttons: Buttons(0),
+    let controls = Controls {
         move_x: x,
         move_y: y,
         aim,
-    }))
+        fire: false,
+    };
+    codec::encode_client(&ClientMsg::Input(controls.to_msg(seq, tick, None)))
 }
 
 /// Joins, sends `payload` as one binary message, returns (close code, game reason).
@@ -174,7 +170,7 @@ async fn huge_values_are_clamped_and_inputs_only_move_their_own_player() {
     .await;
     let (a0, b0) = (pos(&b, ida).expect("a"), pos(&a, idb).expect("b"));
     // Huge but finite: accepted, clamped to a unit move; the aim wraps.
-    a.set(BotInput {
+    a.set(Controls {
         move_x: 1e30,
         move_y: -1e30,
         aim: 3.0e38,

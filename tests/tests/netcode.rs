@@ -5,10 +5,10 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use tickwire_client_wasm::game::{Controls, GameClient};
+use tickwire_client_wasm::game::GameClient;
 use tickwire_server::room::{Baselines, Conn, Ending, MemoryLink, NetLimits, Room, RoomSettings};
 use tickwire_shared::protocol::{codec, ClientMsg};
-use tickwire_shared::{Map, SimConfig};
+use tickwire_shared::{Controls, Map, SimConfig};
 use tokio::sync::oneshot;
 
 const TICK_MS: f64 = 1000.0 / 30.0;
