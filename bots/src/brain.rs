@@ -38,10 +38,7 @@ pub struct Sight<'a> {
 impl Sight<'_> {
     fn player(&self, id: NetId) -> Option<&PlayerNet> {
         let i = self.state.binary_search_by_key(&id, |(i, _)| *i).ok()?;
-        match &self.state[i].1 {
-            NetEntity::Player(p) => Some(p),
-            NetEntity::Projectile(_) | NetEntity::Pickup(_) => None,
-        }
+        self.state[i].1.as_player()
     }
 
     /// The nearest living player other than the bot itself: `(dx, dy, distance)`.
