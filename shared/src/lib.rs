@@ -39,7 +39,7 @@
 //! | --- | --- |
 //! | a gameplay constant | a field of [`SimConfig`] |
 //! | map data | a field of [`Map`] (`#[serde(default)]`) and `assets/maps/*.json` |
-//! | an entity kind | [`entity`]: state struct, [`entity::EntityKind`] variant, view with [`replicated!`](crate::replicated), one line of `net_kinds!`, arms of [`entity::Entity::to_net`] and [`World::hash`] |
+//! | an entity kind | the one checklist in `docs/extending.md` ("The entity-kind checklist") |
 //! | a replicated field | a field of its `replicated!` view and of `to_net` |
 //! | a rule | a module in [`sim`] and one phase line in [`sim::step`] |
 //! | a game event | a variant of [`sim::GameEvent`] |
