@@ -7,9 +7,7 @@ use std::f32::consts::TAU;
 
 use tickwire_shared::entity::PlayerNet;
 use tickwire_shared::rng::Rng;
-use tickwire_shared::{Map, NetEntity, NetId};
-
-use crate::connection::BotInput;
+use tickwire_shared::{Controls, Map, NetEntity, NetId};
 
 /// How a bot plays.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -40,10 +38,7 @@ pub struct Sight<'a> {
 impl Sight<'_> {
     fn player(&self, id: NetId) -> Option<&PlayerNet> {
         let i = self.state.binary_search_by_key(&id, |(i, _)| *i).ok()?;
-        match &self.state[i].1 {
-            NetEntity::Player(p) => Some(p),
-            NetEntity::Projectile(_) | NetEntity::Pickup(_) => None,
-        }
+        self.state[i].1.as_player()
     }
 
     /// The nearest living player other than the bot itself: `(dx, dy, distance)`.
@@ -153,9 +148,9 @@ impl Brain {
 
 /// The next input of a bot: `brain` remembers, `sight` is what its replica shows now
 /// (`None` for a load bot, which then plays its behaviour blind).
-pub fn decide(brain: &mut Brain, sight: Option<&Sight<'_>>) -> BotInput {
+pub fn decide(brain: &mut Brain, sight: Option<&Sight<'_>>) -> Controls {
     let input = match brain.behavior {
-        Behavior::Idle => BotInput::default(),
+        Behavior::Idle => Controls::default(),
         Behavior::Arena => arena(brain),
         Behavior::Wander => wander(brain, sight),
         Behavior::Chase => chase(brain, sight),
@@ -164,11 +159,11 @@ pub fn decide(brain: &mut Brain, sight: Option<&Sight<'_>>) -> BotInput {
     input
 }
 
-fn arena(brain: &mut Brain) -> BotInput {
+fn arena(brain: &mut Brain) -> Controls {
     if brain.inputs >= brain.next_turn {
         brain.turn();
     }
-    BotInput {
+    Controls {
         move_x: brain.dir.0,
         move_y: brain.dir.1,
         aim: brain.aim,
@@ -176,7 +171,7 @@ fn arena(brain: &mut Brain) -> BotInput {
     }
 }
 
-fn wander(brain: &mut Brain, sight: Option<&Sight<'_>>) -> BotInput {
+fn wander(brain: &mut Brain, sight: Option<&Sight<'_>>) -> Controls {
     let mut input = arena(brain);
     let Some(s) = sight else { return input };
     let Some(me) = s.player(s.me) else {
@@ -199,7 +194,7 @@ fn wander(brain: &mut Brain, sight: Option<&Sight<'_>>) -> BotInput {
     input
 }
 
-fn chase(brain: &mut Brain, sight: Option<&Sight<'_>>) -> BotInput {
+fn chase(brain: &mut Brain, sight: Option<&Sight<'_>>) -> Controls {
     let shoot = brain.inputs >= brain.next_shot;
     if shoot {
         brain.next_shot = brain.between_s(0.8, 1.2);
@@ -228,7 +223,7 @@ fn chase(brain: &mut Brain, sight: Option<&Sight<'_>>) -> BotInput {
             (0.0, 0.0)
         };
         let aim = target.map_or(brain.aim, |(tx, ty, _)| ty.atan2(tx));
-        return BotInput {
+        return Controls {
             move_x: mx,
             move_y: my,
             aim,
@@ -245,7 +240,7 @@ fn chase(brain: &mut Brain, sight: Option<&Sight<'_>>) -> BotInput {
             };
             // Close enough: circle the target instead of walking into it.
             let (mx, my) = if d > CHASE_RANGE { (ux, uy) } else { (-uy, ux) };
-            BotInput {
+            Controls {
                 move_x: mx,
                 move_y: my,
                 aim,
@@ -256,7 +251,7 @@ fn chase(brain: &mut Brain, sight: Option<&Sight<'_>>) -> BotInput {
         (None, Some(_)) => wander(brain, sight),
         // A load bot is blind: it fires its random aim about once a second, so the server
         // carries the same projectiles, hits and respawns as with seeing bots.
-        (None, None) => BotInput {
+        (None, None) => Controls {
             fire: shoot,
             ..arena(brain)
         },

@@ -16,14 +16,13 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use tickwire_shared::input::{Buttons, InputMsg};
 use tickwire_shared::protocol::snapshot::SnapshotHeader;
 use tickwire_shared::protocol::{
     codec, ClientMsg, Disconnect, Join, Ping, Pong, ServerMsg, Welcome, PROTOCOL_VERSION,
 };
 use tickwire_shared::replica::ReplicaError;
 use tickwire_shared::sim::TickEvent;
-use tickwire_shared::{Replica, Tick};
+use tickwire_shared::{Controls, Replica, Tick};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -101,19 +100,6 @@ pub struct BotConnection {
 
 /// Inputs remembered for round-trip timing at most (8 s at 30 Hz); older ones are forgotten.
 const MAX_IN_FLIGHT: usize = 256;
-
-/// An input as a bot or test chooses it.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct BotInput {
-    /// Move direction x in [-1, 1].
-    pub move_x: f32,
-    /// Move direction y in [-1, 1].
-    pub move_y: f32,
-    /// Aim, radians.
-    pub aim: f32,
-    /// Fire held.
-    pub fire: bool,
-}
 
 impl BotConnection {
     /// Connects to `url` (`ws://host:port/ws`), joins as `name` and waits for the welcome.
@@ -217,7 +203,7 @@ impl BotConnection {
     ///
     /// # Errors
     /// The socket failed.
-    pub async fn send_input(&mut self, input: BotInput) -> Result<u32, BotError> {
+    pub async fn send_input(&mut self, input: Controls) -> Result<u32, BotError> {
         let (seq, bytes) = self.prepare_input(input);
         self.send_frame(bytes).await?;
         Ok(seq)
@@ -226,26 +212,15 @@ impl BotConnection {
     /// Encodes one input for the next tick, acknowledging the newest snapshot, and starts
     /// its round-trip clock; returns its sequence number and the frame for
     /// [`BotConnection::send_frame`].
-    pub fn prepare_input(&mut self, input: BotInput) -> (u32, Vec<u8>) {
+    pub fn prepare_input(&mut self, input: Controls) -> (u32, Vec<u8>) {
         let seq = self.next_seq;
         self.next_seq += 1;
         // A snapshot of tick T is the world at the start of tick T: the next tick the server
         // simulates is T itself. A bot has no predictor to keep in step, so it asks for the
         // earliest tick (an input that arrives after that tick ran applies at the next one);
         // asking for T + 1 would add a whole tick to every round trip.
-        let msg = ClientMsg::Input(InputMsg {
-            seq,
-            tick: self.latest_tick.unwrap_or(self.welcome.tick),
-            ack: self.latest_tick,
-            buttons: if input.fire {
-                Buttons::FIRE
-            } else {
-                Buttons::default()
-            },
-            move_x: input.move_x,
-            move_y: input.move_y,
-            aim: input.aim,
-        });
+        let tick = self.latest_tick.unwrap_or(self.welcome.tick);
+        let msg = ClientMsg::Input(input.to_msg(seq, tick, self.latest_tick));
         self.in_flight.push_back((seq, Instant::now()));
         if self.in_flight.len() > MAX_IN_FLIGHT {
             self.in_flight.pop_front();

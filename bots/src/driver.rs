@@ -15,12 +15,12 @@ use tokio_util::sync::CancellationToken;
 use tickwire_shared::protocol::{Disconnect, Welcome};
 use tickwire_shared::replica::NetState;
 use tickwire_shared::sim::TickEvent;
-use tickwire_shared::{NetEntity, NetId, Tick};
+use tickwire_shared::{Controls, NetEntity, NetId, Tick};
 
-use crate::connection::{BotConnection, BotError, BotInput, ServerEvent};
+use crate::connection::{BotConnection, BotError, ServerEvent};
 
-/// What the bot does each tick (held until changed).
-pub type Intent = BotInput;
+/// What the bot does each tick (held until changed): the client's [`Controls`].
+pub type Intent = Controls;
 
 /// Most recent events kept in a [`View`].
 const MAX_EVENTS: usize = 1024;

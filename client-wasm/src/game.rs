@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 
 use glam::Vec2;
 use tickwire_shared::entity::net_aim_to_radians;
-use tickwire_shared::input::{aim_to_radians, Buttons, InputMsg};
+use tickwire_shared::input::{aim_to_radians, Buttons};
 use tickwire_shared::protocol::{
     codec, ClientMsg, Disconnect, DisconnectReason, Join, Ping, ServerMsg, Welcome,
     PROTOCOL_VERSION,
@@ -18,7 +18,7 @@ use tickwire_shared::protocol::{
 use tickwire_shared::replica::interpolation::{Interpolator, ServerClock};
 use tickwire_shared::replica::prediction::Predictor;
 use tickwire_shared::sim::GameEvent;
-use tickwire_shared::{Map, NetEntity, NetId, PlayerInput, Replica, SimConfig, Tick};
+use tickwire_shared::{Controls, Map, NetEntity, NetId, PlayerInput, Replica, SimConfig, Tick};
 
 /// How far in the past other entities are drawn, at least (ms).
 pub const BASE_INTERP_DELAY_MS: f64 = 100.0;
@@ -51,19 +51,6 @@ impl Phase {
             Phase::Refused(_) => "refused",
         }
     }
-}
-
-/// What the player is doing with keyboard and mouse right now.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Controls {
-    /// Move direction x in [-1, 1].
-    pub move_x: f32,
-    /// Move direction y in [-1, 1].
-    pub move_y: f32,
-    /// Aim, radians.
-    pub aim: f32,
-    /// Fire held.
-    pub fire: bool,
 }
 
 /// A shot fired locally, drawn until the server's projectile replaces it.
@@ -422,19 +409,7 @@ impl GameClient {
             return;
         };
         let tick = self.input_tick(now_ms);
-        let msg = InputMsg {
-            seq: self.next_seq,
-            tick,
-            ack: self.replica.tick(),
-            buttons: if c.fire {
-                Buttons::FIRE
-            } else {
-                Buttons::default()
-            },
-            move_x: c.move_x,
-            move_y: c.move_y,
-            aim: c.aim,
-        };
+        let msg = c.to_msg(self.next_seq, tick, self.replica.tick());
         let Ok(input) = PlayerInput::from_wire(&msg) else {
             return; // Non-finite controls: nothing sensible to send.
         };

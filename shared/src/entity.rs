@@ -1,9 +1,7 @@
 //! Entity kinds: each kind's authoritative state (kept by the server's [`crate::World`]) and
 //! its replicated view (what travels to clients), side by side.
 //!
-//! To add a kind: add its state struct and a variant to [`EntityKind`], declare its view
-//! with [`crate::replicated!`], list it in the `net_kinds!` invocation below and give
-//! [`Entity::to_net`] an arm. Deltas, the codec and the replica follow by themselves.
+//! To add a kind, follow the one checklist in `docs/extending.md` ("The entity-kind checklist").
 
 use std::sync::Arc;
 

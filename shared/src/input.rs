@@ -1,5 +1,12 @@
-//! What a player asks for: [`InputMsg`] on the wire, [`PlayerInput`] in the simulation, and
+//! What a player asks for: [`Controls`] in a client (the browser's keys and mouse, a bot's
+//! decision), [`InputMsg`] on the wire, [`PlayerInput`] in the simulation, and
 //! [`PlayerInput::from_wire`], the one place where untrusted input becomes simulation input.
+//!
+//! A client holds [`Controls`] and sends [`Controls::to_msg`] every tick; the mapping from
+//! controls to [`Buttons`] bits lives in [`Controls::buttons`] and nowhere else. To add a
+//! button: a [`Buttons`] constant (and [`Buttons::ALL`]), a field of [`Controls`] and its line
+//! in [`Controls::buttons`], the rule that reads it, and the key that sets it in the browser
+//! client (`client-wasm/src/web/input.rs`).
 
 use bincode::{Decode, Encode};
 use glam::Vec2;
@@ -46,6 +53,57 @@ pub struct InputMsg {
     pub move_y: f32,
     /// Aim angle, radians (0 = +x, growing towards +y).
     pub aim: f32,
+}
+
+/// What a client's player is doing right now, as the browser's keys and mouse or a bot's
+/// decision set it: the one client-side input type. Held between ticks; each tick's
+/// [`InputMsg`] is made from it with [`Controls::to_msg`].
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Controls {
+    /// Movement direction, x in `[-1, 1]`.
+    pub move_x: f32,
+    /// Movement direction, y in `[-1, 1]` (y grows downwards).
+    pub move_y: f32,
+    /// Aim angle, radians (0 = +x, growing towards +y).
+    pub aim: f32,
+    /// Fire held.
+    pub fire: bool,
+}
+
+impl Controls {
+    /// The buttons these controls hold down: the one mapping from controls to [`Buttons`].
+    #[must_use]
+    pub fn buttons(&self) -> Buttons {
+        let mut b = Buttons::default();
+        if self.fire {
+            b = b.union(Buttons::FIRE);
+        }
+        b
+    }
+
+    /// The wire input carrying these controls: sequence number `seq`, meant for server tick
+    /// `tick`, acknowledging the newest snapshot tick held (`ack`).
+    #[must_use]
+    pub fn to_msg(&self, seq: u32, tick: Tick, ack: Option<Tick>) -> InputMsg {
+        InputMsg {
+            seq,
+            tick,
+            ack,
+            buttons: self.buttons(),
+            move_x: self.move_x,
+            move_y: self.move_y,
+            aim: self.aim,
+        }
+    }
+
+    /// The simulation input the server makes of these controls (through
+    /// [`PlayerInput::from_wire`], its door for every input).
+    ///
+    /// # Errors
+    /// [`InvalidInput::NonFinite`] for NaN or infinity anywhere.
+    pub fn to_player_input(&self) -> Result<PlayerInput, InvalidInput> {
+        PlayerInput::from_wire(&self.to_msg(0, Tick(0), None))
+    }
 }
 
 /// Why an input was refused (the server closes the connection with 1007).
@@ -135,6 +193,27 @@ mod tests {
         let i = PlayerInput::from_wire(&msg(1e30, 1e30, 1e30)).unwrap();
         assert!(i.move_dir.length() <= 1.0);
         assert_eq!(i.buttons, Buttons::FIRE);
+    }
+
+    #[test]
+    fn controls_map_to_the_wire_and_the_simulation() {
+        let c = Controls {
+            move_x: 1.0,
+            move_y: -0.5,
+            aim: 1.0,
+            fire: true,
+        };
+        let m = c.to_msg(7, Tick(3), Some(Tick(2)));
+        assert_eq!((m.seq, m.tick, m.ack), (7, Tick(3), Some(Tick(2))));
+        assert_eq!(m.buttons, Buttons::FIRE);
+        assert_eq!((m.move_x, m.move_y, m.aim), (1.0, -0.5, 1.0));
+        assert_eq!(c.to_player_input(), PlayerInput::from_wire(&m));
+        assert_eq!(Controls::default().buttons(), Buttons(0));
+        let nan = Controls {
+            aim: f32::NAN,
+            ..Controls::default()
+        };
+        assert!(nan.to_player_input().is_err());
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! | [`map`] | [`Map`]: size, walls, spawn points; loaded from `assets/maps/*.json` |
 //! | [`entity`] | entity kinds: authoritative state and replicated view side by side |
 //! | [`replication`] | [`replicated!`](crate::replicated): per-field change masks and patches, derived |
-//! | [`input`] | [`InputMsg`](input::InputMsg) on the wire, [`PlayerInput`] in the sim |
+//! | [`input`] | [`Controls`] in clients, [`InputMsg`](input::InputMsg) on the wire, [`PlayerInput`] in the sim |
 //! | [`world`] | [`World`]: the whole state of one room |
 //! | [`sim`] | [`sim::step`] and its phases: movement, combat, spawn |
 //! | [`protocol`] | [`protocol::ClientMsg`] / [`protocol::ServerMsg`], snapshots, [`protocol::codec`] |
@@ -39,11 +39,11 @@
 //! | --- | --- |
 //! | a gameplay constant | a field of [`SimConfig`] |
 //! | map data | a field of [`Map`] (`#[serde(default)]`) and `assets/maps/*.json` |
-//! | an entity kind | [`entity`]: state struct, [`entity::EntityKind`] variant, view with [`replicated!`](crate::replicated), one line of `net_kinds!`, arms of [`entity::Entity::to_net`] and [`World::hash`] |
+//! | an entity kind | the one checklist in `docs/extending.md` ("The entity-kind checklist") |
 //! | a replicated field | a field of its `replicated!` view and of `to_net` |
 //! | a rule | a module in [`sim`] and one phase line in [`sim::step`] |
 //! | a game event | a variant of [`sim::GameEvent`] |
-//! | an input button | a [`input::Buttons`] constant and the rule that reads it |
+//! | an input button | a [`input::Buttons`] constant, a [`Controls`] field and its line in [`Controls::buttons`], the rule that reads it |
 //! | anything on the wire | [`protocol::PROTOCOL_VERSION`] |
 //!
 //! ## Determinism
@@ -78,7 +78,7 @@ pub mod world;
 
 pub use config::SimConfig;
 pub use entity::{EntityId, NetEntity, NetId};
-pub use input::PlayerInput;
+pub use input::{Controls, PlayerInput};
 pub use map::Map;
 pub use replica::Replica;
 pub use tick::Tick;

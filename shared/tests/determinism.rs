@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use glam::Vec2;
 use tickwire_shared::entity::{EntityId, EntityKind, NetEntity, NetId};
-use tickwire_shared::input::InputMsg;
+use tickwire_shared::input::{Controls, InputMsg};
 use tickwire_shared::rng::Rng;
 use tickwire_shared::sim::{self, spawn, GameEvent};
 use tickwire_shared::{Map, PlayerInput, Tick, World};
@@ -68,19 +68,13 @@ struct Scenario {
 }
 
 fn wire(move_x: f32, move_y: f32, aim: f32, fire: bool) -> InputMsg {
-    InputMsg {
-        seq: 0,
-        tick: Tick(0),
-        ack: None,
-        buttons: if fire {
-            tickwire_shared::input::Buttons::FIRE
-        } else {
-            tickwire_shared::input::Buttons(0)
-        },
+    let controls = Controls {
         move_x,
         move_y,
         aim,
-    }
+        fire,
+    };
+    controls.to_msg(0, Tick(0), None)
 }
 
 /// A float in `[-1, 1)` from the script's generator.

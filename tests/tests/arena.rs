@@ -2,11 +2,10 @@
 
 use std::time::Duration;
 
-use tickwire_bots::connection::BotInput;
 use tickwire_bots::{BotConnection, BotError, DecodeMode, Driver};
 use tickwire_shared::protocol::DisconnectReason;
 use tickwire_shared::sim::GameEvent;
-use tickwire_shared::{NetEntity, NetId};
+use tickwire_shared::{Controls, NetEntity, NetId};
 use tickwire_tests::{test_config, wait_for, workspace_root, TestServer};
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -64,9 +63,9 @@ async fn three_clients_join_move_see_each_other_and_leave() {
     // Alice walks; Bob and Carol see her move the way she walks.
     let start = player_pos(&b, ida).expect("bob sees alice");
     let dir = if start.0 < 1200.0 { 1.0 } else { -1.0 };
-    a.set(BotInput {
+    a.set(Controls {
         move_x: dir,
-        ..BotInput::default()
+        ..Controls::default()
     });
     for d in [&b, &c] {
         wait_for("others see alice move 60 units", LIMIT, || async {
@@ -75,7 +74,7 @@ async fn three_clients_join_move_see_each_other_and_leave() {
         .await;
     }
     // And she is where the server says she is, in her own view too.
-    a.set(BotInput::default());
+    a.set(Controls::default());
     wait_for("views agree on alice's position", LIMIT, || async {
         let pa = player_pos(&a, ida);
         pa.is_some()
@@ -124,10 +123,10 @@ async fn shooting_kills_scores_and_respawns() {
             player_pos(&shooter, ids).unwrap(),
             player_pos(&shooter, idt).unwrap(),
         );
-        BotInput {
+        Controls {
             aim: (t.1 - s.1).atan2(t.0 - s.0),
             fire,
-            ..BotInput::default()
+            ..Controls::default()
         }
     };
     shooter.set(aim_and_fire(true));

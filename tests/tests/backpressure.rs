@@ -10,9 +10,8 @@ use tokio::net::TcpSocket;
 use tokio::time::Instant;
 
 use common::{assert_serves_new_client, scrape, server_with, Witness, LIMIT};
-use tickwire_shared::input::{Buttons, InputMsg};
 use tickwire_shared::protocol::{codec, ClientMsg, DisconnectReason, ServerMsg};
-use tickwire_shared::{Replica, Tick};
+use tickwire_shared::{Controls, Replica, Tick};
 use tickwire_tests::raw::{join_bytes, op, Frame, Raw};
 use tickwire_tests::wait_for;
 
@@ -169,15 +168,8 @@ async fn slow_reader_stays_in_sync(interest: bool) {
         // Acknowledge what arrived, as a real client's next input does.
         seq += 1;
         let ack = ticks.last().map(|t| Tick(*t));
-        let msg = ClientMsg::Input(InputMsg {
-            seq,
-            tick: ack.map_or(Tick(0), Tick::next),
-            ack,
-            buttons: Buttons(0),
-            move_x: 0.0,
-            move_y: 0.0,
-            aim: 0.0,
-        });
+        let tick = ack.map_or(Tick(0), Tick::next);
+        let msg = ClientMsg::Input(Controls::default().to_msg(seq, tick, ack));
         slow.send_frame(&Frame::binary(codec::encode_client(&msg)))
             .await
             .expect("input");

@@ -6,9 +6,8 @@ use std::time::Duration;
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::Client;
 use serde_json::Value;
-use tickwire_bots::connection::BotInput;
 use tickwire_bots::{BotConnection, DecodeMode, Driver};
-use tickwire_shared::{NetEntity, NetId};
+use tickwire_shared::{Controls, NetEntity, NetId};
 use tickwire_tests::browser::{self, BrowserLog};
 use tickwire_tests::{test_config, wait_for, workspace_root, TestServer};
 
@@ -165,9 +164,9 @@ async fn play(
         })
         .expect("bot position in the page");
     let dir: f64 = if bot_x0 < 1200.0 { 1.0 } else { -1.0 };
-    bot.set(BotInput {
+    bot.set(Controls {
         move_x: dir as f32,
-        ..BotInput::default()
+        ..Controls::default()
     });
     wait_for("the page sees the bot move", LIMIT, || async {
         let s = state(page).await;
@@ -178,7 +177,7 @@ async fn play(
         })
     })
     .await;
-    bot.set(BotInput::default());
+    bot.set(Controls::default());
 
     // The player holds a movement key: the server (seen by the bot) and the page agree.
     let server_x0 = x_seen_by(bot, me).expect("bot sees the page player");

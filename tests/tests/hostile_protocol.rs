@@ -7,26 +7,23 @@ mod common;
 use tokio::time::Instant;
 
 use common::{assert_serves_new_client, scrape, Witness, LIMIT};
-use tickwire_bots::connection::BotInput;
 use tickwire_bots::{BotConnection, DecodeMode, Driver};
-use tickwire_shared::input::{Buttons, InputMsg};
+use tickwire_shared::entity::QVec2;
 use tickwire_shared::protocol::{
-    codec, ClientMsg, DisconnectReason, Join, Ping, ServerMsg, PROTOCOL_VERSION,
+    codec, ClientMsg, DisconnectReason, Join, Ping, ServerMsg, Welcome, PROTOCOL_VERSION,
 };
-use tickwire_shared::{NetEntity, NetId, Tick};
-use tickwire_tests::raw::{Frame, Raw};
+use tickwire_shared::{Controls, NetEntity, NetId, Replica, Tick};
+use tickwire_tests::raw::{op, Frame, Raw};
 use tickwire_tests::{wait_for, TestServer};
 
 fn input(seq: u32, tick: Tick, x: f32, y: f32, aim: f32) -> Vec<u8> {
-    codec::encode_client(&ClientMsg::Input(InputMsg {
-        seq,
-        tick,
-        ack: None,
-        buttons: Buttons(0),
+    let controls = Controls {
         move_x: x,
         move_y: y,
         aim,
-    }))
+        fire: false,
+    };
+    codec::encode_client(&ClientMsg::Input(controls.to_msg(seq, tick, None)))
 }
 
 /// Joins, sends `payload` as one binary message, returns (close code, game reason).
@@ -175,7 +172,7 @@ async fn huge_values_are_clamped_and_inputs_only_move_their_own_player() {
     .await;
     let (a0, b0) = (pos(&b, ida).expect("a"), pos(&a, idb).expect("b"));
     // Huge but finite: accepted, clamped to a unit move; the aim wraps.
-    a.set(BotInput {
+    a.set(Controls {
         move_x: 1e30,
         move_y: -1e30,
         aim: 3.0e38,
@@ -199,28 +196,67 @@ async fn huge_values_are_clamped_and_inputs_only_move_their_own_player() {
     server.shutdown().await.expect("clean shutdown");
 }
 
+/// A raw client's view of the game: every snapshot it receives, applied to a replica.
+struct Seen {
+    replica: Replica,
+    me: NetId,
+}
+
+impl Seen {
+    fn new(welcome: &Welcome) -> Seen {
+        Seen {
+            replica: Replica::from_welcome(welcome),
+            me: welcome.player,
+        }
+    }
+
+    /// Reads the next game message (a snapshot is applied first) before `deadline`.
+    async fn next(&mut self, raw: &mut Raw, deadline: Instant) -> ServerMsg {
+        loop {
+            let f = raw.recv_frame(deadline).await.expect("a message in time");
+            if f.opcode != op::BINARY {
+                continue;
+            }
+            let msg = codec::decode_server(&f.payload).expect("a game message");
+            if let ServerMsg::Snapshot(s) = &msg {
+                self.replica.apply(s).expect("every snapshot applies");
+            }
+            return msg;
+        }
+    }
+
+    /// The own player's position in the newest snapshot.
+    fn pos(&self) -> Option<QVec2> {
+        self.replica
+            .get(self.me)
+            .and_then(NetEntity::as_player)
+            .map(|p| p.pos)
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicate_old_and_replayed_sequence_numbers_never_apply_twice() {
     let server = TestServer::start().await;
     let (mut raw, welcome) = Raw::joined_welcome(server.addr, "replayer").await;
+    let mut seen = Seen::new(&welcome);
     let dropped_before = scrape(server.addr, "tickwire_inputs_dropped_total").await;
     let t = welcome.tick;
-    raw.send(&Frame::binary(input(5, t.next(), 1.0, 0.0, 0.0)).to_bytes())
+    // Seq 5 stands still, so any input applied after it would move the player.
+    raw.send(&Frame::binary(input(5, t.next(), 0.0, 0.0, 0.0)).to_bytes())
         .await
         .expect("send");
     // The snapshots report seq 5 applied.
     let deadline = Instant::now() + LIMIT;
-    let mut applied = 0;
-    while applied != 5 {
-        let f = raw.recv_frame(deadline).await.expect("snapshots");
-        if let Ok(ServerMsg::Snapshot(s)) = codec::decode_server(&f.payload) {
-            applied = s.header.last_input_seq;
-        }
+    while seen.replica.last_input_seq() != 5 {
+        seen.next(&mut raw, deadline).await;
     }
+    let still = seen.pos().expect("the own player is in the snapshot");
+    // Meant for the current tick, so that only the sequence rule keeps them out.
+    let now = seen.replica.tick().expect("a snapshot");
     // Duplicates and older numbers: refused, counted, never applied.
     let mut burst = Vec::new();
     for seq in [5, 5, 3, 1] {
-        burst.extend(Frame::binary(input(seq, t.next(), 1.0, 0.0, 0.0)).to_bytes());
+        burst.extend(Frame::binary(input(seq, now, 1.0, 0.0, 0.0)).to_bytes());
     }
     raw.send(&burst).await.expect("send");
     wait_for("duplicates counted", LIMIT, || async {
@@ -228,12 +264,31 @@ async fn duplicate_old_and_replayed_sequence_numbers_never_apply_twice() {
     })
     .await;
     // Replaying the same sequence later changes nothing either.
-    raw.send(&Frame::binary(input(5, t.next(), -1.0, 0.0, 0.0)).to_bytes())
+    raw.send(&Frame::binary(input(5, now, -1.0, 0.0, 0.0)).to_bytes())
         .await
         .expect("send");
     wait_for("the replay is counted, not applied", LIMIT, || async {
         scrape(server.addr, "tickwire_inputs_dropped_total").await >= dropped_before + 5.0
     })
     .await;
+    // The room has read the replay; a ping sent now is answered at a later tick. Every
+    // snapshot up to three after the pong: the player stands where seq 5 left it, and seq 5
+    // is still the last input applied.
+    raw.send(&Frame::binary(codec::encode_client(&ClientMsg::Ping(Ping { id: 77 }))).to_bytes())
+        .await
+        .expect("send");
+    let deadline = Instant::now() + LIMIT;
+    let mut after_pong = None;
+    while after_pong != Some(3) {
+        match seen.next(&mut raw, deadline).await {
+            ServerMsg::Snapshot(s) => {
+                assert_eq!(s.header.last_input_seq, 5, "no refused input was applied");
+                assert_eq!(seen.pos(), Some(still), "no refused input moved the player");
+                after_pong = after_pong.map(|n| n + 1);
+            }
+            ServerMsg::Pong(p) if p.id == 77 => after_pong = Some(0),
+            _ => {}
+        }
+    }
     server.shutdown().await.expect("clean shutdown");
 }

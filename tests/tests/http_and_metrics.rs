@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use tickwire_bots::connection::BotInput;
 use tickwire_bots::{BotConnection, DecodeMode, Driver};
+use tickwire_shared::Controls;
 use tickwire_tests::{http_get, metric, wait_for, TestServer};
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -44,9 +44,9 @@ async fn metrics_move_with_play() {
             .await
             .unwrap(),
     );
-    a.set(BotInput {
+    a.set(Controls {
         move_x: 1.0,
-        ..BotInput::default()
+        ..Controls::default()
     });
     wait_for("metrics show two players and traffic", LIMIT, || async {
         let m = scrape().await;

@@ -10,11 +10,10 @@ use tickwire_server::net::game_socket::{GameSocket, MemoryLink};
 use tickwire_server::room::{Baselines, Ending, Interest, NetLimits, Room, RoomSettings};
 use tickwire_server::snapshot::delta::MOVERS_MAX_AGE;
 use tickwire_server::snapshot::interest::{ViewKey, CELL};
-use tickwire_shared::input::{Buttons, InputMsg};
 use tickwire_shared::protocol::snapshot::{diff, Extrapolation};
 use tickwire_shared::protocol::{codec, ClientMsg, ServerMsg};
 use tickwire_shared::rng::Rng;
-use tickwire_shared::{Map, NetEntity, NetId, Replica, Tick};
+use tickwire_shared::{Controls, Map, NetEntity, NetId, Replica, Tick};
 use tokio::sync::oneshot;
 
 const SIDE: f32 = 3000.0;
@@ -159,19 +158,15 @@ fn replicas_hold_exactly_their_views(baselines: Baselines) {
                 c.ack = c.acks.pop_front().map(|(_, t)| t);
             }
             c.seq += 1;
-            let msg = InputMsg {
-                seq: c.seq,
-                tick: now,
-                ack: c.ack,
-                buttons: if rng.below(10) == 0 {
-                    Buttons::FIRE
-                } else {
-                    Buttons(0)
-                },
+            // Drawn in this order (fire, then aim) so the scenario stays the same.
+            let fire = rng.below(10) == 0;
+            let controls = Controls {
                 move_x: c.dir.0,
                 move_y: c.dir.1,
                 aim: rng.below(628) as f32 / 100.0,
+                fire,
             };
+            let msg = controls.to_msg(c.seq, now, c.ack);
             c.link.push(codec::encode_client(&ClientMsg::Input(msg)));
         }
         room.tick();

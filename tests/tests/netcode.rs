@@ -5,11 +5,11 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use tickwire_client_wasm::game::{Controls, GameClient};
+use tickwire_client_wasm::game::GameClient;
 use tickwire_server::net::game_socket::{GameSocket, MemoryLink};
 use tickwire_server::room::{Baselines, Ending, NetLimits, Room, RoomSettings};
 use tickwire_shared::protocol::{codec, ClientMsg};
-use tickwire_shared::Map;
+use tickwire_shared::{Controls, Map};
 use tokio::sync::oneshot;
 
 const TICK_MS: f64 = 1000.0 / 30.0;

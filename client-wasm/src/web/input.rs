@@ -9,7 +9,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{KeyboardEvent, MouseEvent, Window};
 
-use crate::game::Controls;
+use tickwire_shared::Controls;
 
 /// What the player holds and where the mouse is.
 #[derive(Default)]

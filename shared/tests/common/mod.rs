@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests of `tickwire-shared`: maps built in code,
-//! inputs built the way the server builds them (from a wire `InputMsg`), and direct
+//! inputs built the way the server builds them (from a client's `Controls` through the wire
+//! `InputMsg`), and direct
 //! placement of players for rule tests.
 
 // Each test crate uses a different subset of these helpers.
@@ -9,22 +10,18 @@ use std::sync::Arc;
 
 use glam::Vec2;
 use tickwire_shared::entity::{EntityId, EntityKind, NetEntity, NetId, Player, PlayerNet};
-use tickwire_shared::input::{Buttons, InputMsg};
 use tickwire_shared::map::Rect;
-use tickwire_shared::{Map, PlayerInput, SimConfig, Tick, World};
+use tickwire_shared::{Controls, Map, PlayerInput, SimConfig, World};
 
 /// A player input made through [`PlayerInput::from_wire`], the door the server uses.
 pub fn input(move_x: f32, move_y: f32, aim_radians: f32, fire: bool) -> PlayerInput {
-    PlayerInput::from_wire(&InputMsg {
-        seq: 1,
-        tick: Tick(0),
-        ack: None,
-        buttons: if fire { Buttons::FIRE } else { Buttons(0) },
+    let controls = Controls {
         move_x,
         move_y,
         aim: aim_radians,
-    })
-    .expect("finite test input")
+        fire,
+    };
+    controls.to_player_input().expect("finite test input")
 }
 
 /// Standing still, not firing, aiming at +x.
