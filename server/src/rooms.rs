@@ -15,6 +15,7 @@
 //! A room with no seat taken for its mode's `empty_ttl` is disposed; a room whose tick
 //! panics ends alone (its players get 1011) and is removed.
 
+mod entry;
 pub mod id;
 pub mod modes;
 pub mod seats;
@@ -27,12 +28,12 @@ use parking_lot::Mutex;
 use ring::rand::SystemRandom;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{error, info, info_span, Instrument};
+use tracing::info;
 
 use tickwire_shared::protocol::SeatRefusal;
 
-use crate::metrics::{Metrics, RoomFigures, RoomMetrics};
-use crate::room::{Room, RoomHandle};
+use crate::metrics::Metrics;
+pub use entry::{RoomEntry, RoomInfo};
 pub use id::RoomId;
 pub use modes::{Mode, Modes};
 use seats::{Seat, SeatSigner};
@@ -69,27 +70,6 @@ pub struct Reservation {
     pub token: String,
     /// How long it stays valid.
     pub expires_in: Duration,
-}
-
-/// A room as the registry sees it.
-#[derive(Debug)]
-pub struct RoomEntry {
-    /// Its id (and invite code).
-    pub id: RoomId,
-    /// Its mode.
-    pub mode: Arc<Mode>,
-    /// Private rooms are neither listed nor matchmade: joined by their code only.
-    pub private: bool,
-    /// When it was created.
-    pub created: Instant,
-    /// The way into the room.
-    pub handle: RoomHandle,
-    /// Figures its tick reports (players, ticks, tick work).
-    pub figures: Arc<RoomFigures>,
-    cancel: CancellationToken,
-    /// Test hook: set, the room's next tick panics.
-    #[cfg(feature = "test-hooks")]
-    pub panic_next_tick: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The registry's count of one room's seats.
@@ -301,7 +281,7 @@ impl Registry {
             .rooms
             .values()
             .filter(|s| !s.entry.private && mode.is_none_or(|m| s.entry.mode.name == m))
-            .map(RoomInfo::of)
+            .map(|s| RoomInfo::new(&s.entry, s.taken))
             .collect();
         rooms.sort_by(|a, b| b.players.cmp(&a.players).then(a.id.cmp(&b.id)));
         rooms
@@ -311,7 +291,11 @@ impl Registry {
     #[must_use]
     pub fn info(&self, code: &str) -> Option<RoomInfo> {
         let id = RoomId::parse(code)?;
-        self.state.lock().rooms.get(&id).map(RoomInfo::of)
+        self.state
+            .lock()
+            .rooms
+            .get(&id)
+            .map(|s| RoomInfo::new(&s.entry, s.taken))
     }
 
     /// Rooms hosted now.
@@ -456,34 +440,8 @@ impl Registry {
                 break id;
             }
         };
-        let mut settings = mode.settings.clone();
-        settings.id = id.to_string();
-        settings.mode = mode.name.clone();
-        let (room, handle) = Room::new(settings, mode.map.clone());
-        let figures = Arc::new(RoomFigures::default());
-        let dt = Duration::from_secs_f64(1.0 / f64::from(mode.settings.sim.tick_hz));
-        let observer = RoomMetrics::new(self.metrics.clone(), dt, figures.clone());
-        #[cfg(feature = "test-hooks")]
-        let panic_next_tick = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        #[cfg(feature = "test-hooks")]
-        let observer = PanicOnDemand {
-            inner: observer,
-            flag: panic_next_tick.clone(),
-        };
-        let cancel = self.shutdown.child_token();
-        let span = info_span!("room", room = %id, mode = %mode.name);
-        let task = tokio::spawn(room.run(cancel.clone(), observer).instrument(span));
-        let entry = Arc::new(RoomEntry {
-            id,
-            mode: mode.clone(),
-            private,
-            created: Instant::now(),
-            handle,
-            figures,
-            cancel,
-            #[cfg(feature = "test-hooks")]
-            panic_next_tick,
-        });
+        let (entry, task) =
+            RoomEntry::start(id, mode.clone(), private, &self.metrics, &self.shutdown);
         state.rooms.insert(
             id,
             Slot {
@@ -498,17 +456,9 @@ impl Registry {
         let registry = Arc::downgrade(self);
         let metrics = self.metrics.clone();
         self.tasks.spawn(async move {
-            let ended = task.await;
+            entry::supervise(task, id, &mode.name, &metrics).await;
             if let Some(registry) = registry.upgrade() {
                 registry.state.lock().rooms.remove(&id);
-            }
-            metrics.rooms.with_label_values(&[&mode.name]).dec();
-            match ended {
-                Err(e) if e.is_panic() => {
-                    metrics.rooms_failed.inc();
-                    error!(room = %id, mode = %mode.name, error = %panic_text(e), "room failed; its players get 1011");
-                }
-                _ => metrics.rooms_disposed.inc(),
             }
         });
         Ok(id)
@@ -525,15 +475,6 @@ fn release_locked(state: &mut State, room: RoomId) {
     }
 }
 
-fn panic_text(e: tokio::task::JoinError) -> String {
-    let payload = e.into_panic();
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "panic".to_owned())
-}
-
 /// A claimed seat: held by the player's session, freed when it ends.
 #[derive(Debug)]
 pub struct SeatGuard {
@@ -546,71 +487,5 @@ impl Drop for SeatGuard {
         if let Some(registry) = self.registry.upgrade() {
             release_locked(&mut registry.state.lock(), self.room);
         }
-    }
-}
-
-/// What `GET /rooms` and `GET /rooms/{id}` say of a room.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct RoomInfo {
-    /// Its code.
-    #[serde(rename = "room")]
-    pub id: String,
-    /// Its mode.
-    pub mode: String,
-    /// Its map's name.
-    pub map: String,
-    /// Players in it.
-    pub players: usize,
-    /// Seats taken (players + reservations waiting for their join).
-    pub seats_taken: usize,
-    /// Seats.
-    pub max: usize,
-    /// Private rooms are joined by code only.
-    pub private: bool,
-    /// Seconds since it was created.
-    pub age_s: u64,
-    /// Ticks run.
-    pub ticks: u64,
-    /// Time inside its last tick, microseconds.
-    pub tick_work_us: u64,
-    /// Longest tick so far, microseconds.
-    pub tick_work_max_us: u64,
-}
-
-impl RoomInfo {
-    fn of(slot: &Slot) -> RoomInfo {
-        let e = &slot.entry;
-        let f = &e.figures;
-        RoomInfo {
-            id: e.id.to_string(),
-            mode: e.mode.name.clone(),
-            map: e.mode.map.name.clone(),
-            players: f.players(),
-            seats_taken: slot.taken,
-            max: e.mode.max_players(),
-            private: e.private,
-            age_s: e.created.elapsed().as_secs(),
-            ticks: f.ticks(),
-            tick_work_us: f.last_work_us(),
-            tick_work_max_us: f.max_work_us(),
-        }
-    }
-}
-
-/// Test hook (`POST /debug/rooms/{id}/panic` with the `test-hooks` feature): the room's
-/// tick panics once its flag is set, to prove that a failed room ends alone.
-#[cfg(feature = "test-hooks")]
-struct PanicOnDemand<O> {
-    inner: O,
-    flag: Arc<std::sync::atomic::AtomicBool>,
-}
-
-#[cfg(feature = "test-hooks")]
-impl<O: crate::room::TickObserver> crate::room::TickObserver for PanicOnDemand<O> {
-    fn on_tick(&mut self, report: &crate::room::TickReport, work: Duration, interval: Duration) {
-        if self.flag.load(std::sync::atomic::Ordering::Relaxed) {
-            panic!("test-only panic in the tick");
-        }
-        self.inner.on_tick(report, work, interval);
     }
 }
