@@ -28,6 +28,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use bytes::Bytes;
+use tickwire_shared::cells::{CellBuckets, CellRect};
 use tickwire_shared::entity::QVec2;
 use tickwire_shared::protocol::codec;
 use tickwire_shared::protocol::snapshot::{
@@ -37,7 +38,7 @@ use tickwire_shared::protocol::SnapshotBody;
 use tickwire_shared::{Map, NetEntity, NetId, SimConfig, Tick};
 
 use super::history::{History, TickRecord};
-use super::interest::{CellIndex, StateIndex, ViewKey};
+use super::interest::{StateIndex, ViewKey};
 
 /// What a client's body depends on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -140,8 +141,8 @@ struct BaseChunks {
     /// Per entry of the current state: a mover?
     now_moved: Vec<bool>,
     /// Movers by their old cell, and by their new one.
-    by_src: CellIndex,
-    by_dst: CellIndex,
+    by_src: CellBuckets<u32>,
+    by_dst: CellBuckets<u32>,
 }
 
 /// A chunk made for one client from encoded entries (its movers).
@@ -219,7 +220,7 @@ pub struct BodyCache {
     /// Bodies assembled this tick.
     assembled: usize,
     /// The clients of a tick by the first cell of their view ([`BodyCache::bodies`]).
-    order: CellIndex,
+    order: CellBuckets<u32>,
     /// The last keys met in a cell of `order`, with their bodies.
     recent: Vec<(BodyKey, Body)>,
     parts: Vec<Span>,
@@ -289,52 +290,6 @@ impl Carried {
             *as_of = now;
         }
         pos
-    }
-}
-
-/// The cells of a view that lie on the map, as column and row ranges.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct Rect {
-    x: Range<usize>,
-    y: Range<usize>,
-}
-
-impl Rect {
-    fn of(index: &StateIndex, key: ViewKey) -> Rect {
-        let (x, y) = index.clamp(key);
-        let half_open = |r: std::ops::RangeInclusive<i32>| {
-            let (a, b) = r.into_inner();
-            if b < a {
-                0..0
-            } else {
-                a as usize..b as usize + 1
-            }
-        };
-        Rect {
-            x: half_open(x),
-            y: half_open(y),
-        }
-    }
-
-    /// The cells in both (each range `0..0` when they do not meet on that axis).
-    fn meet(&self, other: &Rect) -> Rect {
-        let cut = |a: &Range<usize>, b: &Range<usize>| {
-            let (start, end) = (a.start.max(b.start), a.end.min(b.end));
-            if start < end {
-                start..end
-            } else {
-                0..0
-            }
-        };
-        Rect {
-            x: cut(&self.x, &other.x),
-            y: cut(&self.y, &other.y),
-        }
-    }
-
-    /// Whether cell (`x`, `y`) is in it.
-    fn holds(&self, (x, y): (u32, u32)) -> bool {
-        self.x.contains(&(x as usize)) && self.y.contains(&(y as usize))
     }
 }
 
@@ -510,12 +465,20 @@ impl Chunks {
         let movers = &chunks.movers;
         let (cols, rows) = (self.cols, self.rows);
         let cell = |(x, y): (u32, u32)| y as usize * cols + x as usize;
-        chunks
-            .by_src
-            .build(cols, rows, movers.len(), |m| cell(movers[m].src));
-        chunks
-            .by_dst
-            .build(cols, rows, movers.len(), |m| cell(movers[m].dst));
+        chunks.by_src.build(
+            cols,
+            rows,
+            movers.len(),
+            |m| cell(movers[m].src),
+            |m| m as u32,
+        );
+        chunks.by_dst.build(
+            cols,
+            rows,
+            movers.len(),
+            |m| cell(movers[m].dst),
+            |m| m as u32,
+        );
     }
 
     /// The enter chunk of cell `c` (its bytes, and 1 when it is not empty).
@@ -638,9 +601,13 @@ impl BodyCache {
             ViewKey::All => 0,
         };
         let mut order = std::mem::take(&mut self.order);
-        order.build(cols as usize, rows as usize, keys.len(), |i| {
-            bucket(&keys[i])
-        });
+        order.build(
+            cols as usize,
+            rows as usize,
+            keys.len(),
+            |i| bucket(&keys[i]),
+            |i| i as u32,
+        );
         out.resize(keys.len(), Body::Assembled(0..0));
         let mut recent = std::mem::take(&mut self.recent);
         for c in 0..(cols * rows) as usize {
@@ -762,10 +729,10 @@ impl BodyCache {
         };
         // Row by row: the cells the view held at the baseline too get the baseline's delta,
         // the others the whole cell; then the cells only the baseline's view held are left.
-        let view = Rect::of(index, key.view);
+        let view = index.rect(key.view);
         let was = match base {
-            Some(_) => Rect::of(index, key.base_view),
-            None => Rect::default(),
+            Some(_) => index.rect(key.base_view),
+            None => CellRect::default(),
         };
         // The cells held at both ticks.
         let both = view.meet(&was);
@@ -818,7 +785,7 @@ impl BodyCache {
             let slot = &chunks.bases[k];
             // Held at the baseline: found by their old cell.
             for y in was.y.clone() {
-                for &m in slot.by_src.run(y, &was.x) {
+                for &m in slot.by_src.run(y, was.x.clone()) {
                     let mv = &slot.movers[m as usize];
                     // Its new cell comes as a delta chunk (which leaves movers out), or
                     // whole (an enter chunk, which spawns it), or not at all.
@@ -839,7 +806,7 @@ impl BodyCache {
             // Not held at the baseline, and now in a cell the view held then (so not
             // spawned by an enter chunk): spawned.
             for y in both.y.clone() {
-                for &m in slot.by_dst.run(y, &both.x) {
+                for &m in slot.by_dst.run(y, both.x.clone()) {
                     let mv = &slot.movers[m as usize];
                     if !was.holds(mv.src) {
                         moved.spawns.push((mv.id, mv.spawn));
