@@ -169,21 +169,10 @@ impl MovedChunk {
 
     /// Appends the chunk (entries in id order; `arena` holds their encodings).
     fn write(&self, arena: &[u8], out: &mut Vec<u8>) {
-        for list in [&self.spawns, &self.patches] {
-            codec::write_list_len(list.len(), out);
-            let mut prev = None;
-            for &(id, (a, b)) in list {
-                codec::write_id_gap(prev, id, out);
-                out.extend_from_slice(&arena[a as usize..b as usize]);
-                prev = Some(id);
-            }
-        }
-        codec::write_list_len(self.despawns.len(), out);
-        let mut prev = None;
-        for &id in &self.despawns {
-            codec::write_id_gap(prev, id, out);
-            prev = Some(id);
-        }
+        let entry = |&(id, (a, b)): &(NetId, Span)| (id, &arena[a as usize..b as usize]);
+        codec::write_id_list(self.spawns.iter().map(entry), out);
+        codec::write_id_list(self.patches.iter().map(entry), out);
+        codec::write_id_list(self.despawns.iter().map(|&id| (id, &[][..])), out);
     }
 }
 
