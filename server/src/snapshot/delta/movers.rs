@@ -157,15 +157,20 @@ impl Chunks {
                 j += 1;
             }
         }
-        let movers = &chunks.movers;
-        let (cols, rows) = (self.cols, self.rows);
+        chunks.bucket_movers(self.cols, self.rows);
+    }
+}
+
+impl BaseChunks {
+    /// Buckets the movers by their old cell and by their new one, on a `cols` x `rows`
+    /// grid.
+    fn bucket_movers(&mut self, cols: usize, rows: usize) {
+        let movers = &self.movers;
         let cell = |(x, y): (u32, u32)| y as usize * cols + x as usize;
         let m = movers.len();
-        chunks
-            .by_src
+        self.by_src
             .build(cols, rows, m, |i| cell(movers[i].src), |i| i as u32);
-        chunks
-            .by_dst
+        self.by_dst
             .build(cols, rows, m, |i| cell(movers[i].dst), |i| i as u32);
     }
 }
@@ -202,13 +207,8 @@ mod tests {
     /// A baseline's movers as `gather` reads them, bucketed on a 4 x 4 grid.
     fn slot(movers: Vec<Mover>) -> BaseChunks {
         let mut slot = BaseChunks::default();
-        let cell = |(x, y): (u32, u32)| y as usize * 4 + x as usize;
-        let n = movers.len();
-        slot.by_src
-            .build(4, 4, n, |i| cell(movers[i].src), |i| i as u32);
-        slot.by_dst
-            .build(4, 4, n, |i| cell(movers[i].dst), |i| i as u32);
         slot.movers = movers;
+        slot.bucket_movers(4, 4);
         slot
     }
 
