@@ -86,6 +86,23 @@ struct Views {
     both: CellRect,
 }
 
+impl Views {
+    /// The cells of `key`'s views (`was` only `with_baseline`).
+    fn of(index: &StateIndex, key: BodyKey, with_baseline: bool) -> Views {
+        let view = index.rect(key.view);
+        let was = if with_baseline {
+            index.rect(key.base_view)
+        } else {
+            CellRect::default()
+        };
+        Views {
+            both: view.meet(&was),
+            view,
+            was,
+        }
+    }
+}
+
 impl BodyCache {
     /// The bodies for `keys` (one per client, in any order) at the newest tick of
     /// `history`, into `out` in the same order. Each key's `baseline` must be held by
@@ -215,7 +232,8 @@ impl BodyCache {
         config: &SimConfig,
         map: &Map,
     ) -> Range<usize> {
-        // 1. The baseline's chunks (made on its first use this tick).
+        // 1. The baseline carried forward, and its chunks (made on its first use this
+        // tick).
         let record = key.baseline.and_then(|t| history.get(t));
         let carried = match record {
             Some(b) => self.carried.carry(b, now.tick, config, map),
@@ -227,17 +245,9 @@ impl BodyCache {
             slot,
             carried,
         });
-        let view = index.rect(key.view);
-        let was = match base {
-            Some(_) => index.rect(key.base_view),
-            None => CellRect::default(),
-        };
-        let views = Views {
-            both: view.meet(&was),
-            view,
-            was,
-        };
-        // 2. The view's cells, then 3. the cells it no longer holds.
+        let views = Views::of(index, key, base.is_some());
+        // 2. The view's cells (delta runs and enter chunks), then 3. the cells it no
+        // longer holds (leave chunks).
         self.parts.clear();
         let hash = view_chunks(&mut self.chunks, &mut self.parts, &views, base, now, index);
         if let Some(b) = base {
