@@ -17,6 +17,7 @@
 //! | [`input`] | [`Controls`] in clients, [`InputMsg`](input::InputMsg) on the wire, [`PlayerInput`] in the sim |
 //! | [`world`] | [`World`]: the whole state of one room |
 //! | [`sim`] | [`sim::step`] and its phases: movement, combat, spawn |
+//! | [`cells`] | items bucketed by grid cell (the sim's neighbour grid, a server's interest cells) |
 //! | [`protocol`] | [`protocol::ClientMsg`] / [`protocol::ServerMsg`], snapshots, [`protocol::codec`] |
 //! | [`replica`] | the client-side world that applies snapshots |
 //!
@@ -63,6 +64,7 @@
 
 #![deny(missing_docs)]
 
+pub mod cells;
 pub mod config;
 pub mod entity;
 pub mod input;

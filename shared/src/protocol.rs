@@ -13,6 +13,7 @@
 //! 3. `Ping`/`Pong` measure round trips; `Disconnect` explains a close.
 
 pub mod codec;
+pub mod id_gaps;
 pub mod snapshot;
 
 use bincode::{Decode, Encode};

@@ -5,6 +5,7 @@
 //! encoded body.
 
 use glam::Vec2;
+use tickwire_shared::cells::{CellBuckets, CellRect};
 use tickwire_shared::num::floor_i32;
 use tickwire_shared::{NetEntity, NetId, Tick};
 
@@ -16,7 +17,9 @@ pub const CELL: f32 = 256.0;
 pub enum ViewKey {
     /// Everything (interest management off).
     All,
-    /// The entities in cells `x0..=x1` x `y0..=y1` (empty when `x1 < x0`).
+    /// The entities in cells `x0..=x1` x `y0..=y1` (empty when `x1 < x0`): a key names its
+    /// first and last cells; [`StateIndex::rect`] turns it into half-open ranges
+    /// ([`tickwire_shared::cells`]).
     Cells {
         /// First column.
         x0: i32,
@@ -82,71 +85,13 @@ impl Interest {
     }
 }
 
-/// Items grouped by cell (a counting sort, cells in row-major order, items ascending within
-/// a cell), so the items of a cell, or of a run of cells in a row, are one slice found with
-/// two lookups. Its memory is kept from one build to the next.
-#[derive(Debug, Default)]
-pub struct CellIndex {
-    cols: usize,
-    /// `items[start[c]..start[c + 1]]` are cell `c`'s.
-    start: Vec<u32>,
-    items: Vec<u32>,
-    /// Where each cell's next item goes while building.
-    fill: Vec<u32>,
-}
-
-impl CellIndex {
-    /// Groups items `0..n` of a `cols` x `rows` grid by `cell_of(i)` (a row-major cell
-    /// index).
-    pub fn build(&mut self, cols: usize, rows: usize, n: usize, cell_of: impl Fn(usize) -> usize) {
-        self.cols = cols;
-        self.start.clear();
-        self.start.resize(cols * rows + 1, 0);
-        for i in 0..n {
-            self.start[cell_of(i) + 1] += 1;
-        }
-        for c in 0..cols * rows {
-            self.start[c + 1] += self.start[c];
-        }
-        self.fill.clear();
-        self.fill.extend_from_slice(&self.start);
-        self.items.clear();
-        self.items.resize(n, 0);
-        for i in 0..n {
-            let c = cell_of(i);
-            self.items[self.fill[c] as usize] = i as u32;
-            self.fill[c] += 1;
-        }
-    }
-
-    /// Empties the index.
-    pub fn clear(&mut self) {
-        self.cols = 0;
-        self.start.clear();
-        self.items.clear();
-    }
-
-    /// The items of cell `c`.
-    #[must_use]
-    pub fn cell(&self, c: usize) -> &[u32] {
-        &self.items[self.start[c] as usize..self.start[c + 1] as usize]
-    }
-
-    /// The items of row `y` in columns `xs`.
-    #[must_use]
-    pub fn run(&self, y: usize, xs: &std::ops::Range<usize>) -> &[u32] {
-        let (a, b) = (y * self.cols + xs.start, y * self.cols + xs.end);
-        &self.items[self.start[a] as usize..self.start[b] as usize]
-    }
-}
-
 /// A state's entities bucketed by cell, built once per tick when interest is on.
 #[derive(Debug, Default)]
 pub struct StateIndex {
     cols: i32,
     rows: i32,
-    /// Indices into the state, by cell.
-    cells: CellIndex,
+    /// Indices into the state, by cell (ascending in a cell, so in id order).
+    cells: CellBuckets<u32>,
     /// Per state entry: its cell.
     owner: Vec<u32>,
 }
@@ -171,10 +116,14 @@ impl StateIndex {
             (cy * cols + cx) as u32
         };
         let owner: Vec<u32> = state.iter().map(|(_, e)| cell_of(e)).collect();
-        let mut cells = CellIndex::default();
-        cells.build(cols as usize, rows as usize, owner.len(), |i| {
-            owner[i] as usize
-        });
+        let mut cells = CellBuckets::default();
+        cells.build(
+            cols as usize,
+            rows as usize,
+            owner.len(),
+            |i| owner[i] as usize,
+            |i| i as u32,
+        );
         StateIndex {
             cols,
             rows,
@@ -195,18 +144,15 @@ impl StateIndex {
         (self.cols, self.rows)
     }
 
-    /// The cells of `key` that lie on the map, as column and row ranges (empty for an
-    /// empty key; everything for [`ViewKey::All`]).
+    /// The cells of `key` that lie on the map (empty for an empty key; every cell for
+    /// [`ViewKey::All`]).
     #[must_use]
-    pub fn clamp(
-        &self,
-        key: ViewKey,
-    ) -> (std::ops::RangeInclusive<i32>, std::ops::RangeInclusive<i32>) {
+    pub fn rect(&self, key: ViewKey) -> CellRect {
         match key {
-            ViewKey::All => (0..=self.cols - 1, 0..=self.rows - 1),
-            ViewKey::Cells { x0, y0, x1, y1 } => (
-                x0.max(0)..=x1.min(self.cols - 1),
-                y0.max(0)..=y1.min(self.rows - 1),
+            ViewKey::All => CellRect::between((0, 0), (self.cols - 1, self.rows - 1)),
+            ViewKey::Cells { x0, y0, x1, y1 } => CellRect::between(
+                (x0.max(0), y0.max(0)),
+                (x1.min(self.cols - 1), y1.min(self.rows - 1)),
             ),
         }
     }
@@ -238,5 +184,31 @@ mod tests {
             }
         );
         assert_eq!(Interest::everything().key(None), ViewKey::All);
+    }
+
+    #[test]
+    fn rects_are_the_key_cells_on_the_map_half_open() {
+        // 1000 x 600 world units: 4 x 3 cells.
+        let index = StateIndex::build(&[], Tick(0), 1.0 / 30.0, 1000.0, 600.0);
+        assert_eq!(index.size(), (4, 3));
+        let rect = |x0, y0, x1, y1| index.rect(ViewKey::Cells { x0, y0, x1, y1 });
+        let cells = |x: std::ops::Range<usize>, y: std::ops::Range<usize>| CellRect { x, y };
+        assert_eq!(index.rect(ViewKey::All), cells(0..4, 0..3));
+        assert_eq!(rect(1, 1, 2, 1), cells(1..3, 1..2));
+        // Clamped to the map on every side.
+        assert_eq!(rect(-3, -1, 9, 7), cells(0..4, 0..3));
+        assert_eq!(rect(3, 2, 5, 5), cells(3..4, 2..3));
+        // Off the map, or the empty key of a player not in the state: nothing.
+        assert_eq!(rect(5, 0, 8, 2), cells(0..0, 0..3));
+        assert_eq!(
+            Interest::view(1.0, 1.0, 0.0).key(None),
+            ViewKey::Cells {
+                x0: 0,
+                y0: 0,
+                x1: -1,
+                y1: -1
+            }
+        );
+        assert_eq!(rect(0, 0, -1, -1), CellRect::default());
     }
 }

@@ -14,6 +14,7 @@
 use bincode::config::{self, Config};
 use bincode::{Decode, Encode};
 
+use super::id_gaps::IdGaps;
 use super::snapshot::{Snapshot, SnapshotBody, SnapshotHeader};
 use super::{ClientMsg, Disconnect, Pong, ServerMsg, Welcome};
 use crate::entity::{NetEntity, NetId, NetPatch};
@@ -217,23 +218,21 @@ fn push_varint(v: u64, out: &mut Vec<u8>) {
     }
 }
 
-/// Appends the start of a list in a chunk assembled from encoded entries: its length.
-/// Each entry then follows as [`write_id_gap`] and its encoded rest.
-pub fn write_list_len(len: usize, out: &mut Vec<u8>) {
-    push_varint(len as u64, out);
-}
-
-/// Appends an entry's id in a chunk list assembled from encoded entries: the gap from the
-/// previous id of the list (`None`: the first, in full). Ids must strictly increase.
-pub fn write_id_gap(prev: Option<NetId>, id: NetId, out: &mut Vec<u8>) {
-    let gap = match prev {
-        None => id.0,
-        Some(p) => {
-            assert!(id > p, "chunk ids must strictly increase");
-            id.0 - p.0
-        }
-    };
-    push_varint(u64::from(gap), out);
+/// Appends a list of a chunk assembled from encoded entries: its length, then each entry's
+/// id as its gap from the one before ([`IdGaps`]) and the entry's encoded rest
+/// ([`encode_spawn_rest`], [`encode_patch_rest`]; nothing for a despawn). Ids must strictly
+/// increase.
+pub fn write_id_list<'a>(
+    entries: impl ExactSizeIterator<Item = (NetId, &'a [u8])>,
+    out: &mut Vec<u8>,
+) {
+    push_varint(entries.len() as u64, out);
+    let mut gaps = IdGaps::default();
+    for (id, rest) in entries {
+        let gap = gaps.gap(id).expect("chunk ids must strictly increase");
+        push_varint(u64::from(gap), out);
+        out.extend_from_slice(rest);
+    }
 }
 
 /// Appends the end of a body assembled from chunks: its events.

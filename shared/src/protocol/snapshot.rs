@@ -11,6 +11,7 @@ use std::borrow::Cow;
 use crate::config::SimConfig;
 use crate::entity::{NetEntity, NetId, NetPatch, QVec2};
 use crate::map::Map;
+use crate::protocol::id_gaps::IdGaps;
 use crate::sim::TickEvent;
 use crate::tick::Tick;
 
@@ -98,20 +99,15 @@ impl<Ctx> DecodeIdEntry<Ctx> for NetId {
     }
 }
 
-/// Encodes a strictly increasing list: its length, then each id as the gap from the
-/// previous one (the first in full) followed by the rest of its entry.
+/// Encodes a strictly increasing list: its length, then each id as its gap ([`IdGaps`])
+/// followed by the rest of its entry.
 fn encode_by_id<T: IdEntry, E: Encoder>(list: &[T], e: &mut E) -> Result<(), EncodeError> {
     (list.len() as u64).encode(e)?;
-    let mut prev: Option<u32> = None;
+    let mut gaps = IdGaps::default();
     for entry in list {
-        let id = entry.id().0;
-        let gap = match prev {
-            None => id,
-            Some(p) if id > p => id - p,
-            Some(_) => return Err(EncodeError::Other("snapshot ids not strictly increasing")),
-        };
-        prev = Some(id);
-        gap.encode(e)?;
+        gaps.gap(entry.id())
+            .map_err(EncodeError::Other)?
+            .encode(e)?;
         entry.encode_rest(e)?;
     }
     Ok(())
@@ -128,20 +124,10 @@ fn decode_by_id<Ctx, T: DecodeIdEntry<Ctx>, D: Decoder<Context = Ctx>>(
     // Counts against the decoder's byte limit before anything is allocated.
     d.claim_container_read::<T>(len)?;
     list.reserve(len);
-    let mut prev: Option<u32> = None;
+    let mut gaps = IdGaps::default();
     for _ in 0..len {
-        let gap = u32::decode(d)?;
-        let id = match prev {
-            None => gap,
-            Some(_) if gap == 0 => {
-                return Err(DecodeError::Other("snapshot ids not strictly increasing"))
-            }
-            Some(p) => p
-                .checked_add(gap)
-                .ok_or(DecodeError::Other("snapshot id out of range"))?,
-        };
-        prev = Some(id);
-        list.push(T::decode_rest(NetId(id), d)?);
+        let id = gaps.id(u32::decode(d)?).map_err(DecodeError::Other)?;
+        list.push(T::decode_rest(id, d)?);
     }
     Ok(())
 }

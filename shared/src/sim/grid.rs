@@ -3,6 +3,7 @@
 
 use glam::Vec2;
 
+use crate::cells::{CellBuckets, CellRect};
 use crate::entity::EntityId;
 
 /// Bucketed positions for radius queries.
@@ -11,13 +12,9 @@ pub struct SpatialGrid {
     cell: f32,
     cols: usize,
     rows: usize,
-    /// `start[c]..start[c + 1]` indexes `items` for cell `c`.
-    start: Vec<u32>,
-    items: Vec<(EntityId, Vec2)>,
+    cells: CellBuckets<(EntityId, Vec2)>,
+    /// The items of a rebuild with their cells, before they are bucketed.
     scratch: Vec<(usize, EntityId, Vec2)>,
-    /// Where the next item of each cell goes while filling (kept: at 10,000 players the
-    /// grid has tens of thousands of cells, and a fresh copy each rebuild was page faults).
-    fill: Vec<u32>,
 }
 
 impl SpatialGrid {
@@ -53,29 +50,19 @@ impl SpatialGrid {
     ) {
         self.cols = ((width / self.cell).ceil() as usize).clamp(1, 4096);
         self.rows = ((height / self.cell).ceil() as usize).clamp(1, 4096);
-        let cells = self.cols * self.rows;
-        self.start.clear();
-        self.start.resize(cells + 1, 0);
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
-        for (id, p) in items {
+        scratch.extend(items.map(|(id, p)| {
             let (cx, cy) = self.cell_of(p);
-            let c = cy * self.cols + cx;
-            self.start[c + 1] += 1;
-            scratch.push((c, id, p));
-        }
-        for c in 0..cells {
-            self.start[c + 1] += self.start[c];
-        }
-        self.items.clear();
-        self.items
-            .resize(scratch.len(), (EntityId::default(), Vec2::ZERO));
-        self.fill.clear();
-        self.fill.extend_from_slice(&self.start);
-        for &(c, id, p) in &scratch {
-            self.items[self.fill[c] as usize] = (id, p);
-            self.fill[c] += 1;
-        }
+            (cy * self.cols + cx, id, p)
+        }));
+        self.cells.build(
+            self.cols,
+            self.rows,
+            scratch.len(),
+            |i| scratch[i].0,
+            |i| (scratch[i].1, scratch[i].2),
+        );
         self.scratch = scratch;
     }
 
@@ -83,7 +70,7 @@ impl SpatialGrid {
     /// insertion order within a cell.
     #[must_use]
     pub fn items(&self) -> &[(EntityId, Vec2)] {
-        &self.items
+        self.cells.items()
     }
 
     /// Moves item `id` from `from` to `to` in place when both lie in the same cell (then
@@ -95,8 +82,12 @@ impl SpatialGrid {
         }
         let (cx, cy) = self.cell_of(from);
         let c = cy * self.cols + cx;
-        let cell = &mut self.items[self.start[c] as usize..self.start[c + 1] as usize];
-        match cell.iter_mut().find(|(i, p)| *i == id && *p == from) {
+        match self
+            .cells
+            .cell_mut(c)
+            .iter_mut()
+            .find(|(i, p)| *i == id && *p == from)
+        {
             Some(item) => {
                 item.1 = to;
                 true
@@ -113,14 +104,17 @@ impl SpatialGrid {
         }
         let (x0, y0) = self.cell_of(center - Vec2::splat(radius));
         let (x1, y1) = self.cell_of(center + Vec2::splat(radius));
+        // (A negative radius finds nothing.)
+        let near = CellRect {
+            x: x0..(x1 + 1).max(x0),
+            y: y0..(y1 + 1).max(y0),
+        };
         let r2 = radius * radius;
-        for cy in y0..=y1 {
-            for cx in x0..=x1 {
-                let c = cy * self.cols + cx;
-                for &(id, p) in &self.items[self.start[c] as usize..self.start[c + 1] as usize] {
-                    if p.distance_squared(center) <= r2 {
-                        f(id, p);
-                    }
+        // Row by row, each row's cells one run.
+        for cy in near.y {
+            for &(id, p) in self.cells.run(cy, near.x.clone()) {
+                if p.distance_squared(center) <= r2 {
+                    f(id, p);
                 }
             }
         }
@@ -166,8 +160,8 @@ mod tests {
         );
         let mut fresh = SpatialGrid::new(40.0);
         fresh.rebuild(400.0, 300.0, items.iter().copied());
-        assert_eq!(grid.start, fresh.start);
-        assert_eq!(grid.items, fresh.items);
+        assert_eq!(grid.cells.starts(), fresh.cells.starts());
+        assert_eq!(grid.items(), fresh.items());
         // Not where it says it is: refused.
         let (id, at) = items[0];
         assert!(!grid.move_within_cell(id, at + Vec2::splat(0.25), at));
