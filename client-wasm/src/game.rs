@@ -149,6 +149,10 @@ pub struct RenderModel {
 /// The client core of one session (one connection); a reconnect starts a new one.
 pub struct GameClient {
     name: String,
+    /// The seat token to present in the join (used once).
+    seat: Option<String>,
+    /// Why the server said it closed the connection, if it did.
+    disconnect: Option<DisconnectReason>,
     phase: Phase,
     welcome: Option<Welcome>,
     replica: Replica,
@@ -175,6 +179,8 @@ impl GameClient {
     pub fn new(name: &str) -> GameClient {
         GameClient {
             name: name.to_owned(),
+            seat: None,
+            disconnect: None,
             phase: Phase::Connecting,
             welcome: None,
             replica: Replica::new(
@@ -196,6 +202,20 @@ impl GameClient {
             last_frame_ms: None,
             outgoing: Vec::new(),
         }
+    }
+
+    /// The same session joining with the seat token of a reservation (`POST /matchmake`,
+    /// `/rooms`, `/rooms/{code}/seat`); without one, the join is quick play.
+    #[must_use]
+    pub fn with_seat(mut self, seat: Option<String>) -> GameClient {
+        self.seat = seat;
+        self
+    }
+
+    /// Why the server closed the connection, when it said so before closing.
+    #[must_use]
+    pub fn disconnect_reason(&self) -> Option<DisconnectReason> {
+        self.disconnect
     }
 
     /// The connection state.
@@ -240,7 +260,8 @@ impl GameClient {
         let join = codec::encode_client(&ClientMsg::Join(Join {
             version: PROTOCOL_VERSION,
             name: self.name.clone(),
-            seat: None,
+            // A seat token is single-use: a second join (there is none) would go without.
+            seat: self.seat.take(),
         }));
         self.stats.up.add(0.0, join.len() as f64);
         join
@@ -298,6 +319,7 @@ impl GameClient {
     }
 
     fn on_disconnect(&mut self, d: &Disconnect) {
+        self.disconnect = Some(d.reason);
         self.phase = match d.reason {
             DisconnectReason::VersionMismatch { server, client } => Phase::Refused(format!(
                 "This page speaks protocol version {client}; the server speaks {server}. \
@@ -586,8 +608,12 @@ impl GameClient {
             Phase::Lost(m) | Phase::Refused(m) => json_str(m),
             _ => "null".to_owned(),
         };
+        let (room, mode) = self.welcome.as_ref().map_or_else(
+            || ("null".to_owned(), "null".to_owned()),
+            |w| (json_str(&w.room), json_str(&w.mode)),
+        );
         format!(
-            "{{\"connection\":\"{}\",\"message\":{},\"id\":{},\"x\":{},\"y\":{},\"tick\":{},\
+            "{{\"connection\":\"{}\",\"message\":{},\"room\":{room},\"mode\":{mode},\"id\":{},\"x\":{},\"y\":{},\"tick\":{},\
              \"entities\":{},\"players\":[{}],\"corrections\":{},\"ping_ms\":{:.1}}}",
             self.phase.name(),
             message,
@@ -611,7 +637,8 @@ impl GameClient {
     }
 }
 
-fn json_str(s: &str) -> String {
+/// `s` as a JSON string literal.
+pub(crate) fn json_str(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
@@ -665,5 +692,52 @@ mod tests {
         let mut c = GameClient::new("x");
         assert!(c.on_message(&[1, 2, 3], 0.0).is_err());
         assert!(c.on_message(&[], 0.0).is_err());
+    }
+
+    #[test]
+    fn the_join_presents_its_seat_once() {
+        let join_seat = |bytes: &[u8]| match codec::decode_client(bytes).unwrap() {
+            ClientMsg::Join(j) => j.seat,
+            other => panic!("{other:?}"),
+        };
+        let mut c = GameClient::new("x").with_seat(Some("tok1".into()));
+        assert_eq!(join_seat(&c.on_open()), Some("tok1".into()));
+        // A spent token is never sent again.
+        assert_eq!(join_seat(&c.on_open()), None);
+        assert_eq!(join_seat(&GameClient::new("q").on_open()), None);
+    }
+
+    #[test]
+    fn a_seat_refusal_is_kept_for_the_shell_and_the_welcome_names_the_room() {
+        let mut c = GameClient::new("x");
+        let msg = ServerMsg::Disconnect(Disconnect {
+            reason: DisconnectReason::Seat(tickwire_shared::protocol::SeatRefusal::Expired),
+            detail: "the seat token has expired".into(),
+        });
+        c.on_message(&codec::encode_server(&msg), 0.0).unwrap();
+        assert_eq!(
+            c.disconnect_reason(),
+            Some(DisconnectReason::Seat(
+                tickwire_shared::protocol::SeatRefusal::Expired
+            ))
+        );
+        assert!(c.state_json().contains("\"room\":null"));
+
+        let mut c = GameClient::new("x");
+        let welcome = ServerMsg::Welcome(Welcome {
+            protocol_version: PROTOCOL_VERSION,
+            player: NetId(3),
+            tick: Tick(10),
+            room: "KX3PQR".into(),
+            mode: "arena".into(),
+            config: SimConfig::default(),
+            map: Map::open("m", 100.0),
+        });
+        c.on_message(&codec::encode_server(&welcome), 0.0).unwrap();
+        let json = c.state_json();
+        assert!(
+            json.contains("\"room\":\"KX3PQR\",\"mode\":\"arena\""),
+            "{json}"
+        );
     }
 }

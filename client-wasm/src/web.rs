@@ -1,7 +1,15 @@
-//! The browser shell: boots the page, runs the frame loop, owns the socket and the input
-//! listeners, reconnects with backoff, and exposes `window.tickwire.state()`.
+//! The browser shell: boots the page, shows the lobby (`lobby.rs`) or the game, calls the
+//! rooms API (`http.rs`), runs the frame loop, owns the socket and the input listeners,
+//! reconnects with backoff (with a new seat each time: [`crate::lobby::Seating`] decides),
+//! and exposes `window.tickwire.state()`.
+//!
+//! The page's URL: `/?name=NAME` joins quick play at once as NAME (`&room=CODE`: that
+//! room instead; `&mode=MODE`: quick play in that mode); `/?room=CODE` is an invite: the
+//! lobby offers to join that room; `/` is the lobby.
 
+mod http;
 mod input;
+mod lobby;
 mod render;
 mod socket;
 
@@ -10,11 +18,18 @@ use std::rc::Rc;
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, HtmlInputElement, Window};
+use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, Window};
 
 use crate::game::{GameClient, Phase};
+use crate::lobby::{parse_code, ApiCall, Intent, Next, Page, Seating};
+use http::{parse_answer, Http, Purpose};
 use input::Input;
+use lobby::{Lobby, LobbyEvent};
 use socket::{Inbox, Socket, SocketEvent};
+use tickwire_shared::protocol::DisconnectReason;
+
+/// How often the lobby's list of public rooms is refreshed (ms).
+const LIST_EVERY_MS: f64 = 3000.0;
 
 /// Entry point, run when the module loads.
 #[wasm_bindgen(start)]
@@ -35,11 +50,32 @@ struct Reconnect {
     connected_since: Option<f64>,
 }
 
+/// Where the page is.
+#[derive(Clone, Debug, PartialEq)]
+enum Stage {
+    /// The lobby is on screen.
+    Lobby,
+    /// Waiting for the rooms API's answer to this call.
+    Asking(u32),
+    /// A session: connecting, playing, or lost (then reconnecting with backoff).
+    Session,
+    /// The server could not be reached (why): trying again after a backoff.
+    Waiting(String),
+}
+
 struct App {
     window: Window,
     canvas: HtmlCanvasElement,
     ctx: CanvasRenderingContext2d,
-    name: Option<String>,
+    name: String,
+    lobby: Lobby,
+    http: Http,
+    stage: Stage,
+    /// The player's intent, from the lobby to leaving the room.
+    seating: Option<Seating>,
+    /// The lobby's list call in flight, and when the next is due.
+    list_call: Option<u32>,
+    next_list_ms: f64,
     client: Option<GameClient>,
     socket: Option<Socket>,
     inbox: Inbox,
@@ -47,7 +83,6 @@ struct App {
     reconnect: Reconnect,
     status: String,
     raf: Option<Closure<dyn FnMut(f64)>>,
-    on_submit: Option<Closure<dyn FnMut(web_sys::Event)>>,
     state_fn: Option<Closure<dyn Fn() -> JsValue>>,
 }
 
@@ -68,11 +103,18 @@ impl App {
             .ok_or("no 2d context")?
             .dyn_into::<CanvasRenderingContext2d>()?;
         let input = Input::attach(&window)?;
+        let lobby = Lobby::attach(&window)?;
         Ok(Rc::new(RefCell::new(App {
             window,
             canvas,
             ctx,
-            name: None,
+            name: "player".to_owned(),
+            lobby,
+            http: Http::default(),
+            stage: Stage::Lobby,
+            seating: None,
+            list_call: None,
+            next_list_ms: 0.0,
             client: None,
             socket: None,
             inbox: Inbox::default(),
@@ -84,28 +126,18 @@ impl App {
             },
             status: String::new(),
             raf: None,
-            on_submit: None,
             state_fn: None,
         })))
     }
 
     fn boot(app: Rc<RefCell<App>>) -> Result<(), JsValue> {
-        let (window, doc) = {
-            let a = app.borrow();
-            (a.window.clone(), a.window.document().ok_or("no document")?)
-        };
+        let window = app.borrow().window.clone();
         // window.tickwire.state(): what the player sees, for page scripts and tests.
         let weak = Rc::downgrade(&app);
         let state_fn = Closure::<dyn Fn() -> JsValue>::new(move || {
-            let json = weak.upgrade().map_or_else(
-                || "{}".to_owned(),
-                |a| {
-                    a.borrow().client.as_ref().map_or_else(
-                        || "{\"connection\":\"idle\"}".to_owned(),
-                        GameClient::state_json,
-                    )
-                },
-            );
+            let json = weak
+                .upgrade()
+                .map_or_else(|| "{}".to_owned(), |a| a.borrow().state_json());
             js_sys::JSON::parse(&json).unwrap_or(JsValue::NULL)
         });
         let api = js_sys::Object::new();
@@ -113,33 +145,31 @@ impl App {
         js_sys::Reflect::set(&window, &"tickwire".into(), &api)?;
         app.borrow_mut().state_fn = Some(state_fn);
 
-        // A name in the URL joins at once; otherwise the start form asks for one.
+        // A name in the URL joins at once; an invite offers its room; else the lobby.
         let search = window.location().search().unwrap_or_default();
         let params = web_sys::UrlSearchParams::new_with_str(&search)?;
-        if let Some(name) = params.get("name").filter(|n| !n.trim().is_empty()) {
-            app.borrow_mut().begin(name.trim().to_owned())?;
-        } else {
-            let form: web_sys::HtmlFormElement = element(&doc, "join-form")?;
-            let weak = Rc::downgrade(&app);
-            let doc2 = doc.clone();
-            let on_submit = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
-                e.prevent_default();
-                let name = element::<HtmlInputElement>(&doc2, "name")
-                    .map(|i| i.value())
-                    .unwrap_or_default();
-                let name = if name.trim().is_empty() {
-                    "player".to_owned()
-                } else {
-                    name.trim().to_owned()
-                };
-                if let Some(a) = weak.upgrade() {
-                    if let Err(err) = a.borrow_mut().begin(name) {
-                        web_sys::console::error_1(&err);
-                    }
+        let room = params.get("room").and_then(|r| parse_code(&r));
+        let name = params.get("name").filter(|n| !n.trim().is_empty());
+        {
+            let mut a = app.borrow_mut();
+            match (name, room) {
+                (Some(name), room) => {
+                    a.name = name.trim().to_owned();
+                    a.lobby.set_name(&a.name);
+                    let intent = room.map_or_else(
+                        || Intent::QuickPlay {
+                            mode: params.get("mode").filter(|m| !m.is_empty()),
+                        },
+                        Intent::Room,
+                    );
+                    a.begin(intent)?;
                 }
-            });
-            form.add_event_listener_with_callback("submit", on_submit.as_ref().unchecked_ref())?;
-            app.borrow_mut().on_submit = Some(on_submit);
+                (None, Some(code)) => {
+                    a.lobby.show(None);
+                    a.lobby.show_invite(&code);
+                }
+                (None, None) => a.lobby.show(None),
+            }
         }
 
         // The frame loop: one closure, kept in the app, re-arming itself.
@@ -161,35 +191,189 @@ impl App {
         Ok(())
     }
 
-    fn begin(&mut self, name: String) -> Result<(), JsValue> {
-        let doc = self.window.document().ok_or("no document")?;
-        if let Some(start) = doc.get_element_by_id("start") {
-            start.set_attribute("hidden", "")?;
+    /// What `window.tickwire.state()` returns.
+    fn state_json(&self) -> String {
+        match &self.client {
+            Some(c) => c.state_json(),
+            None => {
+                let stage = match self.stage {
+                    Stage::Lobby => "lobby",
+                    Stage::Asking(_) => "asking",
+                    Stage::Session => "session",
+                    Stage::Waiting(_) => "waiting",
+                };
+                format!("{{\"connection\":\"idle\",\"stage\":\"{stage}\"}}")
+            }
         }
-        self.name = Some(name);
-        self.connect()
     }
 
-    fn connect(&mut self) -> Result<(), JsValue> {
-        let Some(name) = self.name.clone() else {
-            return Ok(());
-        };
+    fn page(&self) -> Result<Page, JsValue> {
         let loc = self.window.location();
-        let scheme = if loc.protocol()? == "https:" {
-            "wss"
-        } else {
-            "ws"
+        Ok(Page {
+            https: loc.protocol()? == "https:",
+            host: loc.host()?,
+        })
+    }
+
+    /// Leaves the lobby for `intent`.
+    fn begin(&mut self, intent: Intent) -> Result<(), JsValue> {
+        self.lobby.hide();
+        self.lobby.set_message(None);
+        self.reconnect = Reconnect {
+            attempt: 0,
+            at_ms: None,
+            connected_since: None,
         };
-        let url = format!("{scheme}://{}/ws", loc.host()?);
-        self.socket = None;
-        self.inbox.borrow_mut().clear();
-        self.client = Some(GameClient::new(&name));
-        self.socket = Some(Socket::open(&url, &self.inbox)?);
+        let mut seating = Seating::new(self.page()?, intent);
+        let next = seating.start();
+        self.seating = Some(seating);
+        self.apply(next)
+    }
+
+    /// Takes the step the seating decided.
+    fn apply(&mut self, next: Next) -> Result<(), JsValue> {
+        match next {
+            Next::Call(call) => {
+                let id = self.http.send(&self.window, &call, Purpose::Seat);
+                self.stage = Stage::Asking(id);
+            }
+            Next::Open { url, seat } => {
+                self.socket = None;
+                self.inbox.borrow_mut().clear();
+                self.client = Some(GameClient::new(&self.name).with_seat(seat));
+                self.reconnect.connected_since = None;
+                self.stage = Stage::Session;
+                self.socket = Some(Socket::open(&url, &self.inbox)?);
+            }
+            Next::Lobby(message) => self.to_lobby(Some(&message)),
+            Next::Retry(why) => {
+                self.reconnect.at_ms = None;
+                self.stage = Stage::Waiting(why);
+            }
+        }
         Ok(())
     }
 
+    /// Back to the lobby (the socket, if any, closes with 1000).
+    fn to_lobby(&mut self, message: Option<&str>) {
+        self.socket = None;
+        self.client = None;
+        self.seating = None;
+        self.stage = Stage::Lobby;
+        self.next_list_ms = 0.0;
+        self.set_status(None);
+        self.lobby.show(message);
+    }
+
+    fn on_lobby_event(&mut self, ev: LobbyEvent) -> Result<(), JsValue> {
+        let in_lobby = self.stage == Stage::Lobby;
+        match ev {
+            LobbyEvent::QuickPlay if in_lobby => {
+                self.name = self.lobby.name();
+                let mode = Some(self.lobby.mode());
+                self.begin(Intent::QuickPlay { mode })?;
+            }
+            LobbyEvent::CreatePrivate if in_lobby => {
+                self.name = self.lobby.name();
+                let mode = self.lobby.mode();
+                self.begin(Intent::CreatePrivate { mode })?;
+            }
+            LobbyEvent::JoinCode(text) if in_lobby => match parse_code(&text) {
+                Some(code) => {
+                    self.name = self.lobby.name();
+                    self.begin(Intent::Room(code))?;
+                }
+                None => self.lobby.set_message(Some(
+                    "Type a room code (6 letters), or paste an invite link.",
+                )),
+            },
+            LobbyEvent::JoinRoom(code) if in_lobby => {
+                self.name = self.lobby.name();
+                self.begin(Intent::Room(code))?;
+            }
+            LobbyEvent::Leave => {
+                self.to_lobby(None);
+                self.lobby.clear_invite();
+                // A reload now shows the lobby, not the room just left.
+                if let Ok(h) = self.window.history() {
+                    let _ = h.replace_state_with_url(&JsValue::NULL, "", Some("/"));
+                }
+            }
+            LobbyEvent::CopyInvite => self.lobby.copy_invite(),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The backoff after a drop: shows why and when; true once it is time to try again.
+    fn backoff_due(&mut self, now: f64, why: &str) -> bool {
+        self.reconnect.connected_since = None;
+        let attempt = self.reconnect.attempt;
+        let at = *self
+            .reconnect
+            .at_ms
+            .get_or_insert_with(|| now + 500.0 * f64::from(1u32 << attempt.min(4)));
+        self.set_status(Some(format!(
+            "Connection lost ({why}). Reconnecting in {:.0} s…",
+            ((at - now) / 1000.0).max(0.0).ceil()
+        )));
+        if now < at {
+            return false;
+        }
+        self.reconnect.attempt += 1;
+        self.reconnect.at_ms = None;
+        true
+    }
+
+    /// Tries again: a new seat in the same room (never the spent one), or the first step.
+    fn retry(&mut self) -> Result<(), JsValue> {
+        match self.seating.as_mut().map(Seating::reconnect) {
+            Some(next) => self.apply(next),
+            None => {
+                self.to_lobby(None);
+                Ok(())
+            }
+        }
+    }
+
     fn frame(&mut self, now: f64) -> Result<(), JsValue> {
-        // 1. Socket events.
+        // 1. The lobby's buttons, the rooms API's answers, the list's refresh.
+        for ev in self.lobby.events() {
+            self.on_lobby_event(ev)?;
+        }
+        for answer in self.http.drain() {
+            match answer.purpose {
+                Purpose::List if self.list_call == Some(answer.id) => {
+                    self.list_call = None;
+                    let ok = answer.reply.as_ref().filter(|(status, _)| *status == 200);
+                    self.lobby.show_rooms(ok.map(|(_, body)| body.as_str()))?;
+                }
+                Purpose::Seat if self.stage == Stage::Asking(answer.id) => {
+                    let fields = answer
+                        .reply
+                        .as_ref()
+                        .map(|(_, body)| parse_answer(body))
+                        .unwrap_or_default();
+                    let status = answer.reply.map(|(status, _)| status);
+                    if let Some(next) = self.seating.as_mut().map(|s| s.on_answer(status, &fields))
+                    {
+                        self.apply(next)?;
+                    }
+                }
+                // An answer nobody waits for any more (the player left meanwhile).
+                _ => {}
+            }
+        }
+        if self.stage == Stage::Lobby && self.list_call.is_none() && now >= self.next_list_ms {
+            let call = ApiCall {
+                method: "GET",
+                path: "/rooms".to_owned(),
+                body: None,
+            };
+            self.list_call = Some(self.http.send(&self.window, &call, Purpose::List));
+            self.next_list_ms = now + LIST_EVERY_MS;
+        }
+        // 2. Socket events.
         let events: Vec<SocketEvent> = self.inbox.borrow_mut().drain(..).collect();
         for ev in events {
             let Some(client) = self.client.as_mut() else {
@@ -214,42 +398,28 @@ impl App {
                 SocketEvent::Close(code, reason) => client.on_close(code, &reason),
             }
         }
-        // 2. Connection state and reconnection with backoff.
-        let phase = self.client.as_ref().map(|c| c.phase().clone());
-        match &phase {
-            Some(Phase::Connected) => {
-                let since = *self.reconnect.connected_since.get_or_insert(now);
-                if now - since > 5000.0 {
-                    self.reconnect.attempt = 0;
-                }
-                self.set_status(None);
+        // 3. Connection state, and reconnection with backoff.
+        match self.stage.clone() {
+            Stage::Lobby => {}
+            Stage::Asking(_) => {
+                let coming_back = self.client.is_some();
+                self.set_status(Some(
+                    if coming_back {
+                        "Reconnecting…"
+                    } else {
+                        "Joining…"
+                    }
+                    .into(),
+                ));
             }
-            Some(Phase::Connecting) => self.set_status(Some("Connecting…".into())),
-            Some(Phase::Refused(msg)) => {
-                let msg = msg.clone();
-                self.socket = None;
-                self.set_status(Some(msg));
-            }
-            Some(Phase::Lost(why)) => {
-                self.reconnect.connected_since = None;
-                let at = *self.reconnect.at_ms.get_or_insert_with(|| {
-                    let delay = 500.0 * f64::from(1u32 << self.reconnect.attempt.min(4));
-                    now + delay
-                });
-                let why = why.clone();
-                self.set_status(Some(format!(
-                    "Connection lost ({why}). Reconnecting in {:.0} s…",
-                    ((at - now) / 1000.0).max(0.0).ceil()
-                )));
-                if now >= at {
-                    self.reconnect.attempt += 1;
-                    self.reconnect.at_ms = None;
-                    self.connect()?;
+            Stage::Waiting(why) => {
+                if self.backoff_due(now, &why) {
+                    self.retry()?;
                 }
             }
-            None => {}
+            Stage::Session => self.session_state(now)?,
         }
-        // 3. Size the canvas to the window.
+        // 4. Size the canvas to the window.
         let dpr = self.window.device_pixel_ratio();
         let css_w = self.window.inner_width()?.as_f64().unwrap_or(800.0);
         let css_h = self.window.inner_height()?.as_f64().unwrap_or(600.0);
@@ -259,7 +429,7 @@ impl App {
             self.canvas.set_height(ph);
         }
         self.ctx.set_transform(dpr, 0.0, 0.0, dpr, 0.0, 0.0)?;
-        // 4. Inputs out, then draw.
+        // 5. Inputs out, then draw.
         let (controls, scores, debug) = {
             let st = self.input.state.borrow();
             (
@@ -269,6 +439,8 @@ impl App {
             )
         };
         let Some(client) = self.client.as_mut() else {
+            self.ctx.set_fill_style_str("#0d1117");
+            self.ctx.fill_rect(0.0, 0.0, css_w, css_h);
             return Ok(());
         };
         for msg in client.update(now, &controls) {
@@ -290,6 +462,52 @@ impl App {
                 banner,
             },
         )
+    }
+
+    /// A session's state: the room bar once welcomed, the status line, a reconnect after a
+    /// drop (or the lobby, when its seat is refused again).
+    fn session_state(&mut self, now: f64) -> Result<(), JsValue> {
+        let Some(client) = self.client.as_ref() else {
+            return Ok(());
+        };
+        match client.phase().clone() {
+            Phase::Connected => {
+                if self.reconnect.connected_since.is_none() {
+                    if let (Some(w), Some(seating)) = (client.welcome(), self.seating.as_mut()) {
+                        seating.on_welcome(&w.room);
+                        let invite = seating.page().invite_url(&w.room);
+                        self.lobby.show_room_bar(&w.room, &w.mode, &invite);
+                        self.lobby.clear_invite();
+                    }
+                }
+                let since = *self.reconnect.connected_since.get_or_insert(now);
+                if now - since > 5000.0 {
+                    self.reconnect.attempt = 0;
+                }
+                self.set_status(None);
+            }
+            Phase::Connecting => self.set_status(Some("Connecting…".into())),
+            Phase::Refused(msg) => {
+                self.socket = None;
+                self.set_status(Some(msg));
+            }
+            Phase::Lost(why) => {
+                // A refused seat is not presented again: a new one, or the lobby.
+                if self.reconnect.at_ms.is_none() {
+                    if let Some(DisconnectReason::Seat(r)) = client.disconnect_reason() {
+                        let give_up = self.seating.as_mut().and_then(|s| s.on_seat_refused(r));
+                        if let Some(message) = give_up {
+                            self.to_lobby(Some(&message));
+                            return Ok(());
+                        }
+                    }
+                }
+                if self.backoff_due(now, &why) {
+                    self.retry()?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn set_status(&mut self, text: Option<String>) {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
-use fantoccini::Client;
+use fantoccini::{Client, Locator};
 use serde_json::Value;
 use tickwire_bots::{BotConnection, DecodeMode, Driver};
 use tickwire_shared::{Controls, NetEntity, NetId};
@@ -221,5 +221,192 @@ async fn play(
         .map(|a| a.iter().filter(|e| e["level"] == "SEVERE").collect())
         .unwrap_or_default();
     assert!(severe.is_empty(), "console errors: {severe:?}");
+    Ok(())
+}
+
+/// Runs `script` (a function body) in `page`; `null` if it fails.
+async fn js(page: &Client, script: &str) -> Value {
+    page.execute(script, vec![]).await.unwrap_or(Value::Null)
+}
+
+/// The names of the players a page sees.
+async fn names(page: &Client) -> Vec<String> {
+    state(page).await["players"]
+        .as_array()
+        .map(|ps| {
+            ps.iter()
+                .filter_map(|p| p["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn click(page: &Client, id: &str) -> anyhow::Result<()> {
+    page.find(Locator::Id(id)).await?.click().await?;
+    Ok(())
+}
+
+async fn type_into(page: &Client, id: &str, text: &str) -> anyhow::Result<()> {
+    let field = page.find(Locator::Id(id)).await?;
+    field.clear().await?;
+    field.send_keys(text).await?;
+    Ok(())
+}
+
+async fn connected_in(page: &Client) -> Option<String> {
+    let s = state(page).await;
+    (s["connection"] == "connected" && s["tick"].is_number())
+        .then(|| s["room"].as_str().map(str::to_owned))
+        .flatten()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn friends_meet_in_a_private_room_by_its_invite_link() {
+    if std::env::var_os("TICKWIRE_SKIP_BROWSER").is_some() {
+        eprintln!("TICKWIRE_SKIP_BROWSER is set: browser test skipped");
+        return;
+    }
+    let server = TestServer::start().await;
+    let driver = browser::start_chromedriver().expect("chromedriver");
+    let mut pages = Vec::new();
+    let mut profiles = Vec::new();
+    for who in ["a", "b", "c"] {
+        let profile =
+            std::env::temp_dir().join(format!("tickwire-chrome-l{who}{}", std::process::id()));
+        pages.push(
+            browser::session(&driver, &profile, 1100, 720)
+                .await
+                .expect("browser session"),
+        );
+        profiles.push(profile);
+    }
+    let result = lobby_flow(&server, &pages).await;
+    for page in pages {
+        let _ = page.close().await;
+    }
+    for profile in profiles {
+        let _ = std::fs::remove_dir_all(&profile);
+    }
+    result.expect("lobby flow");
+    server.shutdown().await.expect("clean shutdown");
+}
+
+async fn lobby_flow(server: &TestServer, pages: &[Client]) -> anyhow::Result<()> {
+    let [alice, bob, carol] = pages else {
+        anyhow::bail!("three pages");
+    };
+    // Alice opens the lobby, and creates a private room.
+    alice.goto(&format!("{}/", server.http_url())).await?;
+    wait_for("alice's lobby lists the rooms", LIMIT, || async {
+        state(alice).await["stage"] == "lobby"
+            && js(
+                alice,
+                "return document.getElementById('rooms-note').textContent;",
+            )
+            .await
+                != "Looking for rooms…"
+    })
+    .await;
+    type_into(alice, "name", "alice").await?;
+    click(alice, "create-room").await?;
+    wait_for("alice plays in her room", LIMIT, || async {
+        connected_in(alice).await.is_some()
+    })
+    .await;
+    let room = connected_in(alice).await.expect("room");
+    assert_eq!(state(alice).await["mode"], "arena");
+    let bar = js(
+        alice,
+        "return [document.getElementById('room-bar').hidden, \
+         document.getElementById('bar-room').textContent, \
+         document.getElementById('invite-link').value];",
+    )
+    .await;
+    assert_eq!(bar[0], false, "room bar shown: {bar}");
+    assert_eq!(bar[1], room.as_str(), "room bar: {bar}");
+    let invite = bar[2].as_str().expect("invite link").to_owned();
+    assert_eq!(invite, format!("{}/?room={room}", server.http_url()));
+
+    // Bob opens the invite link: the lobby offers the room; he joins it.
+    bob.goto(&invite).await?;
+    wait_for("bob's page offers the invite", LIMIT, || async {
+        js(
+            bob,
+            "return !document.getElementById('invite').hidden && \
+             document.getElementById('invite-code').textContent;",
+        )
+        .await
+            == room.as_str()
+    })
+    .await;
+    type_into(bob, "name", "bob").await?;
+    click(bob, "invite-join").await?;
+    wait_for("bob and alice see each other", LIMIT, || async {
+        connected_in(bob).await.as_deref() == Some(room.as_str())
+            && names(bob).await.contains(&"alice".to_owned())
+            && names(alice).await.contains(&"bob".to_owned())
+    })
+    .await;
+
+    // Carol plays quick play (`/?name=`): another room, and she sees neither of them.
+    carol
+        .goto(&format!("{}/?name=carol", server.http_url()))
+        .await?;
+    wait_for("carol plays quick play", LIMIT, || async {
+        connected_in(carol).await.is_some()
+    })
+    .await;
+    let quick = connected_in(carol).await.expect("room");
+    assert_ne!(quick, room);
+    assert_eq!(names(carol).await, vec!["carol".to_owned()]);
+    assert_eq!(names(alice).await.len(), 2, "{:?}", names(alice).await);
+
+    // Carol leaves: back in the lobby, whose list shows her (public) room and never the
+    // private one.
+    click(carol, "leave").await?;
+    let listed = "return Array.from(document.querySelectorAll('#rooms [data-room]'))\
+                  .map((r) => r.dataset.room);";
+    wait_for("carol's lobby lists her quick-play room", LIMIT, || async {
+        state(carol).await["stage"] == "lobby"
+            && js(carol, listed)
+                .await
+                .as_array()
+                .is_some_and(|rs| rs.iter().any(|r| r == quick.as_str()))
+    })
+    .await;
+    let rooms = js(carol, listed).await;
+    assert!(
+        !rooms
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|r| r == room.as_str()),
+        "the private room is listed: {rooms}"
+    );
+    if let Ok(png) = carol.screenshot().await {
+        let out = workspace_root().join("target").join("browser-lobby.png");
+        let _ = std::fs::write(&out, png);
+        eprintln!("lobby screenshot: {}", out.display());
+    }
+
+    // An unknown code: a clear message, still in the lobby.
+    type_into(carol, "room-code", "zzzzzz").await?;
+    click(carol, "join-code").await?;
+    wait_for("carol is told the room does not exist", LIMIT, || async {
+        js(
+            carol,
+            "return document.getElementById('lobby-message').textContent;",
+        )
+        .await
+        .as_str()
+        .is_some_and(|m| m.contains("ZZZZZZ does not exist"))
+    })
+    .await;
+    assert_eq!(state(carol).await["stage"], "lobby");
+
+    for page in pages {
+        let errors = js(page, "return window.tickwireErrors;").await;
+        assert_eq!(errors, Value::Array(Vec::new()), "page errors");
+    }
     Ok(())
 }
