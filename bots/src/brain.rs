@@ -276,6 +276,7 @@ mod tests {
             deaths: 0,
             respawn_at: None,
             name: "".into(),
+            disconnected: false,
         })
     }
 

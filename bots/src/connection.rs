@@ -18,7 +18,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use tickwire_shared::protocol::snapshot::SnapshotHeader;
 use tickwire_shared::protocol::{
-    codec, ClientMsg, Disconnect, Join, Ping, Pong, ServerMsg, Welcome, PROTOCOL_VERSION,
+    codec, ClientMsg, Disconnect, Join, Ping, Pong, Resume, ServerMsg, Welcome, PROTOCOL_VERSION,
 };
 use tickwire_shared::replica::ReplicaError;
 use tickwire_shared::sim::TickEvent;
@@ -92,8 +92,9 @@ pub struct BotConnection {
     pub bytes_down: u64,
     /// Payload bytes sent.
     pub bytes_up: u64,
-    /// Inputs prepared and not yet reported applied: `(seq, prepared at)`, oldest first.
-    in_flight: VecDeque<(u32, Instant)>,
+    /// Inputs prepared and not yet reported applied: `(seq, prepared at, frame)`, oldest
+    /// first (sent again after a resume).
+    in_flight: VecDeque<(u32, Instant, Vec<u8>)>,
     /// Round trips measured since the caller last took them.
     rtts: Vec<Duration>,
 }
@@ -150,39 +151,7 @@ impl BotConnection {
 
     /// Connects to `url`, sends `join` and waits for the welcome.
     async fn open(url: &str, join: Join, mode: DecodeMode) -> Result<Self, BotError> {
-        // TCP_NODELAY, as browsers set for WebSockets: with Nagle on, a 20-byte input waits
-        // for the ACK of the previous one, which rides on the next snapshot (up to a tick).
-        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
-        let bytes = codec::encode_client(&ClientMsg::Join(join));
-        let up = bytes.len() as u64;
-        ws.send(Message::Binary(bytes.into())).await?;
-        let welcome = tokio::time::timeout(Duration::from_secs(10), async {
-            loop {
-                match ws.next().await {
-                    None => return Err(BotError::Disconnected(None, None)),
-                    Some(Err(e)) => return Err(e.into()),
-                    Some(Ok(Message::Binary(b))) => match codec::decode_server(&b)? {
-                        ServerMsg::Welcome(w) => return Ok(w),
-                        ServerMsg::Disconnect(d) => {
-                            let close = read_close(&mut ws).await;
-                            return Err(BotError::Disconnected(Some(d), close));
-                        }
-                        other => {
-                            return Err(BotError::Protocol(format!(
-                                "expected welcome, got {other:?}"
-                            )))
-                        }
-                    },
-                    Some(Ok(Message::Close(f))) => {
-                        let close = f.map(|f| (u16::from(f.code), f.reason.to_string()));
-                        return Err(BotError::Disconnected(None, close));
-                    }
-                    Some(Ok(_)) => {}
-                }
-            }
-        })
-        .await
-        .map_err(|_| BotError::Timeout)??;
+        let (ws, welcome, up) = hello(url, ClientMsg::Join(join)).await?;
         Ok(BotConnection {
             ws,
             replica: Replica::from_welcome(&welcome),
@@ -196,6 +165,34 @@ impl BotConnection {
             in_flight: VecDeque::new(),
             rtts: Vec::new(),
         })
+    }
+
+    /// Cuts the connection as a network failure would (a TCP reset: no close frame) and
+    /// keeps what a resume needs.
+    #[must_use]
+    pub fn cut(self) -> Detached {
+        if let MaybeTlsStream::Plain(tcp) = self.ws.get_ref() {
+            // Closing with a zero linger sends a reset, not a FIN.
+            let _ = socket2::SockRef::from(tcp).set_linger(Some(Duration::ZERO));
+        }
+        self.detached()
+    }
+
+    /// What a resume needs, copied, with this connection left as it is (to take a player
+    /// over from a connection that still looks alive).
+    #[must_use]
+    pub fn detached(&self) -> Detached {
+        Detached {
+            welcome: self.welcome.clone(),
+            replica: self.replica.clone(),
+            mode: self.mode,
+            latest_tick: self.latest_tick,
+            last_input_seq: self.last_input_seq,
+            next_seq: self.next_seq,
+            bytes_down: self.bytes_down,
+            bytes_up: self.bytes_up,
+            in_flight: self.in_flight.clone(),
+        }
     }
 
     /// Sends one input for the next tick, acknowledging the newest snapshot; returns its
@@ -221,11 +218,13 @@ impl BotConnection {
         // asking for T + 1 would add a whole tick to every round trip.
         let tick = self.latest_tick.unwrap_or(self.welcome.tick);
         let msg = ClientMsg::Input(input.to_msg(seq, tick, self.latest_tick));
-        self.in_flight.push_back((seq, Instant::now()));
+        let frame = codec::encode_client(&msg);
+        self.in_flight
+            .push_back((seq, Instant::now(), frame.clone()));
         if self.in_flight.len() > MAX_IN_FLIGHT {
             self.in_flight.pop_front();
         }
-        (seq, codec::encode_client(&msg))
+        (seq, frame)
     }
 
     /// Sends an encoded client frame.
@@ -327,12 +326,12 @@ impl BotConnection {
         }
         self.last_input_seq = h.last_input_seq;
         let now = Instant::now();
-        while let Some(&(seq, sent)) = self.in_flight.front() {
-            if seq > h.last_input_seq {
+        while let Some((seq, sent, _)) = self.in_flight.front() {
+            if *seq > h.last_input_seq {
                 break;
             }
+            self.rtts.push(now.duration_since(*sent));
             self.in_flight.pop_front();
-            self.rtts.push(now.duration_since(sent));
         }
     }
 
@@ -353,6 +352,122 @@ impl BotConnection {
 }
 
 /// After a `Disconnect`, the close frame that follows: `(code, reason)`.
+/// Connects to `url` (TCP_NODELAY, as browsers set for WebSockets: with Nagle on, a 20-byte
+/// input waits for the ACK of the previous one, which rides on the next snapshot), sends
+/// the first message (a join or a resume) and waits for the welcome: the socket, the
+/// welcome, the bytes sent.
+async fn hello(url: &str, first: ClientMsg) -> Result<(Ws, Welcome, u64), BotError> {
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
+    let bytes = codec::encode_client(&first);
+    let up = bytes.len() as u64;
+    ws.send(Message::Binary(bytes.into())).await?;
+    let welcome = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match ws.next().await {
+                None => return Err(BotError::Disconnected(None, None)),
+                Some(Err(e)) => return Err(e.into()),
+                Some(Ok(Message::Binary(b))) => match codec::decode_server(&b)? {
+                    ServerMsg::Welcome(w) => return Ok(w),
+                    ServerMsg::Disconnect(d) => {
+                        let close = read_close(&mut ws).await;
+                        return Err(BotError::Disconnected(Some(d), close));
+                    }
+                    other => {
+                        return Err(BotError::Protocol(format!(
+                            "expected welcome, got {other:?}"
+                        )))
+                    }
+                },
+                Some(Ok(Message::Close(f))) => {
+                    let close = f.map(|f| (u16::from(f.code), f.reason.to_string()));
+                    return Err(BotError::Disconnected(None, close));
+                }
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await
+    .map_err(|_| BotError::Timeout)??;
+    Ok((ws, welcome, up))
+}
+
+/// A client whose connection is gone, with what it needs to take its player back.
+#[derive(Clone)]
+pub struct Detached {
+    welcome: Welcome,
+    replica: Replica,
+    mode: DecodeMode,
+    latest_tick: Option<Tick>,
+    last_input_seq: u32,
+    next_seq: u32,
+    bytes_down: u64,
+    bytes_up: u64,
+    in_flight: VecDeque<(u32, Instant, Vec<u8>)>,
+}
+
+impl Detached {
+    /// Resumes the player on a new connection to `url` (the room's URL): the same entity,
+    /// the replica kept (the next snapshot is a delta against the newest tick it holds, or
+    /// a full state), the inputs not seen applied sent again (the server applies each at
+    /// most once).
+    ///
+    /// # Errors
+    /// [`BotError`]; a refused resume is `Disconnected` with the server's reason.
+    pub async fn resume(self, url: &str) -> Result<BotConnection, BotError> {
+        let first = ClientMsg::Resume(Resume {
+            version: PROTOCOL_VERSION,
+            token: self.welcome.resume.clone(),
+            last_tick: self.latest_tick,
+            next_input_seq: self.next_seq,
+        });
+        let (ws, welcome, up) = hello(url, first).await?;
+        if !welcome.resumed || welcome.player != self.welcome.player {
+            return Err(BotError::Protocol(format!(
+                "resumed as {:?} (resumed: {}), was {:?}",
+                welcome.player, welcome.resumed, self.welcome.player
+            )));
+        }
+        let mut conn = BotConnection {
+            ws,
+            welcome,
+            replica: self.replica,
+            mode: self.mode,
+            latest_tick: self.latest_tick,
+            last_input_seq: self.last_input_seq,
+            next_seq: self.next_seq,
+            bytes_down: self.bytes_down,
+            bytes_up: self.bytes_up + up,
+            in_flight: self.in_flight,
+            rtts: Vec::new(),
+        };
+        let again: Vec<Vec<u8>> = conn.in_flight.iter().map(|(_, _, f)| f.clone()).collect();
+        for frame in again {
+            conn.send_frame(frame).await?;
+        }
+        Ok(conn)
+    }
+
+    /// The player's id.
+    #[must_use]
+    pub fn player(&self) -> tickwire_shared::NetId {
+        self.welcome.player
+    }
+
+    /// The newest snapshot tick it holds (the baseline it asks a resume for).
+    #[must_use]
+    pub fn latest_tick(&self) -> Option<Tick> {
+        self.latest_tick
+    }
+
+    /// For tests of the server's checks: changes one character of the resume token's
+    /// signature.
+    pub fn tamper_token(&mut self) {
+        let t = &mut self.welcome.resume;
+        let last = t.pop().unwrap_or('A');
+        t.push(if last == 'A' { 'B' } else { 'A' });
+    }
+}
+
 async fn read_close(ws: &mut Ws) -> Option<(u16, String)> {
     tokio::time::timeout(Duration::from_secs(3), async {
         while let Some(msg) = ws.next().await {

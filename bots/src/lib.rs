@@ -27,5 +27,5 @@ pub mod report;
 pub mod stats;
 pub mod swarm;
 
-pub use connection::{BotConnection, BotError, DecodeMode, ServerEvent};
+pub use connection::{BotConnection, BotError, DecodeMode, Detached, ServerEvent};
 pub use driver::{Driver, Intent, View};

@@ -730,6 +730,8 @@ mod tests {
             tick: Tick(10),
             room: "KX3PQR".into(),
             mode: "arena".into(),
+            resume: String::new(),
+            resumed: false,
             config: SimConfig::default(),
             map: Map::open("m", 100.0),
         });

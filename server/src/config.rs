@@ -83,6 +83,11 @@ pub struct Config {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(2..=1024))]
     pub history_ticks: u32,
 
+    /// Overrides the default mode's reconnect grace: how long a player whose connection was
+    /// lost is held for a resume (0: not at all).
+    #[arg(long, env = "TICKWIRE_RECONNECT_GRACE", value_parser = parse_duration)]
+    pub reconnect_grace: Option<Duration>,
+
     /// Overrides the default mode's seats per room.
     #[arg(long, env = "TICKWIRE_MAX_PLAYERS")]
     pub max_players: Option<usize>,

@@ -79,6 +79,7 @@ pub fn room_settings(config: &Config) -> RoomSettings {
         input_queue: config.input_queue as usize,
         full_snapshots: config.full_snapshots,
         max_ack_lag_ticks: config.max_ack_lag_ticks,
+        reconnect_grace: RoomSettings::default().reconnect_grace,
         baselines: match config.baselines {
             config::BaselineMode::Sent => room::Baselines::Sent,
             config::BaselineMode::Acked => room::Baselines::Acked {

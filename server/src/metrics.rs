@@ -19,6 +19,10 @@ pub struct Metrics {
     registry: Registry,
     /// Players in every room.
     pub players: IntGauge,
+    /// Players held for a resume after a lost connection, in every room.
+    pub players_in_grace: IntGauge,
+    /// Players resumed (a new connection re-attached to a held player).
+    pub resumes: IntCounter,
     /// Rooms hosted, by mode.
     pub rooms: IntGaugeVec,
     /// Rooms created.
@@ -29,8 +33,6 @@ pub struct Metrics {
     pub rooms_failed: IntCounter,
     /// Matchmaking requests, by endpoint and outcome (`ok` or the refusal).
     pub matchmake_requests: IntCounterVec,
-    /// Refused reservations, by reason.
-    pub matchmake_refused: IntCounterVec,
     /// Time to answer a matchmaking request, seconds.
     pub matchmake_seconds: Histogram,
     /// Open TCP connections (HTTP and WebSocket).
@@ -179,6 +181,14 @@ impl Metrics {
             .expect("unique metric");
         Metrics {
             players: gauge("tickwire_players_connected", "Players in every room"),
+            players_in_grace: gauge(
+                "tickwire_players_in_grace",
+                "Players held for a resume after a lost connection",
+            ),
+            resumes: counter(
+                "tickwire_resumes_total",
+                "Players resumed on a new connection (refusals: tickwire_kicks_total{reason=\"resume_*\"})",
+            ),
             rooms,
             rooms_created: counter("tickwire_rooms_created_total", "Rooms created"),
             rooms_disposed: counter(
@@ -193,11 +203,6 @@ impl Metrics {
                 "tickwire_matchmake_requests_total",
                 "Matchmaking requests, by endpoint and outcome",
                 &["endpoint", "outcome"],
-            ),
-            matchmake_refused: counters(
-                "tickwire_matchmake_refused_total",
-                "Seat reservations refused, by reason",
-                &["reason"],
             ),
             matchmake_seconds: histogram(
                 "tickwire_matchmake_seconds",
@@ -313,8 +318,9 @@ pub struct RoomMetrics {
     metrics: Arc<Metrics>,
     late_after: Duration,
     figures: Arc<RoomFigures>,
-    /// Players counted in the process's gauge for this room.
+    /// Players counted in the process's gauges for this room (all, in grace).
     players: i64,
+    in_grace: i64,
 }
 
 impl RoomMetrics {
@@ -326,6 +332,7 @@ impl RoomMetrics {
             late_after: dt * 2,
             figures,
             players: 0,
+            in_grace: 0,
         }
     }
 }
@@ -334,6 +341,7 @@ impl Drop for RoomMetrics {
     /// The room is gone: its players leave the process's gauge.
     fn drop(&mut self) {
         self.metrics.players.sub(self.players);
+        self.metrics.players_in_grace.sub(self.in_grace);
     }
 }
 
@@ -359,6 +367,10 @@ impl TickObserver for RoomMetrics {
         let players = r.players as i64;
         m.players.add(players - self.players);
         self.players = players;
+        let in_grace = r.players_in_grace as i64;
+        m.players_in_grace.add(in_grace - self.in_grace);
+        self.in_grace = in_grace;
+        m.resumes.inc_by(r.resumes as u64);
         let f = &self.figures;
         f.players.store(r.players, Ordering::Relaxed);
         f.ticks.fetch_add(1, Ordering::Relaxed);

@@ -17,7 +17,7 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, info_span, Instrument};
 
-use tickwire_shared::{EntityId, Map, SimConfig, World};
+use tickwire_shared::{EntityId, Map, SimConfig, Tick, World};
 
 use crate::net::close::Closing;
 use crate::net::game_socket::GameSocket;
@@ -53,6 +53,9 @@ pub struct RoomSettings {
     pub interest: Interest,
     /// Which state each client's delta is taken against.
     pub baselines: Baselines,
+    /// How long a player whose connection was lost stays in the room for a resume
+    /// (zero: it leaves at once).
+    pub reconnect_grace: Duration,
     /// Connection limits.
     pub net: NetLimits,
 }
@@ -73,6 +76,7 @@ impl Default for RoomSettings {
             max_ack_lag_ticks: 300,
             interest: Interest::everything(),
             baselines: Baselines::Sent,
+            reconnect_grace: Duration::from_secs(20),
             net: NetLimits::default(),
         }
     }
@@ -175,18 +179,86 @@ pub enum JoinRefused {
     Full,
 }
 
+/// A connection arriving for a player (a join or a resume): the room owns it until it hands
+/// it back on `ended`.
+#[derive(Debug)]
+pub struct Arrival {
+    /// The upgraded connection; the welcome and every snapshot go there.
+    pub conn: GameSocket,
+    /// Where the connection goes back when the session ends (or the room refuses it).
+    pub ended: EndedTx,
+    /// What this connection's welcome hands out for the next resume.
+    pub ticket: ResumeTicket,
+}
+
+/// The key by which the room knows a player's next resume, and the token the client
+/// presents for it (made and checked by the caller: opaque to the room). Each connection
+/// gets a new one, so a token works once.
+#[derive(Clone, Debug, Default)]
+pub struct ResumeTicket {
+    /// The key (0: no resume).
+    pub key: u64,
+    /// The token for the welcome.
+    pub token: String,
+}
+
+/// Whatever the caller holds for as long as a player is in the room (its seat, counted
+/// elsewhere): dropped when the player leaves for good, not when a connection is lost.
+pub struct Lease {
+    _held: Box<dyn std::any::Any + Send>,
+}
+
+impl Lease {
+    /// Holds `held` until the player leaves.
+    pub fn new(held: impl std::any::Any + Send) -> Lease {
+        Lease {
+            _held: Box::new(held),
+        }
+    }
+
+    /// Holds nothing.
+    #[must_use]
+    pub fn none() -> Lease {
+        Lease::new(())
+    }
+}
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Lease(..)")
+    }
+}
+
 /// Commands from connections.
 #[derive(Debug)]
 pub enum RoomCommand {
-    /// Add a player on this connection; the room owns it until it hands it back on `ended`.
+    /// Add a player on this connection.
     Join {
         /// Sanitised display name.
         name: String,
-        /// The upgraded connection; the welcome and every snapshot go there.
-        conn: GameSocket,
-        /// Where the connection goes back when the session ends (or the join is refused).
-        ended: EndedTx,
+        /// The connection.
+        arrival: Arrival,
+        /// Held while the player is in the room.
+        lease: Lease,
     },
+    /// Re-attach a player whose connection was lost (or is about to be replaced) to this
+    /// connection.
+    Resume {
+        /// The player's resume key (from its last welcome's ticket).
+        key: u64,
+        /// The newest snapshot tick the client holds.
+        last_tick: Option<Tick>,
+        /// The connection (with the next ticket).
+        arrival: Arrival,
+    },
+}
+
+impl RoomCommand {
+    fn into_arrival(self) -> Arrival {
+        match self {
+            RoomCommand::Join { arrival, .. } | RoomCommand::Resume { arrival, .. } => arrival,
+        }
+    }
 }
 
 /// A cheap, cloneable way to reach a room.
@@ -196,18 +268,17 @@ pub struct RoomHandle {
 }
 
 impl RoomHandle {
-    /// Hands a connection to the room for a new player. The answer comes on `ended`:
-    /// the connection back with a refusal, or, after the session, with how it ended.
+    /// Hands a connection to the room (a join or a resume). The answer comes on the
+    /// arrival's `ended`: the connection back with a refusal, or, after the session, with
+    /// how it ended.
     ///
     /// # Errors
-    /// The connection back when the room cannot take commands now (overloaded or gone).
+    /// The arrival back when the room cannot take commands now (overloaded or gone).
     #[allow(clippy::result_large_err)]
-    pub fn join(&self, name: String, conn: GameSocket, ended: EndedTx) -> Result<(), GameSocket> {
+    pub fn send(&self, cmd: RoomCommand) -> Result<(), Arrival> {
         self.tx
-            .try_send(RoomCommand::Join { name, conn, ended })
-            .map_err(|e| match e.into_inner() {
-                RoomCommand::Join { conn, .. } => conn,
-            })
+            .try_send(cmd)
+            .map_err(|e| e.into_inner().into_arrival())
     }
 }
 
@@ -227,7 +298,8 @@ impl Drop for Room {
     /// back too, so that those clients hear why.
     fn drop(&mut self) {
         self.rx.close();
-        while let Ok(RoomCommand::Join { conn, ended, .. }) = self.rx.try_recv() {
+        while let Ok(cmd) = self.rx.try_recv() {
+            let Arrival { conn, ended, .. } = cmd.into_arrival();
             let _ = ended.send((conn, Ending::RoomGone));
         }
     }
@@ -242,6 +314,8 @@ pub struct Room {
     settings: RoomSettings,
     scratch: Scratch,
     rx: mpsc::Receiver<RoomCommand>,
+    /// Resumes since the last tick (reported by it).
+    resumes: usize,
 }
 
 impl Room {
@@ -258,6 +332,7 @@ impl Room {
             settings,
             scratch: Scratch::default(),
             rx,
+            resumes: 0,
         };
         (room, RoomHandle { tx })
     }
@@ -314,9 +389,18 @@ impl Room {
 
     fn handle(&mut self, cmd: RoomCommand) {
         match cmd {
-            RoomCommand::Join { name, conn, ended } => {
-                let _ = self.join(&name, conn, ended);
+            RoomCommand::Join {
+                name,
+                arrival,
+                lease,
+            } => {
+                let _ = self.join(&name, arrival, lease);
             }
+            RoomCommand::Resume {
+                key,
+                last_tick,
+                arrival,
+            } => self.resume(key, last_tick, arrival),
         }
     }
 
@@ -331,7 +415,31 @@ impl Room {
         conn: GameSocket,
         ended: EndedTx,
     ) -> Result<Joined, JoinRefused> {
-        self.join(name, conn, ended)
+        let arrival = Arrival {
+            conn,
+            ended,
+            ticket: ResumeTicket::default(),
+        };
+        self.join(name, arrival, Lease::none())
+    }
+
+    /// [`Room::join_now`] with a resume ticket: the player can later be resumed with
+    /// [`Room::resume_now`].
+    ///
+    /// # Errors
+    /// As [`Room::join_now`].
+    pub fn join_resumable_now(
+        &mut self,
+        name: &str,
+        arrival: Arrival,
+    ) -> Result<Joined, JoinRefused> {
+        self.join(name, arrival, Lease::none())
+    }
+
+    /// Resumes the player with resume `key` on `arrival` right away, without the room task
+    /// (for tests and tools); a refusal goes back on the arrival's `ended`.
+    pub fn resume_now(&mut self, key: u64, last_tick: Option<Tick>, arrival: Arrival) {
+        self.resume(key, last_tick, arrival);
     }
 
     /// Number of players.

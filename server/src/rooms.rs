@@ -30,9 +30,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::info;
 
-use tickwire_shared::protocol::SeatRefusal;
+use tickwire_shared::protocol::{ResumeRefusal, SeatRefusal};
 
 use crate::metrics::Metrics;
+use crate::room::ResumeTicket;
 pub use entry::{RoomEntry, RoomInfo};
 pub use id::RoomId;
 pub use modes::{Mode, Modes};
@@ -273,6 +274,39 @@ impl Registry {
         })
     }
 
+    /// A new resume ticket for a connection to `room`: the key the room will know the
+    /// player's next resume by, and its signed token.
+    #[must_use]
+    pub fn ticket(&self, room: RoomId) -> ResumeTicket {
+        let key = {
+            let mut state = self.state.lock();
+            state.next_nonce += 1;
+            state.next_nonce
+        };
+        ResumeTicket {
+            key,
+            token: self.signer.sign_resume(room, key),
+        }
+    }
+
+    /// The room and resume key a resume token names (with `room`, it must be that room).
+    ///
+    /// # Errors
+    /// The [`ResumeRefusal`], for the client's close reason.
+    pub fn resume_target(
+        &self,
+        token: &str,
+        room: Option<RoomId>,
+    ) -> Result<(Arc<RoomEntry>, u64), ResumeRefusal> {
+        let (id, key) = self.signer.verify_resume(token)?;
+        if room.is_some_and(|r| r != id) {
+            return Err(ResumeRefusal::OtherRoom);
+        }
+        let state = self.state.lock();
+        let slot = state.rooms.get(&id).ok_or(ResumeRefusal::RoomGone)?;
+        Ok((slot.entry.clone(), key))
+    }
+
     /// The public rooms (of `mode`, if given), the fullest first.
     #[must_use]
     pub fn list(&self, mode: Option<&str>) -> Vec<RoomInfo> {
@@ -428,10 +462,6 @@ impl Registry {
             return Err(ReserveError::ShuttingDown);
         }
         if state.rooms.len() >= self.max_rooms {
-            self.metrics
-                .matchmake_refused
-                .with_label_values(&["at_capacity"])
-                .inc();
             return Err(ReserveError::AtCapacity(self.max_rooms));
         }
         let id = loop {

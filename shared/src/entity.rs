@@ -62,6 +62,9 @@ pub struct Player {
     pub next_fire: Tick,
     /// The input in force (the last one received; repeated while none arrives).
     pub input: PlayerInput,
+    /// Its connection was lost and the server holds the player for a reconnection: it
+    /// stands still and fires nothing until it resumes (or the grace ends and it leaves).
+    pub disconnected: bool,
 }
 
 impl Player {
@@ -128,6 +131,8 @@ crate::replicated! {
         /// Display name: shared, not copied, from tick to tick (and compared by pointer
         /// first in every diff, see [`Name`]).
         pub name: Name,
+        /// Connection lost, waiting for the player to resume (drawn faded).
+        pub disconnected: bool,
     }
 }
 
@@ -273,6 +278,7 @@ impl Entity {
                 deaths: p.deaths,
                 respawn_at: p.respawn_at,
                 name: p.name.clone(),
+                disconnected: p.disconnected,
             }),
             EntityKind::Projectile(p) => NetEntity::Projectile(ProjectileNet {
                 origin: QVec2::from_vec2(p.origin),

@@ -27,9 +27,18 @@ use crate::map::Map;
 use crate::tick::Tick;
 
 /// Version of everything in this module. Any change to the wire bumps it, in the same commit.
+/// 10: resume: `Resume` re-attaches a lost connection to its player, the welcome carries a
+/// resume token (and says whether it resumed), players replicate `disconnected`.
 /// 9: rooms: the join carries a seat token, the welcome names the room and its mode, and
 /// refusals of a seat have their own reasons.
-pub const PROTOCOL_VERSION: u16 = 9;
+pub const PROTOCOL_VERSION: u16 = 10;
+
+/// Longest resume token accepted, in bytes (a real one is about 40).
+pub const MAX_RESUME_TOKEN_BYTES: usize = 128;
+
+/// The close code of a connection replaced by a resume of the same player (a newer
+/// connection took over, e.g. after the client noticed a drop before the server did).
+pub const CLOSE_REPLACED: u16 = 4000;
 
 /// Longest seat token accepted in a join, in bytes (a real one is about 60).
 pub const MAX_SEAT_TOKEN_BYTES: usize = 256;
@@ -47,6 +56,26 @@ pub enum ClientMsg {
     Input(InputMsg),
     /// Round-trip probe; answered by [`ServerMsg::Pong`] with the same id.
     Ping(Ping),
+    /// First message of a session that takes its player back after a lost connection
+    /// (instead of a [`Join`]).
+    Resume(Resume),
+}
+
+/// Takes a player back after a lost connection: the server re-attaches this connection to
+/// the same entity (score, health, cooldowns untouched) and sends a [`Welcome`] with
+/// `resumed: true`, then snapshots as a delta against `last_tick` when it still holds that
+/// tick (else a full state). Input sequence numbers continue: inputs the client sent that
+/// may not have arrived are sent again, and one already applied is never applied twice.
+#[derive(Clone, Debug, PartialEq, Encode, Decode)]
+pub struct Resume {
+    /// The client's [`PROTOCOL_VERSION`].
+    pub version: u16,
+    /// The `resume` token of the last [`Welcome`].
+    pub token: String,
+    /// The newest snapshot tick the client holds (the baseline it can apply a delta to).
+    pub last_tick: Option<Tick>,
+    /// The sequence number of the next input the client sends.
+    pub next_input_seq: u32,
 }
 
 /// Asks to join the game.
@@ -94,6 +123,13 @@ pub struct Welcome {
     pub room: String,
     /// The room's game mode.
     pub mode: String,
+    /// Presented in a [`Resume`] to take this player back after a lost connection, within
+    /// the room's reconnect grace (empty: the room does not hold players for a resume).
+    /// Each welcome carries a new one; the previous one no longer works.
+    pub resume: String,
+    /// This welcome answers a [`Resume`]: the client keeps its state and applies the next
+    /// snapshot to it.
+    pub resumed: bool,
     /// Gameplay constants in force.
     pub config: SimConfig,
     /// The map.
@@ -147,6 +183,25 @@ pub enum DisconnectReason {
     /// The room failed (an internal error): its players are closed with 1011; other rooms
     /// play on.
     RoomFailed,
+    /// The resume was refused (see [`ResumeRefusal`]); the client falls back to
+    /// matchmaking.
+    Resume(ResumeRefusal),
+    /// A newer connection resumed this player (close code [`CLOSE_REPLACED`]).
+    Replaced,
+}
+
+/// Why a resume was refused (close 1008).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum ResumeRefusal {
+    /// Not a token this server signed (malformed, or tampered with).
+    Invalid,
+    /// The player is no longer held: the grace ran out, it left, or the token was
+    /// replaced by a newer one.
+    Expired,
+    /// It is a token of another room than the one joined.
+    OtherRoom,
+    /// Its room no longer exists.
+    RoomGone,
 }
 
 /// Why a seat token was refused at the join (close 1008).

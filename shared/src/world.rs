@@ -136,6 +136,7 @@ impl World {
                     h.f32(p.input.move_dir.x);
                     h.f32(p.input.move_dir.y);
                     h.u32(u32::from(p.input.aim) << 8 | u32::from(p.input.buttons.0));
+                    h.u32(u32::from(p.disconnected));
                 }
                 EntityKind::Projectile(p) => {
                     h.u32(p.owner.0);

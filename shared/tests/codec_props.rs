@@ -11,8 +11,8 @@ use tickwire_shared::protocol::codec::{
     read_snapshot_header, DecodeError, MAX_CLIENT_MSG_BYTES, SNAPSHOT_HEADER_LEN,
 };
 use tickwire_shared::protocol::{
-    ClientMsg, Disconnect, DisconnectReason, Join, Ping, Pong, SeatRefusal, ServerMsg, Snapshot,
-    SnapshotBody, SnapshotHeader, Welcome, PROTOCOL_VERSION,
+    ClientMsg, Disconnect, DisconnectReason, Join, Ping, Pong, Resume, ResumeRefusal, SeatRefusal,
+    ServerMsg, Snapshot, SnapshotBody, SnapshotHeader, Welcome, PROTOCOL_VERSION,
 };
 use tickwire_shared::replication::{Patch, Replicated};
 use tickwire_shared::sim::{GameEvent, TickEvent};
@@ -67,6 +67,20 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
             })),
         input_msg().prop_map(ClientMsg::Input),
         any::<u32>().prop_map(|id| ClientMsg::Ping(Ping { id })),
+        (
+            any::<u16>(),
+            "[A-Za-z0-9_.-]{0,60}",
+            proptest::option::of(tick()),
+            any::<u32>()
+        )
+            .prop_map(
+                |(version, token, last_tick, next_input_seq)| ClientMsg::Resume(Resume {
+                    version,
+                    token,
+                    last_tick,
+                    next_input_seq,
+                })
+            ),
     ]
 }
 
@@ -84,9 +98,10 @@ fn player_net() -> impl Strategy<Value = PlayerNet> {
         proptest::option::of(tick()),
         name(),
         any::<[i8; 2]>(),
+        any::<bool>(),
     )
         .prop_map(
-            |(pos, aim, hp, kills, deaths, respawn_at, name, dir)| PlayerNet {
+            |(pos, aim, hp, kills, deaths, respawn_at, name, dir, disconnected)| PlayerNet {
                 pos,
                 aim,
                 dir,
@@ -95,6 +110,7 @@ fn player_net() -> impl Strategy<Value = PlayerNet> {
                 deaths,
                 respawn_at,
                 name: name.into(),
+                disconnected,
             },
         )
 }
@@ -246,32 +262,37 @@ fn reason() -> impl Strategy<Value = DisconnectReason> {
             Just(SeatRefusal::RoomGone),
         ]
         .prop_map(DisconnectReason::Seat),
+        Just(DisconnectReason::Replaced),
+        prop_oneof![
+            Just(ResumeRefusal::Invalid),
+            Just(ResumeRefusal::Expired),
+            Just(ResumeRefusal::OtherRoom),
+            Just(ResumeRefusal::RoomGone),
+        ]
+        .prop_map(DisconnectReason::Resume),
     ]
 }
 
 fn server_msg() -> impl Strategy<Value = ServerMsg> {
     prop_oneof![
         (
-            any::<u16>(),
-            net_id(),
-            tick(),
-            "[A-Z0-9]{0,6}",
-            name(),
-            config(),
-            map()
+            (any::<u16>(), net_id(), tick(), "[A-Z0-9]{0,6}", name()),
+            ("[A-Za-z0-9_.-]{0,60}", any::<bool>(), config(), map())
         )
             .prop_map(
-                |(protocol_version, player, tick, room, mode, config, map)| ServerMsg::Welcome(
-                    Welcome {
+                |((protocol_version, player, tick, room, mode), (resume, resumed, config, map))| {
+                    ServerMsg::Welcome(Welcome {
                         protocol_version,
                         player,
                         tick,
                         room,
                         mode,
+                        resume,
+                        resumed,
                         config,
                         map,
-                    }
-                )
+                    })
+                }
             ),
         (header(), body())
             .prop_map(|(header, body)| ServerMsg::Snapshot(Snapshot { header, body })),
@@ -392,6 +413,7 @@ proptest! {
         let bytes = encode_client(&msg);
         let expected = match &msg {
             ClientMsg::Join(j) => Some(j.version),
+            ClientMsg::Resume(r) => Some(r.version),
             ClientMsg::Input(_) | ClientMsg::Ping(_) => None,
         };
         prop_assert_eq!(peek_join_version(&bytes), expected);

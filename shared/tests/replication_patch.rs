@@ -24,6 +24,7 @@ fn base_player() -> PlayerNet {
         deaths: 2,
         respawn_at: None,
         name: "a rather long player name".into(),
+        disconnected: false,
     }
 }
 
@@ -39,6 +40,7 @@ fn with_field_changed(base: &PlayerNet, i: u32) -> PlayerNet {
         5 => p.deaths += 1,
         6 => p.respawn_at = Some(Tick(1234)),
         7 => p.name = format!("{}!", p.name).into(),
+        8 => p.disconnected = !p.disconnected,
         _ => unreachable!(),
     }
     p
@@ -71,8 +73,8 @@ fn body_len(body: &SnapshotBody) -> usize {
 #[test]
 fn the_mask_names_exactly_the_changed_fields() {
     let base = base_player();
-    assert_eq!(PlayerNet::FIELD_COUNT, 8);
-    assert_eq!(PlayerNet::all_fields(), 0b1111_1111);
+    assert_eq!(PlayerNet::FIELD_COUNT, 9);
+    assert_eq!(PlayerNet::all_fields(), 0b1_1111_1111);
     assert!(Patch::diff(&base, &base).is_none(), "no change, no patch");
     for i in 0..PlayerNet::FIELD_COUNT {
         let now = with_field_changed(&base, i);

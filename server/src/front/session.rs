@@ -9,15 +9,17 @@ use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tracing::debug;
 
+use std::sync::Arc;
+
 use tickwire_shared::protocol::{
-    codec, ClientMsg, DisconnectReason, Join, SeatRefusal, MAX_NAME_BYTES, MAX_SEAT_TOKEN_BYTES,
-    PROTOCOL_VERSION,
+    codec, ClientMsg, DisconnectReason, Join, Resume, ResumeRefusal, SeatRefusal, MAX_NAME_BYTES,
+    MAX_RESUME_TOKEN_BYTES, MAX_SEAT_TOKEN_BYTES, PROTOCOL_VERSION,
 };
 
 use crate::net::close::{binary_payload, close_conn, Closing};
 use crate::net::game_socket::GameSocket;
-use crate::room::Ending;
-use crate::rooms::{Claimed, RoomId};
+use crate::room::{Arrival, Ending, Lease, RoomCommand};
+use crate::rooms::{Claimed, RoomEntry, RoomId};
 use crate::Shared;
 
 /// What the WebSocket URL asked for (`/ws?room=CODE&seat=TOKEN`): a room's URL must come
@@ -35,14 +37,15 @@ pub struct Asked {
 /// (1001 / 1011).
 const ROOM_GONE_GRACE: Duration = Duration::from_millis(250);
 
-/// Runs a game session to its end, close frame included: the join, a seat (the join's
-/// token, or quick play), the room until it hands the socket back, the close.
+/// Runs a game session to its end, close frame included: the first message (a join, or a
+/// resume of a player whose connection was lost), a place (the join's seat, quick play, or
+/// the player held for the resume), the room until it hands the socket back, the close.
 pub async fn run(mut conn: GameSocket, shared: &Shared, asked: Asked) {
     let linger = shared.config.close_linger;
-    let join = tokio::select! {
+    let hello = tokio::select! {
         biased;
         () = shared.shutdown.cancelled() => Err(stopping()),
-        r = tokio::time::timeout(shared.config.join_timeout, read_join(&mut conn)) => match r {
+        r = tokio::time::timeout(shared.config.join_timeout, read_hello(&mut conn)) => match r {
             Ok(r) => r,
             Err(_) => Err(Closing::with_reason(
                 CloseCode::Policy,
@@ -51,9 +54,9 @@ pub async fn run(mut conn: GameSocket, shared: &Shared, asked: Asked) {
             )),
         },
     };
-    let seated = join.and_then(|join| seat(shared, join, asked));
-    let (name, claimed) = match seated {
-        Ok(s) => s,
+    let placed = hello.and_then(|hello| place(shared, hello, asked));
+    let (room, command) = match placed {
+        Ok(p) => p,
         Err(closing) => {
             count(shared, &closing);
             return close_conn(&mut conn, &closing, linger).await;
@@ -65,16 +68,21 @@ pub async fn run(mut conn: GameSocket, shared: &Shared, asked: Asked) {
         return close_conn(&mut conn, &closing, linger).await;
     }
     let (ended_tx, ended_rx) = oneshot::channel();
-    if let Err(mut conn) = claimed.room.handle.join(name, conn, ended_tx) {
+    let arrival = Arrival {
+        conn,
+        ended: ended_tx,
+        ticket: shared.rooms.ticket(room.id),
+    };
+    if let Err(mut back) = room.handle.send(command(arrival)) {
         let closing = Closing::with_reason(
             CloseCode::Again,
             DisconnectReason::ShuttingDown,
             "room is overloaded or gone",
         );
         count(shared, &closing);
-        return close_conn(&mut conn, &closing, linger).await;
+        return close_conn(&mut back.conn, &closing, linger).await;
     }
-    tracing::info!(room = %claimed.room.id, "session handed to the room");
+    tracing::info!(room = %room.id, "session handed to the room");
     // The room hands the connection back when the session ends, or when it stops.
     let Ok((mut conn, ending)) = ended_rx.await else {
         debug!("the room dropped the connection");
@@ -87,8 +95,66 @@ pub async fn run(mut conn: GameSocket, shared: &Shared, asked: Asked) {
     count(shared, &closing);
     debug!(?closing, "session ended");
     close_conn(&mut conn, &closing, linger).await;
-    // The seat stays taken until the client has its close.
-    drop(claimed.guard);
+}
+
+/// The first message of a session.
+enum Hello {
+    Join(Join),
+    Resume(Resume),
+}
+
+/// The room command that places this connection, once it has its arrival.
+type Command = Box<dyn FnOnce(Arrival) -> RoomCommand + Send>;
+
+/// Where the session goes: its room, and the command that seats or resumes its player.
+fn place(
+    shared: &Shared,
+    hello: Hello,
+    asked: Asked,
+) -> Result<(Arc<RoomEntry>, Command), Closing> {
+    match hello {
+        Hello::Join(join) => {
+            let (name, claimed) = seat(shared, join, asked)?;
+            let lease = Lease::new(claimed.guard);
+            let command: Command = Box::new(move |arrival| RoomCommand::Join {
+                name,
+                arrival,
+                lease,
+            });
+            Ok((claimed.room, command))
+        }
+        Hello::Resume(resume) => {
+            if resume.token.len() > MAX_RESUME_TOKEN_BYTES {
+                return Err(resume_refused(ResumeRefusal::Invalid));
+            }
+            let room = match asked.room.as_deref().map(RoomId::parse) {
+                None => None,
+                Some(Some(id)) => Some(id),
+                Some(None) => return Err(resume_refused(ResumeRefusal::RoomGone)),
+            };
+            let (entry, key) = shared
+                .rooms
+                .resume_target(&resume.token, room)
+                .map_err(resume_refused)?;
+            let last_tick = resume.last_tick;
+            let command: Command = Box::new(move |arrival| RoomCommand::Resume {
+                key,
+                last_tick,
+                arrival,
+            });
+            Ok((entry, command))
+        }
+    }
+}
+
+fn resume_refused(why: ResumeRefusal) -> Closing {
+    let detail = match why {
+        ResumeRefusal::Invalid => "the resume token is not valid",
+        ResumeRefusal::Expired => "the player is no longer held for a resume",
+        ResumeRefusal::OtherRoom => "the resume token is for another room",
+        ResumeRefusal::RoomGone => "the room no longer exists",
+    };
+    Closing::with_reason(CloseCode::Policy, DisconnectReason::Resume(why), detail)
 }
 
 /// The seat this join takes, and the player's name (the verified identity's, else the
@@ -152,8 +218,9 @@ fn stopping() -> Closing {
     )
 }
 
-/// Waits for the join message; refuses anything else with the right close code.
-async fn read_join(conn: &mut GameSocket) -> Result<Join, Closing> {
+/// Waits for the first message, a join or a resume; refuses anything else with the right
+/// close code.
+async fn read_hello(conn: &mut GameSocket) -> Result<Hello, Closing> {
     let socket = conn
         .attach()
         .map_err(|e| Closing::gone(format!("cannot wait on the socket: {e}")))?;
@@ -166,8 +233,10 @@ async fn read_join(conn: &mut GameSocket) -> Result<Join, Closing> {
             continue;
         };
         return match codec::decode_client(&bytes) {
-            Ok(ClientMsg::Join(j)) if j.version == PROTOCOL_VERSION => Ok(j),
+            Ok(ClientMsg::Join(j)) if j.version == PROTOCOL_VERSION => Ok(Hello::Join(j)),
             Ok(ClientMsg::Join(j)) => Err(version_mismatch(j.version)),
+            Ok(ClientMsg::Resume(r)) if r.version == PROTOCOL_VERSION => Ok(Hello::Resume(r)),
+            Ok(ClientMsg::Resume(r)) => Err(version_mismatch(r.version)),
             Ok(_) => Err(Closing::with_reason(
                 CloseCode::Policy,
                 DisconnectReason::BadMessage,
@@ -203,6 +272,11 @@ fn reason_label(reason: DisconnectReason) -> &'static str {
         DisconnectReason::Seat(SeatRefusal::OtherRoom) => "seat_other_room",
         DisconnectReason::Seat(SeatRefusal::RoomGone) => "seat_room_gone",
         DisconnectReason::RoomFailed => "room_failed",
+        DisconnectReason::Resume(ResumeRefusal::Invalid) => "resume_invalid",
+        DisconnectReason::Resume(ResumeRefusal::Expired) => "resume_expired",
+        DisconnectReason::Resume(ResumeRefusal::OtherRoom) => "resume_other_room",
+        DisconnectReason::Resume(ResumeRefusal::RoomGone) => "resume_room_gone",
+        DisconnectReason::Replaced => "replaced",
     }
 }
 

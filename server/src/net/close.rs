@@ -12,6 +12,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -30,6 +31,9 @@ pub struct Closing {
     pub reason: Option<DisconnectReason>,
     /// Short human-readable text (close frame reason, at most 123 bytes).
     pub detail: String,
+    /// The connection was lost (reset, cut, silent, not reading) rather than closed by
+    /// either side on purpose: a room that holds players for a resume keeps this one.
+    pub lost: bool,
 }
 
 impl Closing {
@@ -43,7 +47,14 @@ impl Closing {
             code: Some(code),
             reason: Some(reason),
             detail: detail.into(),
+            lost: false,
         }
+    }
+
+    /// This closing as a lost connection (see [`Closing::lost`]).
+    #[must_use]
+    pub fn as_lost(self) -> Self {
+        Closing { lost: true, ..self }
     }
 
     /// Close with `code` only (transport-level problems).
@@ -52,21 +63,26 @@ impl Closing {
             code: Some(code),
             reason: None,
             detail: detail.into(),
+            lost: false,
         }
     }
 
-    /// The connection is already gone: nothing to send.
+    /// The connection is already gone (lost): nothing to send.
     pub fn gone(detail: impl Into<String>) -> Self {
         Closing {
             code: None,
             reason: None,
             detail: detail.into(),
+            lost: true,
         }
     }
 
-    /// The peer sent a close frame: tungstenite answers it; just flush.
+    /// The peer sent a close frame (it left on purpose): tungstenite answers it; just flush.
     pub fn peer_closed() -> Self {
-        Closing::gone("peer closed")
+        Closing {
+            lost: false,
+            ..Closing::gone("peer closed")
+        }
     }
 
     /// Maps a WebSocket read error to the close code the client should get: 1009 for a
@@ -75,11 +91,14 @@ impl Closing {
     pub fn from_ws_error(e: &WsError) -> Self {
         match e {
             WsError::Capacity(c) => Closing::code(CloseCode::Size, c.to_string()),
-            WsError::Protocol(p) => Closing::code(CloseCode::Protocol, p.to_string()),
-            WsError::Utf8(_) => Closing::code(CloseCode::Invalid, "invalid utf-8"),
-            WsError::ConnectionClosed | WsError::AlreadyClosed | WsError::Io(_) => {
+            // The TCP connection ended without a close frame: lost, not left.
+            WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
                 Closing::gone(e.to_string())
             }
+            WsError::Protocol(p) => Closing::code(CloseCode::Protocol, p.to_string()),
+            WsError::Utf8(_) => Closing::code(CloseCode::Invalid, "invalid utf-8"),
+            WsError::ConnectionClosed | WsError::AlreadyClosed => Closing::peer_closed(),
+            WsError::Io(_) => Closing::gone(e.to_string()),
             other => Closing::code(CloseCode::Error, other.to_string()),
         }
     }

@@ -138,7 +138,11 @@ impl GameSocket {
     /// Protocol, size and I/O errors as tungstenite reports them.
     pub fn read(&mut self) -> Result<Message, WsError> {
         if let Sink::Memory(link) = &self.io.sink {
-            return match link.0.lock().to_server.pop_front() {
+            let mut state = link.0.lock();
+            if state.cut {
+                return Err(WsError::Io(io::ErrorKind::ConnectionReset.into()));
+            }
+            return match state.to_server.pop_front() {
                 Some(b) => Ok(Message::Binary(b)),
                 None => Err(WsError::Io(io::ErrorKind::WouldBlock.into())),
             };

@@ -15,8 +15,8 @@ use tickwire_shared::Tick;
 
 use super::input_queue::{Push, QueuedInput};
 use super::players::PlayerSlot;
-use super::{Closing, NetLimits, TickReport};
-use crate::net::close::binary_payload;
+use super::{NetLimits, TickReport};
+use crate::net::close::{binary_payload, Closing};
 
 /// Reads and applies what one client sent: inputs into its queue, acknowledgements, pings
 /// answered; then keepalive and the idle and write-stall limits. `Err` ends the session.
@@ -84,7 +84,7 @@ pub(super) fn read_client(
                 let pong = codec::encode_server(&ServerMsg::Pong(Pong { id: ping.id, tick }));
                 conn.send_binary([&pong, &[]], false);
             }
-            Ok(ClientMsg::Join(_)) => {
+            Ok(ClientMsg::Join(_) | ClientMsg::Resume(_)) => {
                 return Err(Closing::with_reason(
                     CloseCode::Policy,
                     DisconnectReason::BadMessage,
@@ -94,11 +94,11 @@ pub(super) fn read_client(
         }
     }
     if now.saturating_duration_since(*last_heard) > limits.idle_timeout {
-        return Err(Closing::with_reason(
-            CloseCode::Policy,
-            DisconnectReason::IdleTimeout,
-            "idle",
-        ));
+        // Silent: most likely a connection that died without a word (half-open).
+        return Err(
+            Closing::with_reason(CloseCode::Policy, DisconnectReason::IdleTimeout, "idle")
+                .as_lost(),
+        );
     }
     if now.saturating_duration_since(*last_ping) >= limits.ping_interval {
         *last_ping = now;
@@ -114,9 +114,8 @@ pub(super) fn read_client(
     if conn.stalled_for(now) > Some(limits.write_timeout) {
         debug!(player = net_id.0, "write stalled");
         return Err(Closing {
-            code: None,
             reason: Some(DisconnectReason::TooSlow),
-            detail: "write timed out".to_owned(),
+            ..Closing::gone("write timed out")
         });
     }
     Ok(())

@@ -108,6 +108,13 @@ impl InputQueue {
         Push::Queued
     }
 
+    /// Forgets the inputs waiting (a lost connection's): the last applied sequence number
+    /// stays, so none of them can apply later as a duplicate either.
+    pub fn clear_pending(&mut self) {
+        self.pending.clear();
+        self.backlog_ticks = 0;
+    }
+
     /// The input to apply at tick `now`, if any is due.
     pub fn take_for_tick(&mut self, now: Tick) -> Option<PlayerInput> {
         // Inputs from the distant past or the far future are not playable.

@@ -4,13 +4,16 @@ use std::time::Instant;
 
 use tracing::info;
 
-use tickwire_shared::protocol::{codec, DisconnectReason, ServerMsg, Welcome, PROTOCOL_VERSION};
+use tickwire_shared::entity::EntityKind;
+use tickwire_shared::protocol::{
+    codec, DisconnectReason, ResumeRefusal, ServerMsg, Welcome, CLOSE_REPLACED, PROTOCOL_VERSION,
+};
 use tickwire_shared::sim::spawn;
-use tickwire_shared::{EntityId, NetId, Tick};
+use tickwire_shared::{EntityId, NetId, PlayerInput, Tick};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::input_queue::InputQueue;
-use super::{Closing, EndedTx, Ending, GameSocket, JoinRefused, Joined, Room};
+use super::{Arrival, Closing, EndedTx, Ending, GameSocket, JoinRefused, Joined, Lease, Room};
 use crate::net::rate_limit::TokenBucket;
 use crate::snapshot::interest::ViewKey;
 
@@ -23,6 +26,12 @@ pub(super) struct PlayerSlot {
     /// touch it, so the passes over every player that do not stay in fewer cache lines.
     pub conn: Option<Box<GameSocket>>,
     ended: Option<EndedTx>,
+    /// Whatever the caller holds while the player is in the room (its seat).
+    _lease: Lease,
+    /// The key of this player's next resume (0: none).
+    resume_key: u64,
+    /// Since when its connection is lost (it is held for a resume until the grace ends).
+    pub lost_at: Option<Instant>,
     pub queue: InputQueue,
     /// What the client acknowledged, and the baselines chosen from it.
     pub acks: Acks,
@@ -137,8 +146,8 @@ impl Room {
     pub(super) fn join(
         &mut self,
         name: &str,
-        mut conn: GameSocket,
-        ended: EndedTx,
+        arrival: Arrival,
+        lease: Lease,
     ) -> Result<Joined, JoinRefused> {
         if self.players.len() >= self.settings.max_players {
             let closing = Closing::with_reason(
@@ -146,30 +155,22 @@ impl Room {
                 DisconnectReason::ServerFull,
                 "room is full",
             );
-            let _ = ended.send((conn, Ending::Close(closing)));
+            let _ = arrival.ended.send((arrival.conn, Ending::Close(closing)));
             return Err(JoinRefused::Full);
         }
         let player = spawn::add_player(&mut self.world, name);
         let net_id = self.world.entities[player].net_id;
-        let welcome = ServerMsg::Welcome(Welcome {
-            protocol_version: PROTOCOL_VERSION,
-            player: net_id,
-            tick: self.world.tick,
-            room: self.settings.id.clone(),
-            mode: self.settings.mode.clone(),
-            config: self.world.config.clone(),
-            map: (*self.world.map).clone(),
-        });
-        // The welcome goes first on the connection; snapshots follow from the next tick.
-        conn.send_binary([&codec::encode_server(&welcome), &[]], false);
         let now = Instant::now();
         let net = &self.settings.net;
         self.players.insert(
             player,
             PlayerSlot {
                 net_id,
-                conn: Some(Box::new(conn)),
-                ended: Some(ended),
+                conn: None,
+                ended: None,
+                _lease: lease,
+                resume_key: 0,
+                lost_at: None,
                 queue: InputQueue::new(self.settings.input_queue),
                 acks: Acks::default(),
                 last_sent: None,
@@ -180,6 +181,7 @@ impl Room {
                 views: [None; VIEW_MEMORY],
             },
         );
+        self.attach(player, arrival, false);
         info!(
             player = net_id.0,
             name,
@@ -189,8 +191,115 @@ impl Room {
         Ok(Joined { player })
     }
 
+    /// Re-attaches the player with resume `key` to `arrival`'s connection: a player held
+    /// after a lost connection, or one whose old connection still looks alive (it is
+    /// closed with [`CLOSE_REPLACED`]: the newer connection wins). The next snapshot is a
+    /// delta against `last_tick` when the history still holds it, else a full state.
+    pub(super) fn resume(&mut self, key: u64, last_tick: Option<Tick>, arrival: Arrival) {
+        let found = (key != 0)
+            .then(|| self.players.iter().find(|(_, p)| p.resume_key == key))
+            .flatten()
+            .map(|(id, _)| id);
+        let Some(player) = found else {
+            let closing = Closing::with_reason(
+                CloseCode::Policy,
+                DisconnectReason::Resume(ResumeRefusal::Expired),
+                "no player to resume: the grace ran out, or it left, or a newer connection took it",
+            );
+            let _ = arrival.ended.send((arrival.conn, Ending::Close(closing)));
+            return;
+        };
+        let base = last_tick.filter(|t| self.history.get(*t).is_some());
+        let now = Instant::now();
+        let tick = self.world.tick;
+        let net = &self.settings.net;
+        let slot = &mut self.players[player];
+        slot.finish(Ending::Close(Closing::with_reason(
+            CloseCode::Library(CLOSE_REPLACED),
+            DisconnectReason::Replaced,
+            "replaced by a newer connection of the same player",
+        )));
+        // Pending inputs of the old connection stay (none is applied twice: the queue
+        // knows the last applied sequence number); the client sends again what it has not
+        // seen applied.
+        slot.lost_at = None;
+        slot.last_sent = base;
+        slot.acks = Acks {
+            newest: base,
+            ..Acks::default()
+        };
+        slot.joined_at = tick;
+        slot.bucket = TokenBucket::new(net.max_msgs_per_s, net.msg_burst);
+        slot.last_heard = now;
+        slot.last_ping = now;
+        if let Some(EntityKind::Player(p)) =
+            self.world.entities.get_mut(player).map(|e| &mut e.kind)
+        {
+            p.disconnected = false;
+        }
+        self.resumes += 1;
+        info!(
+            player = slot.net_id.0,
+            delta = base.is_some(),
+            "player resumed"
+        );
+        self.attach(player, arrival, true);
+    }
+
+    /// Gives `player` the connection of `arrival`: its welcome first, snapshots from the
+    /// next tick.
+    fn attach(&mut self, player: EntityId, mut arrival: Arrival, resumed: bool) {
+        let slot = &mut self.players[player];
+        let welcome = ServerMsg::Welcome(Welcome {
+            protocol_version: PROTOCOL_VERSION,
+            player: slot.net_id,
+            tick: self.world.tick,
+            room: self.settings.id.clone(),
+            mode: self.settings.mode.clone(),
+            resume: if self.settings.reconnect_grace.is_zero() {
+                String::new()
+            } else {
+                arrival.ticket.token
+            },
+            resumed,
+            config: self.world.config.clone(),
+            map: (*self.world.map).clone(),
+        });
+        arrival
+            .conn
+            .send_binary([&codec::encode_server(&welcome), &[]], false);
+        slot.resume_key = arrival.ticket.key;
+        slot.conn = Some(Box::new(arrival.conn));
+        slot.ended = Some(arrival.ended);
+    }
+
+    /// A session ends: a lost connection of a room that holds players for a resume keeps
+    /// the player (marked disconnected, standing still) for the reconnect grace; anything
+    /// else ends it.
+    pub(super) fn drop_session(&mut self, player: EntityId, closing: Closing) {
+        if !closing.lost || self.settings.reconnect_grace.is_zero() {
+            return self.end(player, closing);
+        }
+        let Some(slot) = self.players.get_mut(player) else {
+            return;
+        };
+        info!(player = slot.net_id.0, why = %closing.detail, "connection lost; held for a resume");
+        slot.finish(Ending::Close(closing));
+        slot.lost_at = Some(Instant::now());
+        slot.queue.clear_pending();
+        if let Some(EntityKind::Player(p)) =
+            self.world.entities.get_mut(player).map(|e| &mut e.kind)
+        {
+            p.disconnected = true;
+            p.input = PlayerInput {
+                aim: p.input.aim,
+                ..PlayerInput::default()
+            };
+        }
+    }
+
     /// Ends a player's session: out of the world, its connection back to its task with
-    /// the close it gets.
+    /// the close it gets, its lease dropped.
     pub(super) fn end(&mut self, player: EntityId, closing: Closing) {
         if let Some(mut slot) = self.players.remove(player) {
             spawn::remove_player(&mut self.world, player);

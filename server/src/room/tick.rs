@@ -58,6 +58,10 @@ pub struct TickReport {
     pub bytes_in: usize,
     /// Client messages that did not decode (each ends its session).
     pub decode_errors: usize,
+    /// Players held for a resume after a lost connection, after the tick.
+    pub players_in_grace: usize,
+    /// Players resumed since the previous tick.
+    pub resumes: usize,
 }
 
 /// The buffers a tick fills and empties, kept between ticks for their memory.
@@ -111,6 +115,12 @@ impl Room {
         report.dropped_too_slow = self.scratch.ending.len();
         self.end_pending();
         report.players = self.players.len();
+        report.players_in_grace = self
+            .players
+            .values()
+            .filter(|p| p.lost_at.is_some())
+            .count();
+        report.resumes = std::mem::take(&mut self.resumes);
         report
     }
 
@@ -122,9 +132,18 @@ impl Room {
         let now = self.world.tick;
         let newest_sent = self.history.latest().map_or(now, |r| r.tick);
         let step = self.settings.baselines.step();
+        let grace = self.settings.reconnect_grace;
         let Scratch { inputs, ending, .. } = &mut self.scratch;
         inputs.clear();
         for (id, p) in &mut self.players {
+            if let Some(lost_at) = p.lost_at {
+                // Held for a resume: no input (it stands still) until then, or until the
+                // grace ends and it leaves.
+                if clock.saturating_duration_since(lost_at) >= grace {
+                    ending.push((id, Closing::gone("reconnect grace over")));
+                }
+                continue;
+            }
             let read =
                 inbound::read_client(p, &self.settings.net, clock, now, newest_sent, step, report);
             match read {
@@ -188,6 +207,9 @@ impl Room {
         frames.clear();
         keys.clear();
         for (id, p) in &mut self.players {
+            if p.conn.is_none() {
+                continue; // Held for a resume: nothing to send it.
+            }
             // The view now, from the player's entity (its replicated position is its
             // position on the wire grid); remembered for the deltas against this tick.
             let view = if interest.enabled() {
@@ -283,11 +305,17 @@ impl Room {
         report.bodies_encoded = self.bodies.encoded(tick);
     }
 
-    /// Ends the sessions set to end, each with its close.
+    /// Ends the sessions set to end, each with its close (a lost connection may keep its
+    /// player for a resume; a player whose grace ran out leaves).
     fn end_pending(&mut self) {
         let mut ending = std::mem::take(&mut self.scratch.ending);
         for (id, closing) in ending.drain(..) {
-            self.end(id, closing);
+            let held = self.players.get(id).is_some_and(|p| p.lost_at.is_some());
+            if held {
+                self.end(id, closing);
+            } else {
+                self.drop_session(id, closing);
+            }
         }
         self.scratch.ending = ending;
     }

@@ -72,6 +72,7 @@ struct ModeEntry {
     view_margin: Option<f32>,
     public: Option<bool>,
     empty_ttl: Option<String>,
+    reconnect_grace: Option<String>,
 }
 
 /// One mode, ready to create rooms from.
@@ -107,7 +108,8 @@ pub struct Modes {
 impl Modes {
     /// Reads the modes named by `config` (`--modes`, else `modes.toml` under `--assets`),
     /// loads their maps, and applies the command line's overrides to the default mode
-    /// (`--default-mode`, `--map`, `--max-players`, `--tick-hz`, `--view-*`).
+    /// (`--default-mode`, `--map`, `--max-players`, `--tick-hz`, `--view-*`,
+    /// `--reconnect-grace`).
     ///
     /// # Errors
     /// [`ModesError`] naming the file and what is wrong.
@@ -217,6 +219,13 @@ fn build(
         ..SimConfig::default()
     };
     settings.max_players = max_players;
+    if let Some(g) = entry.reconnect_grace {
+        settings.reconnect_grace = parse_duration(&g)
+            .map_err(|e| invalid(format!("mode `{name}`: reconnect_grace: {e}")))?;
+    }
+    if let Some(g) = over(is_default, config.reconnect_grace) {
+        settings.reconnect_grace = g;
+    }
     settings.interest = if w > 0.0 && h > 0.0 {
         Interest::view(w, h, margin)
     } else {

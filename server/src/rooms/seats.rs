@@ -9,6 +9,10 @@
 //! The signature proves the server issued it; the expiry bounds how long a seat waits; the
 //! nonce makes it single-use (the registry keeps each nonce until its seat is claimed or
 //! has expired). Tokens never appear in logs.
+//!
+//! Resume tokens are signed the same way, over `"R" | room | resume key`: they need no
+//! expiry, since the room itself holds a player for its reconnect grace only, and each
+//! connection's welcome hands out a new key (the previous token stops working).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -16,11 +20,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use ring::hmac;
 
-use tickwire_shared::protocol::SeatRefusal;
+use tickwire_shared::protocol::{ResumeRefusal, SeatRefusal};
 
 use super::id::RoomId;
 
 const PAYLOAD_LEN: usize = RoomId::LEN + 8 + 8;
+const RESUME_LEN: usize = 1 + RoomId::LEN + 8;
 
 /// What a valid token says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,12 +76,52 @@ impl SeatSigner {
         payload[..RoomId::LEN].copy_from_slice(seat.room.as_bytes());
         payload[RoomId::LEN..RoomId::LEN + 8].copy_from_slice(&seat.nonce.to_be_bytes());
         payload[RoomId::LEN + 8..].copy_from_slice(&seat.expires_ms.to_be_bytes());
-        let tag = hmac::sign(&self.key, &payload);
+        self.seal(&payload)
+    }
+
+    /// The resume token of the player with resume `key` in `room`.
+    #[must_use]
+    pub fn sign_resume(&self, room: RoomId, key: u64) -> String {
+        let mut payload = [0u8; RESUME_LEN];
+        payload[0] = b'R';
+        payload[1..=RoomId::LEN].copy_from_slice(room.as_bytes());
+        payload[1 + RoomId::LEN..].copy_from_slice(&key.to_be_bytes());
+        self.seal(&payload)
+    }
+
+    /// The room and resume key of a resume token this server signed.
+    ///
+    /// # Errors
+    /// [`ResumeRefusal::Invalid`] for anything else.
+    pub fn verify_resume(&self, token: &str) -> Result<(RoomId, u64), ResumeRefusal> {
+        let payload = self.open(token).ok_or(ResumeRefusal::Invalid)?;
+        let payload: [u8; RESUME_LEN] = payload.try_into().map_err(|_| ResumeRefusal::Invalid)?;
+        if payload[0] != b'R' {
+            return Err(ResumeRefusal::Invalid);
+        }
+        let room = RoomId::from_bytes(&payload[1..=RoomId::LEN]).ok_or(ResumeRefusal::Invalid)?;
+        let mut key = [0u8; 8];
+        key.copy_from_slice(&payload[1 + RoomId::LEN..]);
+        Ok((room, u64::from_be_bytes(key)))
+    }
+
+    /// `payload` with its signature, both base64url.
+    fn seal(&self, payload: &[u8]) -> String {
+        let tag = hmac::sign(&self.key, payload);
         format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(payload),
             URL_SAFE_NO_PAD.encode(tag.as_ref())
         )
+    }
+
+    /// The payload of a token whose signature is this server's.
+    fn open(&self, token: &str) -> Option<Vec<u8>> {
+        let (payload, tag) = token.split_once('.')?;
+        let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        hmac::verify(&self.key, &payload, &tag).ok()?;
+        Some(payload)
     }
 
     /// The seat a token reserves, if this server signed it and it has not expired at
@@ -85,14 +130,7 @@ impl SeatSigner {
     /// # Errors
     /// [`SeatRefusal::Invalid`] or [`SeatRefusal::Expired`].
     pub fn verify(&self, token: &str, now_ms: u64) -> Result<Seat, SeatRefusal> {
-        let (payload, tag) = token.split_once('.').ok_or(SeatRefusal::Invalid)?;
-        let payload = URL_SAFE_NO_PAD
-            .decode(payload)
-            .map_err(|_| SeatRefusal::Invalid)?;
-        let tag = URL_SAFE_NO_PAD
-            .decode(tag)
-            .map_err(|_| SeatRefusal::Invalid)?;
-        hmac::verify(&self.key, &payload, &tag).map_err(|_| SeatRefusal::Invalid)?;
+        let payload = self.open(token).ok_or(SeatRefusal::Invalid)?;
         let payload: [u8; PAYLOAD_LEN] = payload.try_into().map_err(|_| SeatRefusal::Invalid)?;
         let room = RoomId::from_bytes(&payload[..RoomId::LEN]).ok_or(SeatRefusal::Invalid)?;
         let word = |at: usize| {
@@ -141,6 +179,23 @@ mod tests {
         assert_eq!(
             SeatSigner::new(None).verify(&token, 0),
             Err(SeatRefusal::Invalid)
+        );
+    }
+
+    #[test]
+    fn resume_and_seat_tokens_do_not_stand_for_each_other() {
+        let signer = SeatSigner::new(Some("s3cret"));
+        let room = RoomId::parse("ACD347").expect("a valid id");
+        let resume = signer.sign_resume(room, 42);
+        assert_eq!(signer.verify_resume(&resume), Ok((room, 42)));
+        assert_eq!(signer.verify(&resume, 0), Err(SeatRefusal::Invalid));
+        assert_eq!(
+            signer.verify_resume(&signer.sign(&seat())),
+            Err(ResumeRefusal::Invalid)
+        );
+        assert_eq!(
+            SeatSigner::new(Some("other")).verify_resume(&resume),
+            Err(ResumeRefusal::Invalid)
         );
     }
 

@@ -34,6 +34,7 @@ pub fn add_player(world: &mut World, name: &str) -> EntityId {
             respawn_at: None,
             next_fire: now,
             input: PlayerInput::default(),
+            disconnected: false,
         }),
     )
 }

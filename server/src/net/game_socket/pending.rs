@@ -17,6 +17,8 @@ pub struct MemoryLink(pub(super) Arc<Mutex<MemoryState>>);
 pub(super) struct MemoryState {
     pub(super) to_client: Vec<Bytes>,
     pub(super) to_server: VecDeque<Bytes>,
+    /// Cut by the test: reads fail as after a reset.
+    pub(super) cut: bool,
 }
 
 impl MemoryLink {
@@ -29,6 +31,14 @@ impl MemoryLink {
     /// Queues one binary message from the client (read by the room at its next tick).
     pub fn push(&self, message: impl Into<Bytes>) {
         self.0.lock().to_server.push_back(message.into());
+    }
+
+    /// Cuts the connection as a network failure would: the room's next read fails as after
+    /// a reset (what was pushed and not read yet is lost with it).
+    pub fn cut(&self) {
+        let mut state = self.0.lock();
+        state.cut = true;
+        state.to_server.clear();
     }
 }
 
