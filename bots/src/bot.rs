@@ -18,9 +18,10 @@ use tickwire_shared::NetEntity;
 use crate::brain::{decide, Behavior, Brain, Sight};
 use crate::connection::{BotConnection, BotError, DecodeMode, ServerEvent};
 use crate::link::{Lane, LinkConfig};
+use crate::seats::{SeatError, Seats};
 use crate::stats::Stats;
 
-/// Longest wait for a connection and its welcome.
+/// Longest wait for a seat, a connection and its welcome.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait for a polite close at the end.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -32,6 +33,8 @@ const MAX_HELD_FRAMES: usize = 256;
 pub struct Fleet {
     /// WebSocket URL.
     pub url: String,
+    /// Where each bot sits (quick play, or a reservation from the rooms API).
+    pub seats: Seats,
     /// Behaviour of every bot.
     pub behavior: Behavior,
     /// Link conditions of every bot.
@@ -81,10 +84,7 @@ enum End {
 pub async fn run(spec: BotSpec, fleet: Arc<Fleet>) {
     let stats = &fleet.stats;
     let name = format!("bot-{}", spec.index);
-    let connect = tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        BotConnection::connect(&fleet.url, &name, spec.mode),
-    );
+    let connect = tokio::time::timeout(CONNECT_TIMEOUT, join(spec, &fleet, &name));
     let conn = tokio::select! {
         () = fleet.stop.cancelled() => None,
         res = connect => Some(res),
@@ -93,7 +93,12 @@ pub async fn run(spec: BotSpec, fleet: Arc<Fleet>) {
     let mut conn = match conn {
         None => return,
         Some(Ok(Ok(c))) => c,
-        Some(Ok(Err(e))) => {
+        Some(Ok(Err(JoinError::Seat(e)))) => {
+            stats.add(|c| &c.matchmake_errors, 1);
+            stats.note_failure(format!("{name}: no seat: {e}"));
+            return;
+        }
+        Some(Ok(Err(JoinError::Join(e)))) => {
             stats.add(|c| &c.connect_errors, 1);
             stats.note_failure(format!("{name}: join failed: {e}"));
             return;
@@ -104,6 +109,7 @@ pub async fn run(spec: BotSpec, fleet: Arc<Fleet>) {
             return;
         }
     };
+    stats.note_room(&conn.welcome.room);
     fleet.set_session(spec.index, |s| s.joined = Some(Instant::now()));
     stats.add(|c| &c.joined, 1);
     stats.add(|c| &c.bytes_up, conn.bytes_up);
@@ -138,6 +144,25 @@ pub async fn run(spec: BotSpec, fleet: Arc<Fleet>) {
             }
             stats.note_failure(format!("{name}: {e}"));
         }
+    }
+}
+
+/// Why a bot did not join.
+enum JoinError {
+    Seat(SeatError),
+    Join(BotError),
+}
+
+/// A seat (when the plan asks the rooms API for one), then the WebSocket join.
+async fn join(spec: BotSpec, fleet: &Fleet, name: &str) -> Result<BotConnection, JoinError> {
+    match fleet.seats.reserve(spec.index, &fleet.stats).await {
+        Err(e) => Err(JoinError::Seat(e)),
+        Ok(None) => BotConnection::connect(&fleet.url, name, spec.mode)
+            .await
+            .map_err(JoinError::Join),
+        Ok(Some(r)) => BotConnection::connect_with_seat(&r.url, name, &r.seat, spec.mode)
+            .await
+            .map_err(JoinError::Join),
     }
 }
 

@@ -12,6 +12,7 @@
 //! | [`swarm`] | the run: ramp, warm-up, measured window, close; [`swarm::SwarmConfig`] |
 //! | [`bot`] | one bot's session: absolute input schedule, snapshots, failures by kind |
 //! | [`brain`] | [`brain::decide`]: the next input from what the bot's replica shows |
+//! | [`seats`] | where each bot sits: quick play, or a seat from the rooms API |
 //! | [`link`] | the link conditioner: latency, jitter, bandwidth cap |
 //! | [`stats`] | counters and round-trip histograms shared by the bots |
 //! | [`progress`] | live status line or plain periodic lines |
@@ -24,6 +25,7 @@ pub mod driver;
 pub mod link;
 pub mod progress;
 pub mod report;
+pub mod seats;
 pub mod stats;
 pub mod swarm;
 

@@ -1,5 +1,6 @@
 //! The end of a run: [`Report`], printed as a table and written as JSON.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -7,12 +8,16 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::brain::Behavior;
+use crate::seats::JoinPlan;
 
 /// The run's parameters, as given.
 #[derive(Clone, Debug, Serialize)]
 pub struct Params {
     /// Server WebSocket URL.
     pub url: String,
+    /// Where the bots sit: `"quick_play"`, `{"mode": M}`, `{"rooms": {mode, rooms,
+    /// per_room}}` or `{"room": CODE}`.
+    pub join: JoinPlan,
     /// Bots asked for.
     pub count: usize,
     /// Measured window, seconds.
@@ -35,7 +40,8 @@ pub struct Params {
     pub bandwidth_kbps: Option<u64>,
 }
 
-/// Input round trips of the window, milliseconds (`null` without samples).
+/// Latency percentiles in milliseconds (`null` without samples): input round trips of
+/// the window, or the rooms API's answers.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct RttMs {
     /// Median.
@@ -87,6 +93,14 @@ pub struct Report {
     pub errors: u64,
     /// Of which joins that failed.
     pub connect_errors: u64,
+    /// Of which seat reservations the rooms API refused or did not answer.
+    pub matchmake_errors: u64,
+    /// Latency of the rooms API's answers (every request of the run; none in quick play).
+    pub matchmake_ms: RttMs,
+    /// Rooms the bots joined.
+    pub rooms_joined: usize,
+    /// Bots that joined each room, by room code.
+    pub bots_per_room: BTreeMap<String, u64>,
     /// Snapshots that did not apply, or replicas that broke an invariant.
     pub desyncs: u64,
     /// Sessions the server or the socket ended before the run did.
@@ -143,6 +157,15 @@ impl Report {
             ),
             ("tick rate", format!("{} Hz", self.tick_hz)),
             (
+                "rooms joined (bots per room)",
+                format!(
+                    "{} ({}-{})",
+                    self.rooms_joined,
+                    self.bots_per_room.values().min().unwrap_or(&0),
+                    self.bots_per_room.values().max().unwrap_or(&0)
+                ),
+            ),
+            (
                 "window",
                 format!(
                     "{:.1} s ({:.0} client-s)",
@@ -184,8 +207,9 @@ impl Report {
             (
                 "errors / desyncs / disconnects",
                 format!(
-                    "{} (joins {}, decode {}) / {} / {}",
+                    "{} (seats {}, joins {}, decode {}) / {} / {}",
                     self.errors,
+                    self.matchmake_errors,
                     self.connect_errors,
                     self.decode_errors,
                     self.desyncs,
@@ -193,6 +217,18 @@ impl Report {
                 ),
             ),
         ];
+        if self.matchmake_ms.samples > 0 {
+            rows.push((
+                "matchmaking p50 / p99 / max",
+                format!(
+                    "{} / {} / {} ms ({} requests)",
+                    opt(self.matchmake_ms.p50),
+                    opt(self.matchmake_ms.p99),
+                    opt(self.matchmake_ms.max),
+                    self.matchmake_ms.samples
+                ),
+            ));
+        }
         if p.latency_ms + p.jitter_ms > 0 || p.bandwidth_kbps.is_some() {
             rows.push((
                 "link conditioner",

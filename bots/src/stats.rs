@@ -1,6 +1,7 @@
 //! What the swarm counts while it runs: counters every bot task bumps, and round-trip
 //! histograms (whole window, and the last progress interval).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -21,6 +22,8 @@ pub struct Counters {
     pub joined: AtomicU64,
     /// Connection or join attempts that failed.
     pub connect_errors: AtomicU64,
+    /// Seat reservations the rooms API refused or failed to answer.
+    pub matchmake_errors: AtomicU64,
     /// Sessions that broke on a client-side error: undecodable or unexpected server bytes.
     pub errors: AtomicU64,
     /// Snapshots that did not apply, or replicas that broke an invariant.
@@ -50,6 +53,8 @@ pub struct Sample {
     pub joined: u64,
     /// See [`Counters::connect_errors`].
     pub connect_errors: u64,
+    /// See [`Counters::matchmake_errors`].
+    pub matchmake_errors: u64,
     /// See [`Counters::errors`].
     pub errors: u64,
     /// See [`Counters::desyncs`].
@@ -74,7 +79,7 @@ impl Sample {
     /// Every failure of any kind.
     #[must_use]
     pub fn failures(&self) -> u64 {
-        self.connect_errors + self.errors + self.desyncs + self.disconnects
+        self.connect_errors + self.matchmake_errors + self.errors + self.desyncs + self.disconnects
     }
 }
 
@@ -84,6 +89,8 @@ pub struct Stats {
     pub counters: Counters,
     rtt_window: Mutex<Histogram<u64>>,
     rtt_recent: Mutex<Histogram<u64>>,
+    matchmake: Mutex<Histogram<u64>>,
+    rooms: Mutex<BTreeMap<String, u64>>,
     samples: Mutex<Vec<String>>,
 }
 
@@ -93,6 +100,8 @@ impl Default for Stats {
             counters: Counters::default(),
             rtt_window: Mutex::new(rtt_histogram()),
             rtt_recent: Mutex::new(rtt_histogram()),
+            matchmake: Mutex::new(rtt_histogram()),
+            rooms: Mutex::new(BTreeMap::new()),
             samples: Mutex::new(Vec::new()),
         }
     }
@@ -118,6 +127,29 @@ impl Stats {
         }
     }
 
+    /// Records the latency of one request to the rooms API.
+    pub fn record_matchmake(&self, d: Duration) {
+        self.matchmake.lock().saturating_record(duration_us(d));
+    }
+
+    /// Latencies of the rooms API's answers over the whole run (seats are taken during the
+    /// ramp, before any window).
+    #[must_use]
+    pub fn matchmake(&self) -> Histogram<u64> {
+        self.matchmake.lock().clone()
+    }
+
+    /// Counts a bot that joined room `code`.
+    pub fn note_room(&self, code: &str) {
+        *self.rooms.lock().entry(code.to_owned()).or_default() += 1;
+    }
+
+    /// Bots that joined each room, by room code.
+    #[must_use]
+    pub fn rooms(&self) -> BTreeMap<String, u64> {
+        self.rooms.lock().clone()
+    }
+
     /// Keeps a failure message for the report (the first few only).
     pub fn note_failure(&self, what: String) {
         let mut s = self.samples.lock();
@@ -141,6 +173,7 @@ impl Stats {
             connected: c.connected.load(Ordering::Relaxed),
             joined: l(&c.joined),
             connect_errors: l(&c.connect_errors),
+            matchmake_errors: l(&c.matchmake_errors),
             errors: l(&c.errors),
             desyncs: l(&c.desyncs),
             disconnects: l(&c.disconnects),

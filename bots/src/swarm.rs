@@ -22,6 +22,7 @@ use crate::connection::DecodeMode;
 use crate::link::LinkConfig;
 use crate::progress::{Phase, Progress, ProgressMode};
 use crate::report::{process_cpu_time, Params, Report, RttMs};
+use crate::seats::{JoinPlan, Seats};
 use crate::stats::Stats;
 
 /// Most bots one run may start.
@@ -34,8 +35,11 @@ const CLOSE_ALL_TIMEOUT: Duration = Duration::from_secs(15);
 /// What a swarm run does.
 #[derive(Clone, Debug)]
 pub struct SwarmConfig {
-    /// Server WebSocket URL, e.g. `ws://127.0.0.1:8080/ws` (loopback only).
+    /// Server WebSocket URL, e.g. `ws://127.0.0.1:8080/ws` (loopback only); the rooms API
+    /// is at the same host and port.
     pub url: String,
+    /// Where the bots sit (default: quick play).
+    pub plan: JoinPlan,
     /// Bots to start.
     pub count: usize,
     /// Measured window, after the ramp and the warm-up.
@@ -63,6 +67,7 @@ impl SwarmConfig {
     pub fn new(url: impl Into<String>, count: usize, duration: Duration) -> SwarmConfig {
         SwarmConfig {
             url: url.into(),
+            plan: JoinPlan::QuickPlay,
             count,
             duration,
             warmup: Duration::ZERO,
@@ -112,6 +117,23 @@ fn check(config: &SwarmConfig) -> Result<(), SwarmError> {
             MAX_DURATION.as_secs()
         )));
     }
+    match &config.plan {
+        JoinPlan::Rooms {
+            rooms, per_room, ..
+        } if *rooms == 0 || *per_room == 0 => {
+            return Err(SwarmError::Invalid(
+                "rooms and bots per room must be at least 1".into(),
+            ));
+        }
+        plan => {
+            if let Some(n) = plan.count().filter(|n| *n != config.count) {
+                return Err(SwarmError::Invalid(format!(
+                    "{n} bots fill the rooms, but count is {}",
+                    config.count
+                )));
+            }
+        }
+    }
     if !(config.ramp_per_s.is_finite() && config.ramp_per_s >= 0.0) {
         return Err(SwarmError::Invalid("ramp must be >= 0".into()));
     }
@@ -152,10 +174,13 @@ pub async fn run_until(
     cancel: CancellationToken,
 ) -> Result<Report, SwarmError> {
     check(&config)?;
+    let seats = Seats::new(&config.url, config.plan.clone())
+        .map_err(|e| SwarmError::Invalid(e.to_string()))?;
     let stats = Arc::new(Stats::default());
     let (attempts, mut attempts_rx) = watch::channel(0usize);
     let fleet = Arc::new(Fleet {
         url: config.url.clone(),
+        seats,
         behavior: config.behavior,
         link: config.link,
         stats: stats.clone(),
@@ -264,6 +289,7 @@ pub async fn run_until(
         }
     };
     let end = stats.sample();
+    let bots_per_room = stats.rooms();
     let bots_cpu_pct = match (cpu0, cpu1) {
         (Some(a), Some(b)) => Some(b.saturating_sub(a).as_secs_f64() / window * 100.0),
         _ => None,
@@ -272,6 +298,7 @@ pub async fn run_until(
     Ok(Report {
         params: Params {
             url: config.url.clone(),
+            join: config.plan.clone(),
             count: config.count,
             duration_s: config.duration.as_secs_f64(),
             warmup_s: config.warmup.as_secs_f64(),
@@ -285,8 +312,12 @@ pub async fn run_until(
         },
         tick_hz: u16::try_from(fleet.tick_hz.load(Ordering::Relaxed)).unwrap_or(u16::MAX),
         joined: end.joined,
-        errors: end.errors + end.connect_errors,
+        errors: end.errors + end.connect_errors + end.matchmake_errors,
         connect_errors: end.connect_errors,
+        matchmake_errors: end.matchmake_errors,
+        matchmake_ms: RttMs::from_histogram(&stats.matchmake()),
+        rooms_joined: bots_per_room.len(),
+        bots_per_room,
         desyncs: end.desyncs,
         disconnects: end.disconnects,
         decode_errors: end.decode_errors,

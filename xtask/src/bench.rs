@@ -10,6 +10,7 @@
 
 mod probe;
 mod procs;
+mod rooms;
 mod scenario;
 
 use std::fs::OpenOptions;
@@ -99,6 +100,9 @@ pub struct BenchArgs {
 
 /// Runs one benchmark.
 pub fn bench(args: &BenchArgs) -> Result<()> {
+    if let Some(scenario) = rooms::parse(&args.scenario)? {
+        return rooms::run(args, &scenario);
+    }
     let (kind, n) = parse_scenario(&args.scenario, args.n)?;
     let scenario = format!("{}-{n}", kind.name());
     let root = root();
@@ -108,66 +112,27 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     if args.floor {
         return floor(args, n, &root);
     }
-    let bench_dir = target_dir(&root).join("bench");
-    std::fs::create_dir_all(&bench_dir)?;
     if kind == Kind::OpenWorld {
         println!(
             "open-world-{n}: a {0:.0} x {0:.0} map, 1600 x 900 views",
             open_world_side(n)
         );
     }
-    if !args.no_build {
-        release_build(&["--package", "tickwire-server", "--package", "tickwire-bots"])?;
-    }
-    let release = target_dir(&root).join("release");
-    let (server_bin, bots_bin) = (
-        release.join("tickwire-server"),
-        release.join("tickwire-bots"),
-    );
-    for b in [&server_bin, &bots_bin] {
-        require_bin(b)?;
-    }
+    let setup = Setup::new(args, &root)?;
     let map = scenario_map(&root, kind, n)?;
-    let clk_tck = clock_ticks_per_s();
-    let load_at_start = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let stamp = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-    let bots_json = bench_dir.join(format!("bots-{scenario}-{stamp}.json"));
-
     let mut procs = Procs::default();
-    // The server: CPU 0, port 0, limits opened for N bots from one address.
-    let mut server = pinned("0", priority(args), &server_bin);
-    server
-        .current_dir(&root)
-        .env("RUST_LOG", "warn")
-        .args(["--bind", "127.0.0.1:0", "--map"])
-        .arg(&map)
-        .args(["--max-players", &(n + 16).to_string()])
-        .args(["--max-connections", &(2 * n + 256).to_string()])
-        .args(["--max-connections-per-ip", "0"]);
-    if args.full {
-        server.arg("--full-snapshots");
-    }
-    if let Some(b) = &args.baselines {
-        server.args(["--baselines", b]);
-    }
-    // open-world-N: each client receives its 1600 x 900 view (plus the server's margin).
+    // Quick play: one room of the default mode, its seats opened for N bots.
     let interest = kind == Kind::OpenWorld;
-    if interest {
-        server.args(["--view-width", "1600", "--view-height", "900"]);
-    }
-    let server_log = std::fs::File::create(bench_dir.join("server.log"))?;
-    server
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(server_log));
-    let server_pid = procs.start("tickwire-server", &mut server)?;
-    let server_lines = lines_of(procs.stdout(server_pid)?);
-    let addr = wait_line(&server_lines, Duration::from_secs(30), |l| {
-        l.strip_prefix("tickwire-server listening on http://")
-            .map(|a| a.trim_end_matches('/').to_owned())
-    })
-    .context("the server did not say where it listens")?;
-    println!("server pid {server_pid} on {addr} (CPU 0)");
-
+    let server = setup.start_server(&mut procs, n, |server| {
+        server
+            .arg("--map")
+            .arg(&map)
+            .args(["--max-players", &(n + 16).to_string()]);
+        // open-world-N: each client receives its 1600 x 900 view (plus the server's margin).
+        if interest {
+            server.args(["--view-width", "1600", "--view-height", "900"]);
+        }
+    })?;
     let behavior = match kind {
         Kind::Combat => "chase",
         Kind::Arena | Kind::OpenWorld => "arena",
@@ -177,125 +142,360 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         (None, Kind::OpenWorld) => n,
         (None, Kind::Arena | Kind::Combat) => 5.min(n),
     };
-    let mut bots = pinned("1", priority(args), &bots_bin);
-    bots.args(["--url", &format!("ws://{addr}/ws")])
-        .args(["--count", &n.to_string()])
-        .args(["--duration", &args.window.to_string()])
-        .args(["--warmup", &args.warmup.to_string()])
-        .args(["--ramp", &args.ramp.to_string()])
-        .args(["--behavior", behavior])
-        .args(["--probes", &probes.to_string()])
-        .args(["--seed", &args.seed.to_string()])
-        .args(["--progress", "plain", "--json"])
-        .arg(&bots_json)
-        .stdout(Stdio::piped());
-    let bots_pid = procs.start("tickwire-bots", &mut bots)?;
-    let bot_lines = lines_of(procs.stdout(bots_pid)?);
-    println!("bots pid {bots_pid}: {n} x {behavior} (CPU 1)");
-
-    let ramp_s = n as f64 / args.ramp.max(1.0);
-    let to_window = Duration::from_secs_f64(ramp_s + args.warmup as f64 + 60.0);
-    wait_line(&bot_lines, to_window, |l| {
-        echo_bots(l).contains("window start").then_some(())
-    })
-    .context("the bots never started their window")?;
-    http_get(&addr, "/stats/reset")?;
-    let (s0, b0, c0, t0) = (
-        cpu_ticks(server_pid)?,
-        cpu_ticks(bots_pid)?,
-        core_ticks()?,
-        Instant::now(),
-    );
-    let to_end = Duration::from_secs(args.window + 60);
-    wait_line(&bot_lines, to_end, |l| {
-        echo_bots(l).contains("window end").then_some(())
-    })
-    .context("the bots never ended their window")?;
-    let (s1, b1, c1, t1) = (
-        cpu_ticks(server_pid)?,
-        cpu_ticks(bots_pid)?,
-        core_ticks()?,
-        Instant::now(),
-    );
-    let rss_mb = rss_kb(server_pid)? as f64 / 1024.0;
-    let stats: Value =
-        serde_json::from_str(&http_get(&addr, "/stats")?).context("/stats is not JSON")?;
-
-    // The bots stop by themselves; give them a bound.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while procs.running(bots_pid)? {
-        if Instant::now() > deadline {
-            bail!("the bots did not stop within 60 s of their window");
-        }
-        while let Ok(l) = bot_lines.recv_timeout(Duration::from_millis(100)) {
-            echo_bots(&l);
-        }
-    }
-    procs.stop(server_pid)?;
-    let report: Value = serde_json::from_str(
-        &std::fs::read_to_string(&bots_json)
-            .with_context(|| format!("no bot report at {}", bots_json.display()))?,
+    let bots = setup.start_bots(
+        &mut procs,
+        &server,
+        &BotPlan {
+            scenario: &scenario,
+            n,
+            behavior,
+            probes,
+            join: vec!["--count".into(), n.to_string()],
+        },
     )?;
+    let window = bots.window(&server, &setup)?;
+    let report = bots.finish(&mut procs)?;
+    procs.stop(server.pid)?;
+    let mut result = setup.result(&scenario, n, probes, &window, &report);
+    result["interest_management"] = json!(interest);
+    setup.finish(args, &root, result, print_table)
+}
 
-    let secs = t1.duration_since(t0).as_secs_f64();
-    let pct = |a: u64, b: u64| (b - a) as f64 / clk_tck / secs * 100.0;
-    let server_cpu_pct = pct(s0, s1);
-    let tick_hz = report["tick_hz"].as_f64().unwrap_or(30.0);
-    let joined = report["joined"].as_f64().unwrap_or(0.0);
-    let interval_p99 = stats["tick_interval_ms"]["p99"]
-        .as_f64()
-        .unwrap_or(f64::NAN);
-    let cpu_us_per_player_tick = if joined > 0.0 {
-        server_cpu_pct / 100.0 * 1e6 / (tick_hz * joined)
-    } else {
-        f64::NAN
-    };
-    let mut result = json!({
-        "scenario": scenario,
-        "n": n,
-        "tick_hz": tick_hz,
-        "window_s": round(secs, 2),
-        "warmup_s": args.warmup,
-        "full_snapshots": args.full,
-        "baselines": args.baselines.as_deref().unwrap_or("sent"),
-        "probes": probes,
-        "nice": if args.realtime { Value::Null } else { json!(args.nice) },
-        "realtime": args.realtime,
-        "interest_management": interest,
-        "server_cpu_pct": round(server_cpu_pct, 2),
-        "server_rss_mb": round(rss_mb, 1),
-        "tick_work_ms": stats["tick_work_ms"],
-        "recv_ms": stats["recv_ms"],
-        "send_ms": stats["send_ms"],
-        "tick_interval_ms": stats["tick_interval_ms"],
-        "ticks": stats["ticks"],
-        "late_ticks": stats["late_ticks"],
-        "bytes_down_per_client_per_s": round(report["bytes_down_per_client_per_s"].as_f64().unwrap_or(f64::NAN), 1),
-        "bytes_up_per_client_per_s": round(report["bytes_up_per_client_per_s"].as_f64().unwrap_or(f64::NAN), 1),
-        "snapshots_per_client_per_s": round(report["snapshots_per_client_per_s"].as_f64().unwrap_or(f64::NAN), 2),
-        "rtt_ms": report["rtt_ms"],
-        "bots_cpu_pct": round(pct(b0, b1), 2),
-        // Whole cores, whoever used them (softirq work of the loopback, other processes).
-        "core_busy_pct": c0.iter().zip(&c1).map(|((b0, t0), (b1, t1))| {
-            round((b1 - b0) as f64 / ((t1 - t0) as f64).max(1.0) * 100.0, 1)
-        }).collect::<Vec<_>>(),
-        "inputs_per_bot_per_s": round(report["inputs_per_bot_per_s"].as_f64().unwrap_or(f64::NAN), 2),
-        "desyncs": report["desyncs"],
-        "disconnects": report["disconnects"],
-        "decode_errors": report["decode_errors"],
-        "errors": report["errors"],
-        "joined": report["joined"],
-        "server_cpu_us_per_player_tick": round(cpu_us_per_player_tick, 3),
-        "saturated": interval_p99 > 50.0 || server_cpu_pct >= 95.0,
-    });
-    provenance(&mut result, &root, stamp);
-    result["machine"]["loadavg_at_start"] = json!(load_at_start
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" "));
-    print_table(&result);
-    append_result(args, &root, &result)
+/// What every socket run shares: the binaries, the run's stamp and directory, the load of
+/// the machine at its start.
+pub struct Setup {
+    priority: procs::Priority,
+    args: BenchSettings,
+    bench_dir: PathBuf,
+    server_bin: PathBuf,
+    bots_bin: PathBuf,
+    clk_tck: f64,
+    load_at_start: String,
+    stamp: u64,
+}
+
+/// The settings of a run that the shared steps need.
+struct BenchSettings {
+    window: u64,
+    warmup: u64,
+    ramp: f64,
+    seed: u64,
+    full: bool,
+    baselines: Option<String>,
+    nice: i32,
+    realtime: bool,
+}
+
+/// The bots of a socket run.
+pub struct BotPlan<'a> {
+    /// Names their report file.
+    pub scenario: &'a str,
+    /// Bots.
+    pub n: usize,
+    /// `--behavior`.
+    pub behavior: &'a str,
+    /// `--probes`.
+    pub probes: usize,
+    /// How they find their seats: `--count N` (quick play), `--mode M --rooms R
+    /// --per-room P`...
+    pub join: Vec<String>,
+}
+
+/// A server started by [`Setup::start_server`].
+pub struct Server {
+    pub pid: u32,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+}
+
+/// A bot process started by [`Setup::start_bots`], its output and its JSON report.
+pub struct Bots {
+    pid: u32,
+    lines: std::sync::mpsc::Receiver<String>,
+    json: PathBuf,
+    n: usize,
+}
+
+/// What the measured window of a socket run saw of the server and the machine.
+pub struct Window {
+    secs: f64,
+    server_cpu_pct: f64,
+    bots_cpu_pct: f64,
+    core_busy_pct: Vec<Value>,
+    rss_mb: f64,
+    /// The server's `/stats` at the end of the window.
+    stats: Value,
+    /// The server's `GET /rooms` at the start of the window.
+    rooms: Value,
+}
+
+impl Setup {
+    /// Builds the release binaries (unless `--no-build`) and notes the machine's load.
+    pub fn new(args: &BenchArgs, root: &std::path::Path) -> Result<Setup> {
+        let bench_dir = target_dir(root).join("bench");
+        std::fs::create_dir_all(&bench_dir)?;
+        if !args.no_build {
+            release_build(&["--package", "tickwire-server", "--package", "tickwire-bots"])?;
+        }
+        let release = target_dir(root).join("release");
+        let (server_bin, bots_bin) = (
+            release.join("tickwire-server"),
+            release.join("tickwire-bots"),
+        );
+        for b in [&server_bin, &bots_bin] {
+            require_bin(b)?;
+        }
+        Ok(Setup {
+            priority: priority(args),
+            args: BenchSettings {
+                window: args.window,
+                warmup: args.warmup,
+                ramp: args.ramp,
+                seed: args.seed,
+                full: args.full,
+                baselines: args.baselines.clone(),
+                nice: args.nice,
+                realtime: args.realtime,
+            },
+            bench_dir,
+            server_bin,
+            bots_bin,
+            clk_tck: clock_ticks_per_s(),
+            load_at_start: std::fs::read_to_string("/proc/loadavg").unwrap_or_default(),
+            stamp: SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs(),
+        })
+    }
+
+    /// The bench's scratch directory (`target/bench`).
+    pub fn dir(&self) -> &std::path::Path {
+        &self.bench_dir
+    }
+
+    /// Starts the server on CPU 0, 127.0.0.1 port 0, its limits opened for `n` bots from
+    /// one address, with `configure`'s further arguments; waits until it listens.
+    pub fn start_server(
+        &self,
+        procs: &mut Procs,
+        n: usize,
+        configure: impl FnOnce(&mut std::process::Command),
+    ) -> Result<Server> {
+        let root = root();
+        let mut server = pinned("0", self.priority, &self.server_bin);
+        server
+            .current_dir(&root)
+            .env("RUST_LOG", "warn")
+            .args(["--bind", "127.0.0.1:0"])
+            .args(["--max-connections", &(2 * n + 256).to_string()])
+            .args(["--max-connections-per-ip", "0"]);
+        if self.args.full {
+            server.arg("--full-snapshots");
+        }
+        if let Some(b) = &self.args.baselines {
+            server.args(["--baselines", b]);
+        }
+        configure(&mut server);
+        let server_log = std::fs::File::create(self.bench_dir.join("server.log"))?;
+        server
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(server_log));
+        let pid = procs.start("tickwire-server", &mut server)?;
+        let server_lines = lines_of(procs.stdout(pid)?);
+        let addr = wait_line(&server_lines, Duration::from_secs(30), |l| {
+            l.strip_prefix("tickwire-server listening on http://")
+                .map(|a| a.trim_end_matches('/').to_owned())
+        })
+        .context("the server did not say where it listens")?;
+        println!("server pid {pid} on {addr} (CPU 0)");
+        Ok(Server { pid, addr })
+    }
+
+    /// Starts the bots of `plan` on CPU 1 against `server`, for the run's ramp, warm-up and
+    /// window.
+    pub fn start_bots(&self, procs: &mut Procs, server: &Server, plan: &BotPlan) -> Result<Bots> {
+        let a = &self.args;
+        let BotPlan {
+            scenario,
+            n,
+            behavior,
+            probes,
+            join,
+        } = plan;
+        let (n, probes) = (*n, *probes);
+        let json = self
+            .bench_dir
+            .join(format!("bots-{scenario}-{}.json", self.stamp));
+        let mut bots = pinned("1", self.priority, &self.bots_bin);
+        bots.args(["--url", &format!("ws://{}/ws", server.addr)])
+            .args(join)
+            .args(["--duration", &a.window.to_string()])
+            .args(["--warmup", &a.warmup.to_string()])
+            .args(["--ramp", &a.ramp.to_string()])
+            .args(["--behavior", behavior])
+            .args(["--probes", &probes.to_string()])
+            .args(["--seed", &a.seed.to_string()])
+            .args(["--progress", "plain", "--json"])
+            .arg(&json)
+            .stdout(Stdio::piped());
+        let pid = procs.start("tickwire-bots", &mut bots)?;
+        let lines = lines_of(procs.stdout(pid)?);
+        println!("bots pid {pid}: {n} x {behavior} (CPU 1)");
+        Ok(Bots {
+            pid,
+            lines,
+            json,
+            n,
+        })
+    }
+
+    /// The keys every socket run reports (benchmarks.md), from its window and the bots'
+    /// report.
+    pub fn result(
+        &self,
+        scenario: &str,
+        n: usize,
+        probes: usize,
+        w: &Window,
+        report: &Value,
+    ) -> Value {
+        let a = &self.args;
+        let tick_hz = report["tick_hz"].as_f64().unwrap_or(30.0);
+        let joined = report["joined"].as_f64().unwrap_or(0.0);
+        let interval_p99 = w.stats["tick_interval_ms"]["p99"]
+            .as_f64()
+            .unwrap_or(f64::NAN);
+        // Server CPU time / (players x ticks): every player is in a room ticking at tick_hz.
+        let us_per_player_tick = if joined > 0.0 {
+            w.server_cpu_pct / 100.0 * 1e6 / (tick_hz * joined)
+        } else {
+            f64::NAN
+        };
+        let num = |k: &str, digits| round(report[k].as_f64().unwrap_or(f64::NAN), digits);
+        json!({
+            "scenario": scenario,
+            "n": n,
+            "tick_hz": tick_hz,
+            "window_s": round(w.secs, 2),
+            "warmup_s": a.warmup,
+            "full_snapshots": a.full,
+            "baselines": a.baselines.as_deref().unwrap_or("sent"),
+            "probes": probes,
+            "nice": if a.realtime { Value::Null } else { json!(a.nice) },
+            "realtime": a.realtime,
+            "server_cpu_pct": round(w.server_cpu_pct, 2),
+            "server_rss_mb": round(w.rss_mb, 1),
+            "tick_work_ms": w.stats["tick_work_ms"],
+            "recv_ms": w.stats["recv_ms"],
+            "send_ms": w.stats["send_ms"],
+            "tick_interval_ms": w.stats["tick_interval_ms"],
+            "ticks": w.stats["ticks"],
+            "late_ticks": w.stats["late_ticks"],
+            "bytes_down_per_client_per_s": num("bytes_down_per_client_per_s", 1),
+            "bytes_up_per_client_per_s": num("bytes_up_per_client_per_s", 1),
+            "snapshots_per_client_per_s": num("snapshots_per_client_per_s", 2),
+            "rtt_ms": report["rtt_ms"],
+            "bots_cpu_pct": round(w.bots_cpu_pct, 2),
+            // Whole cores, whoever used them (softirq work of the loopback, other processes).
+            "core_busy_pct": w.core_busy_pct,
+            "inputs_per_bot_per_s": num("inputs_per_bot_per_s", 2),
+            "desyncs": report["desyncs"],
+            "disconnects": report["disconnects"],
+            "decode_errors": report["decode_errors"],
+            "errors": report["errors"],
+            "joined": report["joined"],
+            "server_cpu_us_per_player_tick": round(us_per_player_tick, 3),
+            "us_per_player_tick": round(us_per_player_tick, 3),
+            "saturated": interval_p99 > 50.0 || w.server_cpu_pct >= 95.0,
+        })
+    }
+
+    /// Adds the provenance and the load at the start, prints the table, appends the line.
+    pub fn finish(
+        &self,
+        args: &BenchArgs,
+        root: &std::path::Path,
+        mut result: Value,
+        table: fn(&Value),
+    ) -> Result<()> {
+        provenance(&mut result, root, self.stamp);
+        result["machine"]["loadavg_at_start"] = json!(self
+            .load_at_start
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "));
+        table(&result);
+        append_result(args, root, &result)
+    }
+}
+
+impl Bots {
+    /// Waits for the bots' window, measuring the server, the bots and the cores over it
+    /// (the server's `/stats` reset at its start, read at its end).
+    pub fn window(&self, server: &Server, setup: &Setup) -> Result<Window> {
+        let a = &setup.args;
+        let ramp_s = self.n as f64 / a.ramp.max(1.0);
+        let to_window = Duration::from_secs_f64(ramp_s + a.warmup as f64 + 60.0);
+        wait_line(&self.lines, to_window, |l| {
+            echo_bots(l).contains("window start").then_some(())
+        })
+        .context("the bots never started their window")?;
+        let rooms: Value = serde_json::from_str(&http_get(&server.addr, "/rooms")?)
+            .context("/rooms is not JSON")?;
+        http_get(&server.addr, "/stats/reset")?;
+        let (s0, b0, c0, t0) = (
+            cpu_ticks(server.pid)?,
+            cpu_ticks(self.pid)?,
+            core_ticks()?,
+            Instant::now(),
+        );
+        wait_line(&self.lines, Duration::from_secs(a.window + 60), |l| {
+            echo_bots(l).contains("window end").then_some(())
+        })
+        .context("the bots never ended their window")?;
+        let (s1, b1, c1, t1) = (
+            cpu_ticks(server.pid)?,
+            cpu_ticks(self.pid)?,
+            core_ticks()?,
+            Instant::now(),
+        );
+        let rss_mb = rss_kb(server.pid)? as f64 / 1024.0;
+        let stats: Value = serde_json::from_str(&http_get(&server.addr, "/stats")?)
+            .context("/stats is not JSON")?;
+        let secs = t1.duration_since(t0).as_secs_f64();
+        let pct = |a: u64, b: u64| (b - a) as f64 / setup.clk_tck / secs * 100.0;
+        Ok(Window {
+            secs,
+            server_cpu_pct: pct(s0, s1),
+            bots_cpu_pct: pct(b0, b1),
+            core_busy_pct: c0
+                .iter()
+                .zip(&c1)
+                .map(|((b0, t0), (b1, t1))| {
+                    round((b1 - b0) as f64 / ((t1 - t0) as f64).max(1.0) * 100.0, 1)
+                })
+                .collect(),
+            rss_mb,
+            stats,
+            rooms,
+        })
+    }
+
+    /// Waits (bounded) for the bots to stop by themselves and reads their report.
+    pub fn finish(&self, procs: &mut Procs) -> Result<Value> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while procs.running(self.pid)? {
+            if Instant::now() > deadline {
+                bail!("the bots did not stop within 60 s of their window");
+            }
+            while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(100)) {
+                echo_bots(&l);
+            }
+        }
+        Ok(serde_json::from_str(
+            &std::fs::read_to_string(&self.json)
+                .with_context(|| format!("no bot report at {}", self.json.display()))?,
+        )?)
+    }
 }
 
 /// `cargo build --release` with `what` (packages, examples).

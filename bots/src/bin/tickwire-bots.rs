@@ -3,7 +3,12 @@
 //! ```text
 //! tickwire-bots --url ws://127.0.0.1:8080/ws --count 200 --duration 30 --behavior arena \
 //!     --probes 5 --json report.json
+//! tickwire-bots --url ws://127.0.0.1:8080/ws --mode arena --rooms 250 --per-room 8
 //! ```
+//!
+//! Without `--mode`, `--rooms` or `--room`, every bot joins by quick play (the server's
+//! default mode); with them, every bot first takes a seat from the rooms API at the same
+//! host and port (`POST /matchmake/M`, `POST /rooms`, `POST /rooms/CODE/seat`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tickwire_bots::brain::Behavior;
 use tickwire_bots::link::LinkConfig;
 use tickwire_bots::progress::ProgressMode;
+use tickwire_bots::seats::JoinPlan;
 use tickwire_bots::swarm::{self, SwarmConfig};
 
 /// The same allocator as the server: thousands of bots' frames come and go every tick.
@@ -28,9 +34,23 @@ struct Args {
     /// Server WebSocket URL (this machine only).
     #[arg(long, default_value = "ws://127.0.0.1:8080/ws")]
     url: String,
-    /// Bots to start.
-    #[arg(long, default_value_t = 10)]
-    count: usize,
+    /// Bots to start (default 10; with --rooms, rooms x per-room).
+    #[arg(long, conflicts_with = "rooms")]
+    count: Option<usize>,
+    /// Every bot matchmakes into this mode (`POST /matchmake/MODE`); with --rooms, the
+    /// mode of the rooms created (default: the server's default mode).
+    #[arg(long, conflicts_with = "room")]
+    mode: Option<String>,
+    /// Create this many rooms (`POST /rooms`) and seat --per-room bots in each
+    /// (`POST /rooms/CODE/seat`).
+    #[arg(long, requires = "per_room", conflicts_with = "room")]
+    rooms: Option<usize>,
+    /// Bots per room, with --rooms.
+    #[arg(long, requires = "rooms")]
+    per_room: Option<usize>,
+    /// Every bot takes a seat in the room of this code (`POST /rooms/CODE/seat`).
+    #[arg(long)]
+    room: Option<String>,
     /// Seconds measured, after every bot has joined and the warm-up.
     #[arg(long, default_value_t = 30.0)]
     duration: f64,
@@ -76,9 +96,20 @@ fn seconds(s: f64, what: &str) -> Result<Duration> {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    let plan = match (args.rooms, args.per_room, &args.room, &args.mode) {
+        (Some(rooms), Some(per_room), _, mode) => JoinPlan::Rooms {
+            mode: mode.clone(),
+            rooms,
+            per_room,
+        },
+        (_, _, Some(code), _) => JoinPlan::Room(code.clone()),
+        (_, _, None, Some(mode)) => JoinPlan::Mode(mode.clone()),
+        _ => JoinPlan::QuickPlay,
+    };
     let config = SwarmConfig {
         url: args.url.clone(),
-        count: args.count,
+        count: args.count.or(plan.count()).unwrap_or(10),
+        plan,
         duration: seconds(args.duration, "duration")?,
         warmup: seconds(args.warmup, "warmup")?,
         ramp_per_s: args.ramp,

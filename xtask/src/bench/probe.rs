@@ -9,23 +9,59 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 
-/// A plain HTTP/1.1 GET on 127.0.0.1; returns the body.
+/// A plain HTTP/1.1 GET on 127.0.0.1; returns the body of a 200.
 pub fn http_get(addr: &str, path: &str) -> Result<String> {
+    match http_request(addr, "GET", path, "")? {
+        (200, body) => Ok(body),
+        (status, _) => bail!("GET {path}: {status}"),
+    }
+}
+
+/// One plain HTTP/1.1 request on 127.0.0.1 over a fresh connection (a JSON `body` with a
+/// POST); returns the status and the body.
+pub fn http_request(addr: &str, method: &str, path: &str, body: &str) -> Result<(u16, String)> {
     let mut s = TcpStream::connect(addr).with_context(|| format!("connect {addr}"))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n"
     )?;
+    if method == "POST" {
+        write!(
+            s,
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        )?;
+    }
+    write!(s, "\r\n{body}")?;
     let mut raw = String::new();
     s.read_to_string(&mut raw)?;
     let (head, body) = raw
         .split_once("\r\n\r\n")
         .ok_or_else(|| anyhow!("bad HTTP answer to {path}"))?;
-    if !head.starts_with("HTTP/1.1 200") {
-        bail!("GET {path}: {}", head.lines().next().unwrap_or_default());
-    }
-    Ok(body.to_owned())
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| anyhow!("no status in the answer to {path}"))?;
+    Ok((status, body.to_owned()))
+}
+
+/// The sum of a metric over its labels in a Prometheus text exposition (0 if absent).
+pub fn metric_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let metric = series.split('{').next()?;
+            (metric == name).then(|| value.trim().parse::<f64>().ok())?
+        })
+        .sum()
+}
+
+/// Descriptors a process holds open.
+pub fn open_fds(pid: u32) -> Result<usize> {
+    Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))?.count())
 }
 
 /// utime + stime of a process, in clock ticks.
