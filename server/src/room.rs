@@ -305,6 +305,22 @@ impl Drop for Room {
     }
 }
 
+/// The instant every room's tick cadence is counted from.
+static TICK_EPOCH: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
+
+/// The next instant on the shared cadence of period `dt`: rooms of the same tick rate tick
+/// at the same instants, so the runtime wakes once per tick for all of them and runs them
+/// back to back, instead of once per room (a wake-up costs more than a small room's tick).
+fn next_tick_instant(dt: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    let epoch = *TICK_EPOCH.get_or_init(|| now);
+    let since = now.saturating_duration_since(epoch).as_nanos();
+    let period = dt.as_nanos().max(1);
+    let ticks = since.div_ceil(period);
+    let offset = u64::try_from(ticks * period).unwrap_or(u64::MAX);
+    epoch + Duration::from_nanos(offset)
+}
+
 /// One room.
 pub struct Room {
     world: World,
@@ -356,7 +372,7 @@ impl Room {
         let span = info_span!("room", tick_hz = self.settings.sim.tick_hz);
         async move {
             info!("room started");
-            let mut interval = tokio::time::interval(dt);
+            let mut interval = tokio::time::interval_at(next_tick_instant(dt), dt);
             interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
             let mut last_start: Option<Instant> = None;
             loop {
