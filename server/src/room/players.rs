@@ -149,6 +149,7 @@ impl Room {
             let _ = ended.send((conn, Ending::Close(closing)));
             return Err(JoinRefused::Full);
         }
+        let name = &self.shown_name(name);
         let player = spawn::add_player(&mut self.world, name);
         let net_id = self.world.entities[player].net_id;
         let welcome = ServerMsg::Welcome(Welcome {
