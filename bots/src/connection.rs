@@ -22,7 +22,7 @@ use tickwire_shared::protocol::{
 };
 use tickwire_shared::replica::ReplicaError;
 use tickwire_shared::sim::TickEvent;
-use tickwire_shared::{Controls, Replica, Tick};
+use tickwire_shared::{seq, Controls, Replica, Tick};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -211,7 +211,7 @@ impl BotConnection {
     /// [`BotConnection::send_frame`].
     pub fn prepare_input(&mut self, input: Controls) -> (u32, Vec<u8>) {
         let seq = self.next_seq;
-        self.next_seq += 1;
+        self.next_seq = seq::next(seq);
         // A snapshot of tick T is the world at the start of tick T: the next tick the server
         // simulates is T itself. A bot has no predictor to keep in step, so it asks for the
         // earliest tick (an input that arrives after that tick ran applies at the next one);
@@ -327,7 +327,7 @@ impl BotConnection {
         self.last_input_seq = h.last_input_seq;
         let now = Instant::now();
         while let Some((seq, sent, _)) = self.in_flight.front() {
-            if *seq > h.last_input_seq {
+            if !seq::applied(*seq, h.last_input_seq) {
                 break;
             }
             self.rtts.push(now.duration_since(*sent));

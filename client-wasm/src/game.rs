@@ -212,6 +212,14 @@ impl GameClient {
         self
     }
 
+    /// The same session numbering its inputs from `seq` (wrapping past `u32::MAX` to 1);
+    /// tests use it to cross the wrap.
+    #[must_use]
+    pub fn with_first_seq(mut self, seq: u32) -> GameClient {
+        self.next_seq = seq.max(1);
+        self
+    }
+
     /// Why the server closed the connection, when it said so before closing.
     #[must_use]
     pub fn disconnect_reason(&self) -> Option<DisconnectReason> {
@@ -435,7 +443,7 @@ impl GameClient {
         let Ok(input) = PlayerInput::from_wire(&msg) else {
             return; // Non-finite controls: nothing sensible to send.
         };
-        self.next_seq += 1;
+        self.next_seq = tickwire_shared::seq::next(self.next_seq);
         self.last_input_tick = Some(tick);
         self.predictor.on_input(msg.seq, input, &w.config, &w.map);
         self.predict_shot(&input, tick, &w.config, now_ms);

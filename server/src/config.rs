@@ -156,10 +156,19 @@ pub struct Config {
     #[arg(long, default_value_t = 1 << 20, value_parser = bytes_in(1024, 64 << 20))]
     pub ws_max_write_buffer_bytes: usize,
 
-    /// Kernel send buffer of each connection (SO_SNDBUF), bytes; 0 leaves the kernel's
-    /// automatic sizing. A small one makes a client that stops reading show up sooner.
-    #[arg(long, default_value_t = 0)]
+    /// Kernel send buffer of each connection (SO_SNDBUF), bytes (the kernel doubles it for
+    /// its bookkeeping); 0 leaves the kernel's automatic sizing, which grows to megabytes
+    /// for a client that acknowledges and does not read. Bounds what the kernel holds for
+    /// one socket; a snapshot is a few KB at most.
+    #[arg(long, default_value_t = 64 << 10)]
     pub tcp_send_buffer_bytes: usize,
+
+    /// Unsent bytes the kernel accepts for a connection before it refuses more writes
+    /// (TCP_NOTSENT_LOWAT); 0: no such bound. Past it what the room writes waits in the
+    /// room's own queue, where it is measured: snapshots are skipped, then the client is
+    /// dropped (`--write-timeout`).
+    #[arg(long, default_value_t = 16 << 10)]
+    pub tcp_unsent_bytes: u32,
 
     /// Snapshots queued per client before the room skips it for a tick.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
@@ -196,8 +205,9 @@ pub struct Config {
     #[arg(long, default_value = "15s", value_parser = parse_duration)]
     pub ping_interval: Duration,
 
-    /// Time one send may take before the connection is dropped (a client that stopped
-    /// reading, once the kernel buffers are full).
+    /// Time a client's bytes may keep waiting in the room's queue (its socket's kernel
+    /// buffers full: it does not read what it is sent) without the queue ever emptying,
+    /// before it is dropped with 1008 (its acknowledgements do not count).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub write_timeout: Duration,
 
@@ -234,9 +244,11 @@ pub struct Config {
     #[arg(long, default_value_t = 200.0)]
     pub view_margin: f32,
 
-    /// How long the server keeps reading after sending a close frame, so the client
-    /// receives it instead of a reset.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    /// How long a close may take: the server sends the close frame behind what the client
+    /// has not read yet, shuts its write side and reads (and discards) what the client
+    /// still sends until it answers or hangs up, so the client receives the close instead
+    /// of a reset. A client that took nothing by then is reset.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub close_linger: Duration,
 
     /// At shutdown (SIGTERM, Ctrl-C), how long to wait for clients to take their close

@@ -5,6 +5,7 @@
 
 mod inbound;
 pub mod input_queue;
+pub mod names;
 mod players;
 mod tick;
 

@@ -39,7 +39,8 @@ impl Buttons {
 /// One input message, as the client sends it every tick.
 #[derive(Clone, Debug, PartialEq, Encode, Decode)]
 pub struct InputMsg {
-    /// Sequence number, increasing by one per input (0 is never used).
+    /// Sequence number, one step of [`crate::seq::next`] per input: it wraps past
+    /// `u32::MAX` to 1 (0 is never used); compared with [`crate::seq::is_after`].
     pub seq: u32,
     /// The server tick this input is meant for.
     pub tick: Tick,

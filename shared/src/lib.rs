@@ -10,6 +10,7 @@
 //! | module | what |
 //! | --- | --- |
 //! | [`tick`] | [`Tick`] (wrapping order), the default tick rate |
+//! | [`seq`] | input sequence numbers: wrapping order, never 0 |
 //! | [`config`] | [`SimConfig`]: every gameplay constant, sent to clients at join |
 //! | [`map`] | [`Map`]: size, walls, spawn points; loaded from `assets/maps/*.json` |
 //! | [`entity`] | entity kinds: authoritative state and replicated view side by side |
@@ -74,6 +75,7 @@ pub mod protocol;
 pub mod replica;
 pub mod replication;
 pub mod rng;
+pub mod seq;
 pub mod sim;
 pub mod tick;
 pub mod world;

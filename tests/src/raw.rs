@@ -218,6 +218,12 @@ impl Raw {
         }
     }
 
+    /// The bytes read from the socket but not parsed yet (for a test that reads the socket
+    /// itself from now on).
+    pub fn take_buffered(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
+    }
+
     /// Writes bytes as they are.
     ///
     /// # Errors

@@ -292,3 +292,62 @@ async fn duplicate_old_and_replayed_sequence_numbers_never_apply_twice() {
     }
     server.shutdown().await.expect("clean shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequence_numbers_that_start_near_the_top_and_wrap_keep_applying() {
+    let server = TestServer::start().await;
+    let (mut raw, welcome) = Raw::joined_welcome(server.addr, "wrapper").await;
+    let mut seen = Seen::new(&welcome);
+    let deadline = Instant::now() + LIMIT;
+    // A first snapshot, to know the tick to aim inputs at.
+    while seen.replica.tick().is_none() {
+        seen.next(&mut raw, deadline).await;
+    }
+    // Four numbers before the wrap, then 1, 2, 3 after it (0 is never a number): one input
+    // a tick, walking right until the last, which stands still.
+    let before = seen.pos().expect("own player");
+    let seqs = [u32::MAX - 3, u32::MAX - 2, u32::MAX - 1, u32::MAX, 1, 2, 3];
+    let start = seen.replica.tick().expect("a snapshot").plus(2);
+    let mut burst = Vec::new();
+    for (i, seq) in seqs.iter().enumerate() {
+        let x = if *seq == 3 { 0.0 } else { 1.0 };
+        burst.extend(Frame::binary(input(*seq, start.plus(i as u32), x, 0.0, 0.0)).to_bytes());
+    }
+    raw.send(&burst).await.expect("send");
+    let mut reported = Vec::new();
+    while seen.replica.last_input_seq() != 3 {
+        if let ServerMsg::Snapshot(s) = seen.next(&mut raw, deadline).await {
+            if reported.last() != Some(&s.header.last_input_seq) {
+                reported.push(s.header.last_input_seq);
+            }
+        }
+    }
+    // Every number applied in order, across the wrap.
+    let applied: Vec<u32> = reported.into_iter().filter(|s| *s != 0).collect();
+    assert_eq!(applied.last(), Some(&3), "{applied:?}");
+    assert!(
+        applied
+            .windows(2)
+            .all(|w| tickwire_shared::seq::is_after(w[1], w[0])),
+        "applied in wrapping order: {applied:?}"
+    );
+    // The last input (after the wrap) stopped the player: it stands still from now on,
+    // and a replay of a number from before the wrap changes nothing.
+    let still = seen.pos().expect("own player");
+    raw.send(
+        &Frame::binary(input(u32::MAX, seen.replica.tick().unwrap(), 1.0, 0.0, 0.0)).to_bytes(),
+    )
+    .await
+    .expect("send");
+    for _ in 0..10 {
+        if let ServerMsg::Snapshot(s) = seen.next(&mut raw, deadline).await {
+            assert_eq!(s.header.last_input_seq, 3);
+            assert_eq!(seen.pos(), Some(still), "the player obeys its last input");
+        }
+    }
+    assert!(
+        still.to_vec2().x > before.to_vec2().x,
+        "the inputs around the wrap moved the player"
+    );
+    server.shutdown().await.expect("clean shutdown");
+}

@@ -148,10 +148,20 @@ fn script(t: f64) -> Controls {
 /// Runs the scripted session with `jitter` ms of jitter each way; returns the corrections
 /// after warm-up and at the end, the final prediction and the server's position.
 fn scripted_prediction(jitter: f64) -> (u64, u64, Option<glam::Vec2>, glam::Vec2) {
+    scripted_prediction_from(jitter, 1)
+}
+
+/// [`scripted_prediction`] with the client's inputs numbered from `first_seq`.
+fn scripted_prediction_from(
+    jitter: f64,
+    first_seq: u32,
+) -> (u64, u64, Option<glam::Vec2>, glam::Vec2) {
     let mut room = room();
     let up = Link::new(60.0, jitter, 1);
     let down = Link::new(60.0, jitter, 2);
     let mut s = Session::new(&mut room, "predictor", up, down);
+    s.client = GameClient::new("predictor").with_first_seq(first_seq);
+    let _join = s.client.on_open();
     let (mut t, mut next_tick, mut next_frame) = (0.0, 0.0, 0.0);
     let mut warm = None;
     while t < 6000.0 {
@@ -208,6 +218,20 @@ fn inputs_timed_ahead_absorb_jitter_without_corrections() {
     let (warm, end, predicted, server) = scripted_prediction(40.0);
     assert_eq!(predicted, Some(server));
     assert_eq!(end, warm, "no correction under jitter");
+}
+
+#[test]
+fn prediction_stays_exact_across_the_sequence_number_wrap() {
+    // The client starts near the top of the sequence numbers and crosses u32::MAX while
+    // moving (about 2 s in): the server applies every input in order and the client
+    // reconciles against numbers on both sides of the wrap, exactly as far from it.
+    let (warm, end, predicted, server) = scripted_prediction_from(20.0, u32::MAX - 60);
+    assert!(
+        (server.x - 1000.0).abs() > 150.0 || (server.y - 1000.0).abs() > 150.0,
+        "the script moved the player after the wrap: {server}"
+    );
+    assert_eq!(predicted, Some(server));
+    assert_eq!(end, warm, "no correction across the wrap");
 }
 
 #[test]

@@ -192,6 +192,9 @@ async fn upgrade(
     if cfg.tcp_send_buffer_bytes > 0 {
         let _ = socket2::SockRef::from(&stream).set_send_buffer_size(cfg.tcp_send_buffer_bytes);
     }
+    if cfg.tcp_unsent_bytes > 0 {
+        let _ = socket2::SockRef::from(&stream).set_tcp_notsent_lowat(cfg.tcp_unsent_bytes);
+    }
     #[cfg(feature = "test-hooks")]
     if echo {
         let ws = tokio_tungstenite::WebSocketStream::from_partially_read(

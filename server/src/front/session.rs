@@ -12,7 +12,7 @@ use tracing::debug;
 use std::sync::Arc;
 
 use tickwire_shared::protocol::{
-    codec, ClientMsg, DisconnectReason, Join, Resume, ResumeRefusal, SeatRefusal, MAX_NAME_BYTES,
+    codec, ClientMsg, DisconnectReason, Join, Resume, ResumeRefusal, SeatRefusal,
     MAX_RESUME_TOKEN_BYTES, MAX_SEAT_TOKEN_BYTES, PROTOCOL_VERSION,
 };
 
@@ -291,20 +291,10 @@ fn version_mismatch(client: u16) -> Closing {
     )
 }
 
-/// Trims, drops control characters and cuts to [`MAX_NAME_BYTES`].
+/// The name to show for the join's (the room cleans every name again and keeps them
+/// distinct: [`crate::room::names`]).
 fn clean_name(raw: &str) -> String {
-    let mut name = String::new();
-    for c in raw.trim().chars().filter(|c| !c.is_control()) {
-        if name.len() + c.len_utf8() > MAX_NAME_BYTES {
-            break;
-        }
-        name.push(c);
-    }
-    if name.is_empty() {
-        "player".to_owned()
-    } else {
-        name
-    }
+    crate::room::names::clean(raw)
 }
 
 /// The room let go without a verdict: the server is stopping, or the room failed.

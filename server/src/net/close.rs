@@ -34,6 +34,8 @@ pub struct Closing {
     /// The connection was lost (reset, cut, silent, not reading) rather than closed by
     /// either side on purpose: a room that holds players for a resume keeps this one.
     pub lost: bool,
+    /// The peer's frames broke the protocol: what it sends next is read as raw bytes.
+    pub frames_broken: bool,
 }
 
 impl Closing {
@@ -48,6 +50,7 @@ impl Closing {
             reason: Some(reason),
             detail: detail.into(),
             lost: false,
+            frames_broken: false,
         }
     }
 
@@ -64,6 +67,7 @@ impl Closing {
             reason: None,
             detail: detail.into(),
             lost: false,
+            frames_broken: false,
         }
     }
 
@@ -74,6 +78,7 @@ impl Closing {
             reason: None,
             detail: detail.into(),
             lost: true,
+            frames_broken: false,
         }
     }
 
@@ -89,7 +94,7 @@ impl Closing {
     /// frame or message over the limit, 1002 for a protocol error (unmasked frame, RSV bits,
     /// bad fragmentation, reserved opcode), 1007 for invalid UTF-8 in a text message.
     pub fn from_ws_error(e: &WsError) -> Self {
-        match e {
+        let closing = match e {
             WsError::Capacity(c) => Closing::code(CloseCode::Size, c.to_string()),
             // The TCP connection ended without a close frame: lost, not left.
             WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
@@ -100,6 +105,10 @@ impl Closing {
             WsError::ConnectionClosed | WsError::AlreadyClosed => Closing::peer_closed(),
             WsError::Io(_) => Closing::gone(e.to_string()),
             other => Closing::code(CloseCode::Error, other.to_string()),
+        };
+        Closing {
+            frames_broken: true,
+            ..closing
         }
     }
 }
@@ -170,9 +179,19 @@ where
     }
 }
 
-/// [`close`] for a game connection ([`GameSocket`]): sends the reason and the close frame behind
-/// whatever still waits to be written, then reads until the peer closes, all within
-/// `linger`. Never fails.
+/// Bytes a closing connection may still read and discard: a client that keeps sending
+/// past this is flooding, not closing.
+pub const MAX_CLOSE_DISCARD_BYTES: usize = 1 << 20;
+
+/// [`close`] for a game connection ([`GameSocket`]), the way RFC 6455 (section 7.1.1)
+/// intends: the reason and the close frame go out behind whatever still waits to be
+/// written; once the kernel has it all the write side is shut down (FIN after the close
+/// frame); meanwhile and after, what the client sends is read and discarded (at most
+/// [`MAX_CLOSE_DISCARD_BYTES`]), so its unread input never makes the kernel answer with a
+/// reset that destroys the tail of what was sent. It ends when the client has answered the
+/// close or hung up, or at `linger`: a client that took nothing of its close by then is
+/// reset, so that what it never read is freed at once instead of lingering in the kernel.
+/// Never fails.
 pub async fn close_conn(conn: &mut GameSocket, closing: &Closing, linger: Duration) {
     let deadline = Instant::now() + linger;
     let Ok(socket) = conn.attach() else {
@@ -195,34 +214,12 @@ pub async fn close_conn(conn: &mut GameSocket, closing: &Closing, linger: Durati
         if let Err(e) = conn.send_control(Message::Close(Some(frame))) {
             tracing::debug!(error = %e, "close frame not sent");
         }
-        match tokio::time::timeout_at(deadline, conn.flush_async(&socket)).await {
-            // The peer does not take what we write: nothing more to do for it.
-            Err(_) | Ok(Err(_)) => return,
-            Ok(Ok(())) => {}
-        }
-    } else if closing.reason.is_some() {
-        // Too slow to write to: nothing can reach it.
-        return;
     }
-    let orderly = tokio::time::timeout_at(deadline, async {
-        loop {
-            match conn.read_async(&socket).await {
-                Ok(_) => {}
-                Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => return true,
-                Err(_) => return false,
-            }
-        }
-    })
-    .await;
-    match orderly {
-        // tungstenite queued its reply to the peer's close: it still has to go out.
-        Ok(true) => {
-            let _ = tokio::time::timeout_at(deadline, conn.flush_async(&socket)).await;
-        }
-        Ok(false) => {
-            let _ = tokio::time::timeout_at(deadline, conn.drain_raw(&socket)).await;
-        }
-        Err(_) => {}
+    let done =
+        tokio::time::timeout_at(deadline, conn.finish_close(&socket, closing.frames_broken)).await;
+    if !matches!(done, Ok(true)) {
+        // Out of time, or the peer misbehaved: let go now, unsent bytes included.
+        conn.abort(&socket);
     }
 }
 

@@ -229,7 +229,13 @@ impl GameSocket {
         self.io.drain()
     }
 
-    /// How long bytes have waited without the socket taking any.
+    /// Bytes accepted and not yet taken by the socket.
+    #[must_use]
+    pub fn waiting_bytes(&self) -> usize {
+        self.io.pending.len()
+    }
+
+    /// How long bytes have waited in the connection's queue without it ever emptying.
     #[must_use]
     pub fn stalled_for(&self, now: Instant) -> Option<Duration> {
         self.io
@@ -319,23 +325,78 @@ impl GameSocket {
         Ok(())
     }
 
-    /// Half-closes the socket and discards what the peer still sends until it hangs up
-    /// (after a protocol error, when its frames cannot be trusted any more).
-    pub async fn drain_raw(&mut self, socket: &tokio::net::TcpStream) {
-        let _ = socket2::SockRef::from(socket).shutdown(std::net::Shutdown::Write);
-        let mut scratch = [0u8; 512];
+    /// The end of a close, once the close frame is queued ([`crate::net::close::close_conn`]):
+    /// writes what waits while reading and discarding what the peer sends; once all is
+    /// written, shuts the write side down. `true` when the peer answered the close or hung
+    /// up after taking everything; `false` when it failed or sent more than
+    /// [`MAX_CLOSE_DISCARD_BYTES`](crate::net::close::MAX_CLOSE_DISCARD_BYTES).
+    /// `raw`: the peer's frames broke the protocol, so what it sends is read as raw bytes.
+    pub async fn finish_close(&mut self, socket: &tokio::net::TcpStream, raw: bool) -> bool {
+        let mut discarded = 0usize;
+        let mut shut = false;
+        // After a protocol error tungstenite cannot make sense of the peer's bytes: raw.
+        let mut raw = raw;
+        let mut peer_done = false;
         loop {
-            match socket.try_read(&mut scratch) {
-                Ok(0) => return,
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if socket.readable().await.is_err() {
-                        return;
+            let flushed = match self.flush() {
+                Ok(f) => f,
+                Err(_) => return false,
+            };
+            if flushed && !shut {
+                let _ = socket2::SockRef::from(socket).shutdown(std::net::Shutdown::Write);
+                shut = true;
+            }
+            // Read everything the socket holds now (bounded per round and in total).
+            while !peer_done {
+                let before = discarded;
+                if raw {
+                    let mut scratch = [0u8; 4096];
+                    match socket.try_read(&mut scratch) {
+                        Ok(0) => peer_done = true,
+                        Ok(n) => discarded += n,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(_) => return false,
+                    }
+                } else {
+                    self.rearm(4096);
+                    match self.read() {
+                        Ok(msg) => discarded += msg.len().max(1),
+                        Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                            if self.io.read_budget > 0 {
+                                break;
+                            }
+                            discarded += 4096;
+                        }
+                        Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => {
+                            peer_done = true;
+                        }
+                        Err(WsError::Io(_)) => return false,
+                        Err(_) => raw = true,
                     }
                 }
-                Err(_) => return,
+                if discarded > crate::net::close::MAX_CLOSE_DISCARD_BYTES {
+                    return false;
+                }
+                if discarded == before && !peer_done && !raw {
+                    break;
+                }
+            }
+            if peer_done {
+                // The peer answered (or hung up): what tungstenite queued in reply, then done.
+                return flushed || self.flush_async(socket).await.is_ok();
+            }
+            tokio::select! {
+                r = socket.writable(), if !flushed => if r.is_err() { return false },
+                r = socket.readable() => if r.is_err() { return false },
             }
         }
+    }
+
+    /// Drops the connection with a reset (SO_LINGER 0): what the peer never took is freed
+    /// at once instead of being held by the kernel for an orphan socket.
+    pub fn abort(&mut self, socket: &tokio::net::TcpStream) {
+        let _ = socket2::SockRef::from(socket).set_linger(Some(Duration::ZERO));
+        self.io.fail(io::ErrorKind::ConnectionAborted);
     }
 }
 

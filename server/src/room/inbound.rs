@@ -106,17 +106,31 @@ pub(super) fn read_client(
             return Err(Closing::gone(format!("write failed: {e}")));
         }
     }
-    // What waits goes out as far as the socket takes it; a socket that took nothing for
-    // `write_timeout` belongs to a client that stopped reading.
+    // What waits goes out as far as the socket takes it. The socket's kernel buffers are
+    // bounded (`--tcp-send-buffer-bytes`, `--tcp-unsent-bytes`): bytes wait here only while
+    // they are full, i.e. while the client does not read what it is sent, whatever it
+    // acknowledges. Snapshots are skipped meanwhile (`send_binary`); a queue that has not
+    // emptied for `write_timeout` ends the session, with its close behind what waits.
     if let Err(e) = conn.flush() {
         return Err(Closing::gone(format!("write failed: {e}")));
     }
-    if conn.stalled_for(now) > Some(limits.write_timeout) {
-        debug!(player = net_id.0, "write stalled");
-        return Err(Closing {
-            reason: Some(DisconnectReason::TooSlow),
-            ..Closing::gone("write timed out")
-        });
+    if let Some(waited) = conn.stalled_for(now).filter(|w| *w > limits.write_timeout) {
+        debug!(
+            player = net_id.0,
+            waiting = conn.waiting_bytes(),
+            "not reading"
+        );
+        return Err(Closing::with_reason(
+            CloseCode::Policy,
+            DisconnectReason::TooSlow,
+            format!(
+                "not reading: {} bytes waited {} s for the connection",
+                conn.waiting_bytes(),
+                waited.as_secs()
+            ),
+        )
+        // Most likely a network stall: a room that holds players keeps this one.
+        .as_lost());
     }
     Ok(())
 }

@@ -3,6 +3,8 @@
 //! Rules (all deterministic, applied by the tick):
 //! - an input applies at the tick it is meant for, or as soon as possible if it arrives late;
 //! - duplicate or old sequence numbers never apply (a sequence number applies at most once);
+//!   they are compared in wrapping order ([`seq`]), so a client whose numbers cross
+//!   `u32::MAX`, or start anywhere, plays on;
 //! - at most [`MAX_DUE_BACKLOG`] late inputs are kept: older late ones are folded into the
 //!   next (their buttons carry over, their movement is superseded), so a client that fell
 //!   behind catches up instead of lagging for ever;
@@ -17,7 +19,7 @@
 use std::collections::VecDeque;
 
 use tickwire_shared::input::{Buttons, InputMsg, InvalidInput};
-use tickwire_shared::{PlayerInput, Tick};
+use tickwire_shared::{seq, PlayerInput, Tick};
 
 /// Late inputs kept at most; the rest are folded.
 pub const MAX_DUE_BACKLOG: usize = 2;
@@ -86,17 +88,20 @@ impl InputQueue {
         }
     }
 
-    /// The newest sequence number applied (0: none yet).
+    /// The newest sequence number applied ([`seq::NONE`]: none yet).
     pub fn last_applied(&self) -> u32 {
         self.last_applied
     }
 
     /// Queues an input.
     pub fn push(&mut self, q: QueuedInput) -> Push {
-        if q.seq <= self.last_applied {
+        // 0 is never a sequence number; one not after the last applied was applied already.
+        if q.seq == seq::NONE || seq::applied(q.seq, self.last_applied) {
             return Push::Duplicate;
         }
-        let at = self.pending.partition_point(|p| p.seq < q.seq);
+        let at = self
+            .pending
+            .partition_point(|p| seq::is_after(q.seq, p.seq));
         if self.pending.get(at).is_some_and(|p| p.seq == q.seq) {
             return Push::Duplicate;
         }
@@ -244,6 +249,32 @@ mod tests {
         iq.push(q(2, 1000, 0.2));
         assert_eq!(iq.take_for_tick(Tick(100)), None);
         assert_eq!(iq.take_for_tick(Tick(1000)), None);
+    }
+
+    #[test]
+    fn sequence_numbers_apply_in_order_across_the_wrap() {
+        let mut iq = InputQueue::new(8);
+        // A client that starts near the top: its first numbers are not "old".
+        let seqs = [u32::MAX - 1, u32::MAX, 1, 2];
+        for (i, s) in seqs.iter().enumerate() {
+            assert_eq!(iq.push(q(*s, 10 + i as u32, i as f32)), Push::Queued, "{s}");
+        }
+        for (i, s) in seqs.iter().enumerate() {
+            let t = 10 + i as u32;
+            assert_eq!(iq.take_for_tick(Tick(t)).unwrap().move_dir.x, i as f32);
+            assert_eq!(iq.last_applied(), *s);
+        }
+        // Replays from before the wrap, and 0, never apply; the next number does.
+        for old in [u32::MAX, u32::MAX - 1, 1, 2, 0] {
+            assert_eq!(iq.push(q(old, 20, 9.0)), Push::Duplicate, "{old}");
+        }
+        assert_eq!(iq.push(q(3, 20, 0.5)), Push::Queued);
+        // Out of order around the wrap: sorted in wrapping order.
+        let mut iq = InputQueue::new(8);
+        iq.push(q(1, 31, 0.2));
+        iq.push(q(u32::MAX, 30, 0.1));
+        assert_eq!(iq.take_for_tick(Tick(30)).unwrap().move_dir.x, 0.1);
+        assert_eq!(iq.take_for_tick(Tick(31)).unwrap().move_dir.x, 0.2);
     }
 
     #[test]

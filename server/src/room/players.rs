@@ -158,6 +158,7 @@ impl Room {
             let _ = arrival.ended.send((arrival.conn, Ending::Close(closing)));
             return Err(JoinRefused::Full);
         }
+        let name = &self.shown_name(name);
         let player = spawn::add_player(&mut self.world, name);
         let net_id = self.world.entities[player].net_id;
         let now = Instant::now();

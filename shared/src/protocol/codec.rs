@@ -75,8 +75,34 @@ pub enum DecodeError {
         extra: usize,
     },
     /// bincode refused the bytes (bad tag, bad UTF-8, over the limit, truncated...).
-    #[error("undecodable: {0}")]
+    #[error("undecodable: {}", describe(.0))]
     Bincode(#[from] bincode::error::DecodeError),
+}
+
+/// What bincode refused, in words a person reads in a close reason or a log (bincode's own
+/// `Display` prints its `Debug` form).
+fn describe(e: &bincode::error::DecodeError) -> String {
+    use bincode::error::DecodeError as E;
+    match e {
+        E::UnexpectedEnd { .. } => "the message ends too soon".into(),
+        E::LimitExceeded => "a length in the message is over the limit".into(),
+        E::UnexpectedVariant {
+            type_name, found, ..
+        } => {
+            let name = type_name.rsplit("::").next().unwrap_or(type_name);
+            format!("unknown {name} kind {found}")
+        }
+        E::Utf8 { .. } => "text that is not valid UTF-8".into(),
+        E::InvalidCharEncoding(_) => "a character that is not valid Unicode".into(),
+        E::InvalidBooleanValue(v) => format!("{v} where a yes/no value belongs"),
+        E::InvalidIntegerType { .. } | E::NonZeroTypeIsZero { .. } => {
+            "a number of the wrong form".into()
+        }
+        E::OutsideUsizeRange(_) | E::ArrayLengthMismatch { .. } => "a length out of range".into(),
+        E::Other(s) => (*s).to_owned(),
+        E::OtherString(s) => s.clone(),
+        _ => "bytes that are not a message".into(),
+    }
 }
 
 fn decode_exact<T: Decode<()>, C: Config>(bytes: &[u8], config: C) -> Result<T, DecodeError> {
@@ -321,6 +347,36 @@ mod tests {
         bomb.push(253); // u64 varint marker
         bomb.extend_from_slice(&(1u64 << 40).to_le_bytes());
         assert!(matches!(decode_client(&bomb), Err(DecodeError::Bincode(_))));
+    }
+
+    #[test]
+    fn refusals_read_as_sentences_not_debug_dumps() {
+        let join = |name: &str| {
+            encode_client(&ClientMsg::Join(Join {
+                version: 1,
+                name: name.into(),
+                seat: None,
+            }))
+        };
+        let mut bad_utf8 = join("ab");
+        let at = bad_utf8.windows(2).position(|w| w == b"ab").unwrap();
+        bad_utf8[at..at + 2].copy_from_slice(&[0xFF, 0xFE]);
+        let mut bad_tag = encode_client(&ClientMsg::Ping(super::super::Ping { id: 7 }));
+        bad_tag[0] = 9;
+        let mut truncated = join("abc");
+        truncated.truncate(truncated.len() - 2);
+        let mut bomb = vec![0u8, 1, 253];
+        bomb.extend_from_slice(&(1u64 << 40).to_le_bytes());
+        for (bytes, says) in [
+            (bad_utf8, "not valid UTF-8"),
+            (bad_tag, "kind 9"),
+            (truncated, "ends too soon"),
+            (bomb, "over the limit"),
+        ] {
+            let text = decode_client(&bytes).unwrap_err().to_string();
+            assert!(text.contains(says), "{text}");
+            assert!(!text.contains(['{', '}']), "no debug dump: {text}");
+        }
     }
 
     #[test]

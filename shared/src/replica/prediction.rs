@@ -61,7 +61,7 @@ impl Predictor {
         while self
             .pending
             .front()
-            .is_some_and(|(s, _)| *s <= last_input_seq)
+            .is_some_and(|(s, _)| crate::seq::applied(*s, last_input_seq))
         {
             self.pending.pop_front();
         }

@@ -90,7 +90,8 @@ pub(super) struct Io {
     pub(super) pending: BytesMut,
     /// Snapshot frames queued since the socket last caught up.
     pub(super) queued_frames: usize,
-    /// Since when bytes wait without any progress.
+    /// Since when bytes have waited here without the queue ever emptying: the socket's
+    /// kernel buffers (bounded) have been full that long, whatever the client acknowledged.
     pub(super) stalled_since: Option<Instant>,
     pub(super) depth: usize,
     pub(super) byte_cap: usize,
@@ -120,10 +121,7 @@ impl Io {
         while !self.pending.is_empty() {
             match self.sink.write(&self.pending) {
                 Ok(0) => return Err(self.fail(io::ErrorKind::WriteZero)),
-                Ok(n) => {
-                    self.pending.advance(n);
-                    self.stalled_since = Some(Instant::now());
-                }
+                Ok(n) => self.pending.advance(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(self.fail(e.kind())),
