@@ -121,11 +121,11 @@ fn overlay(
     ctx.set_font("14px system-ui, sans-serif");
     ctx.set_text_align("right");
     ctx.set_fill_style_str("#e6edf3");
-    for (i, line) in m.feed.iter().enumerate() {
-        ctx.fill_text(line, w - 16.0, 28.0 + 20.0 * i as f64)?;
+    for (i, line) in m.hud.feed.iter().enumerate() {
+        ctx.fill_text(&line.text, w - 16.0, 28.0 + 20.0 * i as f64)?;
     }
     ctx.set_text_align("center");
-    if let Some(t) = m.respawn_in {
+    if let Some(t) = m.hud.death.as_ref().map(|d| d.respawn_in) {
         ctx.set_font("28px system-ui, sans-serif");
         ctx.fill_text(&format!("Respawning in {t:.1} s"), w / 2.0, h / 2.0 - 60.0)?;
     }
