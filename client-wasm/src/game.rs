@@ -1,12 +1,11 @@
 //! The client core: everything the browser client does that is not the browser. Native
 //! code, tested natively: the session (join, welcome, snapshots, disconnects), input timing
 //! and sequence numbers, prediction of the own player, interpolation of the rest, own shots
-//! shown at once, the kill feed, network statistics, and the model the renderer draws.
+//! shown at once, network statistics, the HUD ([`crate::hud`]) and the model the renderer
+//! draws.
 //!
 //! The web shell feeds it socket events and a clock, asks it every frame for the messages
 //! to send, and draws [`GameClient::render`].
-
-use std::collections::VecDeque;
 
 use glam::Vec2;
 use tickwire_shared::entity::net_aim_to_radians;
@@ -17,15 +16,12 @@ use tickwire_shared::protocol::{
 };
 use tickwire_shared::replica::interpolation::{Interpolator, ServerClock};
 use tickwire_shared::replica::prediction::Predictor;
-use tickwire_shared::sim::GameEvent;
 use tickwire_shared::{Controls, Map, NetEntity, NetId, PlayerInput, Replica, SimConfig, Tick};
+
+use crate::hud::{Hud, HudModel, Sound};
 
 /// How far in the past other entities are drawn, at least (ms).
 pub const BASE_INTERP_DELAY_MS: f64 = 100.0;
-/// Kill feed lines kept.
-const FEED_LINES: usize = 6;
-/// How long a kill feed line stays (ms).
-const FEED_MS: f64 = 6000.0;
 
 /// The connection as the player sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -136,12 +132,10 @@ pub struct RenderModel {
     pub projectiles: Vec<Vec2>,
     /// Health pickups: position and whether it can be taken now.
     pub pickups: Vec<(Vec2, bool)>,
-    /// Kill feed lines, newest last.
-    pub feed: Vec<String>,
+    /// The HUD: own health, score and rank, kill feed, death screen, flashes, connection.
+    pub hud: HudModel,
     /// Scoreboard rows (name, kills, deaths, me), best first.
     pub scores: Vec<(String, u16, u16, bool)>,
-    /// Seconds until the own respawn, while dead.
-    pub respawn_in: Option<f32>,
     /// Debug overlay lines.
     pub debug: Vec<String>,
 }
@@ -165,7 +159,8 @@ pub struct GameClient {
     /// Predicted fire cooldown, in input ticks.
     next_fire: Tick,
     shots: Vec<LocalShot>,
-    feed: VecDeque<(f64, String)>,
+    hud: Hud,
+    last_snapshot_ms: Option<f64>,
     stats: NetStats,
     last_ping_sent: Option<(u32, f64)>,
     next_ping_ms: f64,
@@ -195,7 +190,8 @@ impl GameClient {
             next_input_ms: None,
             next_fire: Tick(0),
             shots: Vec::new(),
-            feed: VecDeque::new(),
+            hud: Hud::default(),
+            last_snapshot_ms: None,
             stats: NetStats::default(),
             last_ping_sent: None,
             next_ping_ms: 0.0,
@@ -299,6 +295,7 @@ impl GameClient {
                 self.replica = Replica::from_welcome(&w);
                 self.clock = ServerClock::new(1000.0 / f64::from(w.config.tick_hz.max(1)));
                 self.next_fire = w.tick;
+                self.hud = Hud::new(w.player, w.config.max_hp);
                 self.welcome = Some(w);
                 self.phase = Phase::Connected;
             }
@@ -310,8 +307,18 @@ impl GameClient {
                     self.interp.push(tick, state);
                 }
                 self.reconcile(snap.header.last_input_seq, now_ms);
+                self.last_snapshot_ms = Some(now_ms);
+                let tick = snap.header.tick;
+                let dt = self.welcome.as_ref().map_or(1.0 / 30.0, |w| w.config.dt());
+                self.hud
+                    .on_state(self.replica.entities(), |e| e.position_at(tick, dt), now_ms);
                 for e in events {
-                    self.on_event(&e.event, now_ms);
+                    let replica = &self.replica;
+                    let name = |id: NetId| match replica.get(id) {
+                        Some(NetEntity::Player(p)) => p.name.to_string(),
+                        _ => format!("#{}", id.0),
+                    };
+                    self.hud.on_event(&e.event, name, now_ms);
                 }
             }
             ServerMsg::Pong(p) => {
@@ -351,25 +358,6 @@ impl GameClient {
             );
             if err > 0.0 {
                 self.stats.corrections.add(now_ms, 1.0);
-            }
-        }
-    }
-
-    fn on_event(&mut self, e: &GameEvent, now_ms: f64) {
-        if let GameEvent::Healed { player, amount } = e {
-            if Some(*player) == self.me() {
-                self.feed.push_back((now_ms, format!("+{amount} hp")));
-            }
-        }
-        if let GameEvent::Kill { killer, victim } = e {
-            let name = |id: NetId| match self.replica.get(id) {
-                Some(NetEntity::Player(p)) => p.name.to_string(),
-                _ => format!("#{}", id.0),
-            };
-            let line = format!("{} eliminated {}", name(*killer), name(*victim));
-            self.feed.push_back((now_ms, line));
-            while self.feed.len() > FEED_LINES {
-                self.feed.pop_front();
             }
         }
     }
@@ -425,6 +413,7 @@ impl GameClient {
             self.next_ping_ms = now_ms + 1000.0;
         }
         self.shots.retain(|s| now_ms - s.fired_ms < 1500.0);
+        self.hud.prune(now_ms);
         std::mem::take(&mut self.outgoing)
     }
 
@@ -465,6 +454,7 @@ impl GameClient {
             return;
         };
         self.next_fire = tick.plus(cfg.ticks(cfg.fire_cooldown_s));
+        self.hud.on_shot();
         let a = aim_to_radians(input.aim);
         let dir = Vec2::new(a.cos(), a.sin());
         self.shots.push(LocalShot {
@@ -515,9 +505,6 @@ impl GameClient {
                     };
                     if is_me {
                         m.camera = pos;
-                        if let Some(t) = p.respawn_at {
-                            m.respawn_in = Some((t.0 as f64 - server_now).max(0.0) as f32 * dt);
-                        }
                     }
                     m.players.push(DrawPlayer {
                         id: d.id,
@@ -552,12 +539,13 @@ impl GameClient {
                 }
             }
         }
-        m.feed = self
-            .feed
-            .iter()
-            .filter(|(t, _)| now_ms - t < FEED_MS)
-            .map(|(_, l)| l.clone())
-            .collect();
+        m.hud = self.hud.model(
+            now_ms,
+            server_now,
+            dt,
+            self.stats.ping_ms,
+            self.last_snapshot_ms.map_or(0.0, |t| now_ms - t),
+        );
         m.scores = self
             .replica
             .entities()
@@ -586,6 +574,30 @@ impl GameClient {
             format!("frame {:.1} ms", self.stats.frame_ms),
         ];
         m
+    }
+
+    /// The sounds to play since the last call (shots, hits, kills, pickups…).
+    pub fn take_sounds(&mut self) -> Vec<Sound> {
+        self.hud.take_sounds()
+    }
+
+    /// Frame time, ms (smoothed).
+    #[must_use]
+    pub fn frame_ms(&self) -> f64 {
+        self.stats.frame_ms
+    }
+
+    /// The client's state as JSON, for page scripts and tests (`window.tickwire.state()`),
+    /// with the HUD as drawn at `now_ms`.
+    #[must_use]
+    pub fn state_json_at(&self, now_ms: f64) -> String {
+        let json = self.state_json();
+        let hud = hud_json(&self.render(now_ms).hud);
+        format!(
+            "{},\"frame_ms\":{:.2},\"hud\":{hud}}}",
+            &json[..json.len() - 1],
+            self.stats.frame_ms
+        )
     }
 
     /// The client's state as JSON, for page scripts and tests (`window.tickwire.state()`).
@@ -643,6 +655,41 @@ impl GameClient {
     pub fn map(&self) -> Option<&Map> {
         self.welcome.as_ref().map(|w| &w.map)
     }
+}
+
+/// The HUD as JSON: what the player reads on screen.
+fn hud_json(h: &HudModel) -> String {
+    let feed: Vec<String> = h
+        .feed
+        .iter()
+        .map(|l| {
+            format!(
+                "{{\"text\":{},\"age_ms\":{:.0},\"alpha\":{:.2}}}",
+                json_str(&l.text),
+                l.age_ms,
+                l.alpha
+            )
+        })
+        .collect();
+    let death = h.death.as_ref().map_or("null".to_owned(), |d| {
+        format!(
+            "{{\"killer\":{},\"respawn_in\":{:.2}}}",
+            d.killer.as_deref().map_or("null".to_owned(), json_str),
+            d.respawn_in
+        )
+    });
+    format!(
+        "{{\"hp\":{},\"max_hp\":{},\"score\":{},\"deaths\":{},\"rank\":{},\"ranked\":{},         \"feed\":[{}],\"death\":{death},\"quality\":\"{}\",\"ping_ms\":{:.0}}}",
+        h.hp,
+        h.max_hp,
+        h.score,
+        h.deaths,
+        h.rank,
+        h.ranked,
+        feed.join(","),
+        h.quality.name(),
+        h.ping_ms
+    )
 }
 
 /// `s` as a JSON string literal.

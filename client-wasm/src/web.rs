@@ -7,9 +7,11 @@
 //! room instead; `&mode=MODE`: quick play in that mode); `/?room=CODE` is an invite: the
 //! lobby offers to join that room; `/` is the lobby.
 
+mod audio;
 mod http;
 mod input;
 mod lobby;
+mod menu;
 mod render;
 mod socket;
 
@@ -22,9 +24,12 @@ use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, Window};
 
 use crate::game::{GameClient, Phase};
 use crate::lobby::{parse_code, ApiCall, Intent, Next, Page, Seating};
+use crate::settings::{Camera, Settings};
+use audio::Audio;
 use http::{parse_answer, Http, Purpose};
 use input::Input;
 use lobby::{Lobby, LobbyEvent};
+use menu::{Menu, MenuEvent};
 use socket::{Inbox, Socket, SocketEvent};
 use tickwire_shared::protocol::DisconnectReason;
 
@@ -69,6 +74,14 @@ struct App {
     ctx: CanvasRenderingContext2d,
     name: String,
     lobby: Lobby,
+    menu: Menu,
+    settings: Settings,
+    audio: Audio,
+    camera: Camera,
+    /// Where the own player was drawn last frame (CSS px): the mouse aims from there.
+    player_screen: Option<(f64, f64)>,
+    last_frame_ms: Option<f64>,
+    title: String,
     http: Http,
     stage: Stage,
     /// The player's intent, from the lobby to leaving the room.
@@ -102,14 +115,25 @@ impl App {
             .get_context("2d")?
             .ok_or("no 2d context")?
             .dyn_into::<CanvasRenderingContext2d>()?;
-        let input = Input::attach(&window)?;
+        let input = Input::attach(&window, &canvas)?;
         let lobby = Lobby::attach(&window)?;
+        let menu = Menu::attach(&window)?;
+        let settings = menu.load();
+        menu.fill(&settings);
+        input.state.borrow_mut().touch.style = settings.aim;
         Ok(Rc::new(RefCell::new(App {
             window,
             canvas,
             ctx,
             name: "player".to_owned(),
             lobby,
+            menu,
+            settings,
+            audio: Audio::default(),
+            camera: Camera::default(),
+            player_screen: None,
+            last_frame_ms: None,
+            title: String::new(),
             http: Http::default(),
             stage: Stage::Lobby,
             seating: None,
@@ -194,7 +218,20 @@ impl App {
     /// What `window.tickwire.state()` returns.
     fn state_json(&self) -> String {
         match &self.client {
-            Some(c) => c.state_json(),
+            Some(c) => {
+                let now = self.window.performance().map_or(0.0, |p| p.now());
+                let json = c.state_json_at(now);
+                let st = self.input.state.borrow();
+                let t = &st.touch;
+                // What the fingers are doing, for tests: {"used","stick","aim"}.
+                format!(
+                    "{},\"touch\":{{\"used\":{},\"stick\":{},\"aim\":{}}}}}",
+                    &json[..json.len() - 1],
+                    t.used,
+                    t.stick.is_some(),
+                    t.aim.is_some()
+                )
+            }
             None => {
                 let stage = match self.stage {
                     Stage::Lobby => "lobby",
@@ -224,6 +261,10 @@ impl App {
             at_ms: None,
             connected_since: None,
         };
+        // The settings panel names the player who is about to join.
+        self.settings.name.clone_from(&self.name);
+        self.menu.save(&self.settings);
+        self.menu.fill(&self.settings);
         let mut seating = Seating::new(self.page()?, intent);
         let next = seating.start();
         self.seating = Some(seating);
@@ -239,6 +280,7 @@ impl App {
             }
             Next::Open { url, seat } => {
                 self.socket = None;
+                self.camera = Camera::default();
                 self.inbox.borrow_mut().clear();
                 self.client = Some(GameClient::new(&self.name).with_seat(seat));
                 self.reconnect.connected_since = None;
@@ -341,6 +383,7 @@ impl App {
         for ev in self.lobby.events() {
             self.on_lobby_event(ev)?;
         }
+        self.menu_events();
         for answer in self.http.drain() {
             match answer.purpose {
                 Purpose::List if self.list_call == Some(answer.id) => {
@@ -430,17 +473,32 @@ impl App {
         }
         self.ctx.set_transform(dpr, 0.0, 0.0, dpr, 0.0, 0.0)?;
         // 5. Inputs out, then draw.
-        let (controls, scores, debug) = {
-            let st = self.input.state.borrow();
-            (
-                st.controls((css_w / 2.0, css_h / 2.0)),
-                st.scores(),
-                st.debug,
-            )
+        let frame_s = self
+            .last_frame_ms
+            .map_or(0.0, |t| ((now - t) / 1000.0) as f32);
+        self.last_frame_ms = Some(now);
+        let in_game = self.stage == Stage::Session && self.client.is_some();
+        self.menu.show_toolbar(in_game);
+        let center = self.player_screen.unwrap_or((css_w / 2.0, css_h / 2.0));
+        let (controls, scores, debug, gestured) = {
+            let mut st = self.input.state.borrow_mut();
+            let escape = std::mem::take(&mut st.escape);
+            if escape && in_game {
+                self.menu.show_panel(!self.menu.panel_open());
+            }
+            let mut c = st.controls(center, now);
+            if self.menu.panel_open() {
+                c = tickwire_shared::Controls {
+                    aim: c.aim,
+                    ..Default::default()
+                };
+            }
+            (c, st.scores(), st.debug, st.gestured)
         };
         let Some(client) = self.client.as_mut() else {
             self.ctx.set_fill_style_str("#0d1117");
             self.ctx.fill_rect(0.0, 0.0, css_w, css_h);
+            self.set_title(None);
             return Ok(());
         };
         for msg in client.update(now, &controls) {
@@ -448,8 +506,23 @@ impl App {
                 s.send(&msg);
             }
         }
-        let model = client.render(now);
-        let banner = (!self.status.is_empty()).then_some(self.status.as_str());
+        let gain = self.settings.gain();
+        for sound in client.take_sounds() {
+            self.audio.play(sound, gain, gestured);
+        }
+        let mut model = client.render(now);
+        let target = model.players.iter().find(|p| p.me).map(|p| p.pos);
+        if let Some(target) = target {
+            model.camera = self.camera.follow(target, frame_s);
+            self.player_screen = Some((
+                css_w / 2.0 + f64::from(target.x - model.camera.x),
+                css_h / 2.0 + f64::from(target.y - model.camera.y),
+            ));
+        }
+        let room = client.welcome().map(|w| w.room.clone());
+        let fps =
+            (self.settings.show_fps && client.frame_ms() > 0.0).then(|| 1000.0 / client.frame_ms());
+        let touch = self.input.state.borrow().touch.clone();
         render::draw(
             &self.ctx,
             css_w,
@@ -459,9 +532,50 @@ impl App {
             &render::Hud {
                 scores,
                 debug,
-                banner,
+                fps,
+                touch: &touch,
             },
-        )
+        )?;
+        self.set_title(room.as_deref());
+        Ok(())
+    }
+
+    /// The page's title: the room while in one.
+    fn set_title(&mut self, room: Option<&str>) {
+        let title = room.map_or_else(
+            || "Tickwire Arena".to_owned(),
+            |r| format!("{r} · Tickwire Arena"),
+        );
+        if title != self.title {
+            if let Some(doc) = self.window.document() {
+                doc.set_title(&title);
+            }
+            self.title = title;
+        }
+    }
+
+    /// The toolbar's and the settings panel's buttons.
+    fn menu_events(&mut self) {
+        for ev in self.menu.events() {
+            match ev {
+                MenuEvent::ToggleMute => {
+                    self.settings.muted = !self.settings.muted;
+                    self.input.state.borrow_mut().gestured = true;
+                }
+                MenuEvent::Open => self.menu.show_panel(true),
+                MenuEvent::Close => self.menu.show_panel(false),
+                MenuEvent::Changed => {
+                    self.settings = self.menu.read(&self.settings);
+                    if !self.settings.name.is_empty() {
+                        self.name.clone_from(&self.settings.name);
+                        self.lobby.set_name(&self.settings.name);
+                    }
+                    self.input.state.borrow_mut().touch.style = self.settings.aim;
+                }
+            }
+            self.menu.save(&self.settings);
+            self.menu.fill(&self.settings);
+        }
     }
 
     /// A session's state: the room bar once welcomed, the status line, a reconnect after a

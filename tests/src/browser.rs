@@ -69,7 +69,36 @@ pub fn start_chromedriver() -> Result<Driver> {
 /// # Errors
 /// The session could not be created.
 pub async fn session(driver: &Driver, profile: &Path, w: u32, h: u32) -> Result<Client> {
-    let caps = json!({
+    open(driver, profile, w, h, None).await
+}
+
+/// Opens a headless Chromium session that is a phone: a `w` x `h` CSS-pixel touch screen
+/// at device pixel ratio `dpr` (chromedriver's mobile emulation: touch events, pointer
+/// type `touch`).
+///
+/// # Errors
+/// The session could not be created.
+pub async fn phone_session(
+    driver: &Driver,
+    profile: &Path,
+    w: u32,
+    h: u32,
+    dpr: f64,
+) -> Result<Client> {
+    let emulation = json!({
+        "deviceMetrics": { "width": w, "height": h, "pixelRatio": dpr, "touch": true, "mobile": true },
+    });
+    open(driver, profile, w, h, Some(emulation)).await
+}
+
+async fn open(
+    driver: &Driver,
+    profile: &Path,
+    w: u32,
+    h: u32,
+    emulation: Option<Value>,
+) -> Result<Client> {
+    let mut caps = json!({
         "browserName": "chrome",
         "goog:chromeOptions": {
             "binary": CHROMIUM,
@@ -83,6 +112,9 @@ pub async fn session(driver: &Driver, profile: &Path, w: u32, h: u32) -> Result<
         },
         "goog:loggingPrefs": { "browser": "ALL" },
     });
+    if let Some(e) = emulation {
+        caps["goog:chromeOptions"]["mobileEmulation"] = e;
+    }
     let Value::Object(caps) = caps else {
         bail!("capabilities are an object");
     };

@@ -1,9 +1,14 @@
 //! The browser client end to end: the real server on 127.0.0.1:0 serving the built WASM
 //! client, a real headless Chromium playing it, and a bot in the same game.
 
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::actions::{
+    InputSource, KeyAction, KeyActions, MouseActions, PointerAction, TouchActions,
+    MOUSE_BUTTON_LEFT,
+};
 use fantoccini::{Client, Locator};
 use serde_json::Value;
 use tickwire_bots::{BotConnection, DecodeMode, Driver};
@@ -409,4 +414,388 @@ async fn lobby_flow(server: &TestServer, pages: &[Client]) -> anyhow::Result<()>
         assert_eq!(errors, Value::Array(Vec::new()), "page errors");
     }
     Ok(())
+}
+
+/// A player's position and health as `bot` sees it.
+fn seen(bot: &Driver, id: NetId) -> Option<(glam::Vec2, u8, u16, u16, bool)> {
+    bot.view(|v| match v.get(id) {
+        Some(NetEntity::Player(p)) => Some((
+            p.pos.to_vec2(),
+            p.hp,
+            p.kills,
+            p.deaths,
+            p.respawn_at.is_none(),
+        )),
+        _ => None,
+    })
+}
+
+/// Whether `bot` sees a projectile fired by `owner`.
+fn sees_a_shot_of(bot: &Driver, owner: NetId) -> bool {
+    bot.view(|v| {
+        v.state
+            .iter()
+            .any(|(_, e)| matches!(e, NetEntity::Projectile(p) if p.owner == owner))
+    })
+}
+
+fn no_browser() -> bool {
+    let skip = std::env::var_os("TICKWIRE_SKIP_BROWSER").is_some();
+    if skip {
+        eprintln!("TICKWIRE_SKIP_BROWSER is set: browser test skipped");
+    }
+    skip
+}
+
+async fn save_screenshot(page: &Client, name: &str) {
+    if let Ok(png) = page.screenshot().await {
+        let out = workspace_root().join("target").join(name);
+        let _ = std::fs::write(&out, png);
+        eprintln!("screenshot: {}", out.display());
+    }
+}
+
+async fn assert_no_page_errors(page: &Client) -> anyhow::Result<()> {
+    let errors = js(page, "return window.tickwireErrors;").await;
+    assert_eq!(errors, Value::Array(Vec::new()), "page errors");
+    let logs = page.issue_cmd(BrowserLog).await?;
+    let severe: Vec<&Value> = logs
+        .as_array()
+        .map(|a| a.iter().filter(|e| e["level"] == "SEVERE").collect())
+        .unwrap_or_default();
+    assert!(severe.is_empty(), "console errors: {severe:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_plays_with_its_thumbs() {
+    if no_browser() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let bot = Driver::spawn(
+        BotConnection::connect(&server.ws_url(), "watcher", DecodeMode::Full)
+            .await
+            .expect("bot joins"),
+    );
+    let driver = browser::start_chromedriver().expect("chromedriver");
+    let profile = std::env::temp_dir().join(format!("tickwire-chrome-p{}", std::process::id()));
+    let page = browser::phone_session(&driver, &profile, 390, 844, 2.0)
+        .await
+        .expect("phone session");
+    let result = thumbs(&page, &server, &bot).await;
+    let _ = page.close().await;
+    let _ = std::fs::remove_dir_all(&profile);
+    result.expect("the phone played");
+    server.shutdown().await.expect("clean shutdown");
+}
+
+async fn thumbs(page: &Client, server: &TestServer, bot: &Driver) -> anyhow::Result<()> {
+    page.goto(&format!("{}/?name=thumbs", server.http_url()))
+        .await?;
+    wait_for("the phone joins", LIMIT, || async {
+        state(page).await["connection"] == "connected"
+    })
+    .await;
+    let me = NetId(state(page).await["id"].as_u64().expect("own id") as u32);
+    wait_for("the bot sees the phone player", LIMIT, || async {
+        seen(bot, me).is_some()
+    })
+    .await;
+    let size = js(
+        page,
+        "return [innerWidth, innerHeight, devicePixelRatio, \
+                         document.getElementById('game').width];",
+    )
+    .await;
+    assert_eq!(size[0], 390, "a phone-sized viewport: {size}");
+    // The canvas has a pixel for each device pixel.
+    assert_eq!(
+        size[3].as_f64(),
+        Some(390.0 * size[2].as_f64().expect("dpr"))
+    );
+
+    // The left thumb drags the virtual stick towards the open side and holds it there
+    // (one gesture: chromedriver performs it while the bot watches): the server moves the
+    // player that way.
+    let (x0, ..) = seen(bot, me).expect("seen");
+    let dir: f32 = if x0.x < 1200.0 { 1.0 } else { -1.0 };
+    let drag = TouchActions::new("left-thumb".into())
+        .then(PointerAction::MoveTo {
+            duration: None,
+            x: 90.0,
+            y: 640.0,
+        })
+        .then(PointerAction::Down { button: 0 })
+        .then(PointerAction::MoveTo {
+            duration: Some(Duration::from_millis(100)),
+            x: 90.0 + 50.0 * f64::from(dir),
+            y: 640.0,
+        })
+        .then(PointerAction::Pause {
+            duration: Duration::from_millis(1500),
+        })
+        .then(PointerAction::Up { button: 0 });
+    let moved = async {
+        wait_for(
+            "the stick moves the player on the server",
+            LIMIT,
+            || async { seen(bot, me).is_some_and(|(p, ..)| (p.x - x0.x) * dir > 40.0) },
+        )
+        .await;
+    };
+    let (done, ()) = tokio::join!(page.perform_actions(drag), moved);
+    done?;
+
+    // The right thumb touches and holds: the player fires (the bot sees its shot).
+    let touch = TouchActions::new("right-thumb".into())
+        .then(PointerAction::MoveTo {
+            duration: None,
+            x: 300.0,
+            y: 640.0,
+        })
+        .then(PointerAction::Down { button: 0 })
+        .then(PointerAction::Pause {
+            duration: Duration::from_millis(600),
+        })
+        .then(PointerAction::Up { button: 0 });
+    let fired = async {
+        wait_for("a touch on the right fires", LIMIT, || async {
+            sees_a_shot_of(bot, me)
+        })
+        .await;
+    };
+    let (done, ()) = tokio::join!(page.perform_actions(touch), fired);
+    done?;
+    wait_for("the fingers are lifted", LIMIT, || async {
+        let t = state(page).await["touch"].clone();
+        t["used"] == true && t["stick"] == false && t["aim"] == false
+    })
+    .await;
+    save_screenshot(page, "browser-phone.png").await;
+    // No scroll, no zoom: the page stays where it was.
+    let view = js(page, "return [scrollX, scrollY, visualViewport.scale];").await;
+    assert_eq!(
+        view,
+        serde_json::json!([0, 0, 1]),
+        "scroll and zoom: {view}"
+    );
+    assert_no_page_errors(page).await
+}
+
+/// Drives `hunter` towards `target` until `mode` says otherwise: 1 = hunt and fire one
+/// shot about every 0.6 s, 2 = come within range and hold fire, 0 = stand.
+fn hunt(hunter: Arc<Driver>, target: NetId, mode: Arc<AtomicU8>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let start = std::time::Instant::now();
+        loop {
+            let m = mode.load(Ordering::Relaxed);
+            if m == 9 {
+                return;
+            }
+            let me = hunter.view(tickwire_bots::View::me);
+            let c = match (seen(&hunter, me), seen(&hunter, target)) {
+                (Some((from, ..)), Some((to, _, _, _, true))) if m != 0 => {
+                    let d = to - from;
+                    let dist = d.length().max(1.0);
+                    let go = if dist > 260.0 {
+                        d / dist
+                    } else {
+                        glam::Vec2::ZERO
+                    };
+                    Controls {
+                        move_x: go.x,
+                        move_y: go.y,
+                        aim: d.y.atan2(d.x),
+                        fire: m == 1 && start.elapsed().as_millis() % 600 < 70,
+                    }
+                }
+                _ => Controls::default(),
+            };
+            hunter.set(c);
+            tokio::time::sleep(Duration::from_millis(15)).await;
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hud_tells_health_kills_death_and_respawn_as_the_server_has_them() {
+    if no_browser() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let hunter = Arc::new(Driver::spawn(
+        BotConnection::connect(&server.ws_url(), "hunter", DecodeMode::Full)
+            .await
+            .expect("bot joins"),
+    ));
+    let driver = browser::start_chromedriver().expect("chromedriver");
+    let profile = std::env::temp_dir().join(format!("tickwire-chrome-h{}", std::process::id()));
+    let page = browser::session(&driver, &profile, 1280, 800)
+        .await
+        .expect("browser session");
+    let mode = Arc::new(AtomicU8::new(0));
+    let result = hud_flow(&page, &server, &hunter, &mode).await;
+    mode.store(9, Ordering::Relaxed);
+    let _ = page.close().await;
+    let _ = std::fs::remove_dir_all(&profile);
+    result.expect("the HUD told what happened");
+    server.shutdown().await.expect("clean shutdown");
+}
+
+async fn hud_flow(
+    page: &Client,
+    server: &TestServer,
+    hunter: &Arc<Driver>,
+    mode: &Arc<AtomicU8>,
+) -> anyhow::Result<()> {
+    page.goto(&format!("{}/?name=target", server.http_url()))
+        .await?;
+    wait_for("the page joins", LIMIT, || async {
+        state(page).await["connection"] == "connected"
+    })
+    .await;
+    let me = NetId(state(page).await["id"].as_u64().expect("own id") as u32);
+    wait_for("the hunter sees the page's player", LIMIT, || async {
+        seen(hunter, me).is_some()
+    })
+    .await;
+    let hud0 = state(page).await["hud"].clone();
+    let max = hud0["max_hp"].as_u64().expect("max hp");
+    assert_eq!(hud0["hp"], max, "full health at the start: {hud0}");
+    assert_eq!(
+        js(page, "return document.title;").await,
+        format!(
+            "{} · Tickwire Arena",
+            state(page).await["room"].as_str().expect("room")
+        )
+    );
+    let damage = u64::from(tickwire_shared::SimConfig::default().projectile_damage);
+
+    // The hunter shoots: the first hit takes exactly one shot's damage off the HUD, and the
+    // HUD says what the server says.
+    let _task = hunt(hunter.clone(), me, mode.clone());
+    mode.store(1, Ordering::Relaxed);
+    wait_for("a hit shows on the HUD", LIMIT * 2, || async {
+        state(page).await["hud"]["hp"]
+            .as_u64()
+            .is_some_and(|hp| hp < max)
+    })
+    .await;
+    assert_eq!(
+        state(page).await["hud"]["hp"],
+        max - damage,
+        "one hit's damage"
+    );
+    wait_for("the HUD's health is the server's", LIMIT, || async {
+        let hud = state(page).await["hud"].clone();
+        let server_hp = seen(hunter, me).map(|(_, hp, ..)| u64::from(hp));
+        hud["hp"].as_u64().is_some() && hud["hp"].as_u64() == server_hp
+    })
+    .await;
+
+    // Shot until dead: the feed shows the kill, the death screen the killer and a
+    // countdown that runs down to the respawn.
+    wait_for("the death screen", LIMIT * 2, || async {
+        !state(page).await["hud"]["death"].is_null()
+    })
+    .await;
+    mode.store(0, Ordering::Relaxed);
+    let s = state(page).await;
+    assert_eq!(s["hud"]["death"]["killer"], "hunter", "{s}");
+    let feed: Vec<String> = s["hud"]["feed"]
+        .as_array()
+        .expect("feed")
+        .iter()
+        .filter_map(|l| l["text"].as_str().map(str::to_owned))
+        .collect();
+    assert!(feed.contains(&"hunter ✖ target".to_owned()), "{feed:?}");
+    save_screenshot(page, "browser-death.png").await;
+    let countdown = std::sync::Mutex::new(Vec::<f64>::new());
+    wait_for("the countdown reaches the respawn", LIMIT, || async {
+        let hud = state(page).await["hud"].clone();
+        match hud["death"]["respawn_in"].as_f64() {
+            Some(t) => {
+                countdown.lock().expect("lock").push(t);
+                false
+            }
+            None => true,
+        }
+    })
+    .await;
+    let countdown = countdown.into_inner().expect("lock");
+    // It ran down (from about the respawn delay to about nothing) before the respawn.
+    let (first, last) = (countdown[0], countdown[countdown.len() - 1]);
+    assert!(first > last && last < 0.5, "{countdown:?}");
+    wait_for(
+        "back alive at full health, on the server too",
+        LIMIT,
+        || async {
+            let hud = state(page).await["hud"].clone();
+            hud["hp"] == max
+                && seen(hunter, me)
+                    .is_some_and(|(_, hp, _, _, alive)| alive && u64::from(hp) == max)
+        },
+    )
+    .await;
+    let s = state(page).await;
+    let (_, _, kills, deaths, _) = seen(hunter, me).expect("seen");
+    assert_eq!(s["hud"]["score"], kills, "{s}");
+    assert_eq!(s["hud"]["deaths"], deaths, "{s}");
+    assert_eq!(
+        (s["hud"]["rank"].clone(), s["hud"]["ranked"].clone()),
+        (2.into(), 2.into())
+    );
+
+    // The page's player shoots back (mouse aim from its place on screen, click held):
+    // its score on the HUD becomes the server's 1, and it ranks first.
+    mode.store(2, Ordering::Relaxed);
+    wait_for("the hunter comes close", LIMIT, || async {
+        let (Some((a, ..)), Some((b, ..))) = (
+            seen(hunter, me),
+            seen(hunter, hunter.view(tickwire_bots::View::me)),
+        ) else {
+            return false;
+        };
+        a.distance(b) < 300.0
+    })
+    .await;
+    mode.store(0, Ordering::Relaxed);
+    let hunter_id = hunter.view(tickwire_bots::View::me);
+    let (a, ..) = seen(hunter, me).expect("me");
+    let (b, ..) = seen(hunter, hunter_id).expect("hunter");
+    let d = (b - a).normalize_or_zero();
+    let center = js(page, "return [innerWidth / 2, innerHeight / 2];").await;
+    let (cx, cy) = (
+        center[0].as_f64().expect("w"),
+        center[1].as_f64().expect("h"),
+    );
+    page.perform_actions(
+        MouseActions::new("mouse".into())
+            .then(PointerAction::MoveTo {
+                duration: None,
+                x: (cx + f64::from(d.x) * 150.0).round(),
+                y: (cy + f64::from(d.y) * 150.0).round(),
+            })
+            .then(PointerAction::Down {
+                button: MOUSE_BUTTON_LEFT,
+            }),
+    )
+    .await?;
+    wait_for("the page's player scores a kill", LIMIT * 2, || async {
+        let hud = state(page).await["hud"].clone();
+        let server_kills = seen(hunter, me).map(|(_, _, k, ..)| u64::from(k));
+        hud["score"] == 1 && server_kills == Some(1)
+    })
+    .await;
+    page.perform_actions(MouseActions::new("mouse".into()).then(PointerAction::Up {
+        button: MOUSE_BUTTON_LEFT,
+    }))
+    .await?;
+    let s = state(page).await;
+    assert_eq!(s["hud"]["rank"], 1, "{s}");
+    let feed = s["hud"]["feed"].to_string();
+    assert!(feed.contains("target ✖ hunter"), "{feed}");
+    save_screenshot(page, "browser-hud.png").await;
+    assert_no_page_errors(page).await
 }

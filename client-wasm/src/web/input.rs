@@ -1,14 +1,17 @@
-//! Keyboard and mouse: WASD or arrows move, the mouse aims, click or space fires, Tab holds
-//! the scoreboard, F3 toggles the debug overlay.
+//! Keyboard, mouse and fingers: WASD or arrows move, the mouse aims, click or space fires,
+//! Tab holds the scoreboard, F3 toggles the debug overlay, Escape the settings. Fingers on
+//! the canvas (touch pointer events) go to [`TouchPad`], which decides what they mean.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::rc::Rc;
 
+use glam::Vec2;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{KeyboardEvent, MouseEvent, Window};
+use web_sys::{HtmlCanvasElement, KeyboardEvent, MouseEvent, PointerEvent, Window};
 
+use crate::touch::TouchPad;
 use tickwire_shared::Controls;
 
 /// What the player holds and where the mouse is.
@@ -19,6 +22,12 @@ pub struct InputState {
     mouse_down: bool,
     /// F3 toggled the debug overlay.
     pub debug: bool,
+    /// Escape pressed (toggles the settings), not yet handled.
+    pub escape: bool,
+    /// The player touched, clicked or pressed a key: sound may start.
+    pub gestured: bool,
+    /// The fingers.
+    pub touch: TouchPad,
 }
 
 impl InputState {
@@ -26,8 +35,14 @@ impl InputState {
         codes.iter().any(|c| self.keys.contains(*c))
     }
 
-    /// Controls for a player drawn at `center` (CSS pixels).
-    pub fn controls(&self, center: (f64, f64)) -> Controls {
+    /// Controls for a player drawn at `center` (CSS pixels), at `now_ms`.
+    pub fn controls(&mut self, center: (f64, f64), now_ms: f64) -> Controls {
+        let keyboard = self.keyboard(center);
+        let at = Vec2::new(center.0 as f32, center.1 as f32);
+        self.touch.merge(keyboard, at, now_ms)
+    }
+
+    fn keyboard(&self, center: (f64, f64)) -> Controls {
         let axis = |neg: bool, pos: bool| f32::from(u8::from(pos)) - f32::from(u8::from(neg));
         Controls {
             move_x: axis(
@@ -54,6 +69,8 @@ pub struct Input {
     pub state: Rc<RefCell<InputState>>,
     window: Window,
     handlers: Vec<(&'static str, Closure<dyn FnMut(web_sys::Event)>)>,
+    /// On the canvas, which lives as long as the page.
+    _finger_handlers: Vec<(&'static str, Closure<dyn FnMut(web_sys::Event)>)>,
 }
 
 /// `KeyboardEvent.code`, falling back on a code made from `key` (some drivers send only one).
@@ -70,8 +87,8 @@ fn code_of(e: &KeyboardEvent) -> String {
 }
 
 impl Input {
-    /// Listens on `window`.
-    pub fn attach(window: &Window) -> Result<Input, JsValue> {
+    /// Listens on `window` (keys, mouse) and `canvas` (fingers).
+    pub fn attach(window: &Window, canvas: &HtmlCanvasElement) -> Result<Input, JsValue> {
         let state = Rc::new(RefCell::new(InputState::default()));
         let mut handlers: Vec<(&'static str, Closure<dyn FnMut(web_sys::Event)>)> = Vec::new();
 
@@ -87,8 +104,12 @@ impl Input {
                     e.prevent_default();
                 }
                 let mut st = s.borrow_mut();
+                st.gestured = true;
                 if code == "F3" && !e.repeat() {
                     st.debug = !st.debug;
+                }
+                if code == "Escape" && !e.repeat() {
+                    st.escape = true;
                 }
                 st.keys.insert(code);
             }),
@@ -110,6 +131,7 @@ impl Input {
                 let mut st = s.borrow_mut();
                 st.keys.clear();
                 st.mouse_down = false;
+                st.touch.clear();
             }),
         ));
         let s = state.clone();
@@ -126,8 +148,10 @@ impl Input {
             "mousedown",
             Closure::new(move |e: web_sys::Event| {
                 if let Some(e) = e.dyn_ref::<MouseEvent>() {
+                    let mut st = s.borrow_mut();
+                    st.gestured = true;
                     if e.button() == 0 {
-                        s.borrow_mut().mouse_down = true;
+                        st.mouse_down = true;
                     }
                 }
             }),
@@ -146,10 +170,49 @@ impl Input {
         for (name, h) in &handlers {
             window.add_event_listener_with_callback(name, h.as_ref().unchecked_ref())?;
         }
+        // Fingers: only on the canvas (the room bar and menus keep their own taps). The
+        // default (scroll, zoom, the mouse events a touch emulates) is prevented.
+        let mut finger_handlers: Vec<(&'static str, Closure<dyn FnMut(web_sys::Event)>)> =
+            Vec::new();
+        for kind in ["pointerdown", "pointermove", "pointerup", "pointercancel"] {
+            let s = state.clone();
+            let w = window.clone();
+            finger_handlers.push((
+                kind,
+                Closure::new(move |e: web_sys::Event| {
+                    let Some(e) = e.dyn_ref::<PointerEvent>() else {
+                        return;
+                    };
+                    if e.pointer_type() != "touch" {
+                        return;
+                    }
+                    e.prevent_default();
+                    let at = Vec2::new(e.client_x() as f32, e.client_y() as f32);
+                    let now = w.performance().map_or(0.0, |p| p.now());
+                    let width = w
+                        .inner_width()
+                        .ok()
+                        .and_then(|v| v.as_f64())
+                        .unwrap_or(800.0) as f32;
+                    let mut st = s.borrow_mut();
+                    st.gestured = true;
+                    let id = e.pointer_id();
+                    match e.type_().as_str() {
+                        "pointerdown" => st.touch.down(id, at, width, now),
+                        "pointermove" => st.touch.moved(id, at),
+                        _ => st.touch.up(id),
+                    }
+                }),
+            ));
+        }
+        for (name, h) in &finger_handlers {
+            canvas.add_event_listener_with_callback(name, h.as_ref().unchecked_ref())?;
+        }
         Ok(Input {
             state,
             window: window.clone(),
             handlers,
+            _finger_handlers: finger_handlers,
         })
     }
 }
