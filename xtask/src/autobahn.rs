@@ -37,7 +37,8 @@ pub fn ensure_kosoku() -> Result<PathBuf> {
         return Ok(kosoku);
     }
     println!("==> installing {KOSOKU} into {}", venv.display());
-    run_cmd(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    // `--clear`: a venv left half-made (an interrupted install, a full disk) starts over.
+    run_cmd(Command::new("python3").args(["-m", "venv", "--clear"]).arg(&venv))?;
     run_cmd(Command::new(venv.join("bin").join("pip")).args([
         "install",
         "--quiet",
