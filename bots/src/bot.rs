@@ -17,9 +17,10 @@ use tickwire_shared::NetEntity;
 
 use crate::brain::{decide, Behavior, Brain, Sight};
 use crate::connection::{BotConnection, BotError, DecodeMode, ServerEvent};
+use crate::failure;
 use crate::link::{Lane, LinkConfig};
 use crate::seats::{SeatError, Seats};
-use crate::stats::Stats;
+use crate::stats::{Disruption, Stats};
 
 /// Longest wait for a seat, a connection and its welcome.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -49,6 +50,10 @@ pub struct Fleet {
     pub tick_hz: AtomicU32,
     /// When each bot's session was open, by index (for per-client rates over the window).
     pub sessions: Mutex<Vec<Session>>,
+    /// Cut each bot's TCP connection about this often (uniformly 0.5x to 1.5x), then resume.
+    pub drop_every: Option<Duration>,
+    /// Reload each bot about this often: a fresh connection resumes with no state.
+    pub reload_every: Option<Duration>,
 }
 
 /// One bot's part.
@@ -78,6 +83,8 @@ enum End {
     Stopped,
     Failed(BotError),
     Invariant(String),
+    /// Time for a planned drop or reload.
+    Disrupt(Disruption),
 }
 
 /// Runs one bot until the fleet stops or its session fails.
@@ -90,22 +97,25 @@ pub async fn run(spec: BotSpec, fleet: Arc<Fleet>) {
         res = connect => Some(res),
     };
     fleet.attempts.send_modify(|n| *n += 1);
-    let mut conn = match conn {
+    let (mut conn, url) = match conn {
         None => return,
         Some(Ok(Ok(c))) => c,
         Some(Ok(Err(JoinError::Seat(e)))) => {
             stats.add(|c| &c.matchmake_errors, 1);
-            stats.note_failure(format!("{name}: no seat: {e}"));
+            stats.note_failure(&seat_kind(&e), format!("{name}: no seat: {e}"));
             return;
         }
         Some(Ok(Err(JoinError::Join(e)))) => {
             stats.add(|c| &c.connect_errors, 1);
-            stats.note_failure(format!("{name}: join failed: {e}"));
+            stats.note_failure(
+                &format!("join: {}", failure::kind(&e)),
+                format!("{name}: join failed: {e}"),
+            );
             return;
         }
         Some(Err(_)) => {
             stats.add(|c| &c.connect_errors, 1);
-            stats.note_failure(format!("{name}: join timed out"));
+            stats.note_failure("join: timeout", format!("{name}: join timed out"));
             return;
         }
     };
@@ -120,16 +130,85 @@ pub async fn run(spec: BotSpec, fleet: Arc<Fleet>) {
             .tick_hz
             .compare_exchange(0, u32::from(tick_hz), Ordering::Relaxed, Ordering::Relaxed);
 
-    let end = session(&mut conn, spec, &fleet, tick_hz).await;
+    let mut rng = Rng::new(spec.seed ^ 0x005e_ed0f_0b07);
+    let mut brain = Brain::new(fleet.behavior, spec.seed, tick_hz);
+    let mut plan = Disruptions::new(&fleet, &mut rng);
+    let mut first = true;
+    let end = loop {
+        let end = session(
+            &mut conn,
+            spec,
+            &fleet,
+            tick_hz,
+            (&mut brain, &mut rng),
+            first,
+            plan.next(),
+        )
+        .await;
+        first = false;
+        let End::Disrupt(kind) = end else {
+            break end;
+        };
+        let cut_at = Instant::now();
+        let held = conn.cut();
+        let held = match kind {
+            Disruption::Drop => held,
+            Disruption::Reload => held.reload(),
+        };
+        stats.note_cut(kind);
+        let attempt = tokio::select! {
+            () = fleet.stop.cancelled() => None,
+            r = tokio::time::timeout(CONNECT_TIMEOUT, held.resume(&url)) => Some(r),
+        };
+        let failed = match attempt {
+            None => None,
+            Some(Ok(Ok(c))) => {
+                conn = c;
+                match first_snapshot(&mut conn, &fleet).await {
+                    Ok(Some(full)) => {
+                        stats.note_resumed(kind, cut_at.elapsed(), full);
+                        plan.done(kind, &fleet, &mut rng);
+                        continue;
+                    }
+                    Ok(None) => break End::Stopped,
+                    Err(End::Failed(e)) => {
+                        stats.note_resume_failed(
+                            kind,
+                            format!("no snapshot: {}", failure::kind(&e)),
+                        );
+                        break End::Failed(e);
+                    }
+                    Err(end) => break end,
+                }
+            }
+            Some(Ok(Err(e))) => Some(e),
+            Some(Err(_)) => Some(BotError::Timeout),
+        };
+        // The resume failed (or the run stopped during it): the player is lost.
+        if let Some(e) = failed {
+            stats.note_resume_failed(kind, failure::kind(&e));
+            stats.add(|c| &c.errors, 1);
+            stats.note_failure(
+                &format!("resume after a {}: {}", kind.name(), failure::kind(&e)),
+                format!("{name}: resume after a {} failed: {e}", kind.name()),
+            );
+        }
+        fleet.set_session(spec.index, |s| s.ended = Some(Instant::now()));
+        stats.counters.connected.fetch_sub(1, Ordering::Relaxed);
+        return;
+    };
     fleet.set_session(spec.index, |s| s.ended = Some(Instant::now()));
     stats.counters.connected.fetch_sub(1, Ordering::Relaxed);
     match end {
-        End::Stopped => {
+        End::Stopped | End::Disrupt(_) => {
             let _ = tokio::time::timeout(CLOSE_TIMEOUT, conn.close()).await;
         }
         End::Invariant(why) => {
             stats.add(|c| &c.desyncs, 1);
-            stats.note_failure(format!("{name}: replica broke an invariant: {why}"));
+            stats.note_failure(
+                "in play: desync: replica invariant",
+                format!("{name}: replica broke an invariant: {why}"),
+            );
             let _ = tokio::time::timeout(CLOSE_TIMEOUT, conn.close()).await;
         }
         End::Failed(e) => {
@@ -142,8 +221,91 @@ pub async fn run(spec: BotSpec, fleet: Arc<Fleet>) {
                 }
                 BotError::Protocol(_) | BotError::Timeout => stats.add(|c| &c.errors, 1),
             }
-            stats.note_failure(format!("{name}: {e}"));
+            stats.note_failure(
+                &format!("in play: {}", failure::kind(&e)),
+                format!("{name}: {e}"),
+            );
         }
+    }
+}
+
+/// The kind of a seat failure: the rooms API's status, or a failed request.
+fn seat_kind(e: &SeatError) -> String {
+    match e {
+        SeatError::Refused(status, _) => format!("seat refused: HTTP {status}"),
+        SeatError::Http(_) => "seat: request failed".into(),
+    }
+}
+
+/// When a bot's next drop and next reload are due.
+struct Disruptions {
+    drop: Option<Instant>,
+    reload: Option<Instant>,
+}
+
+/// About `every`: uniformly between half and one and a half times it.
+fn around(every: Duration, rng: &mut Rng) -> Duration {
+    let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+    every.mul_f64(0.5 + u)
+}
+
+impl Disruptions {
+    fn new(fleet: &Fleet, rng: &mut Rng) -> Disruptions {
+        let now = Instant::now();
+        Disruptions {
+            drop: fleet.drop_every.map(|e| now + around(e, rng)),
+            reload: fleet.reload_every.map(|e| now + around(e, rng)),
+        }
+    }
+
+    /// The next one due, and when.
+    fn next(&self) -> Option<(Instant, Disruption)> {
+        match (self.drop, self.reload) {
+            (Some(d), Some(r)) if r < d => Some((r, Disruption::Reload)),
+            (Some(d), _) => Some((d, Disruption::Drop)),
+            (None, Some(r)) => Some((r, Disruption::Reload)),
+            (None, None) => None,
+        }
+    }
+
+    /// `kind` happened: the next one of that kind is about its period from now.
+    fn done(&mut self, kind: Disruption, fleet: &Fleet, rng: &mut Rng) {
+        let now = Instant::now();
+        match kind {
+            Disruption::Drop => self.drop = fleet.drop_every.map(|e| now + around(e, rng)),
+            Disruption::Reload => self.reload = fleet.reload_every.map(|e| now + around(e, rng)),
+        }
+    }
+}
+
+/// After a resume: waits for the first snapshot and applies it. `Ok(Some(full))`: it came,
+/// a full state when `full`; `Ok(None)`: the run stopped first.
+async fn first_snapshot(conn: &mut BotConnection, fleet: &Fleet) -> Result<Option<bool>, End> {
+    let stats = &fleet.stats;
+    let wait = async {
+        loop {
+            let frame = conn.recv_frame().await.map_err(End::Failed)?;
+            stats.add(|c| &c.frames_down, 1);
+            stats.add(|c| &c.bytes_down, frame.len() as u64);
+            match conn.handle_frame(&frame).await {
+                Ok(ServerEvent::Snapshot { header, .. }) => {
+                    stats.add(|c| &c.snapshots, 1);
+                    if conn.mode == DecodeMode::Full {
+                        stats.record_rtts(conn.take_rtts());
+                        check_replica(conn).map_err(End::Invariant)?;
+                    } else {
+                        conn.take_rtts().for_each(drop);
+                    }
+                    return Ok(Some(header.baseline.is_none()));
+                }
+                Ok(ServerEvent::Pong(_)) => {}
+                Err(e) => return Err(End::Failed(e)),
+            }
+        }
+    };
+    tokio::select! {
+        () = fleet.stop.cancelled() => Ok(None),
+        r = tokio::time::timeout(CONNECT_TIMEOUT, wait) => r.unwrap_or(Err(End::Failed(BotError::Timeout))),
     }
 }
 
@@ -154,14 +316,21 @@ enum JoinError {
 }
 
 /// A seat (when the plan asks the rooms API for one), then the WebSocket join.
-async fn join(spec: BotSpec, fleet: &Fleet, name: &str) -> Result<BotConnection, JoinError> {
+/// Returns the connection and the URL it joined at (where a resume goes).
+async fn join(
+    spec: BotSpec,
+    fleet: &Fleet,
+    name: &str,
+) -> Result<(BotConnection, String), JoinError> {
     match fleet.seats.reserve(spec.index, &fleet.stats).await {
         Err(e) => Err(JoinError::Seat(e)),
         Ok(None) => BotConnection::connect(&fleet.url, name, spec.mode)
             .await
+            .map(|c| (c, fleet.url.clone()))
             .map_err(JoinError::Join),
         Ok(Some(r)) => BotConnection::connect_with_seat(&r.url, name, &r.seat, spec.mode)
             .await
+            .map(|c| (c, r.url.clone()))
             .map_err(JoinError::Join),
     }
 }
@@ -174,17 +343,26 @@ impl Fleet {
     }
 }
 
-async fn session(conn: &mut BotConnection, spec: BotSpec, fleet: &Fleet, tick_hz: u16) -> End {
+/// Plays until the run stops, the connection fails, or `disrupt` is due. `first`: the
+/// session right after the join (a probe with a set phase takes it from a snapshot then).
+async fn session(
+    conn: &mut BotConnection,
+    spec: BotSpec,
+    fleet: &Fleet,
+    tick_hz: u16,
+    (brain, rng): (&mut Brain, &mut Rng),
+    first: bool,
+    disrupt: Option<(Instant, Disruption)>,
+) -> End {
     let stats = &fleet.stats;
     let dt = Duration::from_secs_f64(1.0 / f64::from(tick_hz));
-    let mut rng = Rng::new(spec.seed ^ 0x005e_ed0f_0b07);
     let random = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
     let phase = dt.mul_f64(spec.phase.unwrap_or(random).clamp(0.0, 1.0));
     // Absolute schedule: input k goes at start + phase + k * dt; a late bot skips ticks
     // rather than bursting (so inputs_per_bot_per_s shows a harness that cannot keep up).
     // A probe with a set phase takes it from the arrival of a snapshot (a mark of the
     // server's tick), so that the probes' phases are spread over the server's tick.
-    if spec.phase.is_some() {
+    if first && spec.phase.is_some() {
         match conn.recv_frame().await {
             Err(e) => return End::Failed(e),
             Ok(frame) => {
@@ -198,15 +376,21 @@ async fn session(conn: &mut BotConnection, spec: BotSpec, fleet: &Fleet, tick_hz
     }
     let mut schedule = tokio::time::interval_at(Instant::now() + phase, dt);
     schedule.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    let mut brain = Brain::new(fleet.behavior, spec.seed, tick_hz);
     let direct = fleet.link.is_transparent();
     let mut up: Lane<Vec<u8>> = Lane::new(fleet.link, rng.next_u64());
     let mut down: Lane<Bytes> = Lane::new(fleet.link, rng.next_u64());
     let never = Instant::now() + Duration::from_secs(365 * 24 * 3600);
     let stopped = fleet.stop.cancelled();
     tokio::pin!(stopped);
+    let (disrupt_at, disruption) = disrupt.unwrap_or((never, Disruption::Drop));
+    let disrupted = tokio::time::sleep_until(disrupt_at);
+    tokio::pin!(disrupted);
     if direct && conn.mode == DecodeMode::HeaderOnly {
-        return load_session(conn, &mut brain, &mut schedule, stopped, stats).await;
+        let disrupted = async move {
+            disrupted.await;
+            disruption
+        };
+        return load_session(conn, brain, &mut schedule, stopped, disrupted, stats).await;
     }
 
     loop {
@@ -214,6 +398,7 @@ async fn session(conn: &mut BotConnection, spec: BotSpec, fleet: &Fleet, tick_hz
         tokio::select! {
             biased;
             () = &mut stopped => return End::Stopped,
+            () = &mut disrupted => return End::Disrupt(disruption),
             () = tokio::time::sleep_until(up_at.map_or(never, Instant::from_std)), if up_at.is_some() => {
                 while let Some(frame) = up.pop_due(std::time::Instant::now()) {
                     if let Err(e) = send(conn, frame, stats).await {
@@ -235,7 +420,7 @@ async fn session(conn: &mut BotConnection, spec: BotSpec, fleet: &Fleet, tick_hz
                         state: conn.replica.entities(),
                         map: &conn.welcome.map,
                     });
-                    decide(&mut brain, sight.as_ref())
+                    decide(brain, sight.as_ref())
                 };
                 let (_, frame) = conn.prepare_input(input);
                 if direct {
@@ -273,13 +458,16 @@ async fn load_session(
     brain: &mut Brain,
     schedule: &mut tokio::time::Interval,
     mut stopped: std::pin::Pin<&mut tokio_util::sync::WaitForCancellationFuture<'_>>,
+    disrupted: impl std::future::Future<Output = Disruption>,
     stats: &Stats,
 ) -> End {
     use futures_util::FutureExt;
+    tokio::pin!(disrupted);
     loop {
         tokio::select! {
             biased;
             () = &mut stopped => return End::Stopped,
+            kind = &mut disrupted => return End::Disrupt(kind),
             _ = schedule.tick() => {
                 // Bounded: what the socket holds now (the server sends one frame per tick).
                 for _ in 0..MAX_HELD_FRAMES {

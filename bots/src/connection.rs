@@ -447,6 +447,20 @@ impl Detached {
         Ok(conn)
     }
 
+    /// What a page reload keeps: the resume token and the next input sequence number
+    /// (both fit in `sessionStorage`), nothing else. The replica, the newest tick held and
+    /// the inputs in flight are gone with the page's memory, so the resume asks for a full
+    /// state (`last_tick: None`) and sends nothing again.
+    #[must_use]
+    pub fn reload(self) -> Detached {
+        Detached {
+            replica: Replica::from_welcome(&self.welcome),
+            latest_tick: None,
+            in_flight: VecDeque::new(),
+            ..self
+        }
+    }
+
     /// The player's id.
     #[must_use]
     pub fn player(&self) -> tickwire_shared::NetId {

@@ -15,19 +15,25 @@
 //! | [`seats`] | where each bot sits: quick play, or a seat from the rooms API |
 //! | [`link`] | the link conditioner: latency, jitter, bandwidth cap |
 //! | [`stats`] | counters and round-trip histograms shared by the bots |
+//! | [`failure`] | failures by kind, for grouping and thresholds |
 //! | [`progress`] | live status line or plain periodic lines |
 //! | [`report`] | [`report::Report`]: the table and the JSON |
+//! | [`verdict`] | thresholds, pass/fail lines, the outcome (the exit code) |
+//! | [`watchdog`] | server unreachable or gone, the harness's late timers |
 
 pub mod bot;
 pub mod brain;
 pub mod connection;
 pub mod driver;
+pub mod failure;
 pub mod link;
 pub mod progress;
 pub mod report;
 pub mod seats;
 pub mod stats;
 pub mod swarm;
+pub mod verdict;
+pub mod watchdog;
 
 pub use connection::{BotConnection, BotError, DecodeMode, Detached, ServerEvent};
 pub use driver::{Driver, Intent, View};

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::stats::{Sample, Stats};
@@ -54,12 +55,27 @@ pub struct Progress {
     quiet: bool,
     phase: Arc<AtomicU8>,
     done: CancellationToken,
+    window_start: Arc<Mutex<Option<Instant>>>,
+}
+
+/// What the status line says besides the counters.
+struct Shape {
+    count: usize,
+    decoding: usize,
+    window: Duration,
+    window_start: Arc<Mutex<Option<Instant>>>,
 }
 
 impl Progress {
     /// Starts reporting on `stats` for a run of `count` bots.
     #[must_use]
-    pub fn start(mode: ProgressMode, stats: Arc<Stats>, count: usize) -> Progress {
+    pub fn start(
+        mode: ProgressMode,
+        stats: Arc<Stats>,
+        count: usize,
+        decoding: usize,
+        window: Duration,
+    ) -> Progress {
         let quiet = mode == ProgressMode::Quiet;
         let bar = (mode == ProgressMode::Auto && std::io::stdout().is_terminal()).then(|| {
             let b = ProgressBar::with_draw_target(
@@ -67,7 +83,7 @@ impl Progress {
                 indicatif::ProgressDrawTarget::stdout(),
             );
             b.set_style(
-                ProgressStyle::with_template("{spinner} {elapsed:>4} {prefix:8} {msg}")
+                ProgressStyle::with_template("{spinner} {elapsed:>4} {prefix:8} {wide_msg}")
                     .expect("valid template"),
             );
             b.enable_steady_tick(Duration::from_millis(200));
@@ -75,10 +91,16 @@ impl Progress {
         });
         let phase = Arc::new(AtomicU8::new(Phase::Ramp as u8));
         let done = CancellationToken::new();
+        let window_start = Arc::new(Mutex::new(None));
         if !quiet {
             tokio::spawn(report_loop(
                 stats,
-                count,
+                Shape {
+                    count,
+                    decoding,
+                    window,
+                    window_start: window_start.clone(),
+                },
                 bar.clone(),
                 phase.clone(),
                 done.clone(),
@@ -89,12 +111,16 @@ impl Progress {
             quiet,
             phase,
             done,
+            window_start,
         }
     }
 
     /// Moves to `phase` and says so on its own line.
     pub fn phase(&self, phase: Phase, note: &str) {
         self.phase.store(phase as u8, Ordering::Relaxed);
+        if phase == Phase::Measure {
+            *self.window_start.lock() = Some(Instant::now());
+        }
         self.println(&format!(
             "tickwire-bots: {} {note}",
             Phase::name(phase as u8)
@@ -129,13 +155,16 @@ impl Drop for Progress {
 
 async fn report_loop(
     stats: Arc<Stats>,
-    count: usize,
+    shape: Shape,
     bar: Option<ProgressBar>,
     phase: Arc<AtomicU8>,
     done: CancellationToken,
 ) {
     let start = Instant::now();
+    let count = shape.count;
     let mut every = tokio::time::interval(Duration::from_secs(1));
+    // After a stall, one line, not a burst of the ones missed.
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     every.tick().await;
     let mut last: Sample = stats.sample();
     let mut last_at = Instant::now();
@@ -158,9 +187,17 @@ async fn report_loop(
                 rtt.value_at_quantile(0.99) as f64 / 1000.0
             )
         };
+        let left = match (*shape.window_start.lock(), phase.load(Ordering::Relaxed)) {
+            (Some(w0), 2) => format!(
+                "{:.0} s left  ",
+                shape.window.saturating_sub(w0.elapsed()).as_secs_f64()
+            ),
+            _ => String::new(),
+        };
         let msg = format!(
-            "connected {}/{count} joined {}  down {:.0} msg/s {:.0} kbps  up {:.0} msg/s  {rtt_text}  errors {} desyncs {} disconnects {}",
+            "{left}connected {}/{count} ({} decode) joined {}  down {:.0} msg/s {:.0} kbps  up {:.0} msg/s  {rtt_text}  errors {} desyncs {} disconnects {}",
             now_s.connected,
+            shape.decoding,
             now_s.joined,
             per_s(now_s.frames_down, last.frames_down),
             per_s(now_s.bytes_down, last.bytes_down) * 8.0 / 1000.0,

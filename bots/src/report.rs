@@ -9,6 +9,8 @@ use serde::Serialize;
 
 use crate::brain::Behavior;
 use crate::seats::JoinPlan;
+use crate::stats::{Disruption, FailureGroup, ResumeTally};
+use crate::verdict::{Check, Outcome};
 
 /// The run's parameters, as given.
 #[derive(Clone, Debug, Serialize)]
@@ -38,6 +40,10 @@ pub struct Params {
     pub jitter_ms: u64,
     /// Link conditioner: bandwidth cap each way, kbit/s (`null`: none).
     pub bandwidth_kbps: Option<u64>,
+    /// Planned TCP drops about this often per bot, seconds (`null`: none).
+    pub drop_every_s: Option<f64>,
+    /// Planned page reloads about this often per bot, seconds (`null`: none).
+    pub reload_every_s: Option<f64>,
 }
 
 /// Latency percentiles in milliseconds (`null` without samples): input round trips of
@@ -77,6 +83,120 @@ impl RttMs {
     }
 }
 
+/// The harness's own health over the window.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Harness {
+    /// The bot process kept up: its figures describe the server.
+    pub valid: bool,
+    /// Why not, when not.
+    pub invalid_reasons: Vec<String>,
+    /// How late a 10 ms timer of the bots' runtime fired.
+    pub timer_late_ms: RttMs,
+}
+
+/// Inputs below this share of the tick rate: the bots could not keep their schedule.
+const MIN_INPUT_SHARE: f64 = 0.9;
+/// Bot process CPU above this, % per runtime thread: saturated.
+const MAX_CPU_PCT_PER_THREAD: f64 = 90.0;
+
+impl Harness {
+    /// Judges the window of `r`: inputs sent per bot per second against the tick rate, the
+    /// process's CPU against `threads` cores, and the timers' p99 lateness against a tick.
+    #[must_use]
+    pub fn judge(r: &Report, timer_late_ms: RttMs, threads: usize) -> Harness {
+        let mut why = Vec::new();
+        let hz = f64::from(r.tick_hz);
+        if r.client_seconds > 0.0 && hz > 0.0 && r.inputs_per_bot_per_s < MIN_INPUT_SHARE * hz {
+            why.push(format!(
+                "bots sent {:.1} inputs per bot per second at {hz:.0} Hz: the bot process could not keep its schedule",
+                r.inputs_per_bot_per_s
+            ));
+        }
+        let cpu_budget = MAX_CPU_PCT_PER_THREAD * threads.max(1) as f64;
+        if let Some(cpu) = r.bots_cpu_pct.filter(|c| *c > cpu_budget) {
+            why.push(format!(
+                "bot process at {cpu:.0} % CPU ({threads} runtime thread(s)): saturated; use fewer decoding bots (--probes) or more --threads"
+            ));
+        }
+        if let (Some(p99), true) = (timer_late_ms.p99, hz > 0.0) {
+            let tick_ms = 1000.0 / hz;
+            if p99 > tick_ms {
+                why.push(format!(
+                    "the bots' timers fired up to {p99:.0} ms late (p99), more than a tick ({tick_ms:.0} ms): the runtime was starved"
+                ));
+            }
+        }
+        Harness {
+            valid: why.is_empty(),
+            invalid_reasons: why,
+            timer_late_ms,
+        }
+    }
+}
+
+/// Resumes after one kind of planned disruption.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ResumeKind {
+    /// Connections cut.
+    pub cuts: u64,
+    /// Resumes that got their first snapshot.
+    pub resumes: u64,
+    /// Of which the first snapshot was a full state.
+    pub full_snapshots: u64,
+    /// Cut to first snapshot applied.
+    pub resume_ms: RttMs,
+    /// Resumes that failed, by kind.
+    pub failures: BTreeMap<String, u64>,
+}
+
+/// The resumes of a run (`--drop-every`, `--reload-every`).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ResumeReport {
+    /// Resumes that got their first snapshot, drops and reloads together.
+    pub resumes: u64,
+    /// Cut to first snapshot applied, drops and reloads together.
+    pub resume_ms: RttMs,
+    /// Resumes whose first snapshot was a full state rather than a delta (every reload
+    /// asks for one).
+    pub resume_full_snapshots: u64,
+    /// Resumes that failed, by kind (drops and reloads together).
+    pub resume_failures: BTreeMap<String, u64>,
+    /// The same, by disruption: `drop`, `reload` (only those that happened).
+    pub resume_by_kind: BTreeMap<String, ResumeKind>,
+}
+
+impl ResumeReport {
+    /// From the tallies of [`crate::stats::Stats::resumes`] (drops, reloads).
+    #[must_use]
+    pub fn from_tallies(t: &[ResumeTally; 2]) -> ResumeReport {
+        let mut all = crate::driver::rtt_histogram();
+        let mut r = ResumeReport::default();
+        for (tally, kind) in t.iter().zip([Disruption::Drop, Disruption::Reload]) {
+            if tally.attempts == 0 {
+                continue;
+            }
+            all.add(&tally.us).expect("same histogram bounds");
+            r.resumes += tally.resumed;
+            r.resume_full_snapshots += tally.full;
+            for (why, n) in &tally.failures {
+                *r.resume_failures.entry(why.clone()).or_default() += n;
+            }
+            r.resume_by_kind.insert(
+                kind.name().to_owned(),
+                ResumeKind {
+                    cuts: tally.attempts,
+                    resumes: tally.resumed,
+                    full_snapshots: tally.full,
+                    resume_ms: RttMs::from_histogram(&tally.us),
+                    failures: tally.failures.clone(),
+                },
+            );
+        }
+        r.resume_ms = RttMs::from_histogram(&all);
+        r
+    }
+}
+
 /// Everything a run measured. Rates are over the measured window, per client-second
 /// (each bot counts for the part of the window its session was open).
 #[derive(Clone, Debug, Serialize)]
@@ -84,6 +204,15 @@ pub struct Report {
     /// The run's parameters.
     #[serde(flatten)]
     pub params: Params,
+    /// How the run ended: `pass`, `fail` (a threshold), `invalid` (the harness could not
+    /// keep up), `server_gone`, `unreachable`, `interrupted`.
+    pub outcome: Outcome,
+    /// Why it stopped early or was interrupted (`null`: it ran to its end).
+    pub stop_reason: Option<String>,
+    /// Every threshold, checked.
+    pub checks: Vec<Check>,
+    /// Bots that decode every snapshot (probes; the others read headers only).
+    pub decoding_bots: usize,
     /// The server's tick rate (from the welcome; 0 if no bot joined).
     pub tick_hz: u16,
     /// Bots that joined.
@@ -127,10 +256,17 @@ pub struct Report {
     pub kbps_down_total: f64,
     /// CPU time of the bot process over the window, % of one core (`null` off Linux).
     pub bots_cpu_pct: Option<f64>,
+    /// Whether the harness kept up (else the run is `invalid`).
+    pub harness: Harness,
+    /// Resumes after planned drops and reloads (the whole run, not only the window).
+    #[serde(flatten)]
+    pub resumes: ResumeReport,
     /// Stopped early (Ctrl-C).
     pub interrupted: bool,
-    /// The first few failures, as text.
-    pub failure_samples: Vec<String>,
+    /// Every failure, by kind (`"join: refused: HTTP 503 Service Unavailable"`,
+    /// `"in play: closed 1001 ShuttingDown"`, `"in play: reset"`, `"in play: desync: hash
+    /// mismatch"`...): a count and the first few in full.
+    pub failures: BTreeMap<String, FailureGroup>,
 }
 
 impl Report {
@@ -148,12 +284,8 @@ impl Report {
         let mut rows: Vec<(&str, String)> = vec![
             ("bots joined", format!("{} / {}", self.joined, p.count)),
             (
-                "behaviour / probes",
-                format!(
-                    "{:?} / {}",
-                    p.behavior,
-                    p.probes.map_or("all".to_owned(), |k| k.to_string())
-                ),
+                "behaviour / decoding bots",
+                format!("{:?} / {} of {}", p.behavior, self.decoding_bots, p.count),
             ),
             ("tick rate", format!("{} Hz", self.tick_hz)),
             (
@@ -203,7 +335,14 @@ impl Report {
                 "down, all bots",
                 format!("{:.0} kbit/s", self.kbps_down_total),
             ),
-            ("bot process CPU", format!("{} %", opt(self.bots_cpu_pct))),
+            (
+                "bot process CPU / timers late p99",
+                format!(
+                    "{} % / {} ms",
+                    opt(self.bots_cpu_pct),
+                    opt(self.harness.timer_late_ms.p99)
+                ),
+            ),
             (
                 "errors / desyncs / disconnects",
                 format!(
@@ -241,16 +380,68 @@ impl Report {
                 ),
             ));
         }
+        for (kind, k) in &self.resumes.resume_by_kind {
+            let failed: u64 = k.failures.values().sum();
+            rows.push((
+                if kind == "drop" {
+                    "resumes after drops"
+                } else {
+                    "resumes after reloads"
+                },
+                format!(
+                    "{} of {} cuts: {} delta, {} full, {} failed; p50 / p99 / max {} / {} / {} ms",
+                    k.resumes,
+                    k.cuts,
+                    k.resumes - k.full_snapshots,
+                    k.full_snapshots,
+                    failed,
+                    opt(k.resume_ms.p50),
+                    opt(k.resume_ms.p99),
+                    opt(k.resume_ms.max),
+                ),
+            ));
+        }
+        for (why, n) in &self.resumes.resume_failures {
+            rows.push(("resume failed", format!("{n} x {why}")));
+        }
         if self.interrupted {
             rows.push(("interrupted", "yes (partial window)".to_owned()));
+        }
+        for why in &self.harness.invalid_reasons {
+            rows.push(("INVALID RUN", why.clone()));
+        }
+        if self.joined == 0 {
+            // Nothing was measured: the figures would only be zeros.
+            rows.truncate(2);
         }
         let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
         let mut out = String::new();
         for (k, v) in rows {
             let _ = writeln!(out, "  {k:<width$}  {v}");
         }
-        for s in &self.failure_samples {
-            let _ = writeln!(out, "  ! {s}");
+        for c in &self.checks {
+            let _ = writeln!(out, "  {}", c.line());
+        }
+        let _ = writeln!(
+            out,
+            "  result: {}{} (exit {})",
+            self.outcome.word(),
+            self.stop_reason
+                .as_ref()
+                .map_or(String::new(), |r| format!(": {r}")),
+            self.outcome.exit_code()
+        );
+        if !self.failures.is_empty() {
+            let total: u64 = self.failures.values().map(|g| g.count).sum();
+            let _ = writeln!(out, "  failures by kind ({total}):");
+            let mut groups: Vec<_> = self.failures.iter().collect();
+            groups.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(b.0)));
+            for (kind, g) in groups {
+                let _ = writeln!(out, "  ! {:>6} x {kind}", g.count);
+                if let Some(e) = g.examples.first() {
+                    let _ = writeln!(out, "  !          e.g. {e}");
+                }
+            }
         }
         out
     }

@@ -10,8 +10,20 @@ use parking_lot::Mutex;
 
 use crate::driver::{duration_us, rtt_histogram};
 
-/// Failure samples kept for the report.
-const MAX_SAMPLES: usize = 8;
+/// Examples kept of each kind of failure.
+const EXAMPLES_PER_KIND: usize = 3;
+/// Kinds of failure told apart (more fall under "other"; kinds carry no ids, so a run
+/// sees a handful).
+const MAX_KINDS: usize = 64;
+
+/// Every failure of one kind.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct FailureGroup {
+    /// How many.
+    pub count: u64,
+    /// The first few, in full (which bot, what the server said).
+    pub examples: Vec<String>,
+}
 
 /// Counters shared by every bot task of a swarm.
 #[derive(Debug, Default)]
@@ -91,7 +103,56 @@ pub struct Stats {
     rtt_recent: Mutex<Histogram<u64>>,
     matchmake: Mutex<Histogram<u64>>,
     rooms: Mutex<BTreeMap<String, u64>>,
-    samples: Mutex<Vec<String>>,
+    failures: Mutex<BTreeMap<String, FailureGroup>>,
+    resumes: Mutex<[ResumeTally; 2]>,
+}
+
+/// A deliberate break of a bot's connection, after which it resumes its player.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disruption {
+    /// The TCP connection is reset (a network failure); the bot resumes with the state it
+    /// holds.
+    Drop,
+    /// A page reload: a fresh connection with the resume token and no state.
+    Reload,
+}
+
+impl Disruption {
+    /// Its name in the report.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Disruption::Drop => "drop",
+            Disruption::Reload => "reload",
+        }
+    }
+}
+
+/// The resumes after one kind of disruption.
+#[derive(Clone, Debug)]
+pub struct ResumeTally {
+    /// Connections cut.
+    pub attempts: u64,
+    /// Resumes that got their first snapshot.
+    pub resumed: u64,
+    /// Of which the first snapshot was a full state (not a delta).
+    pub full: u64,
+    /// Cut to first snapshot applied, microseconds.
+    pub us: Histogram<u64>,
+    /// Resumes that failed, by kind.
+    pub failures: BTreeMap<String, u64>,
+}
+
+impl Default for ResumeTally {
+    fn default() -> Self {
+        ResumeTally {
+            attempts: 0,
+            resumed: 0,
+            full: 0,
+            us: rtt_histogram(),
+            failures: BTreeMap::new(),
+        }
+    }
 }
 
 impl Default for Stats {
@@ -102,7 +163,8 @@ impl Default for Stats {
             rtt_recent: Mutex::new(rtt_histogram()),
             matchmake: Mutex::new(rtt_histogram()),
             rooms: Mutex::new(BTreeMap::new()),
-            samples: Mutex::new(Vec::new()),
+            failures: Mutex::new(BTreeMap::new()),
+            resumes: Mutex::new(Default::default()),
         }
     }
 }
@@ -150,18 +212,55 @@ impl Stats {
         self.rooms.lock().clone()
     }
 
-    /// Keeps a failure message for the report (the first few only).
-    pub fn note_failure(&self, what: String) {
-        let mut s = self.samples.lock();
-        if s.len() < MAX_SAMPLES {
-            s.push(what);
+    /// Counts a failure of `kind` (see [`crate::failure::kind`]); `detail` is kept as an
+    /// example for the first few of each kind.
+    pub fn note_failure(&self, kind: &str, detail: String) {
+        let mut f = self.failures.lock();
+        let kind = if f.len() >= MAX_KINDS && !f.contains_key(kind) {
+            "other"
+        } else {
+            kind
+        };
+        let g = f.entry(kind.to_owned()).or_default();
+        g.count += 1;
+        if g.examples.len() < EXAMPLES_PER_KIND {
+            g.examples.push(detail);
         }
     }
 
-    /// The failure messages kept.
+    /// Every failure so far, by kind.
     #[must_use]
-    pub fn failure_samples(&self) -> Vec<String> {
-        self.samples.lock().clone()
+    pub fn failures(&self) -> BTreeMap<String, FailureGroup> {
+        self.failures.lock().clone()
+    }
+
+    /// Counts a connection cut by `kind`.
+    pub fn note_cut(&self, kind: Disruption) {
+        self.resumes.lock()[kind as usize].attempts += 1;
+    }
+
+    /// Counts a resume after `kind` that got its first snapshot `took` after the cut, a
+    /// full state when `full`.
+    pub fn note_resumed(&self, kind: Disruption, took: Duration, full: bool) {
+        let mut r = self.resumes.lock();
+        let t = &mut r[kind as usize];
+        t.resumed += 1;
+        t.full += u64::from(full);
+        t.us.saturating_record(duration_us(took));
+    }
+
+    /// Counts a resume after `kind` that failed, by the failure's kind.
+    pub fn note_resume_failed(&self, kind: Disruption, why: String) {
+        *self.resumes.lock()[kind as usize]
+            .failures
+            .entry(why)
+            .or_default() += 1;
+    }
+
+    /// The resumes so far: after drops, after reloads.
+    #[must_use]
+    pub fn resumes(&self) -> [ResumeTally; 2] {
+        self.resumes.lock().clone()
     }
 
     /// The counters now.

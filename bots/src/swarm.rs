@@ -5,7 +5,7 @@
 //! taken; then every bot closes. "window start" / "window end" lines mark the window on
 //! the progress output (the benchmark driver aligns its server measurements on them).
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,14 +21,18 @@ use crate::brain::Behavior;
 use crate::connection::DecodeMode;
 use crate::link::LinkConfig;
 use crate::progress::{Phase, Progress, ProgressMode};
-use crate::report::{process_cpu_time, Params, Report, RttMs};
+use crate::report::{process_cpu_time, Harness, Params, Report, ResumeReport, RttMs};
 use crate::seats::{JoinPlan, Seats};
 use crate::stats::Stats;
+use crate::verdict::{checks, Outcome, Thresholds};
+use crate::watchdog;
 
 /// Most bots one run may start.
 pub const MAX_BOTS: usize = 20_000;
 /// Longest warm-up or window.
 pub const MAX_DURATION: Duration = Duration::from_secs(3600);
+/// Shortest period of planned drops and reloads.
+pub const MIN_DISRUPT_EVERY: Duration = Duration::from_millis(200);
 /// Longest wait for every bot to close at the end.
 const CLOSE_ALL_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -59,6 +63,16 @@ pub struct SwarmConfig {
     pub link: LinkConfig,
     /// Progress output.
     pub progress: ProgressMode,
+    /// Cut each bot's TCP connection (a reset) about this often, then resume its player
+    /// with the state it holds.
+    pub drop_every: Option<Duration>,
+    /// Reload each bot about this often, as a page reload: a fresh connection presents the
+    /// resume token with no state (a full state comes back).
+    pub reload_every: Option<Duration>,
+    /// Limits checked at the end (the report's pass/fail lines).
+    pub thresholds: Thresholds,
+    /// Runtime threads driving the bots (for the harness's CPU budget).
+    pub threads: usize,
 }
 
 impl SwarmConfig {
@@ -77,6 +91,10 @@ impl SwarmConfig {
             probes: None,
             link: LinkConfig::default(),
             progress: ProgressMode::Quiet,
+            drop_every: None,
+            reload_every: None,
+            thresholds: Thresholds::default(),
+            threads: 1,
         }
     }
 }
@@ -90,6 +108,14 @@ pub enum SwarmError {
     /// A setting is out of range.
     #[error("{0}")]
     Invalid(String),
+}
+
+/// Checks a configuration without running it (what [`run`] refuses).
+///
+/// # Errors
+/// [`SwarmError`] saying which setting and its range.
+pub fn validate(config: &SwarmConfig) -> Result<(), SwarmError> {
+    check(config)
 }
 
 fn check(config: &SwarmConfig) -> Result<(), SwarmError> {
@@ -134,6 +160,15 @@ fn check(config: &SwarmConfig) -> Result<(), SwarmError> {
             }
         }
     }
+    for (every, what) in [(config.drop_every, "drop"), (config.reload_every, "reload")] {
+        if every.is_some_and(|e| e < MIN_DISRUPT_EVERY || e > MAX_DURATION) {
+            return Err(SwarmError::Invalid(format!(
+                "--{what}-every must be {}..={} s",
+                MIN_DISRUPT_EVERY.as_secs_f64(),
+                MAX_DURATION.as_secs()
+            )));
+        }
+    }
     if !(config.ramp_per_s.is_finite() && config.ramp_per_s >= 0.0) {
         return Err(SwarmError::Invalid("ramp must be >= 0".into()));
     }
@@ -165,7 +200,9 @@ pub async fn run(config: SwarmConfig) -> Result<Report, SwarmError> {
 }
 
 /// Runs a swarm to its end, or until `cancel` (then the report covers the partial window
-/// and says so).
+/// and says so). It stops early, with its reason in the report, when the server cannot be
+/// reached or refuses every bot ([`Outcome::Unreachable`]) or goes away during the run
+/// ([`Outcome::ServerGone`]).
 ///
 /// # Errors
 /// [`SwarmError`] for a configuration it refuses (nothing is started then).
@@ -188,21 +225,56 @@ pub async fn run_until(
         attempts,
         tick_hz: AtomicU32::new(0),
         sessions: Mutex::new(vec![Session::default(); config.count]),
+        drop_every: config.drop_every,
+        reload_every: config.reload_every,
     });
-    let progress = Progress::start(config.progress, stats.clone(), config.count);
-    let mut bots: JoinSet<()> = JoinSet::new();
-    let mut started = 0usize;
     let mask = probe_mask(config.count, config.probes);
+    let probe_count = mask.iter().filter(|p| **p).count();
+    let progress = Progress::start(
+        config.progress,
+        stats.clone(),
+        config.count,
+        probe_count,
+        config.duration,
+    );
+    // Stops every phase: the caller's cancel, or the watchdog's verdict.
+    let halt = cancel.child_token();
+    let early: Arc<Mutex<Option<(Outcome, String)>>> = Arc::default();
+    let mut bots: JoinSet<()> = JoinSet::new();
+    let started = Arc::new(AtomicUsize::new(0));
+    let t0 = Instant::now();
+
+    if let Err(why) = watchdog::reachable(&config.url).await {
+        *early.lock() = Some((
+            Outcome::Unreachable,
+            format!("cannot reach the server at {}: {why}", config.url),
+        ));
+        halt.cancel();
+    }
+    let dog = tokio::spawn(watchdog::watch(
+        watchdog::Watched {
+            url: config.url.clone(),
+            count: config.count,
+            stats: stats.clone(),
+            attempts: attempts_rx.clone(),
+            started: started.clone(),
+        },
+        early.clone(),
+        halt.clone(),
+    ));
+    let late = Arc::new(Mutex::new(crate::driver::rtt_histogram()));
+    let timers = tokio::spawn(watchdog::timer_lateness(late.clone()));
 
     // Ramp.
-    let t0 = Instant::now();
-    let probe_count = mask.iter().filter(|p| **p).count();
     let mut probe_rank = 0usize;
     for (index, probe) in mask.iter().enumerate() {
+        if halt.is_cancelled() {
+            break;
+        }
         if config.ramp_per_s > 0.0 {
             let at = t0 + Duration::from_secs_f64(index as f64 / config.ramp_per_s);
             tokio::select! {
-                () = cancel.cancelled() => break,
+                () = halt.cancelled() => break,
                 () = tokio::time::sleep_until(at) => {}
             }
         }
@@ -225,40 +297,57 @@ pub async fn run_until(
             }),
         };
         bots.spawn(bot::run(spec, fleet.clone()));
-        started += 1;
+        started.fetch_add(1, Ordering::Relaxed);
         // Keep finished tasks from piling up while thousands join.
         while bots.try_join_next().is_some() {}
     }
+    let n_started = started.load(Ordering::Relaxed);
     tokio::select! {
-        () = cancel.cancelled() => {}
-        _ = tokio::time::timeout(CONNECT_TIMEOUT * 2, attempts_rx.wait_for(|n| *n >= started)) => {}
+        () = halt.cancelled() => {}
+        _ = tokio::time::timeout(CONNECT_TIMEOUT * 2, attempts_rx.wait_for(|n| *n >= n_started)) => {}
     }
     let s = stats.sample();
+    if !halt.is_cancelled() && s.joined == 0 {
+        let why = watchdog::top_failures(&stats);
+        *early.lock() = Some((Outcome::Unreachable, format!("no bot joined: {why}")));
+        halt.cancel();
+    }
     progress.phase(
         Phase::Warmup,
         &format!(
             "{} joined, {} failed in {:.1} s",
             s.joined,
-            s.connect_errors,
+            s.connect_errors + s.matchmake_errors,
             t0.elapsed().as_secs_f64()
         ),
     );
     tokio::select! {
-        () = cancel.cancelled() => {}
+        () = halt.cancelled() => {}
         () = tokio::time::sleep(config.warmup) => {}
     }
 
     // Measured window.
     stats.reset_window();
     let (w0, s0, cpu0) = (Instant::now(), stats.sample(), process_cpu_time());
-    progress.phase(Phase::Measure, "window start");
+    late.lock().reset();
+    // The window opens only if the run still goes on (the benchmark driver aligns its
+    // server measurements on these two lines).
+    let measured = !halt.is_cancelled();
+    if measured {
+        progress.phase(Phase::Measure, "window start");
+    }
     tokio::select! {
-        () = cancel.cancelled() => {}
+        () = halt.cancelled() => {}
         () = tokio::time::sleep(config.duration) => {}
     }
     let (w1, s1, cpu1) = (Instant::now(), stats.sample(), process_cpu_time());
     let rtt = stats.window_rtt();
-    progress.phase(Phase::Closing, "window end");
+    let late = RttMs::from_histogram(&late.lock());
+    if measured {
+        progress.phase(Phase::Closing, "window end");
+    }
+    dog.abort();
+    timers.abort();
 
     fleet.stop.cancel();
     let closing = async { while bots.join_next().await.is_some() {} };
@@ -280,7 +369,9 @@ pub async fn run_until(
             let b = s.ended.map_or(w1, |e| e.min(w1));
             Some(b.saturating_duration_since(a).as_secs_f64())
         })
-        .sum();
+        .sum::<f64>()
+        // An empty sum of floats is -0.
+        .max(0.0);
     let per_client = |a: u64, b: u64| {
         if client_seconds > 0.0 {
             (a - b) as f64 / client_seconds
@@ -294,8 +385,9 @@ pub async fn run_until(
         (Some(a), Some(b)) => Some(b.saturating_sub(a).as_secs_f64() / window * 100.0),
         _ => None,
     };
+    let tick_hz = u16::try_from(fleet.tick_hz.load(Ordering::Relaxed)).unwrap_or(u16::MAX);
     let link = config.link;
-    Ok(Report {
+    let mut report = Report {
         params: Params {
             url: config.url.clone(),
             join: config.plan.clone(),
@@ -309,9 +401,15 @@ pub async fn run_until(
             latency_ms: link.latency.as_millis() as u64,
             jitter_ms: link.jitter.as_millis() as u64,
             bandwidth_kbps: link.bandwidth_bps.map(|b| b / 1000),
+            drop_every_s: config.drop_every.map(|d| d.as_secs_f64()),
+            reload_every_s: config.reload_every.map(|d| d.as_secs_f64()),
         },
-        tick_hz: u16::try_from(fleet.tick_hz.load(Ordering::Relaxed)).unwrap_or(u16::MAX),
+        outcome: Outcome::Pass,
+        stop_reason: None,
+        checks: Vec::new(),
+        tick_hz,
         joined: end.joined,
+        decoding_bots: probe_count,
         errors: end.errors + end.connect_errors + end.matchmake_errors,
         connect_errors: end.connect_errors,
         matchmake_errors: end.matchmake_errors,
@@ -331,9 +429,29 @@ pub async fn run_until(
         inputs_per_bot_per_s: per_client(s1.inputs, s0.inputs),
         kbps_down_total: (s1.bytes_down - s0.bytes_down) as f64 * 8.0 / 1000.0 / window,
         bots_cpu_pct,
+        harness: Harness::default(),
+        resumes: ResumeReport::from_tallies(&stats.resumes()),
         interrupted: cancel.is_cancelled(),
-        failure_samples: stats.failure_samples(),
-    })
+        failures: stats.failures(),
+    };
+    report.harness = Harness::judge(&report, late, config.threads);
+    // With nobody joined nothing was measured: no check would mean anything.
+    if report.joined > 0 {
+        report.checks = checks(&report, &config.thresholds);
+    }
+    let early = early.lock().clone();
+    (report.outcome, report.stop_reason) = if report.interrupted {
+        (Outcome::Interrupted, Some("interrupted".to_owned()))
+    } else if let Some((o, why)) = early {
+        (o, Some(why))
+    } else if !report.harness.valid {
+        (Outcome::Invalid, None)
+    } else if report.checks.iter().any(|c| !c.pass) {
+        (Outcome::Fail, None)
+    } else {
+        (Outcome::Pass, None)
+    };
+    Ok(report)
 }
 
 #[cfg(test)]

@@ -1,12 +1,20 @@
 //! The real `tickwire-bots` binary against a real server (in this process, on 127.0.0.1
-//! port 0): 20 bots for a few seconds, then the JSON report is checked.
+//! port 0): a clean run and its JSON, thresholds and exit codes, no server, a server that
+//! goes away mid-run, SIGTERM.
 
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Bound of every wait here.
+const LIMIT: Duration = Duration::from_secs(60);
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -15,8 +23,14 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn twenty_bots_join_play_and_report_json() {
+/// A server in this process on port 0, stopped through the sender.
+struct Server {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), tickwire_server::ServerError>>,
+}
+
+async fn start_server() -> Server {
     let config = tickwire_server::Config {
         assets: workspace_root().join("assets"),
         ..tickwire_server::Config::default()
@@ -24,86 +38,174 @@ async fn twenty_bots_join_play_and_report_json() {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(tickwire_server::run(listener, config, async move {
+    let task = tokio::spawn(tickwire_server::run(listener, config, async move {
         let _ = stopped.await;
     }));
+    Server { addr, stop, task }
+}
 
-    let json = std::env::temp_dir().join(format!("tickwire-bots-cli-{}.json", std::process::id()));
+impl Server {
+    fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    async fn shutdown(self) {
+        let _ = self.stop.send(());
+        self.task
+            .await
+            .expect("server task")
+            .expect("clean shutdown");
+    }
+}
+
+/// A running `tickwire-bots`, its stdout read line by line.
+struct Bots {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    out: String,
+}
+
+fn bots(args: &[&str]) -> Bots {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tickwire-bots"))
-        .args([
-            "--url",
-            &format!("ws://{addr}/ws"),
-            "--count",
-            "20",
-            "--duration",
-            "3",
-        ])
-        .args([
-            "--ramp",
-            "100",
-            "--behavior",
-            "chase",
-            "--progress",
-            "plain",
-            "--json",
-        ])
-        .arg(&json)
+        .args(["--progress", "plain"])
+        .args(args)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("start tickwire-bots");
-    // Bounded poll for the process to finish by itself.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("tickwire-bots did not stop by itself within 60 s");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let stdout = {
-        use std::io::Read;
-        let mut s = String::new();
-        child
-            .stdout
-            .take()
-            .expect("piped")
-            .read_to_string(&mut s)
-            .expect("read stdout");
-        s
-    };
-    assert!(status.success(), "tickwire-bots failed: {status}\n{stdout}");
-    assert!(
-        stdout.contains("window start") && stdout.contains("window end"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("input RTT"),
-        "human table printed:\n{stdout}"
-    );
+    let (tx, lines) = mpsc::channel();
+    for pipe in [
+        Box::new(child.stdout.take().expect("piped")) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().expect("piped")),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    Bots {
+        child,
+        lines,
+        out: String::new(),
+    }
+}
 
-    let text = std::fs::read_to_string(&json).expect("JSON report written");
-    let _ = std::fs::remove_file(&json);
-    let r: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+impl Bots {
+    /// Reads output until a line contains `what` (bounded).
+    fn wait_line(&mut self, what: &str) {
+        let deadline = Instant::now() + LIMIT;
+        while Instant::now() < deadline {
+            if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(100)) {
+                self.out.push_str(&line);
+                self.out.push('\n');
+                if line.contains(what) {
+                    return;
+                }
+            }
+        }
+        let _ = self.child.kill();
+        panic!("no line with {what:?} within {LIMIT:?}:\n{}", self.out);
+    }
+
+    /// Waits (bounded) for the process to exit by itself; its status and whole output.
+    async fn wait_exit(mut self) -> (ExitStatus, String) {
+        let deadline = Instant::now() + LIMIT;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("tickwire-bots did not stop by itself:\n{}", self.out);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        // The readers end with the pipes.
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.out.push_str(&line);
+            self.out.push('\n');
+        }
+        (status, self.out)
+    }
+}
+
+fn temp_json(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("tickwire-bots-{name}-{}.json", std::process::id()))
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).expect("JSON report written");
+    let _ = std::fs::remove_file(path);
+    serde_json::from_str(&text).expect("valid JSON")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_bots_join_play_pass_their_thresholds_and_report_json() {
+    let server = start_server().await;
+    let json = temp_json("clean");
+    let url = server.url();
+    let run = bots(&[
+        "--url",
+        &url,
+        "--count",
+        "20",
+        "--duration",
+        "3",
+        "--ramp",
+        "100",
+        "--behavior",
+        "chase",
+        "--max-join-errors",
+        "0",
+        "--max-disconnects",
+        "0",
+        "--min-snapshot-rate",
+        "1",
+        "--json",
+        json.to_str().expect("utf-8"),
+    ]);
+    let (status, stdout) = run.wait_exit().await;
+    assert_eq!(status.code(), Some(0), "{stdout}");
+    for line in [
+        "window start",
+        "window end",
+        "input RTT",
+        "PASS max-join-errors: 0 <= 0",
+        "PASS max-disconnects: 0 <= 0",
+        "PASS max-desyncs: 0 <= 0",
+        "PASS min-snapshot-rate",
+        "result: PASS (exit 0)",
+    ] {
+        assert!(stdout.contains(line), "{line:?} in:\n{stdout}");
+    }
+
+    let r = read_json(&json);
     let num = |k: &str| {
         r[k].as_f64()
-            .unwrap_or_else(|| panic!("{k} missing in {text}"))
+            .unwrap_or_else(|| panic!("{k} missing in {r}"))
     };
-    assert_eq!(num("joined"), 20.0, "{text}");
+    assert_eq!(r["outcome"], "pass");
+    assert_eq!(r["checks"].as_array().map(Vec::len), Some(4), "{r}");
+    assert_eq!(num("joined"), 20.0, "{r}");
     assert_eq!(num("count"), 20.0);
-    assert_eq!(num("errors"), 0.0, "{text}");
-    assert_eq!(num("desyncs"), 0.0, "{text}");
-    assert_eq!(num("disconnects"), 0.0, "{text}");
+    assert_eq!(num("errors"), 0.0, "{r}");
+    assert_eq!(num("desyncs"), 0.0, "{r}");
+    assert_eq!(num("disconnects"), 0.0, "{r}");
+    assert_eq!(r["failures"], serde_json::json!({}));
+    assert_eq!(r["harness"]["valid"], true, "{r}");
     assert_eq!(r["behavior"], "chase");
     assert_eq!(num("tick_hz"), 30.0);
+    // 20 bots: every one decodes (the default for small swarms).
+    assert_eq!(num("decoding_bots"), 20.0);
     for k in ["p50", "p90", "p99", "max"] {
         let v = r["rtt_ms"][k]
             .as_f64()
-            .unwrap_or_else(|| panic!("rtt_ms.{k} in {text}"));
+            .unwrap_or_else(|| panic!("rtt_ms.{k} in {r}"));
         assert!(v > 0.0 && v < 5_000.0, "rtt_ms.{k} = {v}");
     }
     for k in [
@@ -120,7 +222,158 @@ async fn twenty_bots_join_play_and_report_json() {
     assert!(num("bytes_up_per_client_per_s") < 1e5);
     assert!(num("snapshots_per_client_per_s") <= 60.0);
     assert!(num("inputs_per_bot_per_s") <= 60.0);
+    server.shutdown().await;
+}
 
-    let _ = stop.send(());
-    server.await.expect("server task").expect("clean shutdown");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_threshold_breach_exits_1_and_says_which() {
+    let server = start_server().await;
+    let json = temp_json("breach");
+    let url = server.url();
+    // 30 Hz: a thousand snapshots a second cannot be met.
+    let run = bots(&[
+        "--url",
+        &url,
+        "--count",
+        "3",
+        "--duration",
+        "1",
+        "--min-snapshot-rate",
+        "1000",
+        "--max-disconnects",
+        "0",
+        "--json",
+        json.to_str().expect("utf-8"),
+    ]);
+    let (status, stdout) = run.wait_exit().await;
+    assert_eq!(status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAIL min-snapshot-rate"), "{stdout}");
+    assert!(stdout.contains("PASS max-disconnects"), "{stdout}");
+    let r = read_json(&json);
+    assert_eq!(r["outcome"], "fail");
+    let failed: Vec<&str> = r["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["pass"] == false)
+        .map(|c| c["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(failed, ["min-snapshot-rate"]);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn no_server_fails_at_once_with_exit_3_and_says_so() {
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let json = temp_json("unreachable");
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    // A whole minute asked for: the run must not wait it out.
+    let run = bots(&[
+        "--url",
+        &url,
+        "--count",
+        "5",
+        "--duration",
+        "600",
+        "--json",
+        json.to_str().expect("utf-8"),
+    ]);
+    let (status, out) = run.wait_exit().await;
+    assert_eq!(status.code(), Some(3), "{out}");
+    assert!(out.contains("cannot reach the server"), "{out}");
+    assert!(
+        !out.contains("window start"),
+        "no window was measured:\n{out}"
+    );
+    let r = read_json(&json);
+    assert_eq!(r["outcome"], "unreachable");
+    assert_eq!(r["joined"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_gone_mid_run_stops_the_run_early_with_exit_4() {
+    let server = start_server().await;
+    let json = temp_json("gone");
+    let url = server.url();
+    let mut run = bots(&[
+        "--url",
+        &url,
+        "--count",
+        "5",
+        "--duration",
+        "600",
+        "--json",
+        json.to_str().expect("utf-8"),
+    ]);
+    run.wait_line("window start");
+    server.shutdown().await;
+    let (status, out) = run.wait_exit().await;
+    assert_eq!(status.code(), Some(4), "{out}");
+    assert!(out.contains("STOPPED EARLY"), "{out}");
+    let r = read_json(&json);
+    assert_eq!(r["outcome"], "server_gone");
+    let why = r["stop_reason"].as_str().expect("a reason");
+    assert!(
+        why.contains("ShuttingDown"),
+        "the server's close reason: {why}"
+    );
+    assert_eq!(r["joined"], 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_still_writes_the_report_and_exits_143() {
+    let server = start_server().await;
+    let json = temp_json("sigterm");
+    let url = server.url();
+    let mut run = bots(&[
+        "--url",
+        &url,
+        "--count",
+        "4",
+        "--duration",
+        "600",
+        "--json",
+        json.to_str().expect("utf-8"),
+    ]);
+    run.wait_line("window start");
+    let pid = run.child.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let (status, out) = run.wait_exit().await;
+    assert_eq!(status.code(), Some(143), "{out}");
+    assert!(out.contains("result: INTERRUPTED"), "{out}");
+    let r = read_json(&json);
+    assert_eq!(r["outcome"], "interrupted");
+    assert_eq!(r["interrupted"], true);
+    assert_eq!(r["joined"], 4);
+    server.shutdown().await;
+}
+
+#[test]
+fn bad_flags_are_refused_before_anything_starts() {
+    for (args, says) in [
+        (vec!["--latency-ms", "1000000000000"], "--latency-ms"),
+        (
+            vec!["--json", "/nonexistent/dir/x.json"],
+            "cannot write there",
+        ),
+        (vec!["--drop-every", "0.01"], "--drop-every"),
+        (vec!["--rtt-p99-ms=-3"], "--rtt-p99-ms"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tickwire-bots"))
+            .args(&args)
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
 }

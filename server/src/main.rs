@@ -1,6 +1,8 @@
 //! `tickwire-server`: parse the configuration, set up logging, bind, run until Ctrl-C or
 //! SIGTERM.
 
+use std::io::IsTerminal;
+
 use anyhow::Context;
 use clap::Parser;
 use tickwire_server::Config;
@@ -14,10 +16,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
+    // Logs on stderr, coloured only on a terminal (no escape codes in redirected files).
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
@@ -25,6 +30,9 @@ async fn main() -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     // Printed on stdout so scripts and tests can find the port when binding to :0.
     println!("tickwire-server listening on http://{addr}/");
+    println!(
+        "  page http://{addr}/  websocket ws://{addr}/ws  metrics http://{addr}/metrics  health http://{addr}/healthz"
+    );
     tickwire_server::run(listener, config, shutdown_signal()).await?;
     Ok(())
 }

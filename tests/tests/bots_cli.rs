@@ -217,10 +217,61 @@ async fn an_unknown_mode_is_a_matchmaking_error_for_every_bot() {
         "{}",
         r.table()
     );
-    assert!(
-        r.failure_samples[0].contains("404"),
-        "{:?}",
-        r.failure_samples
+    assert_eq!(
+        r.failures.keys().collect::<Vec<_>>(),
+        ["seat refused: HTTP 404"],
+        "{}",
+        r.table()
     );
+    assert_eq!(r.failures["seat refused: HTTP 404"].count, 3);
+    server.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drop_every_cuts_and_resumes_every_bot_with_a_delta() {
+    let server = TestServer::start().await;
+    // Probes and load bots both: the resume path of each is taken.
+    let mut config = SwarmConfig::new(server.ws_url(), 8, Duration::from_secs(4));
+    config.probes = Some(3);
+    config.drop_every = Some(Duration::from_secs(1));
+    let r = swarm::run(config).await.expect("valid config");
+    let t = r.table();
+    assert_eq!(r.joined, 8, "{t}");
+    assert_eq!((r.desyncs, r.errors, r.disconnects), (0, 0, 0), "{t}");
+    let drops = &r.resumes.resume_by_kind["drop"];
+    assert!(r.resumes.resumes > 0, "{t}");
+    assert!(r.resumes.resume_failures.is_empty(), "{t}");
+    // Every cut resumed (the run may stop during the last few), every one with a delta.
+    assert!(
+        drops.cuts >= drops.resumes && drops.cuts <= drops.resumes + 8,
+        "{t}"
+    );
+    assert_eq!(r.resumes.resume_full_snapshots, 0, "{t}");
+    assert!(r.resumes.resume_ms.p50 <= r.resumes.resume_ms.p99, "{t}");
+    plausible(r.resumes.resume_ms.p99, "resume p99");
+    let json: serde_json::Value = serde_json::from_str(&r.to_json()).expect("JSON report");
+    assert_eq!(json["resumes"], r.resumes.resumes);
+    assert_eq!(json["resume_full_snapshots"], 0);
+    assert!(json["resume_ms"]["p99"].as_f64().is_some());
+    server.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_every_resumes_from_a_full_state() {
+    let server = TestServer::start().await;
+    let mut config = SwarmConfig::new(server.ws_url(), 4, Duration::from_secs(3));
+    config.reload_every = Some(Duration::from_secs(1));
+    let r = swarm::run(config).await.expect("valid config");
+    let t = r.table();
+    assert_eq!(
+        (r.joined, r.desyncs, r.errors, r.disconnects),
+        (4, 0, 0, 0),
+        "{t}"
+    );
+    let reloads = &r.resumes.resume_by_kind["reload"];
+    assert!(reloads.resumes > 0, "{t}");
+    // A reloaded page holds no state: every resume gets a full state.
+    assert_eq!(reloads.full_snapshots, reloads.resumes, "{t}");
+    assert!(r.resumes.resume_failures.is_empty(), "{t}");
     server.shutdown().await.expect("clean shutdown");
 }

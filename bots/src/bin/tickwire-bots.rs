@@ -4,13 +4,17 @@
 //! tickwire-bots --url ws://127.0.0.1:8080/ws --count 200 --duration 30 --behavior arena \
 //!     --probes 5 --json report.json
 //! tickwire-bots --url ws://127.0.0.1:8080/ws --mode arena --rooms 250 --per-room 8
+//! tickwire-bots --count 50 --duration 10 --max-join-errors 0 --max-disconnects 0 \
+//!     --rtt-p99-ms 100 --min-snapshot-rate 28     # a CI smoke test: exit 0 or not
 //! ```
 //!
 //! Without `--mode`, `--rooms` or `--room`, every bot joins by quick play (the server's
 //! default mode); with them, every bot first takes a seat from the rooms API at the same
 //! host and port (`POST /matchmake/M`, `POST /rooms`, `POST /rooms/CODE/seat`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -22,6 +26,7 @@ use tickwire_bots::link::LinkConfig;
 use tickwire_bots::progress::ProgressMode;
 use tickwire_bots::seats::JoinPlan;
 use tickwire_bots::swarm::{self, SwarmConfig};
+use tickwire_bots::verdict::{Outcome, Thresholds};
 
 /// The same allocator as the server: thousands of bots' frames come and go every tick.
 #[global_allocator]
@@ -29,7 +34,20 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Drive a Tickwire server with headless bots and measure what they see.
 #[derive(Debug, Parser)]
-#[command(name = "tickwire-bots", version)]
+#[command(
+    name = "tickwire-bots",
+    version,
+    after_help = "\
+Exit codes:
+  0    ran to its end, every threshold passed, the harness kept up
+  1    a threshold failed (the FAIL lines say which)
+  2    bad flags (nothing started)
+  3    could not run: the server cannot be reached, or it refused every bot
+  4    stopped early: the server went away (or ended every session) during the run
+  5    invalid run: the bot process could not keep up (inputs late, CPU saturated,
+       timers late); its figures describe the harness, not the server
+  130  interrupted by Ctrl-C; 143 by SIGTERM (the report and --json are still written)"
+)]
 struct Args {
     /// Server WebSocket URL (this machine only).
     #[arg(long, default_value = "ws://127.0.0.1:8080/ws")]
@@ -67,35 +85,99 @@ struct Args {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Only this many bots (spread through the join order) decode every snapshot; the
-    /// others read snapshot headers only (load bots). Default: every bot decodes.
+    /// others read snapshot headers only (load bots, which the server cannot tell apart).
+    /// Default: every bot when --count is at most 50, else 5: a bot that decodes sees
+    /// every player, so N of them cost N^2 and saturate the bot process long before the
+    /// server (the run would then be marked invalid).
     #[arg(long)]
     probes: Option<usize>,
-    /// Link conditioner: delay added to every message, each way, in ms.
-    #[arg(long, default_value_t = 0)]
+    /// Link conditioner: delay added to every message, each way, in ms (0..=10000).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10_000))]
     latency_ms: u64,
-    /// Link conditioner: further random delay per message, up to this many ms.
-    #[arg(long, default_value_t = 0)]
+    /// Link conditioner: further random delay per message, up to this many ms (0..=10000).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10_000))]
     jitter_ms: u64,
-    /// Link conditioner: bandwidth cap per bot and direction, kbit/s.
-    #[arg(long)]
+    /// Link conditioner: bandwidth cap per bot and direction, kbit/s (8..=10000000).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(8..=10_000_000))]
     bandwidth_kbps: Option<u64>,
+    /// Fail (exit 1) when more seats or joins than this failed.
+    #[arg(long, value_name = "N")]
+    max_join_errors: Option<u64>,
+    /// Fail when more sessions than this were ended by the server or the socket.
+    #[arg(long, value_name = "N")]
+    max_disconnects: Option<u64>,
+    /// Fail when more replicas than this desynced.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    max_desyncs: u64,
+    /// Fail when more client-side errors than this happened (undecodable or unexpected
+    /// server messages, failed resumes).
+    #[arg(long, value_name = "N")]
+    max_errors: Option<u64>,
+    /// Fail when the input round trip's p99 over the window is above this, in ms.
+    #[arg(long, value_name = "MS")]
+    rtt_p99_ms: Option<f64>,
+    /// Fail when fewer snapshots than this arrived per bot per second over the window.
+    #[arg(long, value_name = "HZ")]
+    min_snapshot_rate: Option<f64>,
+    /// Fail when more resumes than this failed (with --drop-every / --reload-every).
+    #[arg(long, value_name = "N")]
+    max_resume_failures: Option<u64>,
+    /// Fail when the resume p99 (cut to first snapshot applied) is above this, in ms.
+    #[arg(long, value_name = "MS")]
+    resume_p99_ms: Option<f64>,
+    /// Cut each bot's TCP connection abruptly (a reset) at random about every S seconds
+    /// (0.5 S to 1.5 S), then resume its player with the state the bot holds.
+    #[arg(long, value_name = "S")]
+    drop_every: Option<f64>,
+    /// Reload each bot about every S seconds, as a browser page reload: a fresh connection
+    /// presents the resume token with no state (only the token and the next input number
+    /// survive a reload), so the server sends a full state.
+    #[arg(long, value_name = "S")]
+    reload_every: Option<f64>,
     /// Write the report as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
     /// Runtime threads (1: a single-threaded runtime, best when pinned to one core).
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
+    threads: u64,
     /// Progress output.
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     progress: ProgressMode,
 }
 
+/// Default probes: every bot in a small swarm, five in a large one (see `--probes`).
+const ALL_DECODE_UP_TO: usize = 50;
+const DEFAULT_PROBES: usize = 5;
+
+/// Exit code for bad flags (as clap's own).
+const EXIT_USAGE: i32 = 2;
+
 fn seconds(s: f64, what: &str) -> Result<Duration> {
     Duration::try_from_secs_f64(s).with_context(|| format!("--{what} must be >= 0 seconds"))
 }
 
-fn main() -> Result<()> {
-    let args = Args::parse();
+fn positive(v: Option<f64>, what: &str) -> Result<Option<f64>> {
+    match v {
+        Some(x) if !(x.is_finite() && x > 0.0) => bail!("--{what} must be a number > 0"),
+        v => Ok(v),
+    }
+}
+
+/// Fails now, not after the run, when `path` cannot be written.
+fn check_writable(path: &Path) -> Result<()> {
+    let existed = path.exists();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .with_context(|| format!("--json {}: cannot write there", path.display()))?;
+    if !existed {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
+fn config(args: &Args) -> Result<SwarmConfig> {
     let plan = match (args.rooms, args.per_room, &args.room, &args.mode) {
         (Some(rooms), Some(per_room), _, mode) => JoinPlan::Rooms {
             mode: mode.clone(),
@@ -106,40 +188,95 @@ fn main() -> Result<()> {
         (_, _, None, Some(mode)) => JoinPlan::Mode(mode.clone()),
         _ => JoinPlan::QuickPlay,
     };
-    let config = SwarmConfig {
+    if let Some(path) = &args.json {
+        check_writable(path)?;
+    }
+    let count = args.count.or(plan.count()).unwrap_or(10);
+    if !(args.ramp.is_finite() && (0.0..=100_000.0).contains(&args.ramp)) {
+        bail!("--ramp must be 0..=100000 bots per second (0: all at once)");
+    }
+    Ok(SwarmConfig {
         url: args.url.clone(),
-        count: args.count.or(plan.count()).unwrap_or(10),
+        count,
         plan,
         duration: seconds(args.duration, "duration")?,
         warmup: seconds(args.warmup, "warmup")?,
         ramp_per_s: args.ramp,
         behavior: args.behavior,
         seed: args.seed,
-        probes: args.probes,
+        probes: args
+            .probes
+            .or((count > ALL_DECODE_UP_TO).then_some(DEFAULT_PROBES)),
         link: LinkConfig {
             latency: Duration::from_millis(args.latency_ms),
             jitter: Duration::from_millis(args.jitter_ms),
             bandwidth_bps: args.bandwidth_kbps.map(|k| k * 1000),
         },
         progress: args.progress,
+        drop_every: args
+            .drop_every
+            .map(|s| seconds(s, "drop-every"))
+            .transpose()?,
+        reload_every: args
+            .reload_every
+            .map(|s| seconds(s, "reload-every"))
+            .transpose()?,
+        thresholds: Thresholds {
+            max_join_errors: args.max_join_errors,
+            max_disconnects: args.max_disconnects,
+            max_desyncs: Some(args.max_desyncs),
+            max_errors: args.max_errors,
+            rtt_p99_ms: positive(args.rtt_p99_ms, "rtt-p99-ms")?,
+            min_snapshot_rate: positive(args.min_snapshot_rate, "min-snapshot-rate")?,
+            max_resume_failures: args.max_resume_failures,
+            resume_p99_ms: positive(args.resume_p99_ms, "resume-p99-ms")?,
+        },
+        threads: usize::try_from(args.threads).unwrap_or(1),
+    })
+}
+
+fn main() {
+    let args = Args::parse();
+    let config = match config(&args).and_then(|c| {
+        swarm::validate(&c)?;
+        Ok(c)
+    }) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("tickwire-bots: {e:#}");
+            std::process::exit(EXIT_USAGE);
+        }
     };
+    match run(&args, config) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("tickwire-bots: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Runs the swarm, prints the table, writes the JSON; returns the exit code.
+fn run(args: &Args, config: SwarmConfig) -> Result<i32> {
     let runtime = if args.threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?
     } else {
         tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(args.threads)
+            .worker_threads(config.threads)
             .enable_all()
             .build()?
     };
+    // The exit code a signal asks for: 130 for Ctrl-C (SIGINT), 143 for SIGTERM.
+    let signalled = Arc::new(AtomicI32::new(0));
     let report = runtime.block_on(async {
         let cancel = CancellationToken::new();
-        let on_signal = cancel.clone();
+        let (on_signal, which) = (cancel.clone(), signalled.clone());
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                on_signal.cancel();
-            }
+            let code = wait_for_signal().await;
+            which.store(code, Ordering::Relaxed);
+            on_signal.cancel();
         });
         swarm::run_until(config, cancel).await
     })?;
@@ -148,8 +285,36 @@ fn main() -> Result<()> {
         std::fs::write(path, report.to_json() + "\n")
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    if report.joined == 0 {
-        bail!("no bot joined");
+    let code = match (report.outcome, signalled.load(Ordering::Relaxed)) {
+        (Outcome::Interrupted, s) if s != 0 => s,
+        (o, _) => o.exit_code(),
+    };
+    if let Some(why) = &report.stop_reason {
+        eprintln!("tickwire-bots: {}: {why}", report.outcome.word());
     }
-    Ok(())
+    Ok(code)
+}
+
+/// Waits for Ctrl-C or SIGTERM; returns the conventional exit code (128 + signal).
+async fn wait_for_signal() -> i32 {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return 130;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => 130,
+            _ = term.recv() => 143,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        130
+    }
 }
