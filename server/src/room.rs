@@ -249,6 +249,8 @@ pub enum RoomCommand {
         key: u64,
         /// The newest snapshot tick the client holds.
         last_tick: Option<Tick>,
+        /// The sequence number of the client's next input.
+        next_input_seq: u32,
         /// The connection (with the next ticket).
         arrival: Arrival,
     },
@@ -416,8 +418,9 @@ impl Room {
             RoomCommand::Resume {
                 key,
                 last_tick,
+                next_input_seq,
                 arrival,
-            } => self.resume(key, last_tick, arrival),
+            } => self.resume(key, last_tick, next_input_seq, arrival),
         }
     }
 
@@ -455,8 +458,14 @@ impl Room {
 
     /// Resumes the player with resume `key` on `arrival` right away, without the room task
     /// (for tests and tools); a refusal goes back on the arrival's `ended`.
-    pub fn resume_now(&mut self, key: u64, last_tick: Option<Tick>, arrival: Arrival) {
-        self.resume(key, last_tick, arrival);
+    pub fn resume_now(
+        &mut self,
+        key: u64,
+        last_tick: Option<Tick>,
+        next_input_seq: u32,
+        arrival: Arrival,
+    ) {
+        self.resume(key, last_tick, next_input_seq, arrival);
     }
 
     /// Number of players.

@@ -160,7 +160,7 @@ proptest! {
             }
             let held = client.replica.tick();
             let (next, link, ended) = arrival(key + 1);
-            room.resume_now(key, held, next);
+            room.resume_now(key, held, client.next_seq, next);
             client.link = link;
             client._ended = ended;
             // The welcome, then the first snapshot: a delta against the tick held when the

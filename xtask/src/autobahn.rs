@@ -38,7 +38,11 @@ pub fn ensure_kosoku() -> Result<PathBuf> {
     }
     println!("==> installing {KOSOKU} into {}", venv.display());
     // `--clear`: a venv left half-made (an interrupted install, a full disk) starts over.
-    run_cmd(Command::new("python3").args(["-m", "venv", "--clear"]).arg(&venv))?;
+    run_cmd(
+        Command::new("python3")
+            .args(["-m", "venv", "--clear"])
+            .arg(&venv),
+    )?;
     run_cmd(Command::new(venv.join("bin").join("pip")).args([
         "install",
         "--quiet",

@@ -136,10 +136,11 @@ fn place(
                 .rooms
                 .resume_target(&resume.token, room)
                 .map_err(resume_refused)?;
-            let last_tick = resume.last_tick;
+            let (last_tick, next_input_seq) = (resume.last_tick, resume.next_input_seq);
             let command: Command = Box::new(move |arrival| RoomCommand::Resume {
                 key,
                 last_tick,
+                next_input_seq,
                 arrival,
             });
             Ok((entry, command))

@@ -113,6 +113,18 @@ impl InputQueue {
         Push::Queued
     }
 
+    /// A resumed client's next input is `next`: when that is not after the last applied
+    /// number (it numbers from scratch, e.g. a reloaded page), its numbering starts over
+    /// there, so its inputs are not refused as old; otherwise nothing changes (it sends
+    /// again what it has not seen applied, and duplicates are still refused).
+    pub fn continue_from(&mut self, next: u32) {
+        if next != seq::NONE && seq::applied(next, self.last_applied) {
+            self.pending.clear();
+            self.backlog_ticks = 0;
+            self.last_applied = next.wrapping_sub(1);
+        }
+    }
+
     /// Forgets the inputs waiting (a lost connection's): the last applied sequence number
     /// stays, so none of them can apply later as a duplicate either.
     pub fn clear_pending(&mut self) {
@@ -189,6 +201,31 @@ mod tests {
         assert_eq!(iq.take_for_tick(Tick(11)).unwrap().move_dir.x, 0.2);
         assert_eq!(iq.take_for_tick(Tick(12)), None);
         assert_eq!(iq.last_applied(), 2);
+    }
+
+    #[test]
+    fn a_resume_continues_the_numbering_or_starts_it_over() {
+        let mut iq = InputQueue::new(8);
+        for s in 1..=5 {
+            iq.push(q(s, 10, 0.1));
+            iq.take_for_tick(Tick(10));
+        }
+        assert_eq!(iq.last_applied(), 5);
+        // The client goes on with 6 (it had not seen 4 and 5 applied and sends them again):
+        // nothing changes, 4 and 5 are still duplicates.
+        iq.continue_from(6);
+        assert_eq!(iq.last_applied(), 5);
+        assert_eq!(iq.push(q(4, 11, 0.1)), Push::Duplicate);
+        assert_eq!(iq.push(q(5, 11, 0.1)), Push::Duplicate);
+        // A reloaded page numbers from 1 again: its inputs apply.
+        iq.continue_from(1);
+        assert_eq!(iq.push(q(1, 12, 0.7)), Push::Queued);
+        assert_eq!(iq.take_for_tick(Tick(12)).unwrap().move_dir.x, 0.7);
+        assert_eq!(iq.last_applied(), 1);
+        // A client ahead of the server (inputs lost in flight, sent again): nothing
+        // changes.
+        iq.continue_from(9);
+        assert_eq!(iq.last_applied(), 1);
     }
 
     #[test]

@@ -196,7 +196,13 @@ impl Room {
     /// after a lost connection, or one whose old connection still looks alive (it is
     /// closed with [`CLOSE_REPLACED`]: the newer connection wins). The next snapshot is a
     /// delta against `last_tick` when the history still holds it, else a full state.
-    pub(super) fn resume(&mut self, key: u64, last_tick: Option<Tick>, arrival: Arrival) {
+    pub(super) fn resume(
+        &mut self,
+        key: u64,
+        last_tick: Option<Tick>,
+        next_input_seq: u32,
+        arrival: Arrival,
+    ) {
         let found = (key != 0)
             .then(|| self.players.iter().find(|(_, p)| p.resume_key == key))
             .flatten()
@@ -222,7 +228,8 @@ impl Room {
         )));
         // Pending inputs of the old connection stay (none is applied twice: the queue
         // knows the last applied sequence number); the client sends again what it has not
-        // seen applied.
+        // seen applied, or numbers from scratch (a reloaded page).
+        slot.queue.continue_from(next_input_seq);
         slot.lost_at = None;
         slot.last_sent = base;
         slot.acks = Acks {
