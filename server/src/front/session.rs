@@ -15,6 +15,7 @@ use tickwire_shared::protocol::{
     codec, ClientMsg, DisconnectReason, Join, Resume, ResumeRefusal, SeatRefusal,
     MAX_RESUME_TOKEN_BYTES, MAX_SEAT_TOKEN_BYTES, PROTOCOL_VERSION,
 };
+use tickwire_shared::Tick;
 
 use crate::net::close::{binary_payload, close_conn, Closing};
 use crate::net::game_socket::GameSocket;
@@ -55,7 +56,7 @@ pub async fn run(mut conn: GameSocket, shared: &Shared, asked: Asked) {
         },
     };
     let placed = hello.and_then(|hello| place(shared, hello, asked));
-    let (room, command) = match placed {
+    let (room, place) = match placed {
         Ok(p) => p,
         Err(closing) => {
             count(shared, &closing);
@@ -73,7 +74,7 @@ pub async fn run(mut conn: GameSocket, shared: &Shared, asked: Asked) {
         ended: ended_tx,
         ticket: shared.rooms.ticket(room.id),
     };
-    if let Err(mut back) = room.handle.send(command(arrival)) {
+    if let Err(mut back) = room.handle.send(place.command(arrival)) {
         let closing = Closing::with_reason(
             CloseCode::Again,
             DisconnectReason::ShuttingDown,
@@ -103,49 +104,75 @@ enum Hello {
     Resume(Resume),
 }
 
-/// The room command that places this connection, once it has its arrival.
-type Command = Box<dyn FnOnce(Arrival) -> RoomCommand + Send>;
+/// Where a session's connection goes in its room.
+enum Place {
+    /// A new player, holding its seat.
+    Join { name: String, lease: Lease },
+    /// The player held under resume `key`.
+    Resume {
+        key: u64,
+        last_tick: Option<Tick>,
+        next_input_seq: u32,
+    },
+}
 
-/// Where the session goes: its room, and the command that seats or resumes its player.
-fn place(
-    shared: &Shared,
-    hello: Hello,
-    asked: Asked,
-) -> Result<(Arc<RoomEntry>, Command), Closing> {
+impl Place {
+    /// The room command that takes `arrival` there.
+    fn command(self, arrival: Arrival) -> RoomCommand {
+        match self {
+            Place::Join { name, lease } => RoomCommand::Join {
+                name,
+                arrival,
+                lease,
+            },
+            Place::Resume {
+                key,
+                last_tick,
+                next_input_seq,
+            } => RoomCommand::Resume {
+                key,
+                last_tick,
+                next_input_seq,
+                arrival,
+            },
+        }
+    }
+}
+
+/// Where the session goes: its room, and its place there (a seat, or a held player).
+fn place(shared: &Shared, hello: Hello, asked: Asked) -> Result<(Arc<RoomEntry>, Place), Closing> {
     match hello {
         Hello::Join(join) => {
             let (name, claimed) = seat(shared, join, asked)?;
             let lease = Lease::new(claimed.guard);
-            let command: Command = Box::new(move |arrival| RoomCommand::Join {
-                name,
-                arrival,
-                lease,
-            });
-            Ok((claimed.room, command))
+            Ok((claimed.room, Place::Join { name, lease }))
         }
         Hello::Resume(resume) => {
             if resume.token.len() > MAX_RESUME_TOKEN_BYTES {
                 return Err(resume_refused(ResumeRefusal::Invalid));
             }
-            let room = match asked.room.as_deref().map(RoomId::parse) {
-                None => None,
-                Some(Some(id)) => Some(id),
-                Some(None) => return Err(resume_refused(ResumeRefusal::RoomGone)),
-            };
+            let room = url_room(&asked).map_err(|()| resume_refused(ResumeRefusal::RoomGone))?;
             let (entry, key) = shared
                 .rooms
                 .resume_target(&resume.token, room)
                 .map_err(resume_refused)?;
-            let (last_tick, next_input_seq) = (resume.last_tick, resume.next_input_seq);
-            let command: Command = Box::new(move |arrival| RoomCommand::Resume {
+            let place = Place::Resume {
                 key,
-                last_tick,
-                next_input_seq,
-                arrival,
-            });
-            Ok((entry, command))
+                last_tick: resume.last_tick,
+                next_input_seq: resume.next_input_seq,
+            };
+            Ok((entry, place))
         }
     }
+}
+
+/// The room the URL names (`?room=`); `Err` for a code that cannot be a room's.
+fn url_room(asked: &Asked) -> Result<Option<RoomId>, ()> {
+    asked
+        .room
+        .as_deref()
+        .map(|code| RoomId::parse(code).ok_or(()))
+        .transpose()
 }
 
 fn resume_refused(why: ResumeRefusal) -> Closing {
@@ -161,17 +188,13 @@ fn resume_refused(why: ResumeRefusal) -> Closing {
 /// The seat this join takes, and the player's name (the verified identity's, else the
 /// join's).
 fn seat(shared: &Shared, join: Join, asked: Asked) -> Result<(String, Claimed), Closing> {
+    let room = url_room(&asked).map_err(|()| seat_refused(SeatRefusal::RoomGone))?;
     let token = join.seat.or(asked.seat);
     let claimed = match (token, asked.room) {
-        (Some(token), room) => {
+        (Some(token), _) => {
             if token.len() > MAX_SEAT_TOKEN_BYTES {
                 return Err(seat_refused(SeatRefusal::Invalid));
             }
-            let room = match room.as_deref().map(RoomId::parse) {
-                None => None,
-                Some(Some(id)) => Some(id),
-                Some(None) => return Err(seat_refused(SeatRefusal::RoomGone)),
-            };
             shared.rooms.claim(&token, room).map_err(seat_refused)?
         }
         (None, Some(_)) => return Err(seat_refused(SeatRefusal::Missing)),
