@@ -436,6 +436,7 @@ mod tests {
             deaths,
             respawn_at: None,
             name: Name::from(name),
+            disconnected: false,
         })
     }
 
