@@ -1,5 +1,7 @@
 //! The client core: everything the browser client does that is not the browser. Native
-//! code, tested natively: the session (join, welcome, snapshots, disconnects), input timing
+//! code, tested natively: the session (join, welcome, snapshots, disconnects, a resume
+//! after a lost connection that keeps the replica and re-sends the inputs not seen
+//! applied), input timing
 //! and sequence numbers, prediction of the own player, interpolation of the rest, own shots
 //! shown at once, network statistics, the HUD ([`crate::hud`]) and the model the renderer
 //! draws.
@@ -8,10 +10,12 @@
 //! to send, and draws [`GameClient::render`].
 
 use glam::Vec2;
+use std::collections::VecDeque;
 use tickwire_shared::entity::net_aim_to_radians;
-use tickwire_shared::input::{aim_to_radians, Buttons};
+
+use tickwire_shared::input::{aim_to_radians, Buttons, InputMsg};
 use tickwire_shared::protocol::{
-    codec, ClientMsg, Disconnect, DisconnectReason, Join, Ping, ServerMsg, Welcome,
+    codec, ClientMsg, Disconnect, DisconnectReason, Join, Ping, Resume, ServerMsg, Welcome,
     PROTOCOL_VERSION,
 };
 use tickwire_shared::replica::interpolation::{Interpolator, ServerClock};
@@ -30,20 +34,25 @@ pub enum Phase {
     Connecting,
     /// Playing.
     Connected,
-    /// The connection dropped; the shell reconnects with backoff.
+    /// The connection dropped; the shell reconnects with backoff. The state is kept (and
+    /// drawn) for a resume; prediction is paused (no input is sent or predicted).
     Lost(String),
+    /// A new connection is open and has asked to resume the player: the state is kept,
+    /// prediction still paused, until the welcome.
+    Resuming,
     /// The server refused us for good (e.g. protocol version): no reconnect.
     Refused(String),
 }
 
 impl Phase {
-    /// Short name for scripts: `connecting`, `connected`, `lost`, `refused`.
+    /// Short name for scripts: `connecting`, `connected`, `lost`, `resuming`, `refused`.
     #[must_use]
     pub fn name(&self) -> &'static str {
         match self {
             Phase::Connecting => "connecting",
             Phase::Connected => "connected",
             Phase::Lost(_) => "lost",
+            Phase::Resuming => "resuming",
             Phase::Refused(_) => "refused",
         }
     }
@@ -119,6 +128,8 @@ pub struct DrawPlayer {
     pub dead: bool,
     /// This is the local player.
     pub me: bool,
+    /// Its connection is lost (held by the room for a resume): drawn faded, marked.
+    pub disconnected: bool,
 }
 
 /// Everything the renderer draws for one frame.
@@ -140,11 +151,19 @@ pub struct RenderModel {
     pub debug: Vec<String>,
 }
 
-/// The client core of one session (one connection); a reconnect starts a new one.
+/// The client core of one player's session: one connection, or several when a lost
+/// connection resumes the same player ([`GameClient::resume`]); a reconnect that cannot
+/// resume starts a new one.
 pub struct GameClient {
     name: String,
     /// The seat token to present in the join (used once).
     seat: Option<String>,
+    /// The resume token the next [`GameClient::on_open`] presents instead of a join.
+    resume: Option<String>,
+    /// Resumes that kept this client's state.
+    resumes: u32,
+    /// Inputs sent and not yet seen applied, oldest first: sent again after a resume.
+    unapplied: VecDeque<InputMsg>,
     /// Why the server said it closed the connection, if it did.
     disconnect: Option<DisconnectReason>,
     phase: Phase,
@@ -175,6 +194,9 @@ impl GameClient {
         GameClient {
             name: name.to_owned(),
             seat: None,
+            resume: None,
+            resumes: 0,
+            unapplied: VecDeque::new(),
             disconnect: None,
             phase: Phase::Connecting,
             welcome: None,
@@ -258,21 +280,58 @@ impl GameClient {
         self.predictor.corrections()
     }
 
-    /// The socket opened: returns the join message to send.
+    /// The shell opens a new socket to take the player back with resume `token` (the
+    /// newest welcome's; for a reloaded page, the one it kept): the next
+    /// [`GameClient::on_open`] sends `Resume` instead of a join. The state (replica,
+    /// prediction, HUD) is kept until the welcome says whether it resumed.
+    pub fn resume(&mut self, token: String) {
+        if matches!(self.phase, Phase::Refused(_)) {
+            return;
+        }
+        self.resume = Some(token);
+        self.disconnect = None;
+        self.phase = Phase::Resuming;
+    }
+
+    /// Resumes that kept this client's state (the same player, the same replica).
+    #[must_use]
+    pub fn resumes(&self) -> u32 {
+        self.resumes
+    }
+
+    /// Inputs sent and not yet seen applied by the server.
+    #[must_use]
+    pub fn unapplied_inputs(&self) -> usize {
+        self.unapplied.len()
+    }
+
+    /// The socket opened: returns the first message to send, a join, or a resume after
+    /// [`GameClient::resume`] (with the newest snapshot tick the replica holds, none for a
+    /// reloaded page, and the sequence number the next input will carry).
     #[must_use]
     pub fn on_open(&mut self) -> Vec<u8> {
-        let join = codec::encode_client(&ClientMsg::Join(Join {
-            version: PROTOCOL_VERSION,
-            name: self.name.clone(),
-            // A seat token is single-use: a second join (there is none) would go without.
-            seat: self.seat.take(),
-        }));
-        self.stats.up.add(0.0, join.len() as f64);
-        join
+        let first = match self.resume.take() {
+            Some(token) => ClientMsg::Resume(Resume {
+                version: PROTOCOL_VERSION,
+                token,
+                last_tick: self.replica.tick(),
+                next_input_seq: self.next_seq,
+            }),
+            None => ClientMsg::Join(Join {
+                version: PROTOCOL_VERSION,
+                name: self.name.clone(),
+                // A seat token is single-use: a second join would go without.
+                seat: self.seat.take(),
+            }),
+        };
+        let bytes = codec::encode_client(&first);
+        self.stats.up.add(0.0, bytes.len() as f64);
+        bytes
     }
 
     /// The socket closed with `code` and `reason`.
     pub fn on_close(&mut self, code: u16, reason: &str) {
+        self.resume = None;
         if matches!(self.phase, Phase::Refused(_)) {
             return;
         }
@@ -292,10 +351,33 @@ impl GameClient {
         self.stats.down.add(now_ms, bytes.len() as f64);
         match codec::decode_server(bytes).map_err(|e| e.to_string())? {
             ServerMsg::Welcome(w) => {
-                self.replica = Replica::from_welcome(&w);
-                self.clock = ServerClock::new(1000.0 / f64::from(w.config.tick_hz.max(1)));
-                self.next_fire = w.tick;
-                self.hud = Hud::new(w.player, w.config.max_hp);
+                let kept = w.resumed
+                    && self
+                        .welcome
+                        .as_ref()
+                        .is_some_and(|old| old.player == w.player && old.room == w.room);
+                if kept {
+                    // The same player on a new connection: the replica, the prediction,
+                    // the HUD and the clock stay; the next snapshot is a delta against the
+                    // newest tick held (or a full state). What was sent and not seen
+                    // applied goes again: the server applies each input at most once.
+                    self.resumes += 1;
+                    let again: Vec<ClientMsg> = self
+                        .unapplied
+                        .iter()
+                        .cloned()
+                        .map(ClientMsg::Input)
+                        .collect();
+                    for msg in &again {
+                        self.push(msg, now_ms);
+                    }
+                } else {
+                    self.replica = Replica::from_welcome(&w);
+                    self.clock = ServerClock::new(1000.0 / f64::from(w.config.tick_hz.max(1)));
+                    self.next_fire = w.tick;
+                    self.hud = Hud::new(w.player, w.config.max_hp);
+                    self.unapplied.clear();
+                }
                 self.welcome = Some(w);
                 self.phase = Phase::Connected;
             }
@@ -306,7 +388,15 @@ impl GameClient {
                 if let Some((tick, state)) = self.replica.state() {
                     self.interp.push(tick, state);
                 }
-                self.reconcile(snap.header.last_input_seq, now_ms);
+                let applied = snap.header.last_input_seq;
+                while self
+                    .unapplied
+                    .front()
+                    .is_some_and(|m| tickwire_shared::seq::applied(m.seq, applied))
+                {
+                    self.unapplied.pop_front();
+                }
+                self.reconcile(applied, now_ms);
                 self.last_snapshot_ms = Some(now_ms);
                 let tick = snap.header.tick;
                 let dt = self.welcome.as_ref().map_or(1.0 / 30.0, |w| w.config.dt());
@@ -436,6 +526,10 @@ impl GameClient {
         self.last_input_tick = Some(tick);
         self.predictor.on_input(msg.seq, input, &w.config, &w.map);
         self.predict_shot(&input, tick, &w.config, now_ms);
+        self.unapplied.push_back(msg.clone());
+        while self.unapplied.len() > tickwire_shared::replica::prediction::MAX_PENDING {
+            self.unapplied.pop_front();
+        }
         self.push(&ClientMsg::Input(msg), now_ms);
     }
 
@@ -514,6 +608,7 @@ impl GameClient {
                         hp: p.hp,
                         dead,
                         me: is_me,
+                        disconnected: p.disconnected,
                     });
                 }
                 NetEntity::Projectile(p) if p.owner == me => {
@@ -613,12 +708,14 @@ impl GameClient {
                 NetEntity::Player(p) => {
                     let q = p.pos.to_vec2();
                     Some(format!(
-                        "{{\"id\":{},\"name\":{},\"x\":{},\"y\":{},\"hp\":{}}}",
+                        "{{\"id\":{},\"name\":{},\"x\":{},\"y\":{},\"hp\":{},\"kills\":{},\"disconnected\":{}}}",
                         id.0,
                         json_str(&p.name),
                         q.x,
                         q.y,
-                        p.hp
+                        p.hp,
+                        p.kills,
+                        p.disconnected
                     ))
                 }
                 _ => None,
@@ -634,7 +731,7 @@ impl GameClient {
         );
         format!(
             "{{\"connection\":\"{}\",\"message\":{},\"room\":{room},\"mode\":{mode},\"id\":{},\"x\":{},\"y\":{},\"tick\":{},\
-             \"entities\":{},\"players\":[{}],\"corrections\":{},\"ping_ms\":{:.1}}}",
+             \"entities\":{},\"players\":[{}],\"corrections\":{},\"ping_ms\":{:.1},\"resumes\":{},\"resumed\":{},\"unapplied\":{}}}",
             self.phase.name(),
             message,
             me.map_or("null".to_owned(), |m| m.0.to_string()),
@@ -647,6 +744,9 @@ impl GameClient {
             players.join(","),
             self.predictor.corrections(),
             self.stats.ping_ms,
+            self.resumes,
+            self.welcome.as_ref().is_some_and(|w| w.resumed),
+            self.unapplied.len(),
         )
     }
 
@@ -796,5 +896,216 @@ mod tests {
             json.contains("\"room\":\"KX3PQR\",\"mode\":\"arena\""),
             "{json}"
         );
+    }
+
+    /// A server in miniature: a world with one player, and its snapshots.
+    struct MiniServer {
+        world: tickwire_shared::World,
+        history: Vec<(Tick, Vec<(NetId, NetEntity)>)>,
+        me: NetId,
+    }
+
+    impl MiniServer {
+        fn new() -> MiniServer {
+            let map = Map {
+                name: "t".into(),
+                width: 1000.0,
+                height: 1000.0,
+                walls: Vec::new(),
+                spawns: vec![[500.0, 500.0]],
+                pickups: Vec::new(),
+            };
+            let mut world =
+                tickwire_shared::World::new(SimConfig::default(), std::sync::Arc::new(map), 7);
+            let id = tickwire_shared::sim::spawn::add_player(&mut world, "ann");
+            let me = world.entities[id].net_id;
+            MiniServer {
+                world,
+                history: Vec::new(),
+                me,
+            }
+        }
+
+        fn welcome(&self, token: &str, resumed: bool) -> Vec<u8> {
+            codec::encode_server(&ServerMsg::Welcome(Welcome {
+                protocol_version: PROTOCOL_VERSION,
+                player: self.me,
+                tick: self.world.tick,
+                room: "KX3PQR".into(),
+                mode: "arena".into(),
+                resume: token.into(),
+                resumed,
+                config: self.world.config.clone(),
+                map: (*self.world.map).clone(),
+            }))
+        }
+
+        /// One tick, then the snapshot against `baseline` (none: a full state).
+        fn step(&mut self, baseline: Option<Tick>, last_input_seq: u32) -> Vec<u8> {
+            tickwire_shared::sim::step(&mut self.world, &[]);
+            let now = self.world.net_state();
+            let tick = self.world.tick;
+            let base = baseline
+                .and_then(|b| self.history.iter().find(|(t, _)| *t == b))
+                .map_or(&[][..], |(_, s)| s.as_slice());
+            let ext = tickwire_shared::protocol::snapshot::Extrapolation {
+                ticks: baseline.map_or(0, |b| tick.since(b)),
+                config: &self.world.config,
+                map: &self.world.map,
+            };
+            let body = tickwire_shared::protocol::snapshot::diff(base, &now, &ext);
+            self.history.push((tick, now));
+            codec::encode_server(&ServerMsg::Snapshot(
+                tickwire_shared::protocol::snapshot::Snapshot {
+                    header: tickwire_shared::protocol::snapshot::SnapshotHeader {
+                        tick,
+                        baseline,
+                        last_input_seq,
+                    },
+                    body,
+                },
+            ))
+        }
+    }
+
+    fn inputs(msgs: &[Vec<u8>]) -> Vec<InputMsg> {
+        msgs.iter()
+            .filter_map(|b| match codec::decode_client(b).unwrap() {
+                ClientMsg::Input(i) => Some(i),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_resume_keeps_the_state_asks_a_delta_and_sends_again_what_was_not_applied() {
+        let mut server = MiniServer::new();
+        let mut c = GameClient::new("ann");
+        let _ = c.on_open();
+        c.on_message(&server.welcome("r1", false), 0.0).unwrap();
+        let full = server.step(None, 0);
+        c.on_message(&full, 10.0).unwrap();
+        let held = c.replica().tick().expect("a state");
+        // Three inputs go out; the server reports the first applied.
+        let walk = Controls {
+            move_x: 1.0,
+            ..Controls::default()
+        };
+        let mut sent = Vec::new();
+        for i in 0..3 {
+            sent.extend(inputs(&c.update(100.0 + 34.0 * f64::from(i), &walk)));
+        }
+        assert_eq!(sent.len(), 3, "{sent:?}");
+        let delta = server.step(Some(held), sent[0].seq);
+        c.on_message(&delta, 200.0).unwrap();
+        let held = c.replica().tick().unwrap();
+        assert_eq!(c.unapplied_inputs(), 2);
+
+        // The connection drops: the state stays, nothing is sent or predicted meanwhile.
+        c.on_close(1006, "");
+        assert_eq!(c.phase().name(), "lost");
+        let predicted = c.predicted();
+        assert!(inputs(&c.update(400.0, &walk)).is_empty());
+        assert_eq!(c.predicted(), predicted, "prediction paused");
+        assert_eq!(c.render(400.0).players.len(), 1, "still drawn");
+
+        // A new socket: Resume (not a join) with the token, the newest tick held and the
+        // next sequence number.
+        c.resume("r1".into());
+        assert_eq!(c.phase(), &Phase::Resuming);
+        match codec::decode_client(&c.on_open()).unwrap() {
+            ClientMsg::Resume(r) => {
+                assert_eq!(r.token, "r1");
+                assert_eq!(r.last_tick, Some(held));
+                assert_eq!(r.next_input_seq, sent[2].seq + 1);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(inputs(&c.update(450.0, &walk)).is_empty());
+
+        // Welcomed back: the same replica; the two unapplied inputs go again, first.
+        c.on_message(&server.welcome("r2", true), 500.0).unwrap();
+        assert_eq!(c.phase(), &Phase::Connected);
+        assert_eq!(c.resumes(), 1);
+        assert_eq!(c.replica().tick(), Some(held), "replica kept");
+        let out = c.update(500.0, &walk);
+        let again = inputs(&out);
+        assert_eq!(again[..2], sent[1..], "{again:?}");
+        assert!(
+            again.len() > 2 && again[2].seq == sent[2].seq + 1,
+            "new inputs follow"
+        );
+        // The next snapshot is a delta against the tick held, and applies.
+        let delta = server.step(Some(held), again.last().unwrap().seq);
+        c.on_message(&delta, 540.0).unwrap();
+        assert_eq!(c.unapplied_inputs(), 0);
+        assert!(c.state_json().contains("\"resumes\":1"));
+    }
+
+    #[test]
+    fn a_reloaded_page_resumes_from_nothing_with_a_full_state() {
+        let mut server = MiniServer::new();
+        let mut c = GameClient::new("ann");
+        c.resume("r7".into());
+        match codec::decode_client(&c.on_open()).unwrap() {
+            ClientMsg::Resume(r) => {
+                assert_eq!((r.token.as_str(), r.last_tick), ("r7", None));
+            }
+            other => panic!("{other:?}"),
+        }
+        c.on_message(&server.welcome("r8", true), 0.0).unwrap();
+        assert_eq!(c.me(), Some(server.me));
+        assert_eq!(c.resumes(), 0, "nothing was kept: a fresh replica");
+        c.on_message(&server.step(None, 0), 10.0).unwrap();
+        assert!(c.replica().get(server.me).is_some());
+        // A refused resume is a lost connection with its reason, for the lobby to decide.
+        let mut c = GameClient::new("ann");
+        c.resume("old".into());
+        let _ = c.on_open();
+        let refusal = ServerMsg::Disconnect(Disconnect {
+            reason: DisconnectReason::Resume(tickwire_shared::protocol::ResumeRefusal::Expired),
+            detail: "no player to resume".into(),
+        });
+        c.on_message(&codec::encode_server(&refusal), 0.0).unwrap();
+        c.on_close(1008, "no player to resume");
+        assert_eq!(c.phase().name(), "lost");
+        assert_eq!(
+            c.disconnect_reason(),
+            Some(DisconnectReason::Resume(
+                tickwire_shared::protocol::ResumeRefusal::Expired
+            ))
+        );
+        // The next socket of this client is a join again (the token was for one attempt).
+        assert!(matches!(
+            codec::decode_client(&c.on_open()).unwrap(),
+            ClientMsg::Join(_)
+        ));
+    }
+
+    #[test]
+    fn disconnected_players_are_drawn_marked() {
+        let mut server = MiniServer::new();
+        let mut c = GameClient::new("ann");
+        c.on_message(&server.welcome("r1", false), 0.0).unwrap();
+        let held = {
+            let full = server.step(None, 0);
+            c.on_message(&full, 0.0).unwrap();
+            c.replica().tick().unwrap()
+        };
+        let id = server.world.entities.keys().next().unwrap();
+        if let Some(tickwire_shared::entity::EntityKind::Player(p)) =
+            server.world.entities.get_mut(id).map(|e| &mut e.kind)
+        {
+            p.disconnected = true;
+        }
+        let delta = server.step(Some(held), 0);
+        c.on_message(&delta, 40.0).unwrap();
+        let m = c.render(1000.0);
+        assert!(
+            !m.players.is_empty() && m.players.iter().all(|p| p.disconnected),
+            "{:?}",
+            m.players
+        );
+        assert!(c.state_json().contains("\"disconnected\":true"));
     }
 }

@@ -9,16 +9,24 @@
 //!  Intent ─start()─▶ Next::Call(POST /matchmake/{mode} | /rooms | /rooms/{code}/seat)
 //!                      └─on_answer(status, reservation)─▶ Next::Open{url, seat} ─▶ socket + Join{seat}
 //!                                                      └─▶ Next::Lobby(message)  (404, 409, 503, ...)
-//!  dropped ─reconnect()─▶ Next::Call(POST /rooms/{room}/seat)   (a seat token is single-use:
-//!                                                              never presented twice)
+//!  dropped ─on_drop(reason)─▶ AfterDrop::Resume{url, token}  (the same player: socket + Resume)
+//!                           └─▶ AfterDrop::Reseat ─reconnect()─▶ Next::Call(POST /rooms/{room}/seat)
+//!                           └─▶ AfterDrop::Now(next)   (a refused resume: what the page does without one)
+//!                           └─▶ AfterDrop::TakenOver   (another tab resumed this player)
 //! ```
+//!
+//! A seat token is single-use: a reconnect that cannot resume asks for a new seat (a new
+//! player). A lost connection resumes its player with the newest resume token of the
+//! welcomes ([`Seating::on_welcome`]); the page keeps it in `sessionStorage` as a
+//! [`Ticket`], so that a reload within the room's grace resumes too
+//! ([`Seating::reloaded`]).
 //!
 //! Quick play without a mode (`/?name=you`) is the plain `/ws` join with no seat (the server
 //! seats it in its default mode). A quick-play player whose room is gone or full when
 //! it comes back simply plays quick play again; a player who chose a room goes back to the
 //! lobby with a message.
 
-use tickwire_shared::protocol::SeatRefusal;
+use tickwire_shared::protocol::{DisconnectReason, ResumeRefusal, SeatRefusal};
 
 /// What the player asked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,6 +118,13 @@ impl Page {
         format!("{}/?room={code}", self.origin())
     }
 
+    /// The WebSocket URL of room `code` (where a resume goes).
+    #[must_use]
+    pub fn room_socket_url(&self, code: &str) -> String {
+        let scheme = if self.https { "wss" } else { "ws" };
+        format!("{scheme}://{}/ws?room={}", self.host, path_segment(code))
+    }
+
     /// The WebSocket URL to open: the reservation's `url` (upgraded to `wss:` on an https
     /// page; a server behind a TLS proxy sees plain http and answers `ws:`), else the plain
     /// quick-play endpoint.
@@ -154,6 +169,114 @@ pub fn seat_refusal_text(why: SeatRefusal) -> &'static str {
     }
 }
 
+/// What a resume refused for `why` means for the player.
+#[must_use]
+pub fn resume_refusal_text(why: ResumeRefusal) -> &'static str {
+    match why {
+        ResumeRefusal::Expired => "the connection was lost for too long",
+        ResumeRefusal::Invalid | ResumeRefusal::OtherRoom => {
+            "the server did not accept this page's resume"
+        }
+        ResumeRefusal::RoomGone => "the room no longer exists",
+    }
+}
+
+/// What the page does when its connection ended ([`Seating::on_drop`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AfterDrop {
+    /// After the backoff, open `url` again and send `Resume` with `token`: the same
+    /// player, the game client keeping its state (the canvas stays).
+    Resume {
+        /// The room's WebSocket URL.
+        url: String,
+        /// The newest welcome's resume token.
+        token: String,
+    },
+    /// After the backoff, [`Seating::reconnect`]: a new seat (a new player).
+    Reseat,
+    /// At once, this step (a refused resume, or a seat refused for good).
+    Now(Next),
+    /// Another tab or window resumed this player: say this, and do not take it back.
+    TakenOver(String),
+}
+
+/// The wait before reconnection attempt `attempt` (0 = the first after a drop), ms:
+/// exponential from 250 ms, at most 5 s, with "equal jitter" (`jitter` in [0, 1): the
+/// wait is between half and all of the step) so that clients dropped together do not
+/// come back together.
+#[must_use]
+pub fn backoff_ms(attempt: u32, jitter: f64) -> f64 {
+    let step = (250.0 * f64::from(1u32 << attempt.min(5))).min(5000.0);
+    step * (0.5 + 0.5 * jitter.clamp(0.0, 1.0))
+}
+
+/// What a page keeps in `sessionStorage` (per tab, kept across a reload) to take its
+/// player back: the room, the newest resume token, the intent and the name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ticket {
+    /// The room's code.
+    pub room: String,
+    /// The newest welcome's resume token.
+    pub token: String,
+    /// The player's intent (what a drop falls back to when the resume is refused).
+    pub intent: Intent,
+    /// The player's name.
+    pub name: String,
+}
+
+impl Ticket {
+    /// The `sessionStorage` key.
+    pub const KEY: &'static str = "tickwire.resume";
+
+    /// One line per field: `1`, room, token, intent, name (last: the rest of the text).
+    #[must_use]
+    pub fn encode(&self) -> String {
+        let intent = match &self.intent {
+            Intent::QuickPlay { mode: None } => "q".to_owned(),
+            Intent::QuickPlay { mode: Some(m) } => format!("q:{m}"),
+            Intent::Room(code) => format!("r:{code}"),
+            Intent::CreatePrivate { mode } => format!("p:{mode}"),
+        };
+        format!("1\n{}\n{}\n{intent}\n{}", self.room, self.token, self.name)
+    }
+
+    /// The ticket in `text` (`None`: not one this page wrote).
+    #[must_use]
+    pub fn decode(text: &str) -> Option<Ticket> {
+        let mut parts = text.splitn(5, '\n');
+        if parts.next()? != "1" {
+            return None;
+        }
+        let room = parse_code(parts.next()?)?;
+        let token = parts.next()?.to_owned();
+        let intent = match parts.next()? {
+            "q" => Intent::QuickPlay { mode: None },
+            other => match other.split_once(':')? {
+                ("q", m) => Intent::QuickPlay {
+                    mode: Some(m.to_owned()),
+                },
+                ("r", code) => Intent::Room(parse_code(code)?),
+                ("p", m) => Intent::CreatePrivate { mode: m.to_owned() },
+                _ => return None,
+            },
+        };
+        let name = parts.next()?.to_owned();
+        (!token.is_empty() && token.len() <= 512).then_some(Ticket {
+            room,
+            token,
+            intent,
+            name,
+        })
+    }
+
+    /// Whether a page opened at a URL naming `url_room` (if any) resumes this ticket: a
+    /// link to another room is a new intent, not a reload.
+    #[must_use]
+    pub fn applies_to(&self, url_room: Option<&str>) -> bool {
+        url_room.is_none_or(|r| r == self.room)
+    }
+}
+
 /// One intent of the player, from its first request to the end of its stay in a room.
 #[derive(Clone, Debug)]
 pub struct Seating {
@@ -166,6 +289,11 @@ pub struct Seating {
     coming_back: bool,
     /// Seat refusals at the join since the last welcome.
     refusals: u32,
+    /// The newest welcome's resume token: a lost connection takes its player back with it.
+    resume: Option<String>,
+    /// A page reloaded with a [`Ticket`] and not welcomed yet: what the page would have
+    /// done without one (`Some(intent)`: that intent; `None`: the lobby).
+    reloaded: Option<Option<Intent>>,
 }
 
 impl Seating {
@@ -178,7 +306,50 @@ impl Seating {
             room: None,
             coming_back: false,
             refusals: 0,
+            resume: None,
+            reloaded: None,
         }
+    }
+
+    /// A page reloaded with `ticket` in its `sessionStorage`: resumes the player first
+    /// ([`Seating::first_resume`]); if the resume is refused, `fallback` is what the page
+    /// does next (the intent its URL names, or `None`: the lobby).
+    #[must_use]
+    pub fn reloaded(page: Page, ticket: Ticket, fallback: Option<Intent>) -> Seating {
+        Seating {
+            room: Some(ticket.room),
+            resume: Some(ticket.token),
+            reloaded: Some(fallback),
+            ..Seating::new(page, ticket.intent)
+        }
+    }
+
+    /// The first step of a reloaded page: resume the player of its ticket (a full state:
+    /// the page holds no snapshot).
+    #[must_use]
+    pub fn first_resume(&self) -> Option<AfterDrop> {
+        self.resume_step()
+    }
+
+    fn resume_step(&self) -> Option<AfterDrop> {
+        match (&self.room, &self.resume) {
+            (Some(room), Some(token)) => Some(AfterDrop::Resume {
+                url: self.page.room_socket_url(room),
+                token: token.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// What the page keeps in `sessionStorage` for a reload (`None`: nothing to resume).
+    #[must_use]
+    pub fn ticket(&self, name: &str) -> Option<Ticket> {
+        Some(Ticket {
+            room: self.room.clone()?,
+            token: self.resume.clone()?,
+            intent: self.intent.clone(),
+            name: name.to_owned(),
+        })
     }
 
     /// What the player asked for.
@@ -295,10 +466,82 @@ impl Seating {
         }
     }
 
-    /// The server welcomed the player into `room`.
-    pub fn on_welcome(&mut self, room: &str) {
+    /// The server welcomed the player into `room`, with `resume`, the token that takes
+    /// the player back after a lost connection (empty: the room does not hold players).
+    /// Each welcome's token replaces the previous one.
+    pub fn on_welcome(&mut self, room: &str, resume: &str) {
         self.room = Some(room.to_owned());
         self.refusals = 0;
+        self.resume = (!resume.is_empty()).then(|| resume.to_owned());
+        self.reloaded = None;
+    }
+
+    /// The session's connection ended; `reason` is what the server said before closing,
+    /// if it did. A lost connection (no reason, or one the room holds players for)
+    /// resumes the player while there is a token; a refused resume falls back at once to
+    /// what the page does without one; another tab that took the player over is not
+    /// fought.
+    #[must_use]
+    pub fn on_drop(&mut self, reason: Option<DisconnectReason>) -> AfterDrop {
+        match reason {
+            Some(DisconnectReason::Replaced) => {
+                self.resume = None;
+                AfterDrop::TakenOver(
+                    "This game went on in another tab or window: it is played there now."
+                        .to_owned(),
+                )
+            }
+            Some(DisconnectReason::Resume(why)) => {
+                self.resume = None;
+                AfterDrop::Now(self.on_resume_refused(why))
+            }
+            Some(DisconnectReason::Seat(why)) => match self.on_seat_refused(why) {
+                Some(message) => AfterDrop::Now(Next::Lobby(message)),
+                None => AfterDrop::Reseat,
+            },
+            None | Some(DisconnectReason::IdleTimeout | DisconnectReason::TooSlow) => {
+                self.resume_step().unwrap_or(AfterDrop::Reseat)
+            }
+            // The player is gone from the room (kicked, the room failed, the server
+            // stops): a new seat, as before resume existed.
+            Some(_) => {
+                self.resume = None;
+                AfterDrop::Reseat
+            }
+        }
+    }
+
+    /// A resume refused for `why`: the next step without it.
+    fn on_resume_refused(&mut self, why: ResumeRefusal) -> Next {
+        let room = self.room.clone().unwrap_or_default();
+        let ended = format!(
+            "Your game in room {room} has ended ({}).",
+            resume_refusal_text(why)
+        );
+        if let Some(fallback) = self.reloaded.take() {
+            // A reload: what the page would have done without a ticket.
+            self.room = None;
+            return match fallback {
+                Some(intent) => {
+                    self.intent = intent;
+                    self.start()
+                }
+                None => Next::Lobby(ended),
+            };
+        }
+        let quick = matches!(self.intent, Intent::QuickPlay { .. });
+        match why {
+            ResumeRefusal::RoomGone if quick => {
+                self.room = None;
+                self.start()
+            }
+            ResumeRefusal::RoomGone => Next::Lobby(ended),
+            // The player is no longer held (or the token is not good here): a new seat in
+            // the same room, a new player.
+            ResumeRefusal::Expired | ResumeRefusal::Invalid | ResumeRefusal::OtherRoom => {
+                self.reconnect()
+            }
+        }
     }
 
     /// The join was refused for its seat: `Some(message)` if the player should go back to
@@ -423,7 +666,7 @@ mod tests {
         let mut s = Seating::new(page(), Intent::Room("KX3PQR".into()));
         let _ = s.start();
         let _ = s.on_answer(Some(200), &reservation("KX3PQR", "tok1"));
-        s.on_welcome("KX3PQR");
+        s.on_welcome("KX3PQR", "");
         match s.reconnect() {
             Next::Call(c) => {
                 assert_eq!((c.method, c.path.as_str()), ("POST", "/rooms/KX3PQR/seat"))
@@ -443,7 +686,7 @@ mod tests {
     fn a_quick_play_reconnect_goes_back_to_its_room_or_plays_quick_play_again() {
         let mut s = Seating::new(page(), Intent::QuickPlay { mode: None });
         let _ = s.start();
-        s.on_welcome("ROOM77");
+        s.on_welcome("ROOM77", "");
         assert!(matches!(s.reconnect(), Next::Call(c) if c.path == "/rooms/ROOM77/seat"));
         // The server restarted: the room is unknown now. Quick play again, no lobby.
         assert_eq!(
@@ -461,7 +704,7 @@ mod tests {
                 mode: Some("arena".into()),
             },
         );
-        s.on_welcome("ROOM77");
+        s.on_welcome("ROOM77", "");
         let _ = s.reconnect();
         assert!(matches!(
             s.on_answer(Some(409), &refusal("room_full")),
@@ -502,7 +745,7 @@ mod tests {
         assert!(m.contains("no such game mode"), "{m}");
         // A room chosen by code is not swapped for another after a drop either.
         let mut s = Seating::new(page(), room());
-        s.on_welcome("KX3PQR");
+        s.on_welcome("KX3PQR", "");
         let _ = s.reconnect();
         assert!(matches!(
             s.on_answer(Some(404), &refusal("unknown_room")),
@@ -529,7 +772,7 @@ mod tests {
     #[test]
     fn seat_refusals_retry_once_then_go_to_the_lobby() {
         let mut s = Seating::new(page(), Intent::Room("KX3PQR".into()));
-        s.on_welcome("KX3PQR");
+        s.on_welcome("KX3PQR", "");
         assert_eq!(s.on_seat_refused(SeatRefusal::Expired), None);
         let m = s.on_seat_refused(SeatRefusal::Expired).expect("gives up");
         assert!(m.contains("KX3PQR") && m.contains("expired"), "{m}");
@@ -537,9 +780,222 @@ mod tests {
         let mut s = Seating::new(page(), Intent::Room("KX3PQR".into()));
         assert!(s.on_seat_refused(SeatRefusal::RoomGone).is_some());
         let mut s = Seating::new(page(), Intent::QuickPlay { mode: None });
-        s.on_welcome("ROOM77");
+        s.on_welcome("ROOM77", "");
         assert_eq!(s.on_seat_refused(SeatRefusal::RoomGone), None);
         assert_eq!(s.room(), None);
+    }
+
+    fn resume_to(room: &str, token: &str) -> AfterDrop {
+        AfterDrop::Resume {
+            url: format!("ws://game.test:8080/ws?room={room}"),
+            token: token.into(),
+        }
+    }
+
+    #[test]
+    fn a_lost_connection_resumes_with_the_newest_token_not_a_new_seat() {
+        let mut s = Seating::new(page(), Intent::Room("KX3PQR".into()));
+        let _ = s.start();
+        let _ = s.on_answer(Some(200), &reservation("KX3PQR", "seat1"));
+        s.on_welcome("KX3PQR", "r1");
+        // Cut without a word, silent, or not reading: the room holds the player.
+        assert_eq!(s.on_drop(None), resume_to("KX3PQR", "r1"));
+        assert_eq!(
+            s.on_drop(Some(DisconnectReason::IdleTimeout)),
+            resume_to("KX3PQR", "r1")
+        );
+        // Each welcome rotates the token: the newest is the one presented.
+        s.on_welcome("KX3PQR", "r2");
+        assert_eq!(
+            s.on_drop(Some(DisconnectReason::TooSlow)),
+            resume_to("KX3PQR", "r2")
+        );
+        // A room that holds nobody hands out no token: a new seat, as before.
+        s.on_welcome("KX3PQR", "");
+        assert_eq!(s.on_drop(None), AfterDrop::Reseat);
+    }
+
+    #[test]
+    fn a_player_removed_by_the_server_gets_a_new_seat_not_a_resume() {
+        for reason in [
+            DisconnectReason::ShuttingDown,
+            DisconnectReason::RoomFailed,
+            DisconnectReason::BadMessage,
+            DisconnectReason::RateLimited,
+        ] {
+            let mut s = Seating::new(page(), Intent::QuickPlay { mode: None });
+            s.on_welcome("ROOM77", "r1");
+            assert_eq!(s.on_drop(Some(reason)), AfterDrop::Reseat, "{reason:?}");
+            // The token is spent: the next drop does not try it either.
+            assert_eq!(s.on_drop(None), AfterDrop::Reseat);
+        }
+    }
+
+    #[test]
+    fn a_refused_resume_falls_back_to_what_the_lobby_does_today() {
+        let gone = Some(DisconnectReason::Resume(ResumeRefusal::RoomGone));
+        // Expired (or invalid, or another room's): a new seat in the same room.
+        for why in [
+            ResumeRefusal::Expired,
+            ResumeRefusal::Invalid,
+            ResumeRefusal::OtherRoom,
+        ] {
+            let mut s = Seating::new(page(), Intent::Room("KX3PQR".into()));
+            s.on_welcome("KX3PQR", "r1");
+            assert!(matches!(
+                s.on_drop(Some(DisconnectReason::Resume(why))),
+                AfterDrop::Now(Next::Call(c)) if c.path == "/rooms/KX3PQR/seat"
+            ));
+            // The refused token is never presented again.
+            assert_eq!(s.on_drop(None), AfterDrop::Reseat);
+        }
+        // The room is gone: quick play plays on elsewhere, a chosen room ends in the lobby.
+        let mut s = Seating::new(page(), Intent::QuickPlay { mode: None });
+        s.on_welcome("ROOM77", "r1");
+        assert_eq!(
+            s.on_drop(gone),
+            AfterDrop::Now(Next::Open {
+                url: "ws://game.test:8080/ws".into(),
+                seat: None
+            })
+        );
+        let mut s = Seating::new(
+            page(),
+            Intent::QuickPlay {
+                mode: Some("arena".into()),
+            },
+        );
+        s.on_welcome("ROOM77", "r1");
+        assert!(matches!(
+            s.on_drop(gone),
+            AfterDrop::Now(Next::Call(c)) if c.path == "/matchmake/arena"
+        ));
+        let mut s = Seating::new(page(), Intent::Room("KX3PQR".into()));
+        s.on_welcome("KX3PQR", "r1");
+        assert!(matches!(
+            s.on_drop(gone),
+            AfterDrop::Now(Next::Lobby(m)) if m.contains("KX3PQR") && m.contains("no longer exists")
+        ));
+    }
+
+    #[test]
+    fn another_tab_taking_the_player_over_is_said_and_not_fought() {
+        let mut s = Seating::new(page(), Intent::QuickPlay { mode: None });
+        s.on_welcome("ROOM77", "r1");
+        assert!(matches!(
+            s.on_drop(Some(DisconnectReason::Replaced)),
+            AfterDrop::TakenOver(m) if m.contains("another tab")
+        ));
+        assert_eq!(s.ticket("ann"), None, "the token is the other tab's now");
+    }
+
+    #[test]
+    fn a_seat_refused_at_the_join_is_retried_once_then_the_lobby() {
+        let mut s = Seating::new(page(), Intent::Room("KX3PQR".into()));
+        let expired = Some(DisconnectReason::Seat(SeatRefusal::Expired));
+        assert_eq!(s.on_drop(expired), AfterDrop::Reseat);
+        assert!(
+            matches!(s.on_drop(expired), AfterDrop::Now(Next::Lobby(m)) if m.contains("expired"))
+        );
+    }
+
+    #[test]
+    fn a_reload_resumes_its_ticket_first_and_falls_back_to_its_url() {
+        let mut s = Seating::new(
+            page(),
+            Intent::QuickPlay {
+                mode: Some("arena".into()),
+            },
+        );
+        s.on_welcome("ROOM77", "r9");
+        let ticket = s.ticket("ann").expect("a ticket");
+        let text = ticket.encode();
+        assert_eq!(Ticket::decode(&text), Some(ticket.clone()));
+
+        // The reloaded page resumes (a full state), then plays on as the ticket's intent.
+        let mut r = Seating::reloaded(page(), ticket.clone(), None);
+        assert_eq!(r.first_resume(), Some(resume_to("ROOM77", "r9")));
+        assert_eq!(r.room(), Some("ROOM77"));
+        r.on_welcome("ROOM77", "r10");
+        assert_eq!(r.on_drop(None), resume_to("ROOM77", "r10"));
+        assert!(matches!(
+            r.on_drop(Some(DisconnectReason::Resume(ResumeRefusal::RoomGone))),
+            AfterDrop::Now(Next::Call(c)) if c.path == "/matchmake/arena"
+        ));
+
+        // Refused before any welcome: what the page would have done without a ticket.
+        let refused = Some(DisconnectReason::Resume(ResumeRefusal::Expired));
+        let mut r = Seating::reloaded(page(), ticket.clone(), None);
+        assert!(matches!(
+            r.on_drop(refused),
+            AfterDrop::Now(Next::Lobby(m)) if m.contains("ROOM77") && m.contains("too long")
+        ));
+        let mut r = Seating::reloaded(
+            page(),
+            ticket.clone(),
+            Some(Intent::QuickPlay { mode: None }),
+        );
+        assert_eq!(
+            r.on_drop(refused),
+            AfterDrop::Now(Next::Open {
+                url: "ws://game.test:8080/ws".into(),
+                seat: None
+            })
+        );
+        assert_eq!(r.intent(), &Intent::QuickPlay { mode: None });
+        // A server that cannot be reached yet: the resume is tried again.
+        let mut r = Seating::reloaded(page(), ticket, None);
+        assert_eq!(r.on_drop(None), resume_to("ROOM77", "r9"));
+    }
+
+    #[test]
+    fn tickets_round_trip_and_refuse_what_this_page_did_not_write() {
+        for intent in [
+            Intent::QuickPlay { mode: None },
+            Intent::QuickPlay {
+                mode: Some("arena-big".into()),
+            },
+            Intent::Room("KX3PQR".into()),
+            Intent::CreatePrivate {
+                mode: "arena".into(),
+            },
+        ] {
+            let t = Ticket {
+                room: "KX3PQR".into(),
+                token: "abc.DEF-123_x".into(),
+                intent,
+                name: "ann\nb: c".into(),
+            };
+            assert_eq!(Ticket::decode(&t.encode()), Some(t));
+        }
+        assert_eq!(Ticket::decode(""), None);
+        assert_eq!(Ticket::decode("2\nKX3PQR\ntok\nq\nann"), None);
+        assert_eq!(Ticket::decode("1\nKX3PQR\n\nq\nann"), None);
+        assert_eq!(Ticket::decode("1\nKX3PQR\ntok\nz:1\nann"), None);
+        assert_eq!(Ticket::decode("1\nKX3PQR\ntok\nq"), None);
+        let t = Ticket::decode("1\nkx3pqr\ntok\nq\nann").expect("decodes");
+        assert_eq!(t.room, "KX3PQR");
+        // An invite to another room is a new intent, not a reload.
+        assert!(t.applies_to(None) && t.applies_to(Some("KX3PQR")));
+        assert!(!t.applies_to(Some("ZZZZZZ")));
+    }
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        assert!((backoff_ms(0, 0.0) - 125.0).abs() < 1e-9);
+        assert!((backoff_ms(0, 0.999) - 250.0).abs() < 1.0);
+        assert!(backoff_ms(1, 0.5) > backoff_ms(0, 0.5));
+        assert!(backoff_ms(3, 0.5) > backoff_ms(2, 0.5));
+        for attempt in 0..40 {
+            let (lo, hi) = (backoff_ms(attempt, 0.0), backoff_ms(attempt, 1.0));
+            assert!(
+                lo >= 125.0 && hi <= 5000.0 && lo * 2.0 <= hi + 1e-9,
+                "{attempt}"
+            );
+        }
+        // Out-of-range randomness is clamped.
+        assert_eq!(backoff_ms(2, -3.0), backoff_ms(2, 0.0));
+        assert_eq!(backoff_ms(2, 7.0), backoff_ms(2, 1.0));
     }
 
     #[test]
@@ -562,5 +1018,9 @@ mod tests {
             "wss://game.test/ws?room=A"
         );
         assert_eq!(tls.socket_url(None), "wss://game.test/ws");
+        assert_eq!(
+            tls.room_socket_url("KX3PQR"),
+            "wss://game.test/ws?room=KX3PQR"
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! The browser shell: boots the page, shows the lobby (`lobby.rs`) or the game, calls the
 //! rooms API (`http.rs`), runs the frame loop, owns the socket and the input listeners,
-//! reconnects with backoff (with a new seat each time: [`crate::lobby::Seating`] decides),
-//! and exposes `window.tickwire.state()`.
+//! reconnects with backoff and jitter (resuming the same player, or with a new seat:
+//! [`crate::lobby::Seating`] decides), keeps the resume ticket in `sessionStorage` (a
+//! reload resumes too), and exposes `window.tickwire.state()`.
 //!
 //! The page's URL: `/?name=NAME` joins quick play at once as NAME (`&room=CODE`: that
 //! room instead; `&mode=MODE`: quick play in that mode); `/?room=CODE` is an invite: the
@@ -23,7 +24,9 @@ use wasm_bindgen::JsCast;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, Window};
 
 use crate::game::{GameClient, Phase};
-use crate::lobby::{parse_code, ApiCall, Intent, Next, Page, Seating};
+use crate::lobby::{
+    backoff_ms, parse_code, AfterDrop, ApiCall, Intent, Next, Page, Seating, Ticket,
+};
 use crate::settings::{Camera, Settings};
 use audio::Audio;
 use http::{parse_answer, Http, Purpose};
@@ -31,7 +34,6 @@ use input::Input;
 use lobby::{Lobby, LobbyEvent};
 use menu::{Menu, MenuEvent};
 use socket::{Inbox, Socket, SocketEvent};
-use tickwire_shared::protocol::DisconnectReason;
 
 /// How often the lobby's list of public rooms is refreshed (ms).
 const LIST_EVERY_MS: f64 = 3000.0;
@@ -49,10 +51,13 @@ thread_local! {
     static APP: RefCell<Option<Rc<RefCell<App>>>> = const { RefCell::new(None) };
 }
 
+#[derive(Default)]
 struct Reconnect {
     attempt: u32,
     at_ms: Option<f64>,
     connected_since: Option<f64>,
+    /// What this drop leads to, decided once when it is noticed.
+    plan: Option<AfterDrop>,
 }
 
 /// Where the page is.
@@ -143,11 +148,7 @@ impl App {
             socket: None,
             inbox: Inbox::default(),
             input,
-            reconnect: Reconnect {
-                attempt: 0,
-                at_ms: None,
-                connected_since: None,
-            },
+            reconnect: Reconnect::default(),
             status: String::new(),
             raf: None,
             state_fn: None,
@@ -174,19 +175,39 @@ impl App {
         let params = web_sys::UrlSearchParams::new_with_str(&search)?;
         let room = params.get("room").and_then(|r| parse_code(&r));
         let name = params.get("name").filter(|n| !n.trim().is_empty());
-        {
+        let intent = |room: Option<String>| {
+            room.map_or_else(
+                || Intent::QuickPlay {
+                    mode: params.get("mode").filter(|m| !m.is_empty()),
+                },
+                Intent::Room,
+            )
+        };
+        // A ticket kept by this tab (a reload): resume its player before anything else;
+        // if refused, what the URL asks (below) comes next.
+        let ticket = app
+            .borrow()
+            .session_storage()
+            .and_then(|s| s.get_item(Ticket::KEY).ok().flatten())
+            .and_then(|t| Ticket::decode(&t))
+            .filter(|t| t.applies_to(room.as_deref()));
+        if let Some(ticket) = ticket {
+            let fallback = name.is_some().then(|| intent(room.clone()));
+            let mut a = app.borrow_mut();
+            if let Some(n) = &name {
+                a.name = n.trim().to_owned();
+            } else {
+                a.name.clone_from(&ticket.name);
+            }
+            a.lobby.set_name(&a.name);
+            a.begin_resume(ticket, fallback)?;
+        } else {
             let mut a = app.borrow_mut();
             match (name, room) {
                 (Some(name), room) => {
                     a.name = name.trim().to_owned();
                     a.lobby.set_name(&a.name);
-                    let intent = room.map_or_else(
-                        || Intent::QuickPlay {
-                            mode: params.get("mode").filter(|m| !m.is_empty()),
-                        },
-                        Intent::Room,
-                    );
-                    a.begin(intent)?;
+                    a.begin(intent(room))?;
                 }
                 (None, Some(code)) => {
                     a.lobby.show(None);
@@ -252,15 +273,60 @@ impl App {
         })
     }
 
+    /// This tab's `sessionStorage` (kept across a reload, not shared with other tabs).
+    fn session_storage(&self) -> Option<web_sys::Storage> {
+        self.window.session_storage().ok().flatten()
+    }
+
+    /// Keeps the seating's resume ticket for a reload (or forgets it when there is none).
+    fn keep_ticket(&self) {
+        let ticket = self.seating.as_ref().and_then(|s| s.ticket(&self.name));
+        if let Some(storage) = self.session_storage() {
+            let _ = match ticket {
+                Some(t) => storage.set_item(Ticket::KEY, &t.encode()),
+                None => storage.remove_item(Ticket::KEY),
+            };
+        }
+    }
+
+    /// A reloaded page with `ticket`: resumes its player (a full state) with the page's
+    /// canvas; if refused, `fallback` (the URL's intent, or the lobby).
+    fn begin_resume(&mut self, ticket: Ticket, fallback: Option<Intent>) -> Result<(), JsValue> {
+        self.lobby.hide();
+        self.lobby.set_message(None);
+        self.reconnect = Reconnect::default();
+        let seating = Seating::reloaded(self.page()?, ticket, fallback);
+        let first = seating.first_resume();
+        self.seating = Some(seating);
+        self.client = Some(GameClient::new(&self.name));
+        match first {
+            Some(AfterDrop::Resume { url, token }) => self.open_resume(&url, token),
+            _ => {
+                self.to_lobby(None);
+                Ok(())
+            }
+        }
+    }
+
+    /// Opens a new socket to `url` for the session's client to resume its player with
+    /// `token`: the client keeps its state, the canvas stays.
+    fn open_resume(&mut self, url: &str, token: String) -> Result<(), JsValue> {
+        self.socket = None;
+        self.inbox.borrow_mut().clear();
+        if let Some(c) = self.client.as_mut() {
+            c.resume(token);
+        }
+        self.reconnect.connected_since = None;
+        self.stage = Stage::Session;
+        self.socket = Some(Socket::open(url, &self.inbox)?);
+        Ok(())
+    }
+
     /// Leaves the lobby for `intent`.
     fn begin(&mut self, intent: Intent) -> Result<(), JsValue> {
         self.lobby.hide();
         self.lobby.set_message(None);
-        self.reconnect = Reconnect {
-            attempt: 0,
-            at_ms: None,
-            connected_since: None,
-        };
+        self.reconnect = Reconnect::default();
         // The settings panel names the player who is about to join.
         self.settings.name.clone_from(&self.name);
         self.menu.save(&self.settings);
@@ -296,11 +362,13 @@ impl App {
         Ok(())
     }
 
-    /// Back to the lobby (the socket, if any, closes with 1000).
+    /// Back to the lobby (the socket, if any, closes with 1000: the player leaves; nothing
+    /// is kept for a reload).
     fn to_lobby(&mut self, message: Option<&str>) {
         self.socket = None;
         self.client = None;
         self.seating = None;
+        self.keep_ticket();
         self.stage = Stage::Lobby;
         self.next_list_ms = 0.0;
         self.set_status(None);
@@ -347,24 +415,31 @@ impl App {
         Ok(())
     }
 
-    /// The backoff after a drop: shows why and when; true once it is time to try again.
-    fn backoff_due(&mut self, now: f64, why: &str) -> bool {
+    /// The backoff after a drop (exponential, with jitter: [`backoff_ms`]): `None` once it
+    /// is time to try again, else the ms left.
+    fn backoff_left(&mut self, now: f64) -> Option<f64> {
         self.reconnect.connected_since = None;
         let attempt = self.reconnect.attempt;
         let at = *self
             .reconnect
             .at_ms
-            .get_or_insert_with(|| now + 500.0 * f64::from(1u32 << attempt.min(4)));
-        self.set_status(Some(format!(
-            "Connection lost ({why}). Reconnecting in {:.0} s…",
-            ((at - now) / 1000.0).max(0.0).ceil()
-        )));
+            .get_or_insert_with(|| now + backoff_ms(attempt, js_sys::Math::random()));
         if now < at {
-            return false;
+            return Some(at - now);
         }
         self.reconnect.attempt += 1;
         self.reconnect.at_ms = None;
-        true
+        None
+    }
+
+    /// The backoff before a new seat: shows why and when; true once it is time.
+    fn backoff_due(&mut self, now: f64, why: &str) -> bool {
+        let left = self.backoff_left(now);
+        self.set_status(Some(format!(
+            "Connection lost ({why}). Reconnecting in {:.0} s…",
+            (left.unwrap_or(0.0) / 1000.0).ceil()
+        )));
+        left.is_none()
     }
 
     /// Tries again: a new seat in the same room (never the spent one), or the first step.
@@ -578,8 +653,10 @@ impl App {
         }
     }
 
-    /// A session's state: the room bar once welcomed, the status line, a reconnect after a
-    /// drop (or the lobby, when its seat is refused again).
+    /// A session's state: the room bar once welcomed (and the resume ticket kept), the
+    /// status line, after a drop what [`Seating::on_drop`] decides: resume the same player
+    /// (the canvas stays, a "Reconnecting…" banner), a new seat, the fallback of a refused
+    /// resume, or the lobby (another tab took the player over, a seat refused again).
     fn session_state(&mut self, now: f64) -> Result<(), JsValue> {
         let Some(client) = self.client.as_ref() else {
             return Ok(());
@@ -587,12 +664,14 @@ impl App {
         match client.phase().clone() {
             Phase::Connected => {
                 if self.reconnect.connected_since.is_none() {
+                    self.reconnect.plan = None;
                     if let (Some(w), Some(seating)) = (client.welcome(), self.seating.as_mut()) {
-                        seating.on_welcome(&w.room);
+                        seating.on_welcome(&w.room, &w.resume);
                         let invite = seating.page().invite_url(&w.room);
                         self.lobby.show_room_bar(&w.room, &w.mode, &invite);
                         self.lobby.clear_invite();
                     }
+                    self.keep_ticket();
                 }
                 let since = *self.reconnect.connected_since.get_or_insert(now);
                 if now - since > 5000.0 {
@@ -601,23 +680,44 @@ impl App {
                 self.set_status(None);
             }
             Phase::Connecting => self.set_status(Some("Connecting…".into())),
+            Phase::Resuming => self.set_status(Some("Reconnecting…".into())),
             Phase::Refused(msg) => {
                 self.socket = None;
                 self.set_status(Some(msg));
             }
             Phase::Lost(why) => {
-                // A refused seat is not presented again: a new one, or the lobby.
-                if self.reconnect.at_ms.is_none() {
-                    if let Some(DisconnectReason::Seat(r)) = client.disconnect_reason() {
-                        let give_up = self.seating.as_mut().and_then(|s| s.on_seat_refused(r));
-                        if let Some(message) = give_up {
-                            self.to_lobby(Some(&message));
-                            return Ok(());
+                let plan = match self.reconnect.plan.clone() {
+                    Some(plan) => plan,
+                    None => {
+                        let reason = client.disconnect_reason();
+                        let plan = self
+                            .seating
+                            .as_mut()
+                            .map_or(AfterDrop::Reseat, |s| s.on_drop(reason));
+                        self.keep_ticket();
+                        self.reconnect.plan = Some(plan.clone());
+                        plan
+                    }
+                };
+                match plan {
+                    AfterDrop::Resume { url, token } => {
+                        self.set_status(Some("Reconnecting…".into()));
+                        if self.backoff_left(now).is_none() {
+                            self.reconnect.plan = None;
+                            self.open_resume(&url, token)?;
                         }
                     }
-                }
-                if self.backoff_due(now, &why) {
-                    self.retry()?;
+                    AfterDrop::Reseat => {
+                        if self.backoff_due(now, &why) {
+                            self.reconnect.plan = None;
+                            self.retry()?;
+                        }
+                    }
+                    AfterDrop::Now(next) => {
+                        self.reconnect.plan = None;
+                        self.apply(next)?;
+                    }
+                    AfterDrop::TakenOver(message) => self.to_lobby(Some(&message)),
                 }
             }
         }

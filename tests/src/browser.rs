@@ -1,6 +1,7 @@
 //! Headless Chromium driven through chromedriver (WebDriver) with `fantoccini`.
 
 use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -9,6 +10,8 @@ use anyhow::{bail, Context, Result};
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder};
 use serde_json::{json, Value};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 
 /// The Chromium binary (Debian's `chromium`).
 pub const CHROMIUM: &str = "/usr/bin/chromium";
@@ -143,5 +146,66 @@ impl WebDriverCompatibleCommand for BrowserLog {
             http::Method::POST,
             Some(json!({ "type": "browser" }).to_string()),
         )
+    }
+}
+
+/// A TCP proxy on 127.0.0.1 port 0 in front of a server, which the test cuts as a network
+/// failure would: every connection open through it is reset on both sides (no close
+/// frame, no FIN), as a Wi-Fi hand-over or a dead NAT entry does; later connections go
+/// through again. Point the page at [`CutProxy::http_url`].
+pub struct CutProxy {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    cuts: watch::Sender<u64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CutProxy {
+    /// Starts proxying to `target`.
+    ///
+    /// # Errors
+    /// It could not bind.
+    pub async fn start(target: SocketAddr) -> std::io::Result<CutProxy> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (cuts, cut_rx) = watch::channel(0u64);
+        let task = tokio::spawn(async move {
+            while let Ok((mut down, _)) = listener.accept().await {
+                let mut cut = cut_rx.clone();
+                // Only cuts after this connection arrived end it.
+                cut.borrow_and_update();
+                tokio::spawn(async move {
+                    let Ok(mut up) = TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut down, &mut up) => {}
+                        _ = cut.changed() => {
+                            // Closing with a zero linger sends a reset.
+                            let _ = down.set_zero_linger();
+                            let _ = up.set_zero_linger();
+                        }
+                    }
+                });
+            }
+        });
+        Ok(CutProxy { addr, cuts, task })
+    }
+
+    /// Resets every connection open through the proxy now.
+    pub fn cut(&self) {
+        self.cuts.send_modify(|n| *n += 1);
+    }
+
+    /// The server's HTTP base URL, through the proxy.
+    #[must_use]
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for CutProxy {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }

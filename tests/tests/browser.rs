@@ -799,3 +799,191 @@ async fn hud_flow(
     save_screenshot(page, "browser-hud.png").await;
     assert_no_page_errors(page).await
 }
+
+/// The page's player as `bot` sees it: `(kills, deaths, hp, disconnected)`.
+fn record_of(bot: &Driver, id: NetId) -> Option<(u16, u16, u8, bool)> {
+    bot.view(|v| match v.get(id) {
+        Some(NetEntity::Player(p)) => Some((p.kills, p.deaths, p.hp, p.disconnected)),
+        _ => None,
+    })
+}
+
+/// What a bot saw of one player while it watched: ever missing (a leave), ever marked
+/// disconnected.
+#[derive(Default)]
+struct Watched {
+    missing: std::sync::atomic::AtomicBool,
+    disconnected: std::sync::atomic::AtomicBool,
+    stop: std::sync::atomic::AtomicBool,
+}
+
+fn watch(bot: Arc<Driver>, id: NetId) -> (Arc<Watched>, tokio::task::JoinHandle<()>) {
+    let w = Arc::new(Watched::default());
+    let seen = w.clone();
+    let task = tokio::spawn(async move {
+        while !seen.stop.load(Ordering::Relaxed) {
+            match record_of(&bot, id) {
+                None => seen.missing.store(true, Ordering::Relaxed),
+                Some((.., true)) => seen.disconnected.store(true, Ordering::Relaxed),
+                Some(_) => {}
+            }
+            // A sampling period, not a wait for something: the loop ends when told.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    (w, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_connection_and_a_reload_resume_the_same_player() {
+    if no_browser() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let proxy = browser::CutProxy::start(server.addr)
+        .await
+        .expect("proxy starts");
+    let hunter = Arc::new(Driver::spawn(
+        BotConnection::connect(&server.ws_url(), "hunter", DecodeMode::Full)
+            .await
+            .expect("bot joins"),
+    ));
+    let driver = browser::start_chromedriver().expect("chromedriver");
+    let profile = std::env::temp_dir().join(format!("tickwire-chrome-z{}", std::process::id()));
+    let page = browser::session(&driver, &profile, 1000, 700)
+        .await
+        .expect("browser session");
+    let mode = Arc::new(AtomicU8::new(0));
+    let result = resume_flow(&page, &proxy, &hunter, &mode).await;
+    mode.store(9, Ordering::Relaxed);
+    save_screenshot(&page, "browser-resume.png").await;
+    let _ = page.close().await;
+    let _ = std::fs::remove_dir_all(&profile);
+    result.expect("the page resumed its player");
+    server.shutdown().await.expect("clean shutdown");
+}
+
+async fn resume_flow(
+    page: &Client,
+    proxy: &browser::CutProxy,
+    hunter: &Arc<Driver>,
+    mode: &Arc<AtomicU8>,
+) -> anyhow::Result<()> {
+    page.goto(&format!("{}/?name=phoenix", proxy.http_url()))
+        .await?;
+    wait_for("the page joins", LIMIT, || async {
+        state(page).await["connection"] == "connected"
+    })
+    .await;
+    let me = NetId(state(page).await["id"].as_u64().expect("own id") as u32);
+    wait_for("the bot sees the page's player", LIMIT, || async {
+        record_of(hunter, me).is_some()
+    })
+    .await;
+
+    // The hunter hits the page's player: a state a new player would not have.
+    let max = tickwire_shared::SimConfig::default().max_hp;
+    let task = hunt(hunter.clone(), me, mode.clone());
+    mode.store(1, Ordering::Relaxed);
+    wait_for("the page's player is hit", LIMIT * 2, || async {
+        record_of(hunter, me).is_some_and(|(_, _, hp, _)| hp < max)
+    })
+    .await;
+    mode.store(9, Ordering::Relaxed);
+    task.await?;
+    hunter.set(Controls::default());
+    let hunter_id = hunter.view(tickwire_bots::View::me);
+    wait_for("no shot of the hunter's is still flying", LIMIT, || async {
+        !sees_a_shot_of(hunter, hunter_id)
+    })
+    .await;
+    wait_for("the page shows the server's health", LIMIT, || async {
+        let hp = state(page).await["hud"]["hp"].as_u64();
+        hp.is_some() && hp == record_of(hunter, me).map(|(_, _, hp, _)| u64::from(hp))
+    })
+    .await;
+    let before = record_of(hunter, me).expect("seen");
+
+    // What the page shows, frame by frame, from now on (connection, banner, players drawn).
+    js(
+        page,
+        "window.__seen = []; (function look() { \
+           const s = window.tickwire.state(); \
+           const k = s.connection + '|' + document.getElementById('status').textContent + \
+                     '|' + (s.players ? s.players.length : 0); \
+           if (window.__seen[window.__seen.length - 1] !== k) window.__seen.push(k); \
+           requestAnimationFrame(look); })(); return true;",
+    )
+    .await;
+
+    // The network fails under the page: its socket is reset.
+    let (watched, watcher) = watch(hunter.clone(), me);
+    proxy.cut();
+    wait_for("the page resumes", LIMIT, || async {
+        let s = state(page).await;
+        s["connection"] == "connected" && s["resumes"] == 1
+    })
+    .await;
+    let s = state(page).await;
+    assert_eq!(s["id"], me.0, "the same player: {s}");
+    assert_eq!(s["resumed"], true, "{s}");
+    let seen: Vec<String> = serde_json::from_value(js(page, "return window.__seen;").await)?;
+    assert!(
+        seen.iter()
+            .any(|k| k.starts_with("lost|Reconnecting…|")
+                || k.starts_with("resuming|Reconnecting…|")),
+        "a reconnecting banner: {seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .filter(|k| !k.starts_with("connected|"))
+            .all(|k| !k.ends_with("|0")),
+        "the state stayed on the canvas: {seen:?}"
+    );
+    wait_for("the bot sees it connected again", LIMIT, || async {
+        record_of(hunter, me).is_some_and(|(.., lost)| !lost)
+    })
+    .await;
+    assert_eq!(
+        record_of(hunter, me).map(|(k, d, hp, _)| (k, d, hp)),
+        Some((before.0, before.1, before.2)),
+        "score and health kept"
+    );
+    assert!(
+        watched.disconnected.load(Ordering::Relaxed),
+        "the bot saw it marked disconnected"
+    );
+    assert!(
+        !watched.missing.load(Ordering::Relaxed),
+        "the bot never saw it leave"
+    );
+    let hud = state(page).await["hud"].clone();
+    assert_eq!(hud["hp"], before.2, "{hud}");
+    assert_eq!(hud["score"], before.0, "{hud}");
+
+    // A reload within the grace resumes too (the ticket in sessionStorage).
+    page.refresh().await?;
+    wait_for("the reloaded page resumes", LIMIT, || async {
+        let s = state(page).await;
+        s["connection"] == "connected" && s["resumed"] == true
+    })
+    .await;
+    let s = state(page).await;
+    assert_eq!(s["id"], me.0, "the same player after the reload: {s}");
+    wait_for("the reloaded page shows its health", LIMIT, || async {
+        state(page).await["hud"]["hp"] == before.2
+    })
+    .await;
+    assert_eq!(
+        record_of(hunter, me).map(|(k, d, hp, _)| (k, d, hp)),
+        Some((before.0, before.1, before.2)),
+        "score and health kept across the reload"
+    );
+    watched.stop.store(true, Ordering::Relaxed);
+    watcher.await?;
+    assert!(
+        !watched.missing.load(Ordering::Relaxed),
+        "the bot never saw it leave"
+    );
+    assert_no_page_errors(page).await
+}

@@ -159,7 +159,14 @@ fn world(
             continue;
         }
         let (x, y) = (f64::from(p.pos.x), f64::from(p.pos.y));
-        ctx.set_global_alpha(if p.dead { 0.25 } else { 1.0 });
+        // Dead, or connection lost (held for a resume): faded.
+        ctx.set_global_alpha(if p.dead {
+            0.25
+        } else if p.disconnected {
+            0.4
+        } else {
+            1.0
+        });
         ctx.set_fill_style_str(if p.me { ME } else { ENEMY });
         circle(ctx, x, y, 20.0)?;
         if p.me {
@@ -186,6 +193,12 @@ fn world(
             p.name.clone()
         };
         ctx.fill_text(&label, x, y - 36.0)?;
+        if p.disconnected {
+            ctx.set_font("12px system-ui, sans-serif");
+            ctx.set_fill_style_str(DIM);
+            ctx.fill_text("⚠ connection lost", x, y + 40.0)?;
+            ctx.set_font("bold 14px system-ui, sans-serif");
+        }
         if !p.dead {
             let frac = f64::from(p.hp) / 100.0;
             ctx.set_fill_style_str("#30363d");

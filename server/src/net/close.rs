@@ -123,6 +123,11 @@ pub fn binary_payload(msg: Message) -> Result<Option<bytes::Bytes>, Closing> {
     match msg {
         Message::Binary(b) => Ok(Some(b)),
         Message::Text(_) => Err(Closing::code(CloseCode::Unsupported, "binary frames only")),
+        // 1001 ("going away") is what a browser sends for a page it reloads or closes: the
+        // player may be back within the grace (a reload resumes), so it is held as lost.
+        Message::Close(Some(f)) if f.code == CloseCode::Away => {
+            Err(Closing::gone("the page went away (1001)"))
+        }
         Message::Close(_) => Err(Closing::peer_closed()),
         Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(None),
     }
@@ -286,5 +291,32 @@ fn truncate_utf8(s: &mut String, max: usize) {
             i -= 1;
         }
         s.truncate(i);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(code: CloseCode) -> Message {
+        Message::Close(Some(CloseFrame {
+            code,
+            reason: "".into(),
+        }))
+    }
+
+    #[test]
+    fn a_page_going_away_is_held_a_close_is_a_leave() {
+        let lost = |m| {
+            binary_payload(m)
+                .expect_err("a close ends the session")
+                .lost
+        };
+        assert!(
+            lost(close(CloseCode::Away)),
+            "1001: a reload or a closed tab"
+        );
+        assert!(!lost(close(CloseCode::Normal)), "1000: the player left");
+        assert!(!lost(Message::Close(None)));
     }
 }
