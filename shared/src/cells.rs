@@ -7,25 +7,40 @@
 
 use std::ops::Range;
 
-/// Items grouped by cell: a counting sort, cells in row-major order, items in their build
-/// order within a cell. A cell's items, or those of a run of cells in a row, are one slice
-/// found with two lookups. Its memory is kept from one build to the next (no allocation
-/// once it has grown).
+/// Items grouped by cell: cells in row-major order, items in their build order within a
+/// cell. A cell's items, or those of a run of cells in a row, are one slice found with two
+/// lookups. Its memory is kept from one build to the next (no allocation once it has
+/// grown).
+///
+/// Two layouts give the same items in the same order: when the items are many for the
+/// cells, a counting sort with a start per cell (lookups are two reads); when they are few
+/// (a room of 8 on a large map: 8 items, 2,500 cells), the items sorted by cell and their
+/// cells beside them (lookups are two binary searches), so a build costs the items, not the
+/// cells: clearing and summing a start per cell was most of a small room's tick.
 #[derive(Clone, Debug, Default)]
 pub struct CellBuckets<T> {
     cols: usize,
-    /// `items[start[c]..start[c + 1]]` are cell `c`'s.
+    /// Cells in the grid (`cols * rows`).
+    cells: usize,
+    /// Dense: `items[start[c]..start[c + 1]]` are cell `c`'s. Empty when sparse.
     start: Vec<u32>,
+    /// Sparse: the cell of each item of `items` (ascending). Empty when dense.
+    keys: Vec<u32>,
     items: Vec<T>,
     /// Where each cell's next item goes while building (kept: at 10,000 players a grid has
     /// tens of thousands of cells, and a fresh copy each build was page faults).
     fill: Vec<u32>,
+    /// Sparse builds: (cell, index) of each item, sorted.
+    order: Vec<(u32, u32)>,
 }
+
+/// Below one item per this many cells a build is sparse (sorted items, no start per cell).
+const SPARSE_CELLS_PER_ITEM: usize = 16;
 
 impl<T: Copy + Default> CellBuckets<T> {
     /// Replaces the contents with items `item(0..n)` of a `cols` x `rows` grid, item `i` in
     /// cell `cell_of(i)` (row-major, `< cols * rows`). Both are called in index order:
-    /// `cell_of` twice per item, `item` once.
+    /// `cell_of` once or twice per item, `item` once.
     pub fn build(
         &mut self,
         cols: usize,
@@ -35,17 +50,33 @@ impl<T: Copy + Default> CellBuckets<T> {
         item: impl Fn(usize) -> T,
     ) {
         self.cols = cols;
+        self.cells = cols * rows;
+        self.items.clear();
+        if n.saturating_mul(SPARSE_CELLS_PER_ITEM) < self.cells {
+            self.start.clear();
+            self.order.clear();
+            self.order
+                .extend((0..n).map(|i| (cell_of(i) as u32, i as u32)));
+            // (cell, index) pairs are distinct: the unstable sort keeps build order within
+            // a cell.
+            self.order.sort_unstable();
+            self.keys.clear();
+            self.keys.extend(self.order.iter().map(|&(c, _)| c));
+            self.items
+                .extend(self.order.iter().map(|&(_, i)| item(i as usize)));
+            return;
+        }
+        self.keys.clear();
         self.start.clear();
-        self.start.resize(cols * rows + 1, 0);
+        self.start.resize(self.cells + 1, 0);
         for i in 0..n {
             self.start[cell_of(i) + 1] += 1;
         }
-        for c in 0..cols * rows {
+        for c in 0..self.cells {
             self.start[c + 1] += self.start[c];
         }
         self.fill.clear();
         self.fill.extend_from_slice(&self.start);
-        self.items.clear();
         self.items.resize(n, T::default());
         for i in 0..n {
             let c = cell_of(i);
@@ -54,10 +85,21 @@ impl<T: Copy + Default> CellBuckets<T> {
         }
     }
 
+    /// Where the items of cell `c` start (`c` up to `cells`, the end).
+    fn start_of(&self, c: usize) -> usize {
+        if self.start.is_empty() {
+            self.keys.partition_point(|&k| (k as usize) < c)
+        } else {
+            self.start[c] as usize
+        }
+    }
+
     /// Empties the index (no cells).
     pub fn clear(&mut self) {
         self.cols = 0;
+        self.cells = 0;
         self.start.clear();
+        self.keys.clear();
         self.items.clear();
     }
 
@@ -70,25 +112,26 @@ impl<T: Copy + Default> CellBuckets<T> {
     /// The items of cell `c`.
     #[must_use]
     pub fn cell(&self, c: usize) -> &[T] {
-        &self.items[self.start[c] as usize..self.start[c + 1] as usize]
+        &self.items[self.start_of(c)..self.start_of(c + 1)]
     }
 
     /// The items of cell `c`, to change in place.
     pub fn cell_mut(&mut self, c: usize) -> &mut [T] {
-        &mut self.items[self.start[c] as usize..self.start[c + 1] as usize]
+        let (a, b) = (self.start_of(c), self.start_of(c + 1));
+        &mut self.items[a..b]
     }
 
     /// The items of row `y` in columns `xs` (the run's cells one after the other).
     #[must_use]
     pub fn run(&self, y: usize, xs: Range<usize>) -> &[T] {
         let (a, b) = (y * self.cols + xs.start, y * self.cols + xs.end);
-        &self.items[self.start[a] as usize..self.start[b] as usize]
+        &self.items[self.start_of(a)..self.start_of(b)]
     }
 
-    /// Where each cell's items start (for tests comparing two indexes).
+    /// Where each cell's items start, and the end (for tests comparing two indexes).
     #[cfg(test)]
-    pub(crate) fn starts(&self) -> &[u32] {
-        &self.start
+    pub(crate) fn starts(&self) -> Vec<u32> {
+        (0..=self.cells).map(|c| self.start_of(c) as u32).collect()
     }
 }
 
@@ -186,6 +229,40 @@ mod tests {
         // A rebuild reuses the memory and forgets the old contents.
         b.build(1, 1, 2, |_| 0, |i| i as u32);
         assert_eq!(b.cell(0), &[0, 1]);
+    }
+
+    /// Few items on many cells (the sorted layout) and many (the counting sort) answer
+    /// every lookup as the definition does: a cell's items in build order.
+    #[test]
+    fn both_layouts_group_by_cell_in_build_order() {
+        let (cols, rows) = (20, 20);
+        for n in [0, 1, 3, 24, 25, 100, 900] {
+            let cells: Vec<usize> = (0..n)
+                .map(|i| (i * 7919 + i / 3) % 400 / (1 + i % 3))
+                .collect();
+            let mut b = CellBuckets::default();
+            b.build(cols, rows, n, |i| cells[i], |i| i as u32);
+            let of = |c: usize| -> Vec<u32> {
+                (0..n)
+                    .filter(|&i| cells[i] == c)
+                    .map(|i| i as u32)
+                    .collect()
+            };
+            for c in 0..cols * rows {
+                assert_eq!(b.cell(c), of(c).as_slice(), "n {n} cell {c}");
+            }
+            for y in 0..rows {
+                for xs in [0..cols, 3..9, 5..5, 19..20] {
+                    let want: Vec<u32> = xs.clone().flat_map(|x| of(y * cols + x)).collect();
+                    assert_eq!(b.run(y, xs), want.as_slice());
+                }
+            }
+            if n > 0 {
+                let c = cells[n - 1];
+                b.cell_mut(c)[0] = 9999;
+                assert_eq!(b.cell(c)[0], 9999);
+            }
+        }
     }
 
     #[test]
