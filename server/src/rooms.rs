@@ -17,6 +17,7 @@
 
 mod entry;
 pub mod id;
+mod lifecycle;
 pub mod modes;
 pub mod seats;
 
@@ -28,7 +29,6 @@ use parking_lot::Mutex;
 use ring::rand::SystemRandom;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::info;
 
 use tickwire_shared::protocol::{ResumeRefusal, SeatRefusal};
 
@@ -36,6 +36,7 @@ use crate::metrics::Metrics;
 use crate::room::ResumeTicket;
 pub use entry::{RoomEntry, RoomInfo};
 pub use id::RoomId;
+use lifecycle::release_locked;
 pub use modes::{Mode, Modes};
 use seats::{Seat, SeatSigner};
 
@@ -338,71 +339,6 @@ impl Registry {
         self.state.lock().rooms.len()
     }
 
-    /// Frees expired reservations and disposes rooms empty for their mode's `empty_ttl`;
-    /// runs every [`SWEEP_EVERY`] until shutdown (see [`Registry::run_sweeper`]).
-    pub fn sweep(&self) {
-        let now = Instant::now();
-        let mut state = self.state.lock();
-        let expired: Vec<(u64, RoomId)> = state
-            .pending
-            .iter()
-            .filter(|(_, p)| p.expires <= now)
-            .map(|(n, p)| (*n, p.room))
-            .collect();
-        for (nonce, room) in expired {
-            state.pending.remove(&nonce);
-            release_locked(&mut state, room);
-        }
-        let idle: Vec<RoomId> = state
-            .rooms
-            .values()
-            .filter(|s| {
-                s.empty_since
-                    .is_some_and(|t| now.saturating_duration_since(t) >= s.entry.mode.empty_ttl)
-            })
-            .map(|s| s.entry.id)
-            .collect();
-        for id in idle {
-            if let Some(slot) = state.rooms.remove(&id) {
-                info!(room = %id, mode = %slot.entry.mode.name, "empty room disposed");
-                slot.entry.cancel.cancel();
-            }
-        }
-    }
-
-    /// Sweeps every [`SWEEP_EVERY`] until shutdown.
-    pub async fn run_sweeper(self: Arc<Self>) {
-        let mut every = tokio::time::interval(SWEEP_EVERY);
-        loop {
-            tokio::select! {
-                () = self.shutdown.cancelled() => break,
-                _ = every.tick() => self.sweep(),
-            }
-        }
-    }
-
-    /// Test hook: room `code`'s next tick panics. Whether there is such a room.
-    #[cfg(feature = "test-hooks")]
-    pub fn panic_room(&self, code: &str) -> bool {
-        let Some(id) = RoomId::parse(code) else {
-            return false;
-        };
-        let state = self.state.lock();
-        let Some(slot) = state.rooms.get(&id) else {
-            return false;
-        };
-        slot.entry
-            .panic_next_tick
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-        true
-    }
-
-    /// Waits for every room task to end (after shutdown).
-    pub async fn wait(&self) {
-        self.tasks.close();
-        self.tasks.wait().await;
-    }
-
     fn mode(&self, name: &str) -> Result<Arc<Mode>, ReserveError> {
         self.modes
             .get(name)
@@ -449,59 +385,6 @@ impl Registry {
             token,
             expires_in: self.seat_ttl,
         })
-    }
-
-    /// A new room of `mode`, ticking on its own task, in the registry (nothing taken yet).
-    fn create_locked(
-        self: &Arc<Self>,
-        state: &mut State,
-        mode: Arc<Mode>,
-        private: bool,
-    ) -> Result<RoomId, ReserveError> {
-        if self.shutdown.is_cancelled() {
-            return Err(ReserveError::ShuttingDown);
-        }
-        if state.rooms.len() >= self.max_rooms {
-            return Err(ReserveError::AtCapacity(self.max_rooms));
-        }
-        let id = loop {
-            let id = RoomId::random(&self.rng);
-            if !state.rooms.contains_key(&id) {
-                break id;
-            }
-        };
-        let (entry, task) =
-            RoomEntry::start(id, mode.clone(), private, &self.metrics, &self.shutdown);
-        state.rooms.insert(
-            id,
-            Slot {
-                entry,
-                taken: 0,
-                empty_since: Some(Instant::now()),
-            },
-        );
-        self.metrics.rooms.with_label_values(&[&mode.name]).inc();
-        self.metrics.rooms_created.inc();
-        info!(room = %id, mode = %mode.name, private, "room created");
-        let registry = Arc::downgrade(self);
-        let metrics = self.metrics.clone();
-        self.tasks.spawn(async move {
-            entry::supervise(task, id, &mode.name, &metrics).await;
-            if let Some(registry) = registry.upgrade() {
-                registry.state.lock().rooms.remove(&id);
-            }
-        });
-        Ok(id)
-    }
-}
-
-/// Frees one seat of `room` (a reservation expired, or a session ended).
-fn release_locked(state: &mut State, room: RoomId) {
-    if let Some(slot) = state.rooms.get_mut(&room) {
-        slot.taken = slot.taken.saturating_sub(1);
-        if slot.taken == 0 {
-            slot.empty_since = Some(Instant::now());
-        }
     }
 }
 
