@@ -36,13 +36,9 @@ pub struct Fleet {
     pub url: String,
     /// Where each bot sits (quick play, or a reservation from the rooms API).
     pub seats: Seats,
-    /// Behaviour of every bot.
-    pub behavior: Behavior,
-    /// Link conditions of every bot.
-    pub link: LinkConfig,
     /// Counters and histograms.
     pub stats: Arc<Stats>,
-    /// Cancelled at the end of the run.
+    /// Cancelled at the end of the run (each bot's own `stop` is a child of it).
     pub stop: CancellationToken,
     /// Connection attempts finished (joined or failed).
     pub attempts: watch::Sender<usize>,
@@ -57,7 +53,7 @@ pub struct Fleet {
 }
 
 /// One bot's part.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct BotSpec {
     /// Position in the join order.
     pub index: usize,
@@ -67,6 +63,13 @@ pub struct BotSpec {
     pub seed: u64,
     /// Where in the tick its inputs go, as a fraction of a tick (`None`: random).
     pub phase: Option<f64>,
+    /// What it does.
+    pub behavior: Behavior,
+    /// Its link.
+    pub link: LinkConfig,
+    /// Ends this bot's session politely (the end of the run, or a stage that lowers the
+    /// bot count): a child of [`Fleet::stop`].
+    pub stop: CancellationToken,
 }
 
 /// When a bot's session was open.
@@ -91,9 +94,9 @@ enum End {
 pub async fn run(spec: BotSpec, fleet: Arc<Fleet>) {
     let stats = &fleet.stats;
     let name = format!("bot-{}", spec.index);
-    let connect = tokio::time::timeout(CONNECT_TIMEOUT, join(spec, &fleet, &name));
+    let connect = tokio::time::timeout(CONNECT_TIMEOUT, join(&spec, &fleet, &name));
     let conn = tokio::select! {
-        () = fleet.stop.cancelled() => None,
+        () = spec.stop.cancelled() => None,
         res = connect => Some(res),
     };
     fleet.attempts.send_modify(|n| *n += 1);
@@ -131,13 +134,13 @@ pub async fn run(spec: BotSpec, fleet: Arc<Fleet>) {
             .compare_exchange(0, u32::from(tick_hz), Ordering::Relaxed, Ordering::Relaxed);
 
     let mut rng = Rng::new(spec.seed ^ 0x005e_ed0f_0b07);
-    let mut brain = Brain::new(fleet.behavior, spec.seed, tick_hz);
+    let mut brain = Brain::new(spec.behavior, spec.seed, tick_hz);
     let mut plan = Disruptions::new(&fleet, &mut rng);
     let mut first = true;
     let end = loop {
         let end = session(
             &mut conn,
-            spec,
+            &spec,
             &fleet,
             tick_hz,
             (&mut brain, &mut rng),
@@ -157,14 +160,14 @@ pub async fn run(spec: BotSpec, fleet: Arc<Fleet>) {
         };
         stats.note_cut(kind);
         let attempt = tokio::select! {
-            () = fleet.stop.cancelled() => None,
+            () = spec.stop.cancelled() => None,
             r = tokio::time::timeout(CONNECT_TIMEOUT, held.resume(&url)) => Some(r),
         };
         let failed = match attempt {
             None => None,
             Some(Ok(Ok(c))) => {
                 conn = c;
-                match first_snapshot(&mut conn, &fleet).await {
+                match first_snapshot(&mut conn, &fleet, &spec.stop).await {
                     Ok(Some(full)) => {
                         stats.note_resumed(kind, cut_at.elapsed(), full);
                         plan.done(kind, &fleet, &mut rng);
@@ -280,7 +283,11 @@ impl Disruptions {
 
 /// After a resume: waits for the first snapshot and applies it. `Ok(Some(full))`: it came,
 /// a full state when `full`; `Ok(None)`: the run stopped first.
-async fn first_snapshot(conn: &mut BotConnection, fleet: &Fleet) -> Result<Option<bool>, End> {
+async fn first_snapshot(
+    conn: &mut BotConnection,
+    fleet: &Fleet,
+    stop: &CancellationToken,
+) -> Result<Option<bool>, End> {
     let stats = &fleet.stats;
     let wait = async {
         loop {
@@ -304,7 +311,7 @@ async fn first_snapshot(conn: &mut BotConnection, fleet: &Fleet) -> Result<Optio
         }
     };
     tokio::select! {
-        () = fleet.stop.cancelled() => Ok(None),
+        () = stop.cancelled() => Ok(None),
         r = tokio::time::timeout(CONNECT_TIMEOUT, wait) => r.unwrap_or(Err(End::Failed(BotError::Timeout))),
     }
 }
@@ -318,7 +325,7 @@ enum JoinError {
 /// A seat (when the plan asks the rooms API for one), then the WebSocket join.
 /// Returns the connection and the URL it joined at (where a resume goes).
 async fn join(
-    spec: BotSpec,
+    spec: &BotSpec,
     fleet: &Fleet,
     name: &str,
 ) -> Result<(BotConnection, String), JoinError> {
@@ -347,7 +354,7 @@ impl Fleet {
 /// session right after the join (a probe with a set phase takes it from a snapshot then).
 async fn session(
     conn: &mut BotConnection,
-    spec: BotSpec,
+    spec: &BotSpec,
     fleet: &Fleet,
     tick_hz: u16,
     (brain, rng): (&mut Brain, &mut Rng),
@@ -376,11 +383,11 @@ async fn session(
     }
     let mut schedule = tokio::time::interval_at(Instant::now() + phase, dt);
     schedule.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    let direct = fleet.link.is_transparent();
-    let mut up: Lane<Vec<u8>> = Lane::new(fleet.link, rng.next_u64());
-    let mut down: Lane<Bytes> = Lane::new(fleet.link, rng.next_u64());
+    let direct = spec.link.is_transparent();
+    let mut up: Lane<Vec<u8>> = Lane::new(spec.link, rng.next_u64());
+    let mut down: Lane<Bytes> = Lane::new(spec.link, rng.next_u64());
     let never = Instant::now() + Duration::from_secs(365 * 24 * 3600);
-    let stopped = fleet.stop.cancelled();
+    let stopped = spec.stop.cancelled();
     tokio::pin!(stopped);
     let (disrupt_at, disruption) = disrupt.unwrap_or((never, Disruption::Drop));
     let disrupted = tokio::time::sleep_until(disrupt_at);

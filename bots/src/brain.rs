@@ -10,7 +10,17 @@ use tickwire_shared::rng::Rng;
 use tickwire_shared::{Controls, Map, NetEntity, NetId};
 
 /// How a bot plays.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Behavior {
     /// Stands still (still sends an input every tick, as an idle player's client does).

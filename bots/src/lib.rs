@@ -18,6 +18,9 @@
 //! | [`failure`] | failures by kind, for grouping and thresholds |
 //! | [`progress`] | live status line or plain periodic lines |
 //! | [`report`] | [`report::Report`]: the table and the JSON |
+//! | [`scenario`] | scenario files: stages, groups (behaviour mix, links), thresholds |
+//! | [`series`] | the time series: one row a second |
+//! | [`html`] | `--out DIR`: the summary, the series and the self-contained HTML report |
 //! | [`verdict`] | thresholds, pass/fail lines, the outcome (the exit code) |
 //! | [`watchdog`] | server unreachable or gone, the harness's late timers |
 
@@ -26,10 +29,13 @@ pub mod brain;
 pub mod connection;
 pub mod driver;
 pub mod failure;
+pub mod html;
 pub mod link;
 pub mod progress;
 pub mod report;
+pub mod scenario;
 pub mod seats;
+pub mod series;
 pub mod stats;
 pub mod swarm;
 pub mod verdict;

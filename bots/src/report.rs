@@ -8,13 +8,17 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::brain::Behavior;
+use crate::scenario::{Profile, Stages};
 use crate::seats::JoinPlan;
+use crate::series::SeriesRow;
 use crate::stats::{Disruption, FailureGroup, ResumeTally};
 use crate::verdict::{Check, Outcome};
 
 /// The run's parameters, as given.
 #[derive(Clone, Debug, Serialize)]
 pub struct Params {
+    /// The scenario's name (`null`: none given).
+    pub name: Option<String>,
     /// Server WebSocket URL.
     pub url: String,
     /// Where the bots sit: `"quick_play"`, `{"mode": M}`, `{"rooms": {mode, rooms,
@@ -44,6 +48,12 @@ pub struct Params {
     pub drop_every_s: Option<f64>,
     /// Planned page reloads about this often per bot, seconds (`null`: none).
     pub reload_every_s: Option<f64>,
+    /// A scenario's stages: `{name, duration, bots, shape}` (`null`: `count` bots at
+    /// `ramp_per_s`, then `duration_s`).
+    pub stages: Option<Stages>,
+    /// Shares of the swarm with their own behaviour and link (`[]`: every bot has
+    /// `behavior` and the link above).
+    pub groups: Vec<Profile>,
 }
 
 /// Latency percentiles in milliseconds (`null` without samples): input round trips of
@@ -267,6 +277,9 @@ pub struct Report {
     /// `"in play: closed 1001 ShuttingDown"`, `"in play: reset"`, `"in play: desync: hash
     /// mismatch"`...): a count and the first few in full.
     pub failures: BTreeMap<String, FailureGroup>,
+    /// One row a second over the whole run (written apart by `--out`, not in the JSON).
+    #[serde(skip)]
+    pub series: Vec<SeriesRow>,
 }
 
 impl Report {
@@ -276,16 +289,42 @@ impl Report {
         serde_json::to_string_pretty(self).expect("a report always serialises")
     }
 
-    /// The report as a human table.
+    /// The behaviour, or the groups' mix: `70 % wander, 20 % chase (+40 ms), 10 % idle`.
     #[must_use]
-    pub fn table(&self) -> String {
+    pub fn mix(&self) -> String {
+        let groups = &self.params.groups;
+        if groups.is_empty() {
+            return format!("{:?}", self.params.behavior).to_lowercase();
+        }
+        let total: f64 = groups.iter().map(|g| g.share).sum();
+        groups
+            .iter()
+            .map(|g| {
+                let link = if g.latency_ms + g.jitter_ms > 0 || g.bandwidth_kbps.is_some() {
+                    format!(" (+{} ms)", g.latency_ms)
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{:.0} % {}{link}",
+                    g.share / total * 100.0,
+                    format!("{:?}", g.behavior).to_lowercase()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The summary's rows (label, value), as in the table.
+    #[must_use]
+    pub fn rows(&self) -> Vec<(&'static str, String)> {
         let opt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1}"));
         let p = &self.params;
         let mut rows: Vec<(&str, String)> = vec![
             ("bots joined", format!("{} / {}", self.joined, p.count)),
             (
                 "behaviour / decoding bots",
-                format!("{:?} / {} of {}", p.behavior, self.decoding_bots, p.count),
+                format!("{} / {} decode", self.mix(), self.decoding_bots),
             ),
             ("tick rate", format!("{} Hz", self.tick_hz)),
             (
@@ -414,6 +453,13 @@ impl Report {
             // Nothing was measured: the figures would only be zeros.
             rows.truncate(2);
         }
+        rows
+    }
+
+    /// The report as a human table.
+    #[must_use]
+    pub fn table(&self) -> String {
+        let rows = self.rows();
         let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
         let mut out = String::new();
         for (k, v) in rows {

@@ -101,6 +101,7 @@ pub struct Stats {
     pub counters: Counters,
     rtt_window: Mutex<Histogram<u64>>,
     rtt_recent: Mutex<Histogram<u64>>,
+    rtt_second: Mutex<Histogram<u64>>,
     matchmake: Mutex<Histogram<u64>>,
     rooms: Mutex<BTreeMap<String, u64>>,
     failures: Mutex<BTreeMap<String, FailureGroup>>,
@@ -161,6 +162,7 @@ impl Default for Stats {
             counters: Counters::default(),
             rtt_window: Mutex::new(rtt_histogram()),
             rtt_recent: Mutex::new(rtt_histogram()),
+            rtt_second: Mutex::new(rtt_histogram()),
             matchmake: Mutex::new(rtt_histogram()),
             rooms: Mutex::new(BTreeMap::new()),
             failures: Mutex::new(BTreeMap::new()),
@@ -182,10 +184,12 @@ impl Stats {
     /// Records input round trips.
     pub fn record_rtts(&self, rtts: impl Iterator<Item = Duration>) {
         let (mut w, mut r) = (self.rtt_window.lock(), self.rtt_recent.lock());
+        let mut s = self.rtt_second.lock();
         for d in rtts {
             let us = duration_us(d);
             w.saturating_record(us);
             r.saturating_record(us);
+            s.saturating_record(us);
         }
     }
 
@@ -289,6 +293,15 @@ impl Stats {
     #[must_use]
     pub fn take_recent_rtt(&self) -> Histogram<u64> {
         let mut r = self.rtt_recent.lock();
+        let h = r.clone();
+        r.reset();
+        h
+    }
+
+    /// Round trips since the last call (for the time series), then forgets them.
+    #[must_use]
+    pub fn take_second_rtt(&self) -> Histogram<u64> {
+        let mut r = self.rtt_second.lock();
         let h = r.clone();
         r.reset();
         h

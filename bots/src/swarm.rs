@@ -22,7 +22,9 @@ use crate::connection::DecodeMode;
 use crate::link::LinkConfig;
 use crate::progress::{Phase, Progress, ProgressMode};
 use crate::report::{process_cpu_time, Harness, Params, Report, ResumeReport, RttMs};
+use crate::scenario::{assign, Profile, Stages};
 use crate::seats::{JoinPlan, Seats};
+use crate::series::{Marks, Sampler};
 use crate::stats::Stats;
 use crate::verdict::{checks, Outcome, Thresholds};
 use crate::watchdog;
@@ -73,6 +75,14 @@ pub struct SwarmConfig {
     pub thresholds: Thresholds,
     /// Runtime threads driving the bots (for the harness's CPU budget).
     pub threads: usize,
+    /// The scenario's name (the report's title).
+    pub name: Option<String>,
+    /// Target bot counts over time (a scenario): replaces `count`, `ramp_per_s`, `warmup`
+    /// and `duration`; the measured window is every stage.
+    pub stages: Option<Stages>,
+    /// Shares of the swarm with their own behaviour and link (empty: every bot has
+    /// `behavior` and `link`).
+    pub groups: Vec<Profile>,
 }
 
 impl SwarmConfig {
@@ -95,6 +105,9 @@ impl SwarmConfig {
             reload_every: None,
             thresholds: Thresholds::default(),
             threads: 1,
+            name: None,
+            stages: None,
+            groups: Vec::new(),
         }
     }
 }
@@ -130,6 +143,26 @@ fn check(config: &SwarmConfig) -> Result<(), SwarmError> {
             .is_ok_and(|ip| ip.is_loopback());
     if uri.scheme_str() != Some("ws") || !loopback {
         return Err(SwarmError::NotLoopback(config.url.clone()));
+    }
+    if let Some(stages) = &config.stages {
+        if stages.peak() == 0 {
+            return Err(SwarmError::Invalid(
+                "the stages need at least one with bots > 0".into(),
+            ));
+        }
+        if stages.starts() > MAX_BOTS {
+            return Err(SwarmError::Invalid(format!(
+                "the stages start {} bots; at most {MAX_BOTS}",
+                stages.starts()
+            )));
+        }
+        if stages.total() > MAX_DURATION {
+            return Err(SwarmError::Invalid(format!(
+                "the stages last {:.0} s; at most {} s",
+                stages.total().as_secs_f64(),
+                MAX_DURATION.as_secs()
+            )));
+        }
     }
     if config.count == 0 || config.count > MAX_BOTS {
         return Err(SwarmError::Invalid(format!(
@@ -171,6 +204,15 @@ fn check(config: &SwarmConfig) -> Result<(), SwarmError> {
     }
     if !(config.ramp_per_s.is_finite() && config.ramp_per_s >= 0.0) {
         return Err(SwarmError::Invalid("ramp must be >= 0".into()));
+    }
+    if config
+        .groups
+        .iter()
+        .any(|g| !(g.share.is_finite() && g.share > 0.0))
+    {
+        return Err(SwarmError::Invalid(
+            "every group's share must be > 0".into(),
+        ));
     }
     Ok(())
 }
@@ -214,29 +256,44 @@ pub async fn run_until(
     let seats = Seats::new(&config.url, config.plan.clone())
         .map_err(|e| SwarmError::Invalid(e.to_string()))?;
     let stats = Arc::new(Stats::default());
+    // Bots started over the run: `count`, or every rise of a scenario's target.
+    let slots = config.stages.as_ref().map_or(config.count, Stages::starts);
+    let peak = config.stages.as_ref().map_or(config.count, Stages::peak);
     let (attempts, mut attempts_rx) = watch::channel(0usize);
     let fleet = Arc::new(Fleet {
         url: config.url.clone(),
         seats,
-        behavior: config.behavior,
-        link: config.link,
         stats: stats.clone(),
         stop: CancellationToken::new(),
         attempts,
         tick_hz: AtomicU32::new(0),
-        sessions: Mutex::new(vec![Session::default(); config.count]),
+        sessions: Mutex::new(vec![Session::default(); slots]),
         drop_every: config.drop_every,
         reload_every: config.reload_every,
     });
-    let mask = probe_mask(config.count, config.probes);
+    let profiles = if config.groups.is_empty() {
+        vec![Profile::new("", 1.0, config.behavior, config.link)]
+    } else {
+        config.groups.clone()
+    };
+    let group_of = assign(&profiles, slots);
+    let mask = probe_mask(slots, config.probes);
     let probe_count = mask.iter().filter(|p| **p).count();
+    let window_len = config
+        .stages
+        .as_ref()
+        .map_or(config.duration, Stages::total);
     let progress = Progress::start(
         config.progress,
         stats.clone(),
-        config.count,
+        peak,
         probe_count,
-        config.duration,
+        window_len,
     );
+    let marks = Marks::default();
+    marks.target(if config.stages.is_some() { 0 } else { peak });
+    marks.label("ramp");
+    let sampler = Sampler::start(stats.clone(), marks.clone());
     // Stops every phase: the caller's cancel, or the watchdog's verdict.
     let halt = cancel.child_token();
     let early: Arc<Mutex<Option<(Outcome, String)>>> = Arc::default();
@@ -254,10 +311,11 @@ pub async fn run_until(
     let dog = tokio::spawn(watchdog::watch(
         watchdog::Watched {
             url: config.url.clone(),
-            count: config.count,
+            count: slots,
             stats: stats.clone(),
             attempts: attempts_rx.clone(),
             started: started.clone(),
+            target: marks.target.clone(),
         },
         early.clone(),
         halt.clone(),
@@ -265,22 +323,15 @@ pub async fn run_until(
     let late = Arc::new(Mutex::new(crate::driver::rtt_histogram()));
     let timers = tokio::spawn(watchdog::timer_lateness(late.clone()));
 
-    // Ramp.
+    // Probes' phases in the tick are spread evenly (stratified), so that the figures of a
+    // few stand for all phases.
     let mut probe_rank = 0usize;
-    for (index, probe) in mask.iter().enumerate() {
-        if halt.is_cancelled() {
-            break;
-        }
-        if config.ramp_per_s > 0.0 {
-            let at = t0 + Duration::from_secs_f64(index as f64 / config.ramp_per_s);
-            tokio::select! {
-                () = halt.cancelled() => break,
-                () = tokio::time::sleep_until(at) => {}
-            }
-        }
-        let spec = BotSpec {
+    let mut spec = |index: usize| {
+        let probe = mask[index];
+        let profile = &profiles[group_of[index]];
+        BotSpec {
             index,
-            mode: if *probe {
+            mode: if probe {
                 DecodeMode::Full
             } else {
                 DecodeMode::HeaderOnly
@@ -289,63 +340,112 @@ pub async fn run_until(
                 .seed
                 .wrapping_mul(0x9E37_79B9_7F4A_7C15)
                 .wrapping_add(index as u64),
-            // A few probes measure the round trips for everyone: their phases in the tick
-            // are spread evenly (stratified), so that their figures stand for all phases.
-            phase: (*probe && config.probes.is_some()).then(|| {
+            phase: (probe && config.probes.is_some()).then(|| {
                 probe_rank += 1;
                 (probe_rank as f64 - 0.5) / probe_count as f64
             }),
-        };
+            behavior: profile.behavior,
+            link: profile.link,
+            stop: fleet.stop.child_token(),
+        }
+    };
+    let spawn = |spec: BotSpec, bots: &mut JoinSet<()>| {
         bots.spawn(bot::run(spec, fleet.clone()));
         started.fetch_add(1, Ordering::Relaxed);
         // Keep finished tasks from piling up while thousands join.
         while bots.try_join_next().is_some() {}
-    }
-    let n_started = started.load(Ordering::Relaxed);
-    tokio::select! {
-        () = halt.cancelled() => {}
-        _ = tokio::time::timeout(CONNECT_TIMEOUT * 2, attempts_rx.wait_for(|n| *n >= n_started)) => {}
-    }
-    let s = stats.sample();
-    if !halt.is_cancelled() && s.joined == 0 {
-        let why = watchdog::top_failures(&stats);
-        *early.lock() = Some((Outcome::Unreachable, format!("no bot joined: {why}")));
-        halt.cancel();
-    }
-    progress.phase(
-        Phase::Warmup,
-        &format!(
-            "{} joined, {} failed in {:.1} s",
-            s.joined,
-            s.connect_errors + s.matchmake_errors,
-            t0.elapsed().as_secs_f64()
-        ),
-    );
-    tokio::select! {
-        () = halt.cancelled() => {}
-        () = tokio::time::sleep(config.warmup) => {}
-    }
+    };
 
-    // Measured window.
-    stats.reset_window();
-    let (w0, s0, cpu0) = (Instant::now(), stats.sample(), process_cpu_time());
-    late.lock().reset();
-    // The window opens only if the run still goes on (the benchmark driver aligns its
-    // server measurements on these two lines).
-    let measured = !halt.is_cancelled();
-    if measured {
-        progress.phase(Phase::Measure, "window start");
-    }
-    tokio::select! {
-        () = halt.cancelled() => {}
-        () = tokio::time::sleep(config.duration) => {}
-    }
+    let (w0, s0, cpu0, measured) = if let Some(stages) = &config.stages {
+        // A scenario: the window is every stage; the bots follow the stages' target.
+        stats.reset_window();
+        let (w0, s0, cpu0) = (Instant::now(), stats.sample(), process_cpu_time());
+        late.lock().reset();
+        let measured = !halt.is_cancelled();
+        if measured {
+            progress.phase(Phase::Measure, "window start");
+        }
+        follow_stages(stages, &halt, &marks, &progress, |target, active| {
+            while active.len() < target && started.load(Ordering::Relaxed) < slots {
+                let s = spec(started.load(Ordering::Relaxed));
+                active.push(s.stop.clone());
+                spawn(s, &mut bots);
+            }
+            // The newest bots leave first.
+            while active.len() > target {
+                if let Some(stop) = active.pop() {
+                    stop.cancel();
+                }
+            }
+        })
+        .await;
+        (w0, s0, cpu0, measured)
+    } else {
+        // Ramp.
+        for index in 0..config.count {
+            if halt.is_cancelled() {
+                break;
+            }
+            if config.ramp_per_s > 0.0 {
+                let at = t0 + Duration::from_secs_f64(index as f64 / config.ramp_per_s);
+                tokio::select! {
+                    () = halt.cancelled() => break,
+                    () = tokio::time::sleep_until(at) => {}
+                }
+            }
+            let s = spec(index);
+            spawn(s, &mut bots);
+        }
+        let n_started = started.load(Ordering::Relaxed);
+        tokio::select! {
+            () = halt.cancelled() => {}
+            _ = tokio::time::timeout(CONNECT_TIMEOUT * 2, attempts_rx.wait_for(|n| *n >= n_started)) => {}
+        }
+        let s = stats.sample();
+        if !halt.is_cancelled() && s.joined == 0 {
+            let why = watchdog::top_failures(&stats);
+            *early.lock() = Some((Outcome::Unreachable, format!("no bot joined: {why}")));
+            halt.cancel();
+        }
+        marks.label("warm-up");
+        progress.phase(
+            Phase::Warmup,
+            &format!(
+                "{} joined, {} failed in {:.1} s",
+                s.joined,
+                s.connect_errors + s.matchmake_errors,
+                t0.elapsed().as_secs_f64()
+            ),
+        );
+        tokio::select! {
+            () = halt.cancelled() => {}
+            () = tokio::time::sleep(config.warmup) => {}
+        }
+
+        // Measured window.
+        stats.reset_window();
+        let (w0, s0, cpu0) = (Instant::now(), stats.sample(), process_cpu_time());
+        late.lock().reset();
+        // The window opens only if the run still goes on (the benchmark driver aligns its
+        // server measurements on these two lines).
+        let measured = !halt.is_cancelled();
+        if measured {
+            marks.label("measure");
+            progress.phase(Phase::Measure, "window start");
+        }
+        tokio::select! {
+            () = halt.cancelled() => {}
+            () = tokio::time::sleep(config.duration) => {}
+        }
+        (w0, s0, cpu0, measured)
+    };
     let (w1, s1, cpu1) = (Instant::now(), stats.sample(), process_cpu_time());
     let rtt = stats.window_rtt();
     let late = RttMs::from_histogram(&late.lock());
     if measured {
         progress.phase(Phase::Closing, "window end");
     }
+    marks.label("closing");
     dog.abort();
     timers.abort();
 
@@ -358,6 +458,7 @@ pub async fn run_until(
         bots.abort_all();
     }
     progress.finish();
+    let series = sampler.finish();
 
     let window = w1.duration_since(w0).as_secs_f64().max(1e-9);
     let client_seconds: f64 = fleet
@@ -389,9 +490,10 @@ pub async fn run_until(
     let link = config.link;
     let mut report = Report {
         params: Params {
+            name: config.name.clone(),
             url: config.url.clone(),
             join: config.plan.clone(),
-            count: config.count,
+            count: peak,
             duration_s: config.duration.as_secs_f64(),
             warmup_s: config.warmup.as_secs_f64(),
             ramp_per_s: config.ramp_per_s,
@@ -403,6 +505,8 @@ pub async fn run_until(
             bandwidth_kbps: link.bandwidth_bps.map(|b| b / 1000),
             drop_every_s: config.drop_every.map(|d| d.as_secs_f64()),
             reload_every_s: config.reload_every.map(|d| d.as_secs_f64()),
+            stages: config.stages.clone(),
+            groups: config.groups.clone(),
         },
         outcome: Outcome::Pass,
         stop_reason: None,
@@ -433,6 +537,7 @@ pub async fn run_until(
         resumes: ResumeReport::from_tallies(&stats.resumes()),
         interrupted: cancel.is_cancelled(),
         failures: stats.failures(),
+        series,
     };
     report.harness = Harness::judge(&report, late, config.threads);
     // With nobody joined nothing was measured: no check would mean anything.
@@ -452,6 +557,44 @@ pub async fn run_until(
         (Outcome::Pass, None)
     };
     Ok(report)
+}
+
+/// How often the population is brought to the stages' target.
+const FOLLOW_EVERY: Duration = Duration::from_millis(100);
+
+/// Runs the stages to their end (or `halt`): every 100 ms, `set(target, active)` brings
+/// the bots (their stop tokens, oldest first) to the target of that moment.
+async fn follow_stages(
+    stages: &Stages,
+    halt: &CancellationToken,
+    marks: &Marks,
+    progress: &Progress,
+    mut set: impl FnMut(usize, &mut Vec<CancellationToken>),
+) {
+    let start = Instant::now();
+    let mut active: Vec<CancellationToken> = Vec::new();
+    let mut every = tokio::time::interval(FOLLOW_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut stage_name = String::new();
+    loop {
+        tokio::select! {
+            () = halt.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        let Some((stage, target)) = stages.at(start.elapsed().as_secs_f64()) else {
+            return;
+        };
+        if stage.name != stage_name {
+            stage_name.clone_from(&stage.name);
+            marks.label(&stage_name);
+            progress.println(&format!(
+                "tickwire-bots: stage {stage_name}: {} bots over {:.0} s",
+                stage.bots, stage.duration
+            ));
+        }
+        marks.target(target);
+        set(target, &mut active);
+    }
 }
 
 #[cfg(test)]

@@ -73,6 +73,9 @@ pub struct Watched {
     pub attempts: watch::Receiver<usize>,
     /// Bots started so far.
     pub started: Arc<AtomicUsize>,
+    /// Bots the run aims to have connected now (a scenario's stage may ask for none: then
+    /// no session open is no sign of a server gone).
+    pub target: Arc<AtomicUsize>,
 }
 
 /// Watches the run until `halt`; stops it (setting `early`) when the first bots are all
@@ -99,7 +102,7 @@ pub async fn watch(
                     top_failures(&w.stats)
                 ),
             ))
-        } else if s.joined > 0 && s.connected <= 0 {
+        } else if s.joined > 0 && s.connected <= 0 && w.target.load(Ordering::Relaxed) > 0 {
             let all_tried = attempts >= w.started.load(Ordering::Relaxed);
             match reachable(&w.url).await {
                 Err(why) => Some((

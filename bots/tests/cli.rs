@@ -1,6 +1,7 @@
 //! The real `tickwire-bots` binary against a real server (in this process, on 127.0.0.1
 //! port 0): a clean run and its JSON, thresholds and exit codes, no server, a server that
-//! goes away mid-run, SIGTERM.
+//! goes away mid-run, SIGTERM; a scenario file's stages followed, and `--out`'s summary,
+//! time series and HTML report.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -367,6 +368,11 @@ fn bad_flags_are_refused_before_anything_starts() {
         ),
         (vec!["--drop-every", "0.01"], "--drop-every"),
         (vec!["--rtt-p99-ms=-3"], "--rtt-p99-ms"),
+        (
+            vec!["--out", "/proc/no-such-dir"],
+            "--out /proc/no-such-dir",
+        ),
+        (vec!["--scenario", "/nonexistent.toml"], "cannot read"),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_tickwire-bots"))
             .args(&args)
@@ -376,4 +382,167 @@ fn bad_flags_are_refused_before_anything_starts() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(says), "{args:?}: {err}");
     }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tickwire-bots-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scenario_is_followed_stage_by_stage_and_out_writes_the_report() {
+    let server = start_server().await;
+    let dir = temp_dir("scenario");
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let scenario = dir.join("two-levels.toml");
+    // Two levels, each held long enough to be seen in whole seconds of the series; a
+    // behaviour mix with a far link; a threshold the command line overrides.
+    std::fs::write(
+        &scenario,
+        r#"
+name = "two levels"
+
+[[stages]]
+name = "four"
+duration = 4
+bots = 4
+shape = "step"
+
+[[stages]]
+name = "eight"
+duration = 4
+bots = 8
+shape = "step"
+
+[[groups]]
+share = 3
+behavior = "wander"
+
+[[groups]]
+share = 1
+behavior = "idle"
+latency-ms = 30
+
+[thresholds]
+max-join-errors = 0
+max-disconnects = 0
+min-snapshot-rate = 1000
+"#,
+    )
+    .expect("write the scenario");
+    let out = dir.join("out");
+    let url = server.url();
+    let run = bots(&[
+        "--url",
+        &url,
+        "--scenario",
+        scenario.to_str().expect("utf-8"),
+        "--min-snapshot-rate",
+        "1",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    let (status, stdout) = run.wait_exit().await;
+    assert_eq!(status.code(), Some(0), "{stdout}");
+    for line in [
+        "stage four: 4 bots",
+        "stage eight: 8 bots",
+        "PASS max-join-errors: 0 <= 0",
+        "PASS min-snapshot-rate",
+        "report.html",
+    ] {
+        assert!(stdout.contains(line), "{line:?} in:\n{stdout}");
+    }
+
+    // The summary: as --json writes it, with the stages and groups.
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary"))
+            .expect("JSON");
+    assert_eq!(summary["outcome"], "pass", "{summary}");
+    assert_eq!(summary["name"], "two levels");
+    assert_eq!(summary["count"], 8, "peak");
+    assert_eq!(summary["joined"], 8, "{summary}");
+    assert_eq!(summary["stages"].as_array().map(Vec::len), Some(2));
+    assert_eq!(summary["groups"][1]["behavior"], "idle");
+    assert_eq!(summary["groups"][1]["latency_ms"], 30);
+    assert_eq!(summary["disconnects"], 0);
+
+    // The series: one row a second; both levels held, in order, never above the target.
+    let text = std::fs::read_to_string(out.join("series.jsonl")).expect("series");
+    let rows: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert!(rows.len() >= 7, "{text}");
+    let at = |phase: &str, n: i64| {
+        rows.iter()
+            .position(|r| r["phase"] == phase && r["connected"] == n && r["target"] == n)
+    };
+    let four = at("four", 4).unwrap_or_else(|| panic!("4 bots in stage four:\n{text}"));
+    let eight = at("eight", 8).unwrap_or_else(|| panic!("8 bots in stage eight:\n{text}"));
+    assert!(four < eight, "{text}");
+    for r in &rows {
+        assert!(r["connected"].as_i64() <= Some(8), "{r}");
+        if r["phase"] == "four" {
+            assert!(r["connected"].as_i64() <= Some(4), "{r}");
+        }
+        for k in ["t", "snapshots_per_s", "bytes_down_per_s", "bytes_up_per_s"] {
+            assert!(r[k].as_f64().is_some(), "{k} in {r}");
+        }
+    }
+    let joins: u64 = rows.iter().filter_map(|r| r["joins"].as_u64()).sum();
+    assert_eq!(joins, 8, "{text}");
+    assert!(
+        rows.iter().any(|r| r["rtt_p99_ms"].as_f64().is_some()),
+        "{text}"
+    );
+    assert!(rows
+        .iter()
+        .any(|r| r["snapshots_per_s"].as_f64() > Some(0.0)));
+
+    // The same rows as CSV.
+    let csv = std::fs::read_to_string(out.join("series.csv")).expect("csv");
+    assert!(csv.starts_with("t,phase,target,connected,joins,"), "{csv}");
+    assert_eq!(csv.lines().count(), rows.len() + 1);
+
+    // The HTML: self-contained (no script, nothing fetched), five plots with lines.
+    let html = std::fs::read_to_string(out.join("report.html")).expect("html");
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert_eq!(html.matches("<svg").count(), 5);
+    assert!(html.matches("<polyline").count() >= 5);
+    for absent in ["<script", "src=", "href=", "@import"] {
+        assert!(!html.contains(absent), "{absent} in the report");
+    }
+    for present in ["two levels", "PASS min-snapshot-rate: ", "four", "eight"] {
+        assert!(html.contains(present), "{present} in the report");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    server.shutdown().await;
+}
+
+#[test]
+fn a_scenario_file_with_an_unknown_key_or_no_bots_is_refused() {
+    let dir = temp_dir("bad-scenario");
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for (text, says) in [
+        ("[[stages]]\nduration = 1\nbot = 3\n", "unknown field `bot`"),
+        ("[[stages]]\nduration = 0\nbots = 3\n", "stage 1: duration"),
+        ("[[stages]]\nduration = 2\nbots = 0\n", "bots > 0"),
+        (
+            "[[stages]]\nduration = 2\nbots = 2\n[[groups]]\nshare = 0\n",
+            "group 1: share",
+        ),
+    ] {
+        let path = dir.join("bad.toml");
+        std::fs::write(&path, text).expect("write");
+        let out = Command::new(env!("CARGO_BIN_EXE_tickwire-bots"))
+            .args(["--scenario", path.to_str().expect("utf-8")])
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{text}: {err}");
+        assert!(err.contains(says), "{says:?} for {text:?}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -256,6 +256,11 @@ pub struct Config {
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
 
+    /// Log lines on stderr: `text` for people (coloured only on a terminal), `json` for log
+    /// collectors (one JSON object a line: timestamp, level, target, fields, spans).
+    #[arg(long, env = "TICKWIRE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     #[cfg(feature = "test-hooks")]
     /// Test only: serve an echo WebSocket at /echo on the real accept path, for the
     /// Autobahn conformance suite.
@@ -282,6 +287,16 @@ pub enum BaselineMode {
     Sent,
     /// The newest snapshot the client acknowledged (on the `--baseline-step` lattice).
     Acked,
+}
+
+/// `--log-format`: how log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines (coloured on a terminal only).
+    #[default]
+    Text,
+    /// One JSON object a line, for log collectors.
+    Json,
 }
 
 /// A configuration that cannot work.

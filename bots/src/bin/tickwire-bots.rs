@@ -6,6 +6,7 @@
 //! tickwire-bots --url ws://127.0.0.1:8080/ws --mode arena --rooms 250 --per-room 8
 //! tickwire-bots --count 50 --duration 10 --max-join-errors 0 --max-disconnects 0 \
 //!     --rtt-p99-ms 100 --min-snapshot-rate 28     # a CI smoke test: exit 0 or not
+//! tickwire-bots --scenario bots/scenarios/soak.toml --out target/soak   # stages, a report
 //! ```
 //!
 //! Without `--mode`, `--rooms` or `--room`, every bot joins by quick play (the server's
@@ -22,8 +23,10 @@ use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
 use tickwire_bots::brain::Behavior;
+use tickwire_bots::html;
 use tickwire_bots::link::LinkConfig;
 use tickwire_bots::progress::ProgressMode;
+use tickwire_bots::scenario::{Profile, ScenarioFile, Stages};
 use tickwire_bots::seats::JoinPlan;
 use tickwire_bots::swarm::{self, SwarmConfig};
 use tickwire_bots::verdict::{Outcome, Thresholds};
@@ -49,9 +52,19 @@ Exit codes:
   130  interrupted by Ctrl-C; 143 by SIGTERM (the report and --json are still written)"
 )]
 struct Args {
-    /// Server WebSocket URL (this machine only).
-    #[arg(long, default_value = "ws://127.0.0.1:8080/ws")]
-    url: String,
+    /// A scenario file (TOML): stages of target bot counts over time, groups of bots
+    /// (share, behaviour, link), thresholds, other settings (bots/scenarios/*.toml).
+    /// Flags given here override it; --count, --duration, --ramp or --warmup replace its
+    /// stages.
+    #[arg(long, value_name = "FILE")]
+    scenario: Option<PathBuf>,
+    /// Write DIR/summary.json (as --json), DIR/series.jsonl and DIR/series.csv (one row a
+    /// second) and DIR/report.html (self-contained, with plots).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Server WebSocket URL (this machine only) [default: ws://127.0.0.1:8080/ws].
+    #[arg(long)]
+    url: Option<String>,
     /// Bots to start (default 10; with --rooms, rooms x per-room).
     #[arg(long, conflicts_with = "rooms")]
     count: Option<usize>,
@@ -69,21 +82,21 @@ struct Args {
     /// Every bot takes a seat in the room of this code (`POST /rooms/CODE/seat`).
     #[arg(long)]
     room: Option<String>,
-    /// Seconds measured, after every bot has joined and the warm-up.
-    #[arg(long, default_value_t = 30.0)]
-    duration: f64,
-    /// Seconds between the end of the ramp and the measured window.
-    #[arg(long, default_value_t = 0.0)]
-    warmup: f64,
-    /// Bots started per second (0: all at once).
-    #[arg(long, default_value_t = 200.0)]
-    ramp: f64,
-    /// What the bots do.
-    #[arg(long, value_enum, default_value_t = Behavior::Wander)]
-    behavior: Behavior,
-    /// Seed of the bots' decisions, phases and jitter.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
+    /// Seconds measured, after every bot has joined and the warm-up [default: 30].
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Seconds between the end of the ramp and the measured window [default: 0].
+    #[arg(long)]
+    warmup: Option<f64>,
+    /// Bots started per second (0: all at once) [default: 200].
+    #[arg(long)]
+    ramp: Option<f64>,
+    /// What the bots do (every group's, with --scenario) [default: wander].
+    #[arg(long, value_enum)]
+    behavior: Option<Behavior>,
+    /// Seed of the bots' decisions, phases and jitter [default: 1].
+    #[arg(long)]
+    seed: Option<u64>,
     /// Only this many bots (spread through the join order) decode every snapshot; the
     /// others read snapshot headers only (load bots, which the server cannot tell apart).
     /// Default: every bot when --count is at most 50, else 5: a bot that decodes sees
@@ -91,12 +104,14 @@ struct Args {
     /// server (the run would then be marked invalid).
     #[arg(long)]
     probes: Option<usize>,
-    /// Link conditioner: delay added to every message, each way, in ms (0..=10000).
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10_000))]
-    latency_ms: u64,
-    /// Link conditioner: further random delay per message, up to this many ms (0..=10000).
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10_000))]
-    jitter_ms: u64,
+    /// Link conditioner: delay added to every message, each way, in ms (0..=10000)
+    /// [default: 0].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    latency_ms: Option<u64>,
+    /// Link conditioner: further random delay per message, up to this many ms (0..=10000)
+    /// [default: 0].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    jitter_ms: Option<u64>,
     /// Link conditioner: bandwidth cap per bot and direction, kbit/s (8..=10000000).
     #[arg(long, value_parser = clap::value_parser!(u64).range(8..=10_000_000))]
     bandwidth_kbps: Option<u64>,
@@ -106,9 +121,9 @@ struct Args {
     /// Fail when more sessions than this were ended by the server or the socket.
     #[arg(long, value_name = "N")]
     max_disconnects: Option<u64>,
-    /// Fail when more replicas than this desynced.
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    max_desyncs: u64,
+    /// Fail when more replicas than this desynced [default: 0].
+    #[arg(long, value_name = "N")]
+    max_desyncs: Option<u64>,
     /// Fail when more client-side errors than this happened (undecodable or unexpected
     /// server messages, failed resumes).
     #[arg(long, value_name = "N")]
@@ -137,9 +152,10 @@ struct Args {
     /// Write the report as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
-    /// Runtime threads (1: a single-threaded runtime, best when pinned to one core).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
-    threads: u64,
+    /// Runtime threads (1: a single-threaded runtime, best when pinned to one core)
+    /// [default: 1].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=256))]
+    threads: Option<u64>,
     /// Progress output.
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     progress: ProgressMode,
@@ -177,7 +193,20 @@ fn check_writable(path: &Path) -> Result<()> {
     Ok(())
 }
 
+fn link(latency_ms: u64, jitter_ms: u64, bandwidth_kbps: Option<u64>) -> LinkConfig {
+    LinkConfig {
+        latency: Duration::from_millis(latency_ms),
+        jitter: Duration::from_millis(jitter_ms),
+        bandwidth_bps: bandwidth_kbps.map(|k| k * 1000),
+    }
+}
+
+/// The run's configuration: the flags, over the scenario file, over the defaults.
 fn config(args: &Args) -> Result<SwarmConfig> {
+    let file = match &args.scenario {
+        Some(path) => ScenarioFile::load(path)?,
+        None => ScenarioFile::default(),
+    };
     let plan = match (args.rooms, args.per_room, &args.room, &args.mode) {
         (Some(rooms), Some(per_room), _, mode) => JoinPlan::Rooms {
             mode: mode.clone(),
@@ -191,47 +220,110 @@ fn config(args: &Args) -> Result<SwarmConfig> {
     if let Some(path) = &args.json {
         check_writable(path)?;
     }
-    let count = args.count.or(plan.count()).unwrap_or(10);
-    if !(args.ramp.is_finite() && (0.0..=100_000.0).contains(&args.ramp)) {
+    if let Some(dir) = &args.out {
+        html::prepare_dir(dir)
+            .with_context(|| format!("--out {}: cannot write there", dir.display()))?;
+    }
+    // A fixed shape on the command line replaces the file's stages.
+    let fixed = [args.duration, args.ramp, args.warmup]
+        .iter()
+        .any(Option::is_some)
+        || args.count.is_some()
+        || args.rooms.is_some();
+    if fixed && !file.stages.is_empty() {
+        eprintln!(
+            "tickwire-bots: --count/--duration/--ramp/--warmup/--rooms given: the scenario's stages are not used"
+        );
+    }
+    let stages = (!fixed && !file.stages.is_empty()).then(|| Stages::new(file.stages.clone()));
+    if stages.is_some() && matches!(plan, JoinPlan::Rooms { .. }) {
+        bail!("--rooms fixes the bot count: it cannot follow a scenario's stages");
+    }
+    let count = match &stages {
+        Some(s) => s.peak(),
+        None => args.count.or(file.count).or(plan.count()).unwrap_or(10),
+    };
+    let ramp = args.ramp.or(file.ramp).unwrap_or(200.0);
+    if !(ramp.is_finite() && (0.0..=100_000.0).contains(&ramp)) {
         bail!("--ramp must be 0..=100000 bots per second (0: all at once)");
     }
+    let behavior = args.behavior.unwrap_or_default();
+    let default_link = link(
+        args.latency_ms.unwrap_or(0),
+        args.jitter_ms.unwrap_or(0),
+        args.bandwidth_kbps,
+    );
+    // Each group's own behaviour and link, unless a flag sets them for every bot.
+    let groups = file
+        .groups
+        .iter()
+        .map(|g| {
+            Profile::new(
+                &g.name,
+                g.share,
+                args.behavior.or(g.behavior).unwrap_or_default(),
+                link(
+                    args.latency_ms.unwrap_or(g.latency_ms),
+                    args.jitter_ms.unwrap_or(g.jitter_ms),
+                    args.bandwidth_kbps.or(g.bandwidth_kbps),
+                ),
+            )
+        })
+        .collect();
+    let threads = args.threads.or(file.threads).unwrap_or(1);
+    if !(1..=256).contains(&threads) {
+        bail!("threads must be 1..=256");
+    }
+    let t = &file.thresholds;
+    let probes = args.probes.or(file.probes);
     Ok(SwarmConfig {
-        url: args.url.clone(),
+        url: args
+            .url
+            .clone()
+            .or(file.url.clone())
+            .unwrap_or_else(|| "ws://127.0.0.1:8080/ws".to_owned()),
         count,
         plan,
-        duration: seconds(args.duration, "duration")?,
-        warmup: seconds(args.warmup, "warmup")?,
-        ramp_per_s: args.ramp,
-        behavior: args.behavior,
-        seed: args.seed,
-        probes: args
-            .probes
-            .or((count > ALL_DECODE_UP_TO).then_some(DEFAULT_PROBES)),
-        link: LinkConfig {
-            latency: Duration::from_millis(args.latency_ms),
-            jitter: Duration::from_millis(args.jitter_ms),
-            bandwidth_bps: args.bandwidth_kbps.map(|k| k * 1000),
-        },
+        duration: seconds(args.duration.or(file.duration).unwrap_or(30.0), "duration")?,
+        warmup: seconds(args.warmup.or(file.warmup).unwrap_or(0.0), "warmup")?,
+        ramp_per_s: ramp,
+        behavior,
+        seed: args.seed.or(file.seed).unwrap_or(1),
+        probes: probes.or((count > ALL_DECODE_UP_TO).then_some(DEFAULT_PROBES)),
+        link: default_link,
         progress: args.progress,
         drop_every: args
             .drop_every
+            .or(file.drop_every)
             .map(|s| seconds(s, "drop-every"))
             .transpose()?,
         reload_every: args
             .reload_every
+            .or(file.reload_every)
             .map(|s| seconds(s, "reload-every"))
             .transpose()?,
         thresholds: Thresholds {
-            max_join_errors: args.max_join_errors,
-            max_disconnects: args.max_disconnects,
-            max_desyncs: Some(args.max_desyncs),
-            max_errors: args.max_errors,
-            rtt_p99_ms: positive(args.rtt_p99_ms, "rtt-p99-ms")?,
-            min_snapshot_rate: positive(args.min_snapshot_rate, "min-snapshot-rate")?,
-            max_resume_failures: args.max_resume_failures,
-            resume_p99_ms: positive(args.resume_p99_ms, "resume-p99-ms")?,
+            max_join_errors: args.max_join_errors.or(t.max_join_errors),
+            max_disconnects: args.max_disconnects.or(t.max_disconnects),
+            max_desyncs: Some(args.max_desyncs.or(t.max_desyncs).unwrap_or(0)),
+            max_errors: args.max_errors.or(t.max_errors),
+            rtt_p99_ms: positive(args.rtt_p99_ms.or(t.rtt_p99_ms), "rtt-p99-ms")?,
+            min_snapshot_rate: positive(
+                args.min_snapshot_rate.or(t.min_snapshot_rate),
+                "min-snapshot-rate",
+            )?,
+            max_resume_failures: args.max_resume_failures.or(t.max_resume_failures),
+            resume_p99_ms: positive(args.resume_p99_ms.or(t.resume_p99_ms), "resume-p99-ms")?,
         },
-        threads: usize::try_from(args.threads).unwrap_or(1),
+        threads: usize::try_from(threads).unwrap_or(1),
+        name: file.name.clone().or_else(|| {
+            args.scenario
+                .as_ref()
+                .and_then(|p| p.file_stem())
+                .map(|s| s.to_string_lossy().into_owned())
+        }),
+        stages,
+        groups,
     })
 }
 
@@ -258,7 +350,7 @@ fn main() {
 
 /// Runs the swarm, prints the table, writes the JSON; returns the exit code.
 fn run(args: &Args, config: SwarmConfig) -> Result<i32> {
-    let runtime = if args.threads <= 1 {
+    let runtime = if config.threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?
@@ -284,6 +376,14 @@ fn run(args: &Args, config: SwarmConfig) -> Result<i32> {
     if let Some(path) = &args.json {
         std::fs::write(path, report.to_json() + "\n")
             .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(dir) = &args.out {
+        html::write_dir(dir, &report)
+            .with_context(|| format!("cannot write into {}", dir.display()))?;
+        println!(
+            "  report: {} (and summary.json, series.jsonl, series.csv)",
+            dir.join("report.html").display()
+        );
     }
     let code = match (report.outcome, signalled.load(Ordering::Relaxed)) {
         (Outcome::Interrupted, s) if s != 0 => s,
