@@ -33,7 +33,6 @@ use tracing::info;
 pub use config::Config;
 use room::RoomSettings;
 use rooms::{Modes, Registry, RegistryConfig};
-use tickwire_shared::SimConfig;
 
 /// Why the server stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -70,16 +69,11 @@ pub struct Shared {
 #[must_use]
 pub fn room_settings(config: &Config) -> RoomSettings {
     RoomSettings {
-        id: String::new(),
-        mode: String::new(),
-        sim: SimConfig::default(),
         seed: config.seed,
         history_ticks: config.history_ticks as usize,
-        max_players: RoomSettings::default().max_players,
         input_queue: config.input_queue as usize,
         full_snapshots: config.full_snapshots,
         max_ack_lag_ticks: config.max_ack_lag_ticks,
-        reconnect_grace: RoomSettings::default().reconnect_grace,
         baselines: match config.baselines {
             config::BaselineMode::Sent => room::Baselines::Sent,
             config::BaselineMode::Acked => room::Baselines::Acked {
@@ -94,7 +88,7 @@ pub fn room_settings(config: &Config) -> RoomSettings {
             write_timeout: config.write_timeout,
             ..room::NetLimits::default()
         },
-        interest: room::Interest::everything(),
+        ..RoomSettings::default()
     }
 }
 

@@ -324,7 +324,7 @@ pub struct RoomMetrics {
 }
 
 impl RoomMetrics {
-    /// For a room of `mode` ticking every `dt`.
+    /// For a room ticking every `dt`.
     #[must_use]
     pub fn new(metrics: Arc<Metrics>, dt: Duration, figures: Arc<RoomFigures>) -> RoomMetrics {
         RoomMetrics {

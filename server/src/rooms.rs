@@ -1,17 +1,18 @@
 //! Rooms: the registry of the rooms this process hosts, and the seats in them.
 //!
 //! ```text
-//!  POST /matchmake/arena ─▶ Registry::reserve ─▶ {room, seat token}     (front/api.rs)
-//!  /ws join {seat}       ─▶ Registry::claim   ─▶ RoomEntry + SeatGuard  (front/session.rs)
-//!                                                 └─▶ RoomHandle::join ─▶ Room (its task)
+//!  POST /matchmake/arena ─▶ Registry::matchmake ─▶ {room, seat token}   (front/api.rs)
+//!  /ws join {seat}       ─▶ Registry::claim     ─▶ RoomEntry + SeatGuard (front/session.rs)
+//!                             RoomHandle::send(Join { lease: SeatGuard }) ─▶ Room (its task)
 //! ```
 //!
-//! Every room is a plain [`Room`] on a task of its own (the runtime's workers tick them all);
+//! Every room is a plain `Room` on a task of its own (the runtime's workers tick them all);
 //! it knows nothing of the registry. The registry counts each room's seats under one short
-//! lock (taken at a reservation, a claim, a leave and a sweep; never by a tick):
-//! `taken` = reservations waiting for their join + players seated, never above the room's
-//! seats, so concurrent requests cannot overbook. A claimed seat is held by its session's
-//! [`SeatGuard`] and freed when the session ends; an unclaimed one when its token expires.
+//! lock (taken at a reservation, a claim, a sweep, and when a player leaves for good):
+//! `taken` = reservations waiting for their join + players in the room, never above the
+//! room's seats, so concurrent requests cannot overbook. A claimed seat's [`SeatGuard`] is
+//! the player's lease, held by the room and dropped when the player leaves for good (a
+//! player held for a resume keeps it); an unclaimed seat is freed when its token expires.
 //! A room with no seat taken for its mode's `empty_ttl` is disposed; a room whose tick
 //! panics ends alone (its players get 1011) and is removed.
 
@@ -52,6 +53,9 @@ pub enum ReserveError {
     /// No such room.
     #[error("no room `{0}`")]
     UnknownRoom(String),
+    /// The mode is not public: its rooms are created and joined by invitation only.
+    #[error("mode `{0}` is by invitation only: create a room (POST /rooms) and share its code")]
+    NotPublic(String),
     /// Every seat of the room is taken.
     #[error("room {0} is full")]
     Full(RoomId),
@@ -183,6 +187,9 @@ impl Registry {
         who: Option<Identity>,
     ) -> Result<Reservation, ReserveError> {
         let mode = self.mode(mode)?;
+        if !mode.public {
+            return Err(ReserveError::NotPublic(mode.name.clone()));
+        }
         let mut state = self.state.lock();
         let best = state
             .rooms

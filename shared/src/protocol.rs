@@ -83,7 +83,9 @@ pub struct Resume {
 pub struct Join {
     /// The client's [`PROTOCOL_VERSION`].
     pub version: u16,
-    /// Display name (trimmed and cut to [`MAX_NAME_BYTES`] by the server).
+    /// Display name, as the player typed it; the server cleans it (invisible and format
+    /// characters removed, 16 characters at most) and adds a suffix when another player of
+    /// the room already shows it.
     pub name: String,
     /// The seat token of a reservation made over HTTP (`POST /matchmake/{mode}` and the
     /// like); `None` for quick play, which seats the player in the server's default mode.

@@ -11,7 +11,7 @@ use tickwire_bots::{BotConnection, BotError, DecodeMode, Detached, Driver, Serve
 use tickwire_server::Config;
 use tickwire_shared::protocol::{DisconnectReason, ResumeRefusal, CLOSE_REPLACED};
 use tickwire_shared::{Controls, NetEntity, NetId};
-use tickwire_tests::{reserve, test_config, wait_for, TestServer};
+use tickwire_tests::{http_get, reserve, test_config, wait_for, TestServer};
 
 const LIMIT: Duration = Duration::from_secs(10);
 
@@ -59,6 +59,16 @@ fn watch_presence(witness: Arc<Driver>, id: NetId) -> (Arc<AtomicBool>, Arc<Atom
     (missing, stop)
 }
 
+/// The seats taken in `room` (players + reservations), as the rooms API tells.
+async fn seats_taken(server: &TestServer, room: &str) -> u64 {
+    let (status, body) = http_get(server.addr, &format!("/rooms/{room}"))
+        .await
+        .expect("GET /rooms/{code}");
+    assert_eq!(status, 200, "{body}");
+    let info: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    info["seats_taken"].as_u64().expect("seats_taken")
+}
+
 fn refusal_of(r: Result<BotConnection, BotError>) -> (DisconnectReason, u16) {
     match r {
         Err(BotError::Disconnected(Some(d), Some((code, _)))) => (d.reason, code),
@@ -95,11 +105,18 @@ async fn a_cut_connection_resumes_the_same_player_with_a_delta() {
     let (missing, stop) = watch_presence(bob.clone(), me);
     let before = ann.replica.get(me).cloned().expect("ann sees herself");
 
+    let room = ann.welcome.room.clone();
+    assert_eq!(seats_taken(&server, &room).await, 2);
     let held: Detached = ann.cut();
     wait_for("bob sees ann marked disconnected", LIMIT, || async {
         seen_as(&bob, me) == Some(true)
     })
     .await;
+    assert_eq!(
+        seats_taken(&server, &room).await,
+        2,
+        "a held player keeps its seat"
+    );
     let last_tick = held.latest_tick();
     let mut ann = held.resume(&server.ws_url()).await.expect("resume");
     assert_eq!(ann.welcome.player, me, "the same entity");
@@ -134,6 +151,11 @@ async fn a_cut_connection_resumes_the_same_player_with_a_delta() {
         seen_as(&bob, me) == Some(false)
     })
     .await;
+    assert_eq!(
+        seats_taken(&server, &room).await,
+        2,
+        "a resume takes no new seat"
+    );
     stop.store(true, Ordering::Relaxed);
     assert!(!missing.load(Ordering::Relaxed), "bob never saw ann leave");
     // The token of the connection before is spent: a new one came with this welcome.
@@ -169,6 +191,11 @@ async fn after_the_grace_a_resume_is_refused_and_a_new_join_works() {
     let held = ann.cut();
     wait_for("the grace ends and ann leaves", LIMIT, || async {
         seen_as(&bob, me).is_none()
+    })
+    .await;
+    let room = bob.view(|v| v.welcome.room.clone());
+    wait_for("ann's seat is freed, once", LIMIT, || async {
+        seats_taken(&server, &room).await == 1
     })
     .await;
     assert_eq!(
@@ -241,6 +268,11 @@ async fn a_resume_takes_over_a_connection_that_still_looks_alive() {
         .await
         .expect("takeover");
     assert_eq!(new.welcome.player, old.welcome.player);
+    assert_eq!(
+        seats_taken(&server, &new.welcome.room).await,
+        1,
+        "one player, one seat"
+    );
     let ended = tokio::time::timeout(LIMIT, async {
         loop {
             match old.recv().await {

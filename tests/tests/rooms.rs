@@ -400,6 +400,48 @@ async fn with_a_jwt_key_matchmaking_needs_a_valid_token_and_names_come_from_it()
     d.stop().await;
     // The listing stays open to everyone (the lobby).
     assert_eq!(http_get(server.addr, "/rooms").await.expect("GET").0, 200);
+    // Quick play cannot go around it: a join without a seat is refused.
+    match BotConnection::connect(&server.ws_url(), "anonymous", DecodeMode::Full).await {
+        Err(BotError::Disconnected(Some(d), Some((code, _)))) => {
+            assert_eq!(
+                (d.reason, code),
+                (DisconnectReason::Seat(SeatRefusal::Missing), 1008)
+            );
+        }
+        other => panic!("expected a refusal: {:?}", other.map(|c| c.welcome)),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mode_that_is_not_public_has_private_rooms_only() {
+    let dir = std::env::temp_dir().join(format!("tickwire-rooms-{}-invite", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let modes = dir.join("modes.toml");
+    std::fs::write(
+        &modes,
+        "default = \"arena\"\n[[mode]]\nname = \"arena\"\nmap = \"maps/arena.json\"\n\
+         max_players = 4\n[[mode]]\nname = \"duel\"\nmap = \"maps/arena.json\"\n\
+         max_players = 2\npublic = false\n",
+    )
+    .expect("modes");
+    let server = TestServer::start_with(Config {
+        modes: Some(modes),
+        ..test_config()
+    })
+    .await;
+    let (status, text) = http_post(server.addr, "/matchmake/duel", "")
+        .await
+        .expect("POST");
+    assert_eq!(status, 404, "{text}");
+    assert!(text.contains("not_public"), "{text}");
+    let duel = reserve(server.addr, "/rooms", r#"{"mode":"duel"}"#).await;
+    let (_, info) = json(&server, &format!("/rooms/{}", duel.room)).await;
+    assert_eq!(info["private"], true, "{info}");
+    let (_, list) = json(&server, "/rooms").await;
+    assert_eq!(list.as_array().map(Vec::len), Some(0), "not listed: {list}");
+    // Its code still seats a friend.
+    let friend = reserve(server.addr, &format!("/rooms/{}/seat", duel.room), "").await;
+    assert_eq!(friend.room, duel.room);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -139,6 +139,7 @@ fn reservation(req: &Request, r: Result<Reservation, ReserveError>) -> Answer {
             let (status, code) = match &e {
                 ReserveError::UnknownMode(_) => (404, "unknown_mode"),
                 ReserveError::UnknownRoom(_) => (404, "unknown_room"),
+                ReserveError::NotPublic(_) => (404, "not_public"),
                 ReserveError::Full(_) => (409, "room_full"),
                 ReserveError::AtCapacity(_) => (503, "at_capacity"),
                 ReserveError::ShuttingDown => (503, "shutting_down"),

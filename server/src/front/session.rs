@@ -197,7 +197,10 @@ fn seat(shared: &Shared, join: Join, asked: Asked) -> Result<(String, Claimed), 
             }
             shared.rooms.claim(&token, room).map_err(seat_refused)?
         }
+        // A room's URL, or a server whose players come from the game's backend (their
+        // identity is in the reservation): a seat is required.
         (None, Some(_)) => return Err(seat_refused(SeatRefusal::Missing)),
+        (None, None) if shared.auth.is_some() => return Err(seat_refused(SeatRefusal::Missing)),
         (None, None) => shared.rooms.quick_play().map_err(|e| {
             Closing::with_reason(
                 CloseCode::Again,

@@ -142,7 +142,9 @@ impl Room {
     /// when another player of the room already shows it (compared without letter case).
     pub(super) fn shown_name(&self, raw: &str) -> String {
         let name = clean(raw);
-        let taken: Vec<String> = self
+        // One set, each name lower-cased once: a crowd of equal names costs a lookup per
+        // suffix tried, not a scan of the room.
+        let taken: std::collections::HashSet<String> = self
             .players
             .keys()
             .filter_map(|id| match &self.world.entities.get(id)?.kind {
@@ -150,7 +152,7 @@ impl Room {
                 _ => None,
             })
             .collect();
-        let free = |n: &str| !taken.iter().any(|t| *t == n.to_lowercase());
+        let free = |n: &str| !taken.contains(&n.to_lowercase());
         if free(&name) {
             return name;
         }

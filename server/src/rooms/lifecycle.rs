@@ -83,6 +83,8 @@ impl Registry {
         mode: Arc<Mode>,
         private: bool,
     ) -> Result<RoomId, ReserveError> {
+        // A mode that is not public has private rooms only.
+        let private = private || !mode.public;
         if self.shutdown.is_cancelled() {
             return Err(ReserveError::ShuttingDown);
         }
