@@ -213,6 +213,8 @@ pub struct Room {
     rx: mpsc::Receiver<RoomCommand>,
     /// Resumes since the last tick (reported by it).
     resumes: usize,
+    /// Players held for a resume after a lost connection.
+    held: usize,
 }
 
 impl Room {
@@ -230,6 +232,7 @@ impl Room {
             scratch: Scratch::default(),
             rx,
             resumes: 0,
+            held: 0,
         };
         (room, RoomHandle { tx })
     }

@@ -340,12 +340,6 @@ impl Registry {
             .map(|s| RoomInfo::new(&s.entry, s.taken))
     }
 
-    /// Rooms hosted now.
-    #[must_use]
-    pub fn room_count(&self) -> usize {
-        self.state.lock().rooms.len()
-    }
-
     fn mode(&self, name: &str) -> Result<Arc<Mode>, ReserveError> {
         self.modes
             .get(name)

@@ -11,7 +11,7 @@ use tickwire_bots::{BotConnection, BotError, DecodeMode, Detached, Driver, Serve
 use tickwire_server::Config;
 use tickwire_shared::protocol::{DisconnectReason, ResumeRefusal, CLOSE_REPLACED};
 use tickwire_shared::{Controls, NetEntity, NetId};
-use tickwire_tests::{http_get, reserve, test_config, wait_for, TestServer};
+use tickwire_tests::{http_get, metric, reserve, test_config, wait_for, TestServer};
 
 const LIMIT: Duration = Duration::from_secs(10);
 
@@ -117,6 +117,11 @@ async fn a_cut_connection_resumes_the_same_player_with_a_delta() {
         2,
         "a held player keeps its seat"
     );
+    wait_for("the metrics count one player in grace", LIMIT, || async {
+        let (_, text) = http_get(server.addr, "/metrics").await.expect("metrics");
+        metric(&text, "tickwire_players_in_grace") == Some(1.0)
+    })
+    .await;
     let last_tick = held.latest_tick();
     let mut ann = held.resume(&server.ws_url()).await.expect("resume");
     assert_eq!(ann.welcome.player, me, "the same entity");
@@ -156,6 +161,12 @@ async fn a_cut_connection_resumes_the_same_player_with_a_delta() {
         2,
         "a resume takes no new seat"
     );
+    wait_for("none in grace, one resume counted", LIMIT, || async {
+        let (_, text) = http_get(server.addr, "/metrics").await.expect("metrics");
+        metric(&text, "tickwire_players_in_grace") == Some(0.0)
+            && metric(&text, "tickwire_resumes_total") == Some(1.0)
+    })
+    .await;
     stop.store(true, Ordering::Relaxed);
     assert!(!missing.load(Ordering::Relaxed), "bob never saw ann leave");
     // The token of the connection before is spent: a new one came with this welcome.

@@ -7,7 +7,6 @@ use serde::Deserialize;
 
 use crate::net::http::Request;
 use crate::rooms::Identity;
-use tickwire_shared::protocol::MAX_NAME_BYTES;
 
 /// Verifies tokens with one key.
 pub struct JwtAuth {
@@ -70,14 +69,8 @@ impl JwtAuth {
     /// [`AuthError::Invalid`].
     pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
         let claims = decode::<Claims>(token, &self.key, &self.validation)?.claims;
-        let mut name = claims.name.unwrap_or_else(|| claims.sub.clone());
-        if name.len() > MAX_NAME_BYTES {
-            let mut cut = MAX_NAME_BYTES;
-            while !name.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            name.truncate(cut);
-        }
+        // Cleaned and bounded by the room, as every name.
+        let name = claims.name.unwrap_or_else(|| claims.sub.clone());
         Ok(Identity {
             id: claims.sub,
             name,

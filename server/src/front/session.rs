@@ -211,7 +211,8 @@ fn seat(shared: &Shared, join: Join, asked: Asked) -> Result<(String, Claimed), 
     };
     let name = match &claimed.who {
         Some(who) => who.name.clone(),
-        None => clean_name(&join.name),
+        // The room cleans every name and keeps them distinct (`room::names`).
+        None => join.name,
     };
     Ok((name, claimed))
 }
@@ -316,12 +317,6 @@ fn version_mismatch(client: u16) -> Closing {
         },
         format!("protocol version {client} not supported; server speaks {PROTOCOL_VERSION}"),
     )
-}
-
-/// The name to show for the join's (the room cleans every name again and keeps them
-/// distinct: [`crate::room::names`]).
-fn clean_name(raw: &str) -> String {
-    crate::room::names::clean(raw)
 }
 
 /// The room let go without a verdict: the server is stopping, or the room failed.

@@ -221,6 +221,9 @@ impl Room {
         let tick = self.world.tick;
         let net = &self.settings.net;
         let slot = &mut self.players[player];
+        if slot.lost_at.is_some() {
+            self.held -= 1;
+        }
         slot.finish(Ending::Close(Closing::with_reason(
             CloseCode::Library(CLOSE_REPLACED),
             DisconnectReason::Replaced,
@@ -293,6 +296,9 @@ impl Room {
         };
         info!(player = slot.net_id.0, why = %closing.detail, "connection lost; held for a resume");
         slot.finish(Ending::Close(closing));
+        if slot.lost_at.is_none() {
+            self.held += 1;
+        }
         slot.lost_at = Some(Instant::now());
         slot.queue.clear_pending();
         if let Some(EntityKind::Player(p)) =
@@ -310,6 +316,9 @@ impl Room {
     /// the close it gets, its lease dropped.
     pub(super) fn end(&mut self, player: EntityId, closing: Closing) {
         if let Some(mut slot) = self.players.remove(player) {
+            if slot.lost_at.is_some() {
+                self.held -= 1;
+            }
             spawn::remove_player(&mut self.world, player);
             info!(
                 player = slot.net_id.0,

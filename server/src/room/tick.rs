@@ -115,11 +115,7 @@ impl Room {
         report.dropped_too_slow = self.scratch.ending.len();
         self.end_pending();
         report.players = self.players.len();
-        report.players_in_grace = self
-            .players
-            .values()
-            .filter(|p| p.lost_at.is_some())
-            .count();
+        report.players_in_grace = self.held;
         report.resumes = std::mem::take(&mut self.resumes);
         report
     }
