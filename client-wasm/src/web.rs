@@ -111,6 +111,26 @@ fn element<T: JsCast>(doc: &web_sys::Document, id: &str) -> Result<T, JsValue> {
         .map_err(|_| JsValue::from_str(&format!("#{id} has the wrong element type")))
 }
 
+/// Listens to `kind` events of element `id`: what `f` makes of an event goes into
+/// `queue`, for the frame loop to handle. The closure returned must be kept alive.
+fn queue_events<T: 'static>(
+    doc: &web_sys::Document,
+    id: &str,
+    kind: &str,
+    queue: &Rc<RefCell<std::collections::VecDeque<T>>>,
+    f: impl Fn(&web_sys::Event) -> Option<T> + 'static,
+) -> Result<Closure<dyn FnMut(web_sys::Event)>, JsValue> {
+    let el: web_sys::Element = element(doc, id)?;
+    let q = queue.clone();
+    let cb = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
+        if let Some(v) = f(&e) {
+            q.borrow_mut().push_back(v);
+        }
+    });
+    el.add_event_listener_with_callback(kind, cb.as_ref().unchecked_ref())?;
+    Ok(cb)
+}
+
 impl App {
     fn new() -> Result<Rc<RefCell<App>>, JsValue> {
         let window = web_sys::window().ok_or("no window")?;

@@ -12,8 +12,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{Document, Element, Event, HtmlInputElement, HtmlSelectElement, Window};
 
-use super::element;
 use super::http::{num_field, str_field};
+use super::{element, queue_events};
 
 /// What the player did in the lobby or the room bar.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,15 +59,7 @@ impl Lobby {
         let invited: Rc<RefCell<Option<String>>> = Rc::default();
         let mut listeners = Vec::new();
         let mut on = |id: &str, kind: &str, f: Box<dyn Fn(&Event) -> Option<LobbyEvent>>| {
-            let el: Element = element(&doc, id)?;
-            let q = events.clone();
-            let cb = Closure::<dyn FnMut(Event)>::new(move |e: Event| {
-                if let Some(ev) = f(&e) {
-                    q.borrow_mut().push_back(ev);
-                }
-            });
-            el.add_event_listener_with_callback(kind, cb.as_ref().unchecked_ref())?;
-            listeners.push(cb);
+            listeners.push(queue_events(&doc, id, kind, &events, f)?);
             Ok::<(), JsValue>(())
         };
         let submit = |ev: LobbyEvent| -> Box<dyn Fn(&Event) -> Option<LobbyEvent>> {

@@ -13,7 +13,7 @@ use web_sys::{
     Window,
 };
 
-use super::element;
+use super::{element, queue_events};
 use crate::settings::{clean_name, Settings};
 use crate::touch::AimStyle;
 
@@ -47,15 +47,7 @@ impl Menu {
         let events: Events = Rc::default();
         let mut listeners = Vec::new();
         let mut on = |id: &str, kind: &str, f: Box<dyn Fn(&Event) -> Option<MenuEvent>>| {
-            let el: Element = element(&doc, id)?;
-            let q = events.clone();
-            let cb = Closure::<dyn FnMut(Event)>::new(move |e: Event| {
-                if let Some(ev) = f(&e) {
-                    q.borrow_mut().push_back(ev);
-                }
-            });
-            el.add_event_listener_with_callback(kind, cb.as_ref().unchecked_ref())?;
-            listeners.push(cb);
+            listeners.push(queue_events(&doc, id, kind, &events, f)?);
             Ok::<(), JsValue>(())
         };
         on("mute", "click", Box::new(|_| Some(MenuEvent::ToggleMute)))?;
