@@ -36,6 +36,17 @@ impl Drop for Driver {
     }
 }
 
+/// Whether browser tests are to be skipped (`TICKWIRE_SKIP_BROWSER` set: the client is not
+/// built); says so on stderr.
+#[must_use]
+pub fn skipped() -> bool {
+    let skip = std::env::var_os("TICKWIRE_SKIP_BROWSER").is_some();
+    if skip {
+        eprintln!("TICKWIRE_SKIP_BROWSER is set: browser test skipped");
+    }
+    skip
+}
+
 /// Starts chromedriver on a port of its choosing (`--port=0`) and reads the port from its
 /// banner.
 ///

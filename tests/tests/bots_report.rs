@@ -27,8 +27,7 @@ fn stage(name: &str, duration: f64, bots: usize, shape: Shape) -> Stage {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_html_report_renders_its_plots_in_chromium() {
-    if std::env::var_os("TICKWIRE_SKIP_BROWSER").is_some() {
-        eprintln!("TICKWIRE_SKIP_BROWSER is set: browser test skipped");
+    if tickwire_tests::browser::skipped() {
         return;
     }
     let server = TestServer::start().await;

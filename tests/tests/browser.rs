@@ -36,8 +36,7 @@ fn x_seen_by(bot: &Driver, id: NetId) -> Option<f32> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_browser_joins_moves_and_sees_a_bot() {
-    if std::env::var_os("TICKWIRE_SKIP_BROWSER").is_some() {
-        eprintln!("TICKWIRE_SKIP_BROWSER is set: browser test skipped");
+    if browser::skipped() {
         return;
     }
     let config = test_config();
@@ -77,8 +76,7 @@ async fn a_real_browser_joins_moves_and_sees_a_bot() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_shows_a_lost_connection_and_reconnects() {
-    if std::env::var_os("TICKWIRE_SKIP_BROWSER").is_some() {
-        eprintln!("TICKWIRE_SKIP_BROWSER is set: browser test skipped");
+    if browser::skipped() {
         return;
     }
     let server = TestServer::start().await;
@@ -267,8 +265,7 @@ async fn connected_in(page: &Client) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn friends_meet_in_a_private_room_by_its_invite_link() {
-    if std::env::var_os("TICKWIRE_SKIP_BROWSER").is_some() {
-        eprintln!("TICKWIRE_SKIP_BROWSER is set: browser test skipped");
+    if browser::skipped() {
         return;
     }
     let server = TestServer::start().await;
@@ -439,14 +436,6 @@ fn sees_a_shot_of(bot: &Driver, owner: NetId) -> bool {
     })
 }
 
-fn no_browser() -> bool {
-    let skip = std::env::var_os("TICKWIRE_SKIP_BROWSER").is_some();
-    if skip {
-        eprintln!("TICKWIRE_SKIP_BROWSER is set: browser test skipped");
-    }
-    skip
-}
-
 async fn save_screenshot(page: &Client, name: &str) {
     if let Ok(png) = page.screenshot().await {
         let out = workspace_root().join("target").join(name);
@@ -469,7 +458,7 @@ async fn assert_no_page_errors(page: &Client) -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_phone_plays_with_its_thumbs() {
-    if no_browser() {
+    if browser::skipped() {
         return;
     }
     let server = TestServer::start().await;
@@ -620,7 +609,7 @@ fn hunt(hunter: Arc<Driver>, target: NetId, mode: Arc<AtomicU8>) -> tokio::task:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_hud_tells_health_kills_death_and_respawn_as_the_server_has_them() {
-    if no_browser() {
+    if browser::skipped() {
         return;
     }
     let server = TestServer::start().await;
@@ -643,19 +632,25 @@ async fn the_hud_tells_health_kills_death_and_respawn_as_the_server_has_them() {
     server.shutdown().await.expect("clean shutdown");
 }
 
+/// Opens `url` and waits until the page plays: its player's id.
+async fn join(page: &Client, url: &str) -> anyhow::Result<NetId> {
+    page.goto(url).await?;
+    wait_for("the page joins", LIMIT, || async {
+        state(page).await["connection"] == "connected"
+    })
+    .await;
+    Ok(NetId(
+        state(page).await["id"].as_u64().expect("own id") as u32
+    ))
+}
+
 async fn hud_flow(
     page: &Client,
     server: &TestServer,
     hunter: &Arc<Driver>,
     mode: &Arc<AtomicU8>,
 ) -> anyhow::Result<()> {
-    page.goto(&format!("{}/?name=target", server.http_url()))
-        .await?;
-    wait_for("the page joins", LIMIT, || async {
-        state(page).await["connection"] == "connected"
-    })
-    .await;
-    let me = NetId(state(page).await["id"].as_u64().expect("own id") as u32);
+    let me = join(page, &format!("{}/?name=target", server.http_url())).await?;
     wait_for("the hunter sees the page's player", LIMIT, || async {
         seen(hunter, me).is_some()
     })
@@ -836,7 +831,7 @@ fn watch(bot: Arc<Driver>, id: NetId) -> (Arc<Watched>, tokio::task::JoinHandle<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_connection_and_a_reload_resume_the_same_player() {
-    if no_browser() {
+    if browser::skipped() {
         return;
     }
     let server = TestServer::start().await;
@@ -869,13 +864,7 @@ async fn resume_flow(
     hunter: &Arc<Driver>,
     mode: &Arc<AtomicU8>,
 ) -> anyhow::Result<()> {
-    page.goto(&format!("{}/?name=phoenix", proxy.http_url()))
-        .await?;
-    wait_for("the page joins", LIMIT, || async {
-        state(page).await["connection"] == "connected"
-    })
-    .await;
-    let me = NetId(state(page).await["id"].as_u64().expect("own id") as u32);
+    let me = join(page, &format!("{}/?name=phoenix", proxy.http_url())).await?;
     wait_for("the bot sees the page's player", LIMIT, || async {
         record_of(hunter, me).is_some()
     })
