@@ -18,7 +18,7 @@ use tickwire_shared::NetEntity;
 use crate::brain::{decide, Behavior, Brain, Sight};
 use crate::connection::{BotConnection, BotError, DecodeMode, ServerEvent};
 use crate::failure;
-use crate::link::{Lane, LinkConfig};
+use crate::link::{Lane, LinkConfig, MAX_HELD_FRAMES};
 use crate::seats::{SeatError, Seats};
 use crate::stats::{Disruption, Stats};
 
@@ -26,9 +26,6 @@ use crate::stats::{Disruption, Stats};
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait for a polite close at the end.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
-/// Frames a conditioned link holds at most before the bot stops reading its socket (TCP
-/// then pushes back on the server, as a congested link does).
-const MAX_HELD_FRAMES: usize = 256;
 
 /// What every bot of a swarm shares.
 pub struct Fleet {
@@ -438,7 +435,7 @@ async fn session(
                     up.push(std::time::Instant::now(), frame.len(), frame);
                 }
             }
-            frame = conn.recv_frame(), if down.len() < MAX_HELD_FRAMES => match frame {
+            frame = conn.recv_frame(), if !down.is_full() => match frame {
                 Err(e) => return End::Failed(e),
                 Ok(frame) => {
                     stats.add(|c| &c.frames_down, 1);

@@ -123,7 +123,7 @@ pub struct Group {
     /// Link conditioner: added one-way latency, ms.
     #[serde(default)]
     pub latency_ms: u64,
-    /// Link conditioner: added jitter, ms.
+    /// Link conditioner: each frame's delay is latency ± this, ms.
     #[serde(default)]
     pub jitter_ms: u64,
     /// Link conditioner: bandwidth cap each way, kbit/s.
@@ -296,7 +296,7 @@ pub struct Profile {
     pub link: LinkConfig,
     /// Link conditioner: added one-way latency, ms.
     pub latency_ms: u64,
-    /// Link conditioner: added jitter, ms.
+    /// Link conditioner: each frame's delay is latency ± this, ms.
     pub jitter_ms: u64,
     /// Link conditioner: bandwidth cap each way, kbit/s.
     pub bandwidth_kbps: Option<u64>,

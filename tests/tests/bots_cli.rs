@@ -76,6 +76,7 @@ async fn the_link_conditioner_adds_its_latency_to_every_round_trip() {
         latency: Duration::from_millis(40),
         jitter: Duration::from_millis(10),
         bandwidth_bps: Some(2_000_000),
+        ..LinkConfig::default()
     };
     let r = swarm::run(config).await.expect("valid config");
     assert_eq!(

@@ -44,6 +44,7 @@ async fn the_html_report_renders_its_plots_in_chromium() {
         latency: Duration::from_millis(40),
         jitter: Duration::from_millis(10),
         bandwidth_bps: None,
+        ..LinkConfig::default()
     };
     config.groups = vec![
         Profile::new("wanderers", 70.0, Behavior::Wander, LinkConfig::default()),

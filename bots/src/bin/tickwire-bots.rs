@@ -104,17 +104,27 @@ struct Args {
     /// server (the run would then be marked invalid).
     #[arg(long)]
     probes: Option<usize>,
-    /// Link conditioner: delay added to every message, each way, in ms (0..=10000)
-    /// [default: 0].
+    /// Link conditioner: one-way delay added to every message, each way, in ms
+    /// (0..=10000): the round trip grows by twice it (--latency-ms 50: +100 ms) [default: 0].
     #[arg(long, value_parser = clap::value_parser!(u64).range(0..=10_000))]
     latency_ms: Option<u64>,
-    /// Link conditioner: further random delay per message, up to this many ms (0..=10000)
-    /// [default: 0].
+    /// Link conditioner: each message's delay is drawn uniformly in latency ± J ms (never
+    /// below 0), each way: --latency-ms 50 --jitter-ms 10 is a round trip of 100 ± 20 ms
+    /// (0..=10000) [default: 0].
     #[arg(long, value_parser = clap::value_parser!(u64).range(0..=10_000))]
     jitter_ms: Option<u64>,
-    /// Link conditioner: bandwidth cap per bot and direction, kbit/s (8..=10000000).
+    /// Link conditioner: bandwidth cap per bot and direction, kbit/s (8..=10000000); the
+    /// link holds at most 250 ms of it waiting, then the bot stops reading (TCP pushes
+    /// back on the server, which skips frames for a slow client).
     #[arg(long, value_parser = clap::value_parser!(u64).range(8..=10_000_000))]
     bandwidth_kbps: Option<u64>,
+    /// Link conditioner: a stall every S seconds each way (what a lost TCP segment looks
+    /// like: every message due during it comes out at its end, in order), with --stall-ms.
+    #[arg(long, value_name = "S", requires = "stall_ms")]
+    stall_every: Option<f64>,
+    /// Link conditioner: how long each stall of --stall-every lasts, ms (0..=10000).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=10_000), requires = "stall_every")]
+    stall_ms: Option<u64>,
     /// Fail (exit 1) when more seats or joins than this failed.
     #[arg(long, value_name = "N")]
     max_join_errors: Option<u64>,
@@ -193,11 +203,18 @@ fn check_writable(path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn link(latency_ms: u64, jitter_ms: u64, bandwidth_kbps: Option<u64>) -> LinkConfig {
+fn link(
+    latency_ms: u64,
+    jitter_ms: u64,
+    bandwidth_kbps: Option<u64>,
+    stall: Option<(Duration, Duration)>,
+) -> LinkConfig {
     LinkConfig {
         latency: Duration::from_millis(latency_ms),
         jitter: Duration::from_millis(jitter_ms),
         bandwidth_bps: bandwidth_kbps.map(|k| k * 1000),
+        stall_every: stall.map(|(every, _)| every),
+        stall: stall.map_or(Duration::ZERO, |(_, ms)| ms),
     }
 }
 
@@ -248,10 +265,20 @@ fn config(args: &Args) -> Result<SwarmConfig> {
         bail!("--ramp must be 0..=100000 bots per second (0: all at once)");
     }
     let behavior = args.behavior.unwrap_or_default();
+    let stall = match (args.stall_every, args.stall_ms) {
+        (Some(every), Some(ms)) => {
+            if !(every.is_finite() && (0.1..=3600.0).contains(&every)) {
+                bail!("--stall-every must be 0.1..=3600 seconds");
+            }
+            Some((Duration::from_secs_f64(every), Duration::from_millis(ms)))
+        }
+        _ => None,
+    };
     let default_link = link(
         args.latency_ms.unwrap_or(0),
         args.jitter_ms.unwrap_or(0),
         args.bandwidth_kbps,
+        stall,
     );
     // Each group's own behaviour and link, unless a flag sets them for every bot.
     let groups = file
@@ -266,6 +293,7 @@ fn config(args: &Args) -> Result<SwarmConfig> {
                     args.latency_ms.unwrap_or(g.latency_ms),
                     args.jitter_ms.unwrap_or(g.jitter_ms),
                     args.bandwidth_kbps.or(g.bandwidth_kbps),
+                    stall,
                 ),
             )
         })
