@@ -13,7 +13,8 @@
 //! | [`bot`] | one bot's session: absolute input schedule, snapshots, failures by kind |
 //! | [`brain`] | [`brain::decide`]: the next input from what the bot's replica shows |
 //! | [`seats`] | where each bot sits: quick play, or a seat from the rooms API |
-//! | [`link`] | the link conditioner: latency, jitter, bandwidth cap |
+//! | [`link`] | the link conditioner: latency ± jitter, stalls, bandwidth cap |
+//! | [`feel`] | feel probes: the browser's client core behind the conditioner, its figures |
 //! | [`stats`] | counters and round-trip histograms shared by the bots |
 //! | [`failure`] | failures by kind, for grouping and thresholds |
 //! | [`progress`] | live status line or plain periodic lines |
@@ -29,6 +30,7 @@ pub mod brain;
 pub mod connection;
 pub mod driver;
 pub mod failure;
+pub mod feel;
 pub mod html;
 pub mod link;
 pub mod progress;

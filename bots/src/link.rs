@@ -213,7 +213,10 @@ mod tests {
             late += usize::from(out > now + ms(60));
             last = out;
         }
-        assert!(early > 20 && late > 20, "±J around the latency: {early} {late}");
+        assert!(
+            early > 20 && late > 20,
+            "±J around the latency: {early} {late}"
+        );
         let mut seen = Vec::new();
         while let Some(f) = lane.pop_due(last) {
             seen.push(f);

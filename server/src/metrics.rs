@@ -59,6 +59,10 @@ pub struct Metrics {
     pub outbox_drops: IntCounter,
     /// Inputs dropped (queue full) or refused (duplicate or replayed sequence numbers).
     pub inputs_dropped: IntCounter,
+    /// Player-ticks with no input due: the simulation repeated the player's last input.
+    pub inputs_repeated: IntCounter,
+    /// Late inputs folded into a later one.
+    pub inputs_folded: IntCounter,
     /// Client messages that did not decode.
     pub decode_errors: IntCounter,
     /// Connections closed by the server, by reason.
@@ -252,6 +256,14 @@ impl Metrics {
                 "tickwire_inputs_dropped_total",
                 "Inputs dropped (queue full) or refused (duplicate or replayed)",
             ),
+            inputs_repeated: counter(
+                "tickwire_inputs_repeated_total",
+                "Player-ticks with no input due: the simulation repeated the player's last input",
+            ),
+            inputs_folded: counter(
+                "tickwire_inputs_folded_total",
+                "Late inputs folded into a later one (buttons carried over)",
+            ),
             decode_errors: counter(
                 "tickwire_decode_errors_total",
                 "Client messages that did not decode",
@@ -388,5 +400,7 @@ impl TickObserver for RoomMetrics {
         m.decode_errors.inc_by(r.decode_errors as u64);
         m.inputs_dropped
             .inc_by((r.inputs_overflow + r.inputs_duplicate) as u64);
+        m.inputs_repeated.inc_by(r.inputs_repeated as u64);
+        m.inputs_folded.inc_by(r.inputs_folded as u64);
     }
 }

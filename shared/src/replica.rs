@@ -4,6 +4,7 @@
 //! [`prediction`] predicts the own player with the simulation's own movement code;
 //! [`interpolation`] renders everything else slightly in the past, smoothly.
 
+pub mod feel;
 pub mod interpolation;
 pub mod prediction;
 

@@ -8,6 +8,7 @@
 //! `/proc`. It prints a table and appends one JSON line to `bench/results.jsonl`. Every
 //! process it starts is stopped by PID, also on error.
 
+mod feel;
 mod probe;
 mod procs;
 mod rooms;
@@ -32,7 +33,9 @@ use scenario::{open_world_side, parse_scenario, write_open_world_map, Kind};
 /// Arguments of `cargo xtask bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// arena, combat or open-world (also accepted with the size: arena-200).
+    /// arena, combat or open-world (also accepted with the size: arena-200); rooms-RxP,
+    /// rooms-churn, rooms-idle; feel (16 feel probes in combat at 50 ± 10 ms each way, then
+    /// with a 200 ms stall every 2 s).
     scenario: String,
     /// Players (bots).
     #[arg(long)]
@@ -102,6 +105,9 @@ pub struct BenchArgs {
 pub fn bench(args: &BenchArgs) -> Result<()> {
     if let Some(scenario) = rooms::parse(&args.scenario)? {
         return rooms::run(args, &scenario);
+    }
+    if feel::is_feel(&args.scenario) {
+        return feel::run(args);
     }
     let (kind, n) = parse_scenario(&args.scenario, args.n)?;
     let scenario = format!("{}-{n}", kind.name());

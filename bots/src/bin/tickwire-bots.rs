@@ -169,6 +169,13 @@ struct Args {
     /// Progress output.
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     progress: ProgressMode,
+    /// Feel probes instead of a swarm: --count bots (at most 64) each run the browser's
+    /// whole client core (prediction, smoothing, render clock, interpolation) at 60 frames
+    /// a second behind the link conditioner, and report mispredicted ticks, corrections,
+    /// teleports, underruns, stalls, backward steps, snapshot age, repeated and folded
+    /// inputs over --duration after --warmup (quick play; --json writes the figures).
+    #[arg(long)]
+    feel: bool,
 }
 
 /// Default probes: every bot in a small swarm, five in a large one (see `--probes`).
@@ -357,6 +364,15 @@ fn config(args: &Args) -> Result<SwarmConfig> {
 
 fn main() {
     let args = Args::parse();
+    if args.feel {
+        std::process::exit(match feel(&args) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("tickwire-bots: {e:#}");
+                EXIT_USAGE
+            }
+        });
+    }
     let config = match config(&args).and_then(|c| {
         swarm::validate(&c)?;
         Ok(c)
@@ -421,6 +437,35 @@ fn run(args: &Args, config: SwarmConfig) -> Result<i32> {
         eprintln!("tickwire-bots: {}: {why}", report.outcome.word());
     }
     Ok(code)
+}
+
+/// `--feel`: runs the feel probes, prints their figures, writes the JSON.
+fn feel(args: &Args) -> Result<i32> {
+    let c = config(args)?;
+    swarm::validate(&c)?;
+    let fc = tickwire_bots::feel::FeelConfig {
+        url: c.url.clone(),
+        count: c.count,
+        warmup: c.warmup,
+        duration: c.duration,
+        behavior: c.behavior,
+        link: c.link,
+        seed: c.seed,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    println!("window start");
+    let report = runtime
+        .block_on(tickwire_bots::feel::run(fc.clone()))
+        .map_err(anyhow::Error::msg)?;
+    println!("window end");
+    print!("{}", report.table(&fc));
+    if let Some(path) = &args.json {
+        std::fs::write(path, report.to_json(&fc).to_string() + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(if report.joined == 0 { 3 } else { 0 })
 }
 
 /// Waits for Ctrl-C or SIGTERM; returns the conventional exit code (128 + signal).

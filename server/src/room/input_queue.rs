@@ -64,6 +64,8 @@ pub struct InputQueue {
     capacity: usize,
     /// Consecutive ticks that found more than one input due.
     backlog_ticks: u32,
+    /// Inputs folded into a later one by the last [`InputQueue::take_for_tick`].
+    folded: u32,
 }
 
 /// What happened to a pushed input.
@@ -85,6 +87,7 @@ impl InputQueue {
             last_applied: 0,
             capacity: capacity.max(1),
             backlog_ticks: 0,
+            folded: 0,
         }
     }
 
@@ -132,8 +135,14 @@ impl InputQueue {
         self.backlog_ticks = 0;
     }
 
+    /// Inputs the last [`InputQueue::take_for_tick`] folded into the one it returned.
+    pub fn folded(&self) -> u32 {
+        self.folded
+    }
+
     /// The input to apply at tick `now`, if any is due.
     pub fn take_for_tick(&mut self, now: Tick) -> Option<PlayerInput> {
+        self.folded = 0;
         // Inputs from the distant past or the far future are not playable.
         self.pending.retain(|p| {
             let late = now.is_after(p.tick) && now.since(p.tick) > MAX_LATE_TICKS;
@@ -160,6 +169,7 @@ impl InputQueue {
             self.backlog_ticks = 0;
         }
         let mut carried = Buttons::default();
+        self.folded = due.saturating_sub(keep) as u32;
         for _ in 0..due.saturating_sub(keep) {
             let folded = self.pending.pop_front().expect("counted as due");
             carried = carried.union(folded.input.buttons);
@@ -247,6 +257,7 @@ mod tests {
         }
         // 5 due at tick 20: 3 are folded into the 4th, 1 left for the next tick.
         let got = iq.take_for_tick(Tick(20)).unwrap();
+        assert_eq!(iq.folded(), 3);
         assert_eq!(got.move_dir.x, 0.4);
         assert!(got.buttons.contains(Buttons::FIRE));
         assert_eq!(iq.last_applied(), 4);

@@ -30,6 +30,11 @@ pub struct TickReport {
     pub inputs_duplicate: usize,
     /// Inputs dropped because a player's queue was full.
     pub inputs_overflow: usize,
+    /// Players (connected, with an input applied before) that had no input due at this
+    /// tick: the simulation repeated their last one.
+    pub inputs_repeated: usize,
+    /// Late inputs folded into a later one (their buttons carried over).
+    pub inputs_folded: usize,
     /// Snapshot frames queued to players.
     pub frames_sent: usize,
     /// Bytes of those frames.
@@ -144,7 +149,16 @@ impl Room {
                 inbound::read_client(p, &self.settings.net, clock, now, newest_sent, step, report);
             match read {
                 Err(closing) => ending.push((id, closing)),
-                Ok(()) => inputs.extend(p.queue.take_for_tick(now).map(|i| (id, i))),
+                Ok(()) => match p.queue.take_for_tick(now) {
+                    Some(i) => {
+                        report.inputs_folded += p.queue.folded() as usize;
+                        inputs.push((id, i));
+                    }
+                    None if p.queue.last_applied() != tickwire_shared::seq::NONE => {
+                        report.inputs_repeated += 1;
+                    }
+                    None => {}
+                },
             }
         }
         self.end_pending();
