@@ -5,8 +5,10 @@
 //! overlay): mispredicted ticks, corrections, teleports, underruns and stalls, backward
 //! steps, snapshot age, repeated and folded inputs.
 //!
-//! Each probe joins (quick play), plays `warmup`, then its figures are taken over
-//! `duration`. Bounded: at most [`MAX_PROBES`] probes, every wait has a timeout.
+//! Each probe plays as its behaviour decides (aim, fire), except that with `crowd` it walks
+//! into the nearest living enemy instead of keeping its distance: a brawl, where players
+//! push each other all the time (the hardest case for prediction). Each probe joins
+//! (quick play), plays `warmup`, then its figures are taken over `duration`. Bounded: at most [`MAX_PROBES`] probes, every wait has a timeout.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +52,8 @@ pub struct FeelConfig {
     pub link: LinkConfig,
     /// Seed of brains and links.
     pub seed: u64,
+    /// Walk into the nearest living enemy (a brawl) rather than as the behaviour says.
+    pub crowd: bool,
 }
 
 /// What a feel run measured.
@@ -83,6 +87,7 @@ impl FeelReport {
             "jitter_ms": config.link.jitter.as_millis() as u64,
             "stall_every_s": config.link.stall_every.map(|d| d.as_secs_f64()),
             "stall_ms": config.link.stall.as_millis() as u64,
+            "crowd": config.crowd,
             "window_s": r2(self.window_s),
             "living_ticks": f.living_ticks,
             "mispredicted_ticks": f.mispredicted_ticks,
@@ -248,6 +253,9 @@ async fn probe(
                         map: &conn.welcome.map,
                     };
                     controls = decide(&mut brain, Some(&sight));
+                    if config.crowd {
+                        brawl(&mut controls, me, client.predicted(), client.replica().entities());
+                    }
                     next_decide = now + decide_every;
                 }
                 for msg in client.update(now, &controls) {
@@ -263,4 +271,29 @@ async fn probe(
     let feel = client.feel().clone();
     let _ = tokio::time::timeout(Duration::from_secs(3), conn.close()).await;
     Ok(feel)
+}
+
+/// A brawl: walk straight at the nearest living enemy (pushing into it), aiming at it.
+fn brawl(
+    c: &mut Controls,
+    me: tickwire_shared::NetId,
+    at: Option<glam::Vec2>,
+    state: &[(tickwire_shared::NetId, tickwire_shared::NetEntity)],
+) {
+    let Some(at) = at else { return };
+    let nearest = state
+        .iter()
+        .filter_map(|(id, e)| match e {
+            tickwire_shared::NetEntity::Player(p) if *id != me && p.respawn_at.is_none() => {
+                Some(p.pos.to_vec2())
+            }
+            _ => None,
+        })
+        .min_by(|a, b| a.distance_squared(at).total_cmp(&b.distance_squared(at)));
+    if let Some(target) = nearest {
+        let d = (target - at).normalize_or_zero();
+        c.move_x = d.x;
+        c.move_y = d.y;
+        c.aim = d.y.atan2(d.x);
+    }
 }

@@ -18,14 +18,15 @@ use tickwire_shared::protocol::{
     codec, ClientMsg, Disconnect, DisconnectReason, Join, Ping, Resume, ServerMsg, Welcome,
     PROTOCOL_VERSION,
 };
-use tickwire_shared::replica::interpolation::{Interpolator, ServerClock};
-use tickwire_shared::replica::prediction::Predictor;
+use tickwire_shared::replica::feel::Feel;
+use tickwire_shared::replica::interpolation::{
+    Interpolator, RenderClock, ServerClock, MAX_EXTRAPOLATION_MS,
+};
+use tickwire_shared::replica::prediction::{Predictor, SNAP_DISTANCE};
+use tickwire_shared::sim::rewind::ViewTime;
 use tickwire_shared::{Controls, Map, NetEntity, NetId, PlayerInput, Replica, SimConfig, Tick};
 
 use crate::hud::{Hud, HudModel, Sound};
-
-/// How far in the past other entities are drawn, at least (ms).
-pub const BASE_INTERP_DELAY_MS: f64 = 100.0;
 
 /// The connection as the player sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -172,6 +173,14 @@ pub struct GameClient {
     predictor: Predictor,
     interp: Interpolator,
     clock: ServerClock,
+    /// Which past moment others are drawn at (advanced once a frame by `update`).
+    render_clock: RenderClock,
+    /// The feel figures (F3 overlay, probe bots).
+    feel: Feel,
+    /// Whether the own player was alive at the last snapshot (`None`: not seen yet).
+    own_alive: Option<bool>,
+    /// Tick of the last snapshot applied.
+    last_snapshot_tick: Option<Tick>,
     next_seq: u32,
     last_input_tick: Option<Tick>,
     next_input_ms: Option<f64>,
@@ -207,6 +216,10 @@ impl GameClient {
             predictor: Predictor::new(),
             interp: Interpolator::new(),
             clock: ServerClock::new(1000.0 / 30.0),
+            render_clock: RenderClock::new(),
+            feel: Feel::default(),
+            own_alive: None,
+            last_snapshot_tick: None,
             next_seq: 1,
             last_input_tick: None,
             next_input_ms: None,
@@ -374,6 +387,10 @@ impl GameClient {
                 } else {
                     self.replica = Replica::from_welcome(&w);
                     self.clock = ServerClock::new(1000.0 / f64::from(w.config.tick_hz.max(1)));
+                    self.render_clock.reset();
+                    self.interp = Interpolator::new();
+                    self.own_alive = None;
+                    self.last_snapshot_tick = None;
                     self.next_fire = w.tick;
                     self.hud = Hud::new(w.player, w.config.max_hp);
                     self.unapplied.clear();
@@ -389,13 +406,16 @@ impl GameClient {
                     self.interp.push(tick, state);
                 }
                 let applied = snap.header.last_input_seq;
+                let mut popped = 0u32;
                 while self
                     .unapplied
                     .front()
                     .is_some_and(|m| tickwire_shared::seq::applied(m.seq, applied))
                 {
                     self.unapplied.pop_front();
+                    popped += 1;
                 }
+                self.count_input_fate(snap.header.tick, popped);
                 self.reconcile(applied, now_ms);
                 self.last_snapshot_ms = Some(now_ms);
                 let tick = snap.header.tick;
@@ -434,21 +454,100 @@ impl GameClient {
         };
     }
 
+    /// What the server did with our inputs over the ticks since the last snapshot, as its
+    /// acknowledged sequence number shows: inputs applied beyond one a tick were folded;
+    /// inputs meant for a tick already run and still not applied mean the server repeated
+    /// the previous input at that tick.
+    fn count_input_fate(&mut self, tick: Tick, popped: u32) {
+        if let Some(prev) = self.last_snapshot_tick {
+            let ticks = tick.since(prev);
+            self.feel.folded_inputs += u64::from(popped.saturating_sub(ticks));
+            let late = self
+                .unapplied
+                .iter()
+                .filter(|m| tick.is_after(m.tick) && !prev.is_after(m.tick))
+                .count();
+            self.feel.repeated_inputs += late as u64;
+        }
+        self.last_snapshot_tick = Some(tick);
+    }
+
     fn reconcile(&mut self, last_input_seq: u32, now_ms: f64) {
         let (Some(w), Some(me)) = (self.welcome.as_ref(), self.me()) else {
             return;
         };
         if let Some(NetEntity::Player(p)) = self.replica.get(me) {
+            let alive = p.respawn_at.is_none();
             let err = self.predictor.on_snapshot(
                 p.pos.to_vec2(),
                 last_input_seq,
-                p.respawn_at.is_none(),
+                alive,
                 &w.config,
                 &w.map,
             );
             if err > 0.0 {
                 self.stats.corrections.add(now_ms, 1.0);
             }
+            match (self.own_alive, alive) {
+                (Some(true), true) => {
+                    self.feel.living_ticks += 1;
+                    if err > SNAP_DISTANCE {
+                        self.feel.teleports += 1;
+                    } else if err > 0.0 {
+                        self.feel.mispredicted_ticks += 1;
+                        self.feel.correction.add(err);
+                    }
+                }
+                // Back to life at a spawn point: a teleport, not a correction.
+                (Some(false), true) => self.feel.teleports += 1,
+                _ => {}
+            }
+            self.own_alive = Some(alive);
+        }
+    }
+
+    /// The feel figures so far (what the F3 overlay shows; the probe bots report them).
+    #[must_use]
+    pub fn feel(&self) -> &Feel {
+        &self.feel
+    }
+
+    /// The render time of the last frame (fractional server ticks): where others are
+    /// drawn. Never decreases within a session.
+    #[must_use]
+    pub fn render_time(&self) -> Option<f64> {
+        self.render_clock.at()
+    }
+
+    /// Starts the feel figures over (a measured window begins).
+    pub fn reset_feel(&mut self) {
+        self.feel = Feel::default();
+    }
+
+    /// Advances the render clock for the frame at `now_ms` and counts how the frame is
+    /// covered (interpolated, extrapolated, stalled) and how far behind it is.
+    fn advance_render_clock(&mut self, now_ms: f64) {
+        let before = self.render_clock.at();
+        let Some(at) = self.render_clock.advance(&self.clock, now_ms) else {
+            return;
+        };
+        let dt_ms = self.clock.dt_ms();
+        self.feel.frames += 1;
+        if before.is_some_and(|b| at < b) {
+            self.feel.backward_steps += 1;
+        }
+        if let Some((_, newest)) = self.interp.span() {
+            let past_ms = (at - f64::from(newest.0)) * dt_ms;
+            if past_ms > MAX_EXTRAPOLATION_MS {
+                self.feel.stalls += 1;
+            } else if past_ms > 0.0 {
+                self.feel.underruns += 1;
+            }
+        }
+        if let Some(server_now) = self.clock.server_tick(now_ms) {
+            self.feel
+                .snapshot_age_ms
+                .add(((server_now - at) * dt_ms) as f32);
         }
     }
 
@@ -477,9 +576,22 @@ impl GameClient {
         if let Some(last) = self.last_frame_ms {
             let ft = now_ms - last;
             self.stats.frame_ms += (ft - self.stats.frame_ms) * 0.1;
+            // What smoothing moves the drawn player by this frame: a visible jump.
+            let offset = |p: &Predictor| match (p.rendered(), p.predicted()) {
+                (Some(r), Some(q)) => r - q,
+                _ => Vec2::ZERO,
+            };
+            let before = offset(&self.predictor);
             self.predictor.smooth((ft / 1000.0) as f32);
+            let jump = (before - offset(&self.predictor)).length();
+            if jump > 1e-3 {
+                self.feel.visible_jump.add(jump);
+            }
         }
         self.last_frame_ms = Some(now_ms);
+        if self.welcome.is_some() && self.replica.tick().is_some() {
+            self.advance_render_clock(now_ms);
+        }
         if self.phase != Phase::Connected || self.replica.tick().is_none() {
             return std::mem::take(&mut self.outgoing);
         }
@@ -518,7 +630,9 @@ impl GameClient {
             return;
         };
         let tick = self.input_tick(now_ms);
-        let msg = c.to_msg(self.next_seq, tick, self.replica.tick());
+        let mut msg = c.to_msg(self.next_seq, tick, self.replica.tick());
+        // Where others are drawn now: the server judges this input's shots there.
+        msg.view = self.render_clock.at().map(ViewTime::from_ticks);
         let Ok(input) = PlayerInput::from_wire(&msg) else {
             return; // Non-finite controls: nothing sensible to send.
         };
@@ -559,10 +673,11 @@ impl GameClient {
         });
     }
 
-    /// Interpolation delay in force, ms: the base delay, or more when jitter is high.
+    /// Interpolation delay in force, ms (adapted to the measured lateness of snapshots,
+    /// with hysteresis; the render clock reaches it gradually).
     #[must_use]
     pub fn interp_delay_ms(&self) -> f64 {
-        BASE_INTERP_DELAY_MS.max(self.clock.jitter_ms() * 3.0 + self.clock.dt_ms())
+        self.render_clock.delay_ms()
     }
 
     /// The frame to draw at local time `now_ms`.
@@ -576,7 +691,11 @@ impl GameClient {
         let dt = w.config.dt();
         let dt_ms = self.clock.dt_ms();
         let server_now = self.clock.server_tick(now_ms).unwrap_or(0.0);
-        let at = server_now - self.interp_delay_ms() / dt_ms;
+        // The render clock's time, as `update` advanced it for this frame.
+        let at = self
+            .render_clock
+            .at()
+            .unwrap_or(server_now - self.interp_delay_ms() / dt_ms);
         // Own things are drawn at the present (predicted) time, others in the past.
         let present = server_now + self.stats.ping_ms / dt_ms;
         m.camera = Vec2::new(w.map.width / 2.0, w.map.height / 2.0);
@@ -668,6 +787,7 @@ impl GameClient {
             ),
             format!("frame {:.1} ms", self.stats.frame_ms),
         ];
+        m.debug.extend(self.feel.lines());
         m
     }
 

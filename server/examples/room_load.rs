@@ -165,6 +165,7 @@ fn main() -> anyhow::Result<()> {
                 move_x: input.move_x,
                 move_y: input.move_y,
                 aim: input.aim,
+                view: None,
             };
             c.link.push(codec::encode_client(&ClientMsg::Input(msg)));
         }

@@ -242,6 +242,12 @@ impl Room {
         &self.world
     }
 
+    /// The world, to change (test hook: tests place players where a scenario needs them).
+    #[cfg(feature = "test-hooks")]
+    pub fn world_mut(&mut self) -> &mut World {
+        &mut self.world
+    }
+
     /// Runs the room until `shutdown`: a fixed-rate tick and the command queue.
     ///
     /// Tick `n` is due at `start + n * dt`, so the cadence never drifts. When a tick

@@ -35,6 +35,10 @@ pub struct SimConfig {
     pub pickup_radius: f32,
     /// Time a taken pickup stays away before it comes back, seconds.
     pub pickup_respawn_s: f32,
+    /// Lag compensation: how far back in time a shot may be judged (where the shooter saw
+    /// its target), seconds; 0 turns it off (see [`crate::sim::rewind`]). 350 ms covers a
+    /// round trip of about 200 ms plus the interpolation delay and the input's lead.
+    pub max_rewind_s: f32,
 }
 
 impl Default for SimConfig {
@@ -53,6 +57,7 @@ impl Default for SimConfig {
             pickup_heal: 50,
             pickup_radius: 16.0,
             pickup_respawn_s: 10.0,
+            max_rewind_s: 0.35,
         }
     }
 }

@@ -89,6 +89,9 @@ pub struct Projectile {
     pub vel: Vec2,
     /// The tick it was fired at.
     pub spawn_tick: Tick,
+    /// Lag compensation: players are hit where they were this long ago, 1/256 ticks
+    /// (where its shooter saw them; see [`crate::sim::rewind`]).
+    pub lag: u16,
 }
 
 impl Projectile {

@@ -11,6 +11,7 @@
 use bincode::{Decode, Encode};
 use glam::Vec2;
 
+use crate::sim::rewind::ViewTime;
 use crate::tick::Tick;
 
 /// Input buttons, a bit set.
@@ -54,6 +55,9 @@ pub struct InputMsg {
     pub move_y: f32,
     /// Aim angle, radians (0 = +x, growing towards +y).
     pub aim: f32,
+    /// The moment the client draws other players at (its interpolation time), for lag
+    /// compensation; `None`: judge shots against the present.
+    pub view: Option<ViewTime>,
 }
 
 /// What a client's player is doing right now, as the browser's keys and mouse or a bot's
@@ -94,6 +98,7 @@ impl Controls {
             move_x: self.move_x,
             move_y: self.move_y,
             aim: self.aim,
+            view: None,
         }
     }
 
@@ -125,6 +130,8 @@ pub struct PlayerInput {
     pub aim: u16,
     /// Pressed buttons (only known ones).
     pub buttons: Buttons,
+    /// Where the client drew other players when it sent this (lag compensation).
+    pub view: Option<ViewTime>,
 }
 
 /// Movement directions are multiples of `1 / DIR_SCALE` per component: the simulation runs
@@ -166,6 +173,7 @@ impl PlayerInput {
             move_dir: Vec2::new(q(dir.x), q(dir.y)),
             aim: radians_to_aim(msg.aim),
             buttons: Buttons(msg.buttons.0 & Buttons::ALL.0),
+            view: msg.view,
         })
     }
 }
@@ -183,6 +191,7 @@ mod tests {
             move_x: x,
             move_y: y,
             aim,
+            view: None,
         }
     }
 

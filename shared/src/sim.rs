@@ -9,6 +9,7 @@ pub mod combat;
 pub mod grid;
 pub mod movement;
 pub mod pickups;
+pub mod rewind;
 pub mod spawn;
 
 use bincode::{Decode, Encode};
@@ -74,5 +75,7 @@ pub fn step(world: &mut World, inputs: &[(EntityId, PlayerInput)]) -> Vec<GameEv
     // 6. The dead whose time has come respawn.
     spawn::respawn_due(world, &mut events);
     world.tick = world.tick.next();
+    // 7. Where every living player is now, for the lag compensation of later shots.
+    rewind::Rewind::record(world);
     events
 }

@@ -33,6 +33,8 @@ pub struct World {
     pub(crate) grid_stale: bool,
     /// Scratch space reused by the step: the separation pushes of a tick.
     pub(crate) pushes: Vec<(EntityId, glam::Vec2)>,
+    /// Recent positions of living players, for lag compensation (part of the state).
+    pub(crate) rewind: crate::sim::rewind::Rewind,
 }
 
 impl World {
@@ -51,6 +53,7 @@ impl World {
             grid,
             grid_stale: false,
             pushes: Vec::new(),
+            rewind: crate::sim::rewind::Rewind::default(),
         };
         crate::sim::spawn::populate(&mut world);
         world
@@ -120,6 +123,7 @@ impl World {
         h.u32(self.tick.0);
         h.u64(self.rng.state());
         h.u32(self.next_net_id);
+        h.u64(self.rewind.fingerprint());
         let mut ents: Vec<&Entity> = self.entities.values().collect();
         ents.sort_unstable_by_key(|e| e.net_id);
         for e in ents {
@@ -136,6 +140,11 @@ impl World {
                     h.f32(p.input.move_dir.x);
                     h.f32(p.input.move_dir.y);
                     h.u32(u32::from(p.input.aim) << 8 | u32::from(p.input.buttons.0));
+                    h.u64(
+                        p.input
+                            .view
+                            .map_or(0, |v| 1 << 40 | u64::from(v.tick.0) << 8 | u64::from(v.sub)),
+                    );
                     h.u32(u32::from(p.disconnected));
                 }
                 EntityKind::Projectile(p) => {
@@ -145,6 +154,7 @@ impl World {
                     h.f32(p.vel.x);
                     h.f32(p.vel.y);
                     h.u32(p.spawn_tick.0);
+                    h.u32(u32::from(p.lag));
                 }
                 EntityKind::Pickup(p) => {
                     h.u32(p.respawn_at.map_or(0, |t| t.0 ^ 0x8000_0000));

@@ -15,6 +15,7 @@ use tickwire_shared::protocol::{
     ServerMsg, Snapshot, SnapshotBody, SnapshotHeader, Welcome, PROTOCOL_VERSION,
 };
 use tickwire_shared::replication::{Patch, Replicated};
+use tickwire_shared::sim::rewind::ViewTime;
 use tickwire_shared::sim::{GameEvent, TickEvent};
 use tickwire_shared::{Map, SimConfig, Tick};
 
@@ -50,6 +51,10 @@ fn input_msg() -> impl Strategy<Value = InputMsg> {
             move_x,
             move_y,
             aim,
+            view: (tick.0 % 3 != 0).then_some(ViewTime {
+                tick: Tick(tick.0 / 2),
+                sub: b,
+            }),
         })
 }
 
@@ -216,6 +221,7 @@ fn config() -> impl Strategy<Value = SimConfig> {
             pickup_heal: damage,
             pickup_radius: f[0],
             pickup_respawn_s: respawn,
+            max_rewind_s: f[5],
         })
 }
 
@@ -467,10 +473,14 @@ fn an_input_is_small() {
         move_x: 1.0,
         move_y: -0.5,
         aim: 3.0,
+        view: Some(ViewTime {
+            tick: Tick(999_995),
+            sub: 128,
+        }),
     }));
-    // Variant 1 + seq 5 + tick 5 + ack 1 + 5 + buttons 1 + three f32 12: varints of u32
-    // values past 2^16 (36 minutes of ticks at 30 Hz) take 5 bytes.
-    assert_eq!(bytes.len(), 30);
+    // Variant 1 + seq 5 + tick 5 + ack 1 + 5 + buttons 1 + three f32 12 + view 1 + 5 + 1:
+    // varints of u32 values past 2^16 (36 minutes of ticks at 30 Hz) take 5 bytes.
+    assert_eq!(bytes.len(), 37);
     let early = encode_client(&ClientMsg::Input(InputMsg {
         seq: 100,
         tick: Tick(200),
@@ -479,8 +489,9 @@ fn an_input_is_small() {
         move_x: 0.0,
         move_y: 0.0,
         aim: 0.0,
+        view: None,
     }));
-    assert_eq!(early.len(), 18);
+    assert_eq!(early.len(), 19);
 }
 
 #[test]

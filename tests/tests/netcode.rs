@@ -16,7 +16,13 @@ const TICK_MS: f64 = 1000.0 / 30.0;
 const FRAME_MS: f64 = 1000.0 / 60.0;
 
 fn room() -> Room {
+    room_with(tickwire_shared::SimConfig::default())
+}
+
+/// [`room`] with these rules.
+fn room_with(sim: tickwire_shared::SimConfig) -> Room {
     let settings = RoomSettings {
+        sim,
         seed: 7,
         max_players: 8,
         input_queue: 64,
@@ -262,6 +268,7 @@ fn interpolation_is_smooth_under_jitter() {
                 move_x: 1.0,
                 move_y: 0.0,
                 aim: 0.0,
+                view: None,
             };
             seq += 1;
             runner_link.push(codec::encode_client(&ClientMsg::Input(msg)));
@@ -301,4 +308,312 @@ fn interpolation_is_smooth_under_jitter() {
         xs.last().unwrap() - xs[0] > 300.0,
         "the runner was seen running"
     );
+}
+
+/// A memory connection driven by the test with raw inputs (no client core): a target that
+/// walks as told, one input per tick.
+struct Puppet {
+    link: MemoryLink,
+    _ended: oneshot::Receiver<(GameSocket, Ending)>,
+    player: tickwire_shared::EntityId,
+    seq: u32,
+}
+
+impl Puppet {
+    fn join(room: &mut Room, name: &str) -> Puppet {
+        let (conn, link) = GameSocket::memory();
+        let (ended_tx, ended) = oneshot::channel();
+        let joined = room.join_now(name, conn, ended_tx).expect("room has space");
+        Puppet {
+            link,
+            _ended: ended,
+            player: joined.player,
+            seq: 1,
+        }
+    }
+
+    /// Sends this tick's input (before the room's tick).
+    fn walk(&mut self, room: &Room, move_x: f32, move_y: f32) {
+        let msg = tickwire_shared::input::InputMsg {
+            seq: self.seq,
+            tick: room.world().tick,
+            ack: None,
+            buttons: Default::default(),
+            move_x,
+            move_y,
+            aim: 0.0,
+            view: None,
+        };
+        self.seq += 1;
+        self.link.push(codec::encode_client(&ClientMsg::Input(msg)));
+        let _ = self.link.take_messages();
+    }
+
+    fn hp(&self, room: &Room) -> u8 {
+        room.world().player(self.player).map_or(0, |p| p.hp)
+    }
+}
+
+/// Where the client draws player `id` at `now_ms`.
+fn drawn(client: &GameClient, id: tickwire_shared::NetId, now_ms: f64) -> Option<glam::Vec2> {
+    client
+        .render(now_ms)
+        .players
+        .iter()
+        .find(|p| p.id == id)
+        .map(|p| p.pos)
+}
+
+/// Where the shot should be aimed, seen from `from`: at `target` moving at `vel` (units per
+/// second), led by the projectile's flight time (the same for every shooter, whatever the
+/// latency).
+fn lead(from: glam::Vec2, target: glam::Vec2, vel: glam::Vec2) -> f32 {
+    let cfg = fast();
+    let start = cfg.player_radius + cfg.projectile_radius + 2.0;
+    // The intercept: the flight time to where the target will be, refined a few times.
+    let mut aim = target;
+    for _ in 0..8 {
+        let flight = ((aim - from).length() - start) / cfg.projectile_speed;
+        aim = target + vel * flight;
+    }
+    (aim.y - from.y).atan2(aim.x - from.x)
+}
+
+/// Rules where players run at 400 units a second: fast enough sideways that where a target
+/// is drawn and where it is differ by more than the hit radius at 150 ms round trip.
+fn fast() -> tickwire_shared::SimConfig {
+    tickwire_shared::SimConfig {
+        player_speed: 400.0,
+        ..tickwire_shared::SimConfig::default()
+    }
+}
+
+/// Aim at the target as drawn (`true`) or where it really is now (`false`): a shooter at
+/// 150 ms round trip fires once at a target running sideways; returns the target's hit
+/// points before and after.
+fn shoot_at_a_crossing_target(at_drawn: bool, max_rewind_s: f32) -> (u8, u8) {
+    let mut room = room_with(tickwire_shared::SimConfig {
+        max_rewind_s,
+        ..fast()
+    });
+    let mut shooter = Session::new(
+        &mut room,
+        "shooter",
+        Link::new(75.0, 0.0, 11),
+        Link::new(75.0, 0.0, 12),
+    );
+    let mut target = Puppet::join(&mut room, "target");
+    let target_net = room.world().entities[target.player].net_id;
+    let full = target.hp(&room);
+    let (mut t, mut next_tick, mut next_frame) = (0.0, 0.0, 0.0);
+    let mut fire_at: Option<f64> = None;
+    let mut trail: VecDeque<(f64, glam::Vec2)> = VecDeque::new();
+    while t < 5000.0 {
+        if t >= next_tick {
+            if (900.0..1000.0).contains(&t) {
+                // Placed: the shooter at (600, 1000), the target 250 units to its right
+                // and 500 up, about to run down across the line of fire.
+                let me = shooter.client.me().expect("welcomed by now");
+                let w = room.world_mut();
+                let s = w.find_net(me).expect("shooter");
+                w.entities[s].pos = glam::Vec2::new(600.0, 1000.0);
+                w.entities[target.player].pos = glam::Vec2::new(850.0, 500.0);
+            }
+            let down = if t >= 1000.0 { 1.0 } else { 0.0 };
+            target.walk(&room, 0.0, down);
+            room.tick();
+            next_tick += TICK_MS;
+            shooter.collect(t);
+        }
+        shooter.deliver(t);
+        if t >= next_frame {
+            next_frame += FRAME_MS;
+            let mut c = Controls::default();
+            let own = shooter.client.predicted();
+            if let (Some(own), Some(seen)) = (own, drawn(&shooter.client, target_net, t)) {
+                trail.push_back((t, seen));
+                while trail.len() > 8 {
+                    trail.pop_front();
+                }
+                // Fire once, when the drawn target is about 60 units above the line.
+                if fire_at.is_none() && t > 1500.0 && seen.y > 940.0 {
+                    let (t0, p0) = trail[0];
+                    let vel = (seen - p0) / (((t - t0) / 1000.0) as f32).max(1e-3);
+                    c.aim = if at_drawn {
+                        lead(own, seen, vel)
+                    } else {
+                        let now = room.world().entities[target.player].pos;
+                        lead(own, now, glam::Vec2::new(0.0, fast().player_speed))
+                    };
+                    c.fire = true;
+                }
+            }
+            let sent = shooter.client.update(t, &c);
+            for msg in sent {
+                if c.fire
+                    && matches!(codec::decode_client(&msg), Ok(ClientMsg::Input(ref i)) if i.buttons.0 != 0)
+                {
+                    fire_at = Some(t);
+                }
+                shooter.up.send(t, msg);
+            }
+        }
+        t += 1.0;
+    }
+    assert!(fire_at.is_some(), "the shot was fired");
+    (full, target.hp(&room))
+}
+
+#[test]
+fn a_shot_aimed_at_the_drawn_target_hits_and_one_aimed_at_its_true_place_misses() {
+    // 150 ms round trip: the shooter draws the target about 125 ms (50 units at 400 u/s)
+    // behind where it is (one way plus the interpolation delay) and its shot reaches the
+    // server later still; the server judges the shot where the shooter saw the target.
+    let bound = tickwire_shared::SimConfig::default().max_rewind_s;
+    let (full, after) = shoot_at_a_crossing_target(true, bound);
+    let damage = tickwire_shared::SimConfig::default().projectile_damage;
+    assert_eq!(after, full - damage, "aimed where it was drawn: a hit");
+    let (full, after) = shoot_at_a_crossing_target(false, bound);
+    assert_eq!(after, full, "aimed where it truly was: a miss");
+    // Without lag compensation the same shot at the drawn target misses: the shooter
+    // would have to lead by its own latency.
+    let (full, after) = shoot_at_a_crossing_target(true, 0.0);
+    assert_eq!(after, full, "judged against the present: a miss");
+}
+
+#[test]
+fn render_time_never_goes_backwards_at_50_ms_plus_or_minus_50() {
+    let mut room = room();
+    // 50 ± 50 ms each way (TCP: in order).
+    let mut watcher = Session::new(
+        &mut room,
+        "watcher",
+        Link::new(0.0, 100.0, 21),
+        Link::new(0.0, 100.0, 22),
+    );
+    let mut runner = Puppet::join(&mut room, "runner");
+    let runner_net = room.world().entities[runner.player].net_id;
+    let (mut t, mut next_tick, mut next_frame) = (0.0, 0.0, 0.0);
+    let (mut times, mut xs) = (Vec::new(), Vec::new());
+    while t < 8000.0 {
+        if t >= next_tick {
+            // Runs right and back, 2 s each way.
+            let dir = if (t / 2000.0) as u32 % 2 == 0 {
+                1.0
+            } else {
+                -1.0
+            };
+            runner.walk(&room, dir, 0.0);
+            room.tick();
+            next_tick += TICK_MS;
+            watcher.collect(t);
+        }
+        watcher.deliver(t);
+        if t >= next_frame {
+            watcher.frame(t, &Controls::default());
+            next_frame += FRAME_MS;
+            if let Some(r) = watcher.client.render_time() {
+                times.push(r);
+            }
+            if t > 1000.0 {
+                xs.push(
+                    drawn(&watcher.client, runner_net, t)
+                        .expect("runner drawn")
+                        .x,
+                );
+            }
+        }
+        t += 1.0;
+    }
+    assert!(times.len() > 400);
+    for w in times.windows(2) {
+        assert!(w[1] >= w[0], "render time went back: {} -> {}", w[0], w[1]);
+    }
+    let feel = watcher.client.feel();
+    assert_eq!(feel.backward_steps, 0);
+    assert!(feel.frames as usize >= times.len());
+    // The runner is drawn moving in steps of about a frame's walk (3.3 units), never a
+    // jump: the render clock only speeds up or slows down.
+    let per_frame = 200.0 * (FRAME_MS / 1000.0) as f32;
+    let worst = xs
+        .windows(2)
+        .map(|w| (w[1] - w[0]).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst < per_frame * 3.0, "worst step {worst}");
+}
+
+/// A crowd of `n` clients at `base ± jitter` ms each way, every one walking towards the
+/// map's centre (pushing the others) and circling a little, for `ms`; returns each
+/// client's feel over the last `ms - 2000`.
+fn crowd(n: usize, base: f64, jitter: f64, ms: f64) -> Vec<tickwire_shared::replica::feel::Feel> {
+    let mut room = room();
+    let mut sessions: Vec<Session> = (0..n)
+        .map(|i| {
+            let s = 100 + 2 * i as u64;
+            Session::new(
+                &mut room,
+                &format!("p{i}"),
+                Link::new(base - jitter, 2.0 * jitter, s),
+                Link::new(base - jitter, 2.0 * jitter, s + 1),
+            )
+        })
+        .collect();
+    let centre = glam::Vec2::new(1000.0, 1000.0);
+    let (mut t, mut next_tick, mut next_frame) = (0.0, 0.0, 0.0);
+    let mut reset = false;
+    while t < ms {
+        if t >= next_tick {
+            room.tick();
+            next_tick += TICK_MS;
+            for s in &mut sessions {
+                s.collect(t);
+            }
+        }
+        for s in &mut sessions {
+            s.deliver(t);
+        }
+        if t >= next_frame {
+            next_frame += FRAME_MS;
+            if !reset && t >= 2000.0 {
+                reset = true;
+                for s in &mut sessions {
+                    s.client.reset_feel();
+                }
+            }
+            for (i, s) in sessions.iter_mut().enumerate() {
+                let mut c = Controls::default();
+                if let Some(p) = s.client.predicted() {
+                    let to = centre - p;
+                    let side = glam::Vec2::new(-to.y, to.x) * if i % 2 == 0 { 0.3 } else { -0.3 };
+                    let d = (to + side).normalize_or_zero();
+                    // Pause now and then, so pushes start and stop.
+                    if (t / 700.0) as usize % 4 != i % 4 {
+                        c.move_x = d.x;
+                        c.move_y = d.y;
+                    }
+                }
+                s.frame(t, &c);
+            }
+        }
+        t += 1.0;
+    }
+    sessions.iter().map(|s| s.client.feel().clone()).collect()
+}
+
+#[test]
+fn a_crowd_of_8_pushing_at_60_ms_plus_or_minus_20_is_predicted() {
+    let feels = crowd(8, 60.0, 20.0, 12_000.0);
+    let mut all = tickwire_shared::replica::feel::Feel::default();
+    for f in &feels {
+        all.merge(f);
+    }
+    eprintln!("{}", all.lines().join("\n"));
+    assert!(all.living_ticks > 8 * 250, "{}", all.living_ticks);
+    assert!(
+        all.mispredicted_pct() < 1.0,
+        "mispredicted {} of {} living ticks",
+        all.mispredicted_ticks,
+        all.living_ticks
+    );
+    assert!(all.correction.quantile(0.99) < 1.0, "{}", all.lines()[1]);
 }

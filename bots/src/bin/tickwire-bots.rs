@@ -176,6 +176,10 @@ struct Args {
     /// inputs over --duration after --warmup (quick play; --json writes the figures).
     #[arg(long)]
     feel: bool,
+    /// With --feel: every probe walks into the nearest living enemy (a brawl: players push
+    /// each other all the time) instead of as --behavior says; it still aims and fires.
+    #[arg(long, requires = "feel")]
+    crowd: bool,
 }
 
 /// Default probes: every bot in a small swarm, five in a large one (see `--probes`).
@@ -451,6 +455,7 @@ fn feel(args: &Args) -> Result<i32> {
         behavior: c.behavior,
         link: c.link,
         seed: c.seed,
+        crowd: args.crowd,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -405,6 +405,7 @@ mod tests {
             move_x: 0.0,
             move_y: 0.0,
             aim: 0.0,
+            view: None,
         }));
         assert_eq!(peek_join_version(&input), None);
     }

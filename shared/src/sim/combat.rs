@@ -41,12 +41,8 @@ pub fn fly_projectiles(world: &mut World, events: &mut Vec<GameEvent>) {
                 stopped = true;
                 break;
             }
-            let mut victim = None;
-            world.grid.query(at, hit_r, |other, _| {
-                if victim.is_none() && world.entities[other].net_id != p.owner {
-                    victim = Some(other);
-                }
-            });
+            // Players where the shooter saw them (lag compensation, `rewind`).
+            let victim = crate::sim::rewind::victim(world, at, hit_r, p.owner, next, p.lag);
             if let Some(v) = victim {
                 hits.push((v, p.shooter));
                 stopped = true;
@@ -103,6 +99,8 @@ pub fn fire(world: &mut World) {
     let cooldown = world.config.ticks(world.config.fire_cooldown_s);
     let offset = world.config.player_radius + world.config.projectile_radius + 2.0;
     let speed = world.config.projectile_speed;
+    let max_rewind = world.config.ticks(world.config.max_rewind_s);
+    let rewinds = world.config.max_rewind_s > 0.0;
     let mut shots: Vec<Projectile> = Vec::new();
     for (id, e) in &mut world.entities {
         let EntityKind::Player(p) = &mut e.kind else {
@@ -120,6 +118,11 @@ pub fn fire(world: &mut World) {
             origin: quantize(e.pos + dir * offset),
             vel: quantize(dir * speed),
             spawn_tick: now.next(),
+            lag: if rewinds {
+                crate::sim::rewind::lag(now, p.input.view, max_rewind)
+            } else {
+                0
+            },
         });
     }
     for shot in shots {

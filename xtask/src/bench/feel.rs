@@ -1,6 +1,6 @@
 //! `cargo xtask bench feel`: the netcode's feel in the goal's scenario (issue 20): 16
-//! feel probes (`tickwire-bots --feel`: the browser's client core, 60 frames a second) in
-//! combat in one room, each behind a link of 50 ms ± 10 ms each way (a round trip of
+//! feel probes (`tickwire-bots --feel --crowd`: the browser's client core, 60 frames a
+//! second) in combat in one room, each walking into the nearest enemy (pushing) and firing, each behind a link of 50 ms ± 10 ms each way (a round trip of
 //! 100 ± 20 ms); then the same with a 200 ms stall every 2 s each way (about 10 % of the
 //! snapshots delayed by it). Prints both runs' figures side by side with the server's
 //! repeated and folded inputs (`/metrics`), and appends one JSON line per run.
@@ -70,7 +70,7 @@ fn one(args: &BenchArgs, root: &Path, setup: &Setup, n: usize, stall: bool) -> R
     let mut bots = pinned("1", setup.priority, &setup.bots_bin);
     bots.args(["--url", &format!("ws://{}/ws", server.addr)])
         .args(["--feel", "--count", &n.to_string()])
-        .args(["--behavior", "chase"])
+        .args(["--behavior", "chase", "--crowd"])
         .args(["--latency-ms", &LATENCY_MS.to_string()])
         .args(["--jitter-ms", &JITTER_MS.to_string()])
         .args(["--duration", &args.window.to_string()])
