@@ -9,6 +9,7 @@ use slotmap::new_key_type;
 
 use crate::input::PlayerInput;
 use crate::replication::{Patch, Replicated};
+use crate::sim::movement::{Abilities, Motion};
 use crate::tick::Tick;
 
 mod wire;
@@ -60,6 +61,8 @@ pub struct Player {
     pub respawn_at: Option<Tick>,
     /// First tick at which the player may fire again.
     pub next_fire: Tick,
+    /// Movement ability timers (its [`Motion`] is these and the entity's position).
+    pub abilities: Abilities,
     /// The input in force (the last one received; repeated while none arrives).
     pub input: PlayerInput,
     /// Its connection was lost and the server holds the player for a reconnection: it
@@ -133,6 +136,9 @@ crate::replicated! {
         pub name: Name,
         /// Connection lost, waiting for the player to resume (drawn faded).
         pub disconnected: bool,
+        /// Movement ability timers, as the server's step left them: the client reconciles
+        /// its prediction with them ([`PlayerNet::motion`]).
+        pub abilities: Abilities,
     }
 }
 
@@ -164,6 +170,16 @@ impl PlayerNet {
     /// Mask bit of `pos` (the first field).
     pub const POS_BIT: u32 = 1;
 
+    /// The player's motion state as the server had it at this view's tick: what the
+    /// client's prediction starts again from.
+    #[must_use]
+    pub fn motion(&self) -> Motion {
+        Motion {
+            pos: self.pos.to_vec2(),
+            abilities: self.abilities,
+        }
+    }
+
     /// Where this player will be `ticks` ticks later if it keeps walking its direction and
     /// nothing else happens; `None` when it stands still or is dead (it stays put).
     #[must_use]
@@ -190,13 +206,10 @@ impl PlayerNet {
         if self.respawn_at.is_some() || self.dir == [0, 0] || ticks == 0 {
             return None;
         }
-        let input = PlayerInput {
-            move_dir: dir_from_net(self.dir),
-            ..PlayerInput::default()
-        };
+        let dir = dir_from_net(self.dir);
         let mut pos = from.to_vec2();
         for _ in 0..ticks {
-            pos = crate::sim::movement::move_player(pos, &input, config, map);
+            pos = crate::sim::movement::walk(pos, dir, config, map);
         }
         Some(QVec2::from_vec2(pos))
     }
@@ -279,6 +292,7 @@ impl Entity {
                 respawn_at: p.respawn_at,
                 name: p.name.clone(),
                 disconnected: p.disconnected,
+                abilities: p.abilities,
             }),
             EntityKind::Projectile(p) => NetEntity::Projectile(ProjectileNet {
                 origin: QVec2::from_vec2(p.origin),

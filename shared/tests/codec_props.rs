@@ -111,6 +111,7 @@ fn player_net() -> impl Strategy<Value = PlayerNet> {
                 respawn_at,
                 name: name.into(),
                 disconnected,
+                abilities: Default::default(),
             },
         )
 }
