@@ -5,6 +5,7 @@
 
 use bincode::{Decode, Encode};
 use glam::Vec2;
+use serde::{Deserialize, Serialize};
 use slotmap::new_key_type;
 
 use crate::input::PlayerInput;
@@ -24,8 +25,9 @@ new_key_type! {
     pub struct EntityId;
 }
 
-/// One thing in the world.
-#[derive(Clone, Debug, PartialEq)]
+/// One thing in the world. Its every field (and its kind's) is part of
+/// [`crate::World::hash`] through the derived `Serialize`: nothing to list by hand.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Entity {
     /// Network identity.
     pub net_id: NetId,
@@ -36,7 +38,7 @@ pub struct Entity {
 }
 
 /// Kind-specific authoritative state.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum EntityKind {
     /// A connected player's avatar.
     Player(Player),
@@ -47,7 +49,7 @@ pub enum EntityKind {
 }
 
 /// A player's authoritative state.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Player {
     /// Display name (shared with its replicated view: copying it is a reference count).
     pub name: Name,
@@ -80,7 +82,7 @@ impl Player {
 
 /// A projectile. Its position is a pure function of the tick (`origin + vel * age`), so
 /// clients compute it exactly and its view never changes after the spawn.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Projectile {
     /// Who fired it (no damage to them).
     pub owner: NetId,
@@ -105,7 +107,7 @@ impl Projectile {
 
 /// A health pickup: sits at a map point, heals the first hurt player who touches it, then
 /// stays away for `pickup_respawn_s`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Pickup {
     /// While taken: the tick it comes back.
     pub respawn_at: Option<Tick>,
@@ -239,7 +241,48 @@ macro_rules! net_kinds {
             $( $(#[$doc])* $kind(Patch<$view>) ),+
         }
 
+        impl NetPatch {
+            /// The name of the kind this patch is for (one of [`NetEntity::KINDS`]).
+            #[must_use]
+            pub fn kind_name(&self) -> &'static str {
+                match self {
+                    $( NetPatch::$kind(_) => stringify!($kind), )+
+                }
+            }
+        }
+
+        // Kept honest: a view must fit the 32-bit patch mask.
+        const _: () = assert!(true $(&& <$view as Replicated>::FIELD_COUNT <= 32)+);
+
         impl NetEntity {
+            /// The name of every replicated kind, in declaration order: tests that must
+            /// cover every kind (determinism, deltas, codec, the world hash) check against it.
+            pub const KINDS: &'static [&'static str] = &[$(stringify!($kind)),+];
+
+            /// The name of this entity's kind (one of [`NetEntity::KINDS`]).
+            #[must_use]
+            pub fn kind_name(&self) -> &'static str {
+                match self {
+                    $( NetEntity::$kind(_) => stringify!($kind), )+
+                }
+            }
+
+            /// Every kind and its view's declaration ([`Replicated::SCHEMA`]), in order:
+            /// part of the wire's fingerprint.
+            #[must_use]
+            pub fn schema() -> String {
+                let mut s = String::new();
+                $( s.push_str(concat!(stringify!($kind), "(")); s.push_str(<$view as Replicated>::SCHEMA); s.push_str(") "); )+
+                s
+            }
+
+            /// One entity of every kind, each its view's default (in [`NetEntity::KINDS`]
+            /// order).
+            #[must_use]
+            pub fn defaults() -> Vec<NetEntity> {
+                vec![$(NetEntity::$kind(<$view>::default())),+]
+            }
+
             /// How `base` must change to become `self`: `Ok(None)` when equal, `Ok(Some)`
             /// with a patch, `Err(())` when the kind differs (send a respawn instead).
             #[allow(clippy::result_unit_err)]
@@ -391,10 +434,3 @@ impl NetPatch {
         }
     }
 }
-
-// Kept honest: a view must fit the 32-bit patch mask.
-const _: () = assert!(
-    PlayerNet::FIELD_COUNT <= 32
-        && ProjectileNet::FIELD_COUNT <= 32
-        && PickupNet::FIELD_COUNT <= 32
-);

@@ -21,7 +21,19 @@ use crate::world::World;
 /// kept by the server in [`crate::entity::Player::abilities`], replicated whole in
 /// [`crate::entity::PlayerNet::abilities`], predicted by the client. Empty while the game
 /// has no movement ability; `docs/extending.md` adds one.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Encode, Decode)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    Encode,
+    Decode,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Abilities {}
 
 /// A player's predicted motion state: everything [`advance`] reads and writes.
