@@ -287,6 +287,7 @@ mod tests {
             respawn_at: None,
             name: "".into(),
             disconnected: false,
+            abilities: Default::default(),
         })
     }
 

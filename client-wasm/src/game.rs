@@ -478,13 +478,9 @@ impl GameClient {
         };
         if let Some(NetEntity::Player(p)) = self.replica.get(me) {
             let alive = p.respawn_at.is_none();
-            let err = self.predictor.on_snapshot(
-                p.pos.to_vec2(),
-                last_input_seq,
-                alive,
-                &w.config,
-                &w.map,
-            );
+            let err =
+                self.predictor
+                    .on_snapshot(p.motion(), last_input_seq, alive, &w.config, &w.map);
             if err > 0.0 {
                 self.stats.corrections.add(now_ms, 1.0);
             }
@@ -638,7 +634,8 @@ impl GameClient {
         };
         self.next_seq = tickwire_shared::seq::next(self.next_seq);
         self.last_input_tick = Some(tick);
-        self.predictor.on_input(msg.seq, input, &w.config, &w.map);
+        self.predictor
+            .on_input(msg.seq, tick, input, &w.config, &w.map);
         self.predict_shot(&input, tick, &w.config, now_ms);
         self.unapplied.push_back(msg.clone());
         while self.unapplied.len() > tickwire_shared::replica::prediction::MAX_PENDING {

@@ -437,6 +437,7 @@ mod tests {
             respawn_at: None,
             name: Name::from(name),
             disconnected: false,
+            abilities: Default::default(),
         })
     }
 

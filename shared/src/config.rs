@@ -7,7 +7,7 @@ use crate::tick::DEFAULT_TICK_HZ;
 
 /// Gameplay constants. The server owns the values in force and sends them in
 /// [`crate::protocol::Welcome`]; clients never hard-code them.
-#[derive(Clone, Debug, PartialEq, Encode, Decode)]
+#[derive(Clone, Debug, PartialEq, Encode, Decode, serde::Serialize, serde::Deserialize)]
 pub struct SimConfig {
     /// Simulation ticks per second.
     pub tick_hz: u16,

@@ -5,10 +5,12 @@
 
 use bincode::{Decode, Encode};
 use glam::Vec2;
+use serde::{Deserialize, Serialize};
 use slotmap::new_key_type;
 
 use crate::input::PlayerInput;
 use crate::replication::{Patch, Replicated};
+use crate::sim::movement::{Abilities, Motion};
 use crate::tick::Tick;
 
 mod wire;
@@ -23,8 +25,9 @@ new_key_type! {
     pub struct EntityId;
 }
 
-/// One thing in the world.
-#[derive(Clone, Debug, PartialEq)]
+/// One thing in the world. Its every field (and its kind's) is part of
+/// [`crate::World::hash`] through the derived `Serialize`: nothing to list by hand.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Entity {
     /// Network identity.
     pub net_id: NetId,
@@ -35,7 +38,7 @@ pub struct Entity {
 }
 
 /// Kind-specific authoritative state.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum EntityKind {
     /// A connected player's avatar.
     Player(Player),
@@ -46,7 +49,7 @@ pub enum EntityKind {
 }
 
 /// A player's authoritative state.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Player {
     /// Display name (shared with its replicated view: copying it is a reference count).
     pub name: Name,
@@ -60,6 +63,8 @@ pub struct Player {
     pub respawn_at: Option<Tick>,
     /// First tick at which the player may fire again.
     pub next_fire: Tick,
+    /// Movement ability timers (its [`Motion`] is these and the entity's position).
+    pub abilities: Abilities,
     /// The input in force (the last one received; repeated while none arrives).
     pub input: PlayerInput,
     /// Its connection was lost and the server holds the player for a reconnection: it
@@ -77,7 +82,7 @@ impl Player {
 
 /// A projectile. Its position is a pure function of the tick (`origin + vel * age`), so
 /// clients compute it exactly and its view never changes after the spawn.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Projectile {
     /// Who fired it (no damage to them).
     pub owner: NetId,
@@ -105,7 +110,7 @@ impl Projectile {
 
 /// A health pickup: sits at a map point, heals the first hurt player who touches it, then
 /// stays away for `pickup_respawn_s`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Pickup {
     /// While taken: the tick it comes back.
     pub respawn_at: Option<Tick>,
@@ -136,6 +141,9 @@ crate::replicated! {
         pub name: Name,
         /// Connection lost, waiting for the player to resume (drawn faded).
         pub disconnected: bool,
+        /// Movement ability timers, as the server's step left them: the client reconciles
+        /// its prediction with them ([`PlayerNet::motion`]).
+        pub abilities: Abilities,
     }
 }
 
@@ -167,6 +175,16 @@ impl PlayerNet {
     /// Mask bit of `pos` (the first field).
     pub const POS_BIT: u32 = 1;
 
+    /// The player's motion state as the server had it at this view's tick: what the
+    /// client's prediction starts again from.
+    #[must_use]
+    pub fn motion(&self) -> Motion {
+        Motion {
+            pos: self.pos.to_vec2(),
+            abilities: self.abilities,
+        }
+    }
+
     /// Where this player will be `ticks` ticks later if it keeps walking its direction and
     /// nothing else happens; `None` when it stands still or is dead (it stays put).
     #[must_use]
@@ -193,13 +211,10 @@ impl PlayerNet {
         if self.respawn_at.is_some() || self.dir == [0, 0] || ticks == 0 {
             return None;
         }
-        let input = PlayerInput {
-            move_dir: dir_from_net(self.dir),
-            ..PlayerInput::default()
-        };
+        let dir = dir_from_net(self.dir);
         let mut pos = from.to_vec2();
         for _ in 0..ticks {
-            pos = crate::sim::movement::move_player(pos, &input, config, map);
+            pos = crate::sim::movement::walk(pos, dir, config, map);
         }
         Some(QVec2::from_vec2(pos))
     }
@@ -229,7 +244,48 @@ macro_rules! net_kinds {
             $( $(#[$doc])* $kind(Patch<$view>) ),+
         }
 
+        impl NetPatch {
+            /// The name of the kind this patch is for (one of [`NetEntity::KINDS`]).
+            #[must_use]
+            pub fn kind_name(&self) -> &'static str {
+                match self {
+                    $( NetPatch::$kind(_) => stringify!($kind), )+
+                }
+            }
+        }
+
+        // Kept honest: a view must fit the 32-bit patch mask.
+        const _: () = assert!(true $(&& <$view as Replicated>::FIELD_COUNT <= 32)+);
+
         impl NetEntity {
+            /// The name of every replicated kind, in declaration order: tests that must
+            /// cover every kind (determinism, deltas, codec, the world hash) check against it.
+            pub const KINDS: &'static [&'static str] = &[$(stringify!($kind)),+];
+
+            /// The name of this entity's kind (one of [`NetEntity::KINDS`]).
+            #[must_use]
+            pub fn kind_name(&self) -> &'static str {
+                match self {
+                    $( NetEntity::$kind(_) => stringify!($kind), )+
+                }
+            }
+
+            /// Every kind and its view's declaration ([`Replicated::SCHEMA`]), in order:
+            /// part of the wire's fingerprint.
+            #[must_use]
+            pub fn schema() -> String {
+                let mut s = String::new();
+                $( s.push_str(concat!(stringify!($kind), "(")); s.push_str(<$view as Replicated>::SCHEMA); s.push_str(") "); )+
+                s
+            }
+
+            /// One entity of every kind, each its view's default (in [`NetEntity::KINDS`]
+            /// order).
+            #[must_use]
+            pub fn defaults() -> Vec<NetEntity> {
+                vec![$(NetEntity::$kind(<$view>::default())),+]
+            }
+
             /// How `base` must change to become `self`: `Ok(None)` when equal, `Ok(Some)`
             /// with a patch, `Err(())` when the kind differs (send a respawn instead).
             #[allow(clippy::result_unit_err)]
@@ -282,6 +338,7 @@ impl Entity {
                 respawn_at: p.respawn_at,
                 name: p.name.clone(),
                 disconnected: p.disconnected,
+                abilities: p.abilities,
             }),
             EntityKind::Projectile(p) => NetEntity::Projectile(ProjectileNet {
                 origin: QVec2::from_vec2(p.origin),
@@ -380,10 +437,3 @@ impl NetPatch {
         }
     }
 }
-
-// Kept honest: a view must fit the 32-bit patch mask.
-const _: () = assert!(
-    PlayerNet::FIELD_COUNT <= 32
-        && ProjectileNet::FIELD_COUNT <= 32
-        && PickupNet::FIELD_COUNT <= 32
-);

@@ -15,7 +15,19 @@ use crate::sim::rewind::ViewTime;
 use crate::tick::Tick;
 
 /// Input buttons, a bit set.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Encode, Decode)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    Encode,
+    Decode,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Buttons(pub u8);
 
 impl Buttons {
@@ -122,7 +134,7 @@ pub enum InvalidInput {
 
 /// Simulation input of one player for one tick: validated, clamped and quantised, so the
 /// server and the predicting client run exactly the same numbers.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PlayerInput {
     /// Movement direction, length at most 1.
     pub move_dir: Vec2,

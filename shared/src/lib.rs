@@ -59,8 +59,8 @@
 //!
 //! ## Prediction
 //!
-//! A client predicts its own player with [`sim::movement::move_player`], the same function
-//! the server's step uses, replaying the inputs the server has not yet applied (those after
+//! A client predicts its own player's [`sim::movement::Motion`] with
+//! [`sim::movement::advance`], the same function the server's step uses, replaying the inputs the server has not yet applied (those after
 //! [`SnapshotHeader::last_input_seq`](protocol::SnapshotHeader)) on top of the server state.
 
 #![deny(missing_docs)]

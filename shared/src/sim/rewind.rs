@@ -37,7 +37,19 @@ pub const SUB: u32 = 256;
 pub const MAX_REWIND_TICKS: u32 = 200;
 
 /// The moment a client draws others at: a tick plus `sub / 256` of the next.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Encode, Decode)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    Encode,
+    Decode,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct ViewTime {
     /// The whole tick.
     pub tick: Tick,
@@ -79,8 +91,9 @@ pub fn lag(fire_tick: Tick, view: Option<ViewTime>, max_ticks: u32) -> u16 {
 /// One recorded tick: every living player's position and life (its death count).
 type Frame = (Tick, Vec<(EntityId, NetId, Vec2, u16)>);
 
-/// The recent positions of living players, for rewinds.
-#[derive(Clone, Debug, Default)]
+/// The recent positions of living players, for rewinds (in the world's hash through its
+/// `Serialize`).
+#[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Rewind {
     frames: VecDeque<Frame>,
 }
@@ -133,28 +146,6 @@ impl Rewind {
     fn at_tick(&self, id: EntityId, deaths: u16, tick: Tick) -> Option<Vec2> {
         self.life_at(id, tick)
             .and_then(|(pos, d)| (d == deaths).then_some(pos))
-    }
-
-    /// A fingerprint of the history (for [`World::hash`]).
-    #[must_use]
-    pub fn fingerprint(&self) -> u64 {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut mix = |v: u32| {
-            for b in v.to_le_bytes() {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            }
-        };
-        for (tick, frame) in &self.frames {
-            mix(tick.0);
-            for (_, net, pos, deaths) in frame {
-                mix(net.0);
-                mix(pos.x.to_bits());
-                mix(pos.y.to_bits());
-                mix(u32::from(*deaths));
-            }
-        }
-        h
     }
 }
 
