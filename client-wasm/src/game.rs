@@ -22,7 +22,7 @@ use tickwire_shared::replica::feel::Feel;
 use tickwire_shared::replica::interpolation::{
     Interpolator, RenderClock, ServerClock, MAX_EXTRAPOLATION_MS,
 };
-use tickwire_shared::replica::prediction::{Predictor, SNAP_DISTANCE};
+use tickwire_shared::replica::prediction::{Contact, Predictor, SNAP_DISTANCE};
 use tickwire_shared::sim::rewind::ViewTime;
 use tickwire_shared::{Controls, Map, NetEntity, NetId, PlayerInput, Replica, SimConfig, Tick};
 
@@ -478,10 +478,18 @@ impl GameClient {
         };
         if let Some(NetEntity::Player(p)) = self.replica.get(me) {
             let alive = p.respawn_at.is_none();
-            let err =
-                self.predictor
-                    .on_snapshot(p.motion(), last_input_seq, alive, &w.config, &w.map);
-            if err > 0.0 {
+            let interp = &self.interp;
+            let seen = |v: ViewTime| interp.players_at(v, me);
+            let contact = Contact { me, seen: &seen };
+            let err = self.predictor.on_snapshot(
+                p.motion(),
+                last_input_seq,
+                alive,
+                &w.config,
+                &w.map,
+                Some(&contact),
+            );
+            if err > 0.0 && err <= SNAP_DISTANCE {
                 self.stats.corrections.add(now_ms, 1.0);
             }
             match (self.own_alive, alive) {
@@ -627,15 +635,25 @@ impl GameClient {
         };
         let tick = self.input_tick(now_ms);
         let mut msg = c.to_msg(self.next_seq, tick, self.replica.tick());
-        // Where others are drawn now: the server judges this input's shots there.
-        msg.view = self.render_clock.at().map(ViewTime::from_ticks);
+        // Where others are drawn now: the server judges this input's shots and contact
+        // there (no further back than it rewinds, so that it judges exactly this view).
+        let oldest = f64::from(tick.next().0) - f64::from(w.config.ticks(w.config.max_rewind_s));
+        msg.view = self
+            .render_clock
+            .at()
+            .filter(|_| w.config.max_rewind_s > 0.0)
+            .map(|at| ViewTime::from_ticks(at.max(oldest)));
         let Ok(input) = PlayerInput::from_wire(&msg) else {
             return; // Non-finite controls: nothing sensible to send.
         };
         self.next_seq = tickwire_shared::seq::next(self.next_seq);
         self.last_input_tick = Some(tick);
+        let me = w.player;
+        let interp = &self.interp;
+        let seen = |v: ViewTime| interp.players_at(v, me);
+        let contact = Contact { me, seen: &seen };
         self.predictor
-            .on_input(msg.seq, tick, input, &w.config, &w.map);
+            .on_input(msg.seq, tick, input, &w.config, &w.map, Some(&contact));
         self.predict_shot(&input, tick, &w.config, now_ms);
         self.unapplied.push_back(msg.clone());
         while self.unapplied.len() > tickwire_shared::replica::prediction::MAX_PENDING {

@@ -334,14 +334,23 @@ impl Puppet {
 
     /// Sends this tick's input (before the room's tick).
     fn walk(&mut self, room: &Room, move_x: f32, move_y: f32) {
+        self.act(room, move_x, move_y, 0.0, false);
+    }
+
+    /// Sends this tick's input, aiming at `aim` radians and firing or not.
+    fn act(&mut self, room: &Room, move_x: f32, move_y: f32, aim: f32, fire: bool) {
         let msg = tickwire_shared::input::InputMsg {
             seq: self.seq,
             tick: room.world().tick,
             ack: None,
-            buttons: Default::default(),
+            buttons: Controls {
+                fire,
+                ..Controls::default()
+            }
+            .buttons(),
             move_x,
             move_y,
-            aim: 0.0,
+            aim,
             view: None,
         };
         self.seq += 1;
@@ -544,8 +553,14 @@ fn render_time_never_goes_backwards_at_50_ms_plus_or_minus_50() {
 
 /// A crowd of `n` clients at `base ± jitter` ms each way, every one walking towards the
 /// map's centre (pushing the others) and circling a little, for `ms`; returns each
-/// client's feel over the last `ms - 2000`.
-fn crowd(n: usize, base: f64, jitter: f64, ms: f64) -> Vec<tickwire_shared::replica::feel::Feel> {
+/// client's feel over the last `ms - 2000`, and the share of those ticks in which at least
+/// one player touched another (on the server).
+fn crowd(
+    n: usize,
+    base: f64,
+    jitter: f64,
+    ms: f64,
+) -> (Vec<tickwire_shared::replica::feel::Feel>, f64) {
     let mut room = room();
     let mut sessions: Vec<Session> = (0..n)
         .map(|i| {
@@ -561,10 +576,27 @@ fn crowd(n: usize, base: f64, jitter: f64, ms: f64) -> Vec<tickwire_shared::repl
     let centre = glam::Vec2::new(1000.0, 1000.0);
     let (mut t, mut next_tick, mut next_frame) = (0.0, 0.0, 0.0);
     let mut reset = false;
+    let (mut ticks, mut touching) = (0u32, 0u32);
+    let touch = 2.0 * tickwire_shared::SimConfig::default().player_radius + 0.5;
     while t < ms {
         if t >= next_tick {
             room.tick();
             next_tick += TICK_MS;
+            if reset {
+                let w = room.world();
+                let at: Vec<glam::Vec2> = w
+                    .entities
+                    .values()
+                    .filter(|e| matches!(e.kind, tickwire_shared::entity::EntityKind::Player(_)))
+                    .map(|e| e.pos)
+                    .collect();
+                ticks += 1;
+                let any = at
+                    .iter()
+                    .enumerate()
+                    .any(|(i, a)| at[i + 1..].iter().any(|b| a.distance(*b) <= touch));
+                touching += u32::from(any);
+            }
             for s in &mut sessions {
                 s.collect(t);
             }
@@ -597,12 +629,17 @@ fn crowd(n: usize, base: f64, jitter: f64, ms: f64) -> Vec<tickwire_shared::repl
         }
         t += 1.0;
     }
-    sessions.iter().map(|s| s.client.feel().clone()).collect()
+    let feels = sessions.iter().map(|s| s.client.feel().clone()).collect();
+    (feels, f64::from(touching) / f64::from(ticks.max(1)))
 }
 
 #[test]
 fn a_crowd_of_8_pushing_at_60_ms_plus_or_minus_20_is_predicted() {
-    let feels = crowd(8, 60.0, 20.0, 12_000.0);
+    let (feels, touching) = crowd(8, 60.0, 20.0, 12_000.0);
+    assert!(
+        touching > 0.8,
+        "the crowd pushes: in contact {touching:.2} of the ticks"
+    );
     let mut all = tickwire_shared::replica::feel::Feel::default();
     for f in &feels {
         all.merge(f);
@@ -616,4 +653,94 @@ fn a_crowd_of_8_pushing_at_60_ms_plus_or_minus_20_is_predicted() {
         all.living_ticks
     );
     assert!(all.correction.quantile(0.99) < 1.0, "{}", all.lines()[1]);
+}
+
+#[test]
+fn nothing_is_predicted_while_dead_and_the_respawn_is_a_teleport() {
+    let mut room = room();
+    let mut victim = Session::new(
+        &mut room,
+        "victim",
+        Link::new(50.0, 0.0, 31),
+        Link::new(50.0, 0.0, 32),
+    );
+    let mut shooter = Puppet::join(&mut room, "shooter");
+    let respawn_s = tickwire_shared::SimConfig::default().respawn_delay_s;
+    let (mut t, mut next_tick, mut next_frame) = (0.0, 0.0, 0.0);
+    let (mut died_at, mut back_at) = (None, None);
+    let (mut corrections_at_death, mut corrections_while_dead) = (0, 0);
+    while t < 9000.0 {
+        if t >= next_tick {
+            let me = victim.client.me();
+            let vid = me.and_then(|m| room.world().find_net(m));
+            if (900.0..900.0 + TICK_MS).contains(&t) {
+                // The victim stands 100 units right of the shooter (placed once: a
+                // teleport, before the figures are taken).
+                let w = room.world_mut();
+                w.entities[shooter.player].pos = glam::Vec2::new(500.0, 1000.0);
+                w.entities[vid.expect("victim in the room")].pos = glam::Vec2::new(600.0, 1000.0);
+            }
+            // The shooter fires at it (+x) from 1.5 s until it dies, then stops.
+            let dead = vid
+                .and_then(|v| room.world().player(v))
+                .is_some_and(|p| !p.alive());
+            let fire = t > 1500.0 && died_at.is_none() && !dead;
+            shooter.act(&room, 0.0, 0.0, 0.0, fire);
+            room.tick();
+            next_tick += TICK_MS;
+            victim.collect(t);
+        }
+        victim.deliver(t);
+        if t >= next_frame {
+            next_frame += FRAME_MS;
+            // The victim keeps walking up and down the whole time, dead or alive.
+            let c = Controls {
+                move_y: if (t / 500.0) as u32 % 2 == 0 {
+                    1.0
+                } else {
+                    -1.0
+                },
+                ..Controls::default()
+            };
+            victim.frame(t, &c);
+            if (1300.0..1300.0 + FRAME_MS).contains(&t) {
+                victim.client.reset_feel();
+            }
+            let me = victim.client.me();
+            let dead_here = me
+                .and_then(|m| victim.client.replica().get(m))
+                .and_then(tickwire_shared::NetEntity::as_player)
+                .is_some_and(|p| p.respawn_at.is_some());
+            match (dead_here, died_at, back_at) {
+                (true, None, _) => {
+                    died_at = Some(t);
+                    corrections_at_death = victim.client.corrections();
+                }
+                (true, Some(_), None) => {
+                    corrections_while_dead = victim.client.corrections() - corrections_at_death;
+                }
+                (false, Some(_), None) => back_at = Some(t),
+                _ => {}
+            }
+        }
+        t += 1.0;
+    }
+    let (died, back) = (
+        died_at.expect("the victim died"),
+        back_at.expect("it came back"),
+    );
+    assert!(
+        back - died > f64::from(respawn_s) * 1000.0 - 100.0,
+        "{died} {back}"
+    );
+    assert_eq!(corrections_while_dead, 0, "no correction while dead");
+    let feel = victim.client.feel();
+    assert_eq!(
+        feel.teleports,
+        1,
+        "the respawn is a teleport: {:?}",
+        feel.lines()
+    );
+    assert_eq!(feel.mispredicted_ticks, 0, "{:?}", feel.lines());
+    assert!(feel.living_ticks > 100);
 }

@@ -6,15 +6,29 @@
 //! advanced by the simulation's own [`advance`] with each input at the tick it is meant
 //! for (the tick the server applies it at), and reconciled with the [`Motion`] the server
 //! replicates ([`crate::entity::PlayerNet::motion`]).
+//!
+//! Contact is predicted: after each input's step the own player yields to the other
+//! players where the client drew them when it sent that input (its view time, which the
+//! input carries), exactly as the server resolves it ([`crate::sim::rewind::yield_to`]).
+//! Those are interpolated positions, not extrapolated ones: the server holds the same past
+//! states, so it reproduces them exactly, while a guess at where others are now would
+//! disagree whenever one of them turns.
+//!
+//! Dead is dead: nothing is predicted while the own player is dead (its inputs still go
+//! out and are still reconciled), and coming back to life is a teleport: snapped, counted
+//! apart ([`Predictor::teleports`]), never a correction. A residual correction is blended
+//! out as a render offset that decays over about 100 ms ([`Predictor::smooth`]).
 
 use std::collections::VecDeque;
 
 use glam::Vec2;
 
 use crate::config::SimConfig;
+use crate::entity::NetId;
 use crate::input::PlayerInput;
 use crate::map::Map;
 use crate::sim::movement::{advance, Motion};
+use crate::sim::rewind::{yield_to, ViewTime};
 use crate::tick::Tick;
 
 /// Inputs kept for replay at most (about 4 s at 30 Hz); older ones are dropped.
@@ -34,15 +48,60 @@ pub struct PendingInput {
     pub input: PlayerInput,
 }
 
+/// The other players as the client saw them, for predicting contact: `me`, and where the
+/// others were at a view time (sorted by id, e.g.
+/// [`crate::replica::interpolation::Interpolator::players_at`]).
+pub struct Contact<'a> {
+    /// The own player.
+    pub me: NetId,
+    /// The other living players at a view time.
+    pub seen: &'a dyn Fn(ViewTime) -> Vec<(NetId, Vec2)>,
+}
+
 /// The own player's predicted motion.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Predictor {
     pending: VecDeque<PendingInput>,
     predicted: Option<Motion>,
     /// What is still to be smoothed away: rendered = predicted + offset.
     offset: Vec2,
     corrections: u64,
+    teleports: u64,
     last_error: f32,
+    /// Whether the own player was alive at the last snapshot.
+    alive: bool,
+}
+
+impl Default for Predictor {
+    fn default() -> Self {
+        Predictor {
+            pending: VecDeque::new(),
+            predicted: None,
+            offset: Vec2::ZERO,
+            corrections: 0,
+            teleports: 0,
+            last_error: 0.0,
+            alive: true,
+        }
+    }
+}
+
+/// One predicted step: the simulation's [`advance`], then contact as the client saw it.
+fn step(
+    m: &Motion,
+    p: &PendingInput,
+    config: &SimConfig,
+    map: &Map,
+    contact: Option<&Contact<'_>>,
+) -> Motion {
+    let mut next = advance(m, &p.input, p.tick, config, map);
+    if let (Some(c), Some(view)) = (contact, p.input.view) {
+        let others = (c.seen)(view);
+        if let Some(pos) = yield_to(next.pos, c.me, &others, config, map) {
+            next.pos = pos;
+        }
+    }
+    next
 }
 
 impl Predictor {
@@ -53,7 +112,7 @@ impl Predictor {
     }
 
     /// Records input `seq`, meant for server tick `tick`, as sent and applies it to the
-    /// prediction at once.
+    /// prediction at once (not while dead), with contact when `contact` is given.
     pub fn on_input(
         &mut self,
         seq: u32,
@@ -61,20 +120,23 @@ impl Predictor {
         input: PlayerInput,
         config: &SimConfig,
         map: &Map,
+        contact: Option<&Contact<'_>>,
     ) {
-        self.pending.push_back(PendingInput { seq, tick, input });
+        let pending = PendingInput { seq, tick, input };
+        self.pending.push_back(pending);
         while self.pending.len() > MAX_PENDING {
             self.pending.pop_front();
         }
-        if let Some(m) = self.predicted {
-            self.predicted = Some(advance(&m, &input, tick, config, map));
+        if let (Some(m), true) = (self.predicted, self.alive) {
+            self.predicted = Some(step(&m, &pending, config, map, contact));
         }
     }
 
     /// Reconciles with the server: `server` is the own player's motion in a snapshot that
     /// has applied every input up to `last_input_seq` ([`crate::entity::PlayerNet::motion`]);
     /// `alive` is false while dead (no movement is predicted then). Returns the correction's
-    /// size in units (0 when the predicted position was right).
+    /// size in units (0 when the predicted position was right, while dead, and at a
+    /// respawn: a teleport).
     pub fn on_snapshot(
         &mut self,
         server: Motion,
@@ -82,6 +144,7 @@ impl Predictor {
         alive: bool,
         config: &SimConfig,
         map: &Map,
+        contact: Option<&Contact<'_>>,
     ) -> f32 {
         while self
             .pending
@@ -90,24 +153,41 @@ impl Predictor {
         {
             self.pending.pop_front();
         }
-        let mut m = server;
-        if alive {
-            for p in &self.pending {
-                m = advance(&m, &p.input, p.tick, config, map);
+        let was_alive = self.alive;
+        self.alive = alive;
+        if !alive || !was_alive {
+            // Dead: nothing is predicted, the player is where the server says. Back to
+            // life: a teleport to the spawn point, snapped.
+            if alive && self.predicted.is_some() {
+                self.teleports += 1;
             }
+            let mut m = server;
+            if alive {
+                for p in &self.pending {
+                    m = step(&m, p, config, map, contact);
+                }
+            }
+            self.predicted = Some(m);
+            self.offset = Vec2::ZERO;
+            self.last_error = 0.0;
+            return 0.0;
+        }
+        let mut m = server;
+        for p in &self.pending {
+            m = step(&m, p, config, map, contact);
         }
         let error = match self.predicted {
             Some(old) => old.pos - m.pos,
             None => Vec2::ZERO,
         };
         let size = error.length();
-        if size > 0.0 {
+        if size > SNAP_DISTANCE {
+            // Too far to blend (a teleport by the server): snapped, counted apart.
+            self.teleports += 1;
+            self.offset = Vec2::ZERO;
+        } else if size > 0.0 {
             self.corrections += 1;
-            if size > SNAP_DISTANCE || !alive {
-                self.offset = Vec2::ZERO;
-            } else {
-                self.offset += error;
-            }
+            self.offset += error;
         }
         self.last_error = size;
         self.predicted = Some(m);
@@ -141,7 +221,13 @@ impl Predictor {
         self.predicted.map(|m| m.pos + self.offset)
     }
 
-    /// Corrections so far (snapshots that disagreed with the prediction).
+    /// Teleports so far: respawns and corrections too large to blend, snapped.
+    #[must_use]
+    pub fn teleports(&self) -> u64 {
+        self.teleports
+    }
+
+    /// Corrections so far (snapshots that disagreed with the prediction, teleports apart).
     #[must_use]
     pub fn corrections(&self) -> u64 {
         self.corrections

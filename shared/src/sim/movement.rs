@@ -76,7 +76,9 @@ pub fn walk(pos: Vec2, dir: Vec2, config: &SimConfig, map: &Map) -> Vec2 {
 }
 
 /// Phase 2 of [`crate::sim::step`]: every living player moves, then overlapping players are
-/// pushed apart (each moves itself half the overlap away from each neighbour).
+/// pushed apart: each moves itself half the overlap away from each neighbour, or, when its
+/// input carries a view time (a client that predicts contact), the whole overlap away from
+/// the others where it saw them (lag-compensated contact, [`crate::sim::rewind::contact`]).
 pub fn move_players(world: &mut World) {
     let (config, map, tick) = (&world.config, &*world.map, world.tick);
     for e in world.entities.values_mut() {
@@ -97,10 +99,20 @@ pub fn move_players(world: &mut World) {
     let r2 = world.config.player_radius * 2.0;
     let mut pushes = std::mem::take(&mut world.pushes);
     pushes.clear();
+    // A player whose input says where it saw the others yields to them there, the whole
+    // overlap, and pushes nobody (what its client predicts: `sim::rewind::contact`).
+    let max_rewind = world.config.ticks(world.config.max_rewind_s);
+    let mut yields: Vec<(crate::entity::EntityId, Vec2)> = Vec::new();
     // Every living player, in the grid's order: neighbours come one after the other, so
     // each query finds its cells in cache. (Each player's push depends only on its
     // neighbours, summed in the grid's order, so the order of players changes nothing.)
     for &(id, pos) in world.grid.items() {
+        if world.config.max_rewind_s > 0.0 {
+            if let Some(seen) = crate::sim::rewind::contact(world, id, pos, max_rewind) {
+                yields.extend(seen.map(|to| (id, to)));
+                continue;
+            }
+        }
         let mut push = Vec2::ZERO;
         world.grid.query(pos, r2, |other, opos| {
             if other == id {
@@ -138,6 +150,13 @@ pub fn move_players(world: &mut World) {
                     .map
                     .resolve_circle(e.pos + push, world.config.player_radius),
             );
+            stale = stale || !world.grid.move_within_cell(id, from, e.pos);
+        }
+    }
+    for (id, to) in yields {
+        if let Some(e) = world.entities.get_mut(id) {
+            let from = e.pos;
+            e.pos = to;
             stale = stale || !world.grid.move_within_cell(id, from, e.pos);
         }
     }

@@ -269,6 +269,20 @@ pub fn seen_players(world: &World, me: EntityId, pos: Vec2, at: ViewTime) -> Vec
     out
 }
 
+/// Phase 2 of the step, for a player whose input carries a view time: where living player
+/// `id`, moved to `pos`, ends up yielding to the others as it saw them (`Some(None)`: it
+/// touches nobody); `None` for a player without a view (the symmetric push applies).
+#[must_use]
+pub fn contact(world: &World, id: EntityId, pos: Vec2, max_ticks: u32) -> Option<Option<Vec2>> {
+    let e = world.entities.get(id)?;
+    let EntityKind::Player(p) = &e.kind else {
+        return None;
+    };
+    let at = seen_moment(world.tick, p.input.view, max_ticks)?;
+    let others = seen_players(world, id, pos, at);
+    Some(yield_to(pos, e.net_id, &others, &world.config, &world.map))
+}
+
 /// Contact as the mover saw it: player `me` at `pos` steps out of every player of `others`
 /// (where it saw them, sorted by network id) by the whole overlap, the others do not move
 /// (the mover yields), then walls stop it and the position is put on the grid. `None` when
