@@ -291,9 +291,13 @@ impl BotConnection {
     /// # Errors
     /// A decode error, a desync, or the server's `Disconnect` (then the close frame is read).
     pub async fn handle_frame(&mut self, bytes: &[u8]) -> Result<ServerEvent, BotError> {
+        // The round trip ends when the snapshot is here, not after this client decoded and
+        // checked it (a probe's 500-player snapshot takes a while: that is the client's
+        // time, not the network's or the server's).
+        let arrived = Instant::now();
         if self.mode == DecodeMode::HeaderOnly {
             if let Some(header) = codec::read_snapshot_header(bytes) {
-                self.note_header(&header);
+                self.note_header(&header, arrived);
                 return Ok(ServerEvent::Snapshot {
                     header,
                     events: Vec::new(),
@@ -304,7 +308,7 @@ impl BotConnection {
         match codec::decode_server(bytes)? {
             ServerMsg::Snapshot(snap) => {
                 let events = self.replica.apply(&snap)?;
-                self.note_header(&snap.header);
+                self.note_header(&snap.header, arrived);
                 Ok(ServerEvent::Snapshot {
                     header: snap.header,
                     events,
@@ -320,23 +324,23 @@ impl BotConnection {
         }
     }
 
-    fn note_header(&mut self, h: &SnapshotHeader) {
+    fn note_header(&mut self, h: &SnapshotHeader, arrived: Instant) {
         if self.latest_tick.is_none_or(|t| h.tick.is_after(t)) {
             self.latest_tick = Some(h.tick);
         }
         self.last_input_seq = h.last_input_seq;
-        let now = Instant::now();
         while let Some((seq, sent, _)) = self.in_flight.front() {
             if !seq::applied(*seq, h.last_input_seq) {
                 break;
             }
-            self.rtts.push(now.duration_since(*sent));
+            self.rtts.push(arrived.saturating_duration_since(*sent));
             self.in_flight.pop_front();
         }
     }
 
     /// Round trips measured since the last call: for each input, the time from
-    /// [`BotConnection::prepare_input`] to the first snapshot reporting it applied.
+    /// [`BotConnection::prepare_input`] to the arrival (before decoding) of the first
+    /// snapshot reporting it applied.
     pub fn take_rtts(&mut self) -> std::vec::Drain<'_, Duration> {
         self.rtts.drain(..)
     }

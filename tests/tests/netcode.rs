@@ -552,7 +552,7 @@ fn render_time_never_goes_backwards_at_50_ms_plus_or_minus_50() {
 }
 
 /// A crowd of `n` clients at `base ± jitter` ms each way, every one walking towards the
-/// map's centre (pushing the others) and circling a little, for `ms`; returns each
+/// map's centre (pushing the others), circling a little and firing at the centre, for `ms`; returns each
 /// client's feel over the last `ms - 2000`, and the share of those ticks in which at least
 /// one player touched another (on the server).
 fn crowd(
@@ -623,6 +623,9 @@ fn crowd(
                         c.move_x = d.x;
                         c.move_y = d.y;
                     }
+                    // Firing into the crowd: players die and come back among the others.
+                    c.aim = to.y.atan2(to.x);
+                    c.fire = true;
                 }
                 s.frame(t, &c);
             }
@@ -637,7 +640,7 @@ fn crowd(
 fn a_crowd_of_8_pushing_at_60_ms_plus_or_minus_20_is_predicted() {
     let (feels, touching) = crowd(8, 60.0, 20.0, 12_000.0);
     assert!(
-        touching > 0.8,
+        touching > 0.5,
         "the crowd pushes: in contact {touching:.2} of the ticks"
     );
     let mut all = tickwire_shared::replica::feel::Feel::default();
@@ -645,7 +648,12 @@ fn a_crowd_of_8_pushing_at_60_ms_plus_or_minus_20_is_predicted() {
         all.merge(f);
     }
     eprintln!("{}", all.lines().join("\n"));
-    assert!(all.living_ticks > 8 * 250, "{}", all.living_ticks);
+    assert!(all.living_ticks > 8 * 200, "{}", all.living_ticks);
+    assert!(
+        all.teleports > 4,
+        "players died and came back: {}",
+        all.teleports
+    );
     assert!(
         all.mispredicted_pct() < 1.0,
         "mispredicted {} of {} living ticks",

@@ -37,6 +37,10 @@ pub const MAX_PENDING: usize = 128;
 /// Corrections larger than this many units are snapped (a respawn, a teleport).
 pub const SNAP_DISTANCE: f32 = 120.0;
 
+/// A correction is blended out over this long, seconds: the drawn player moves towards the
+/// prediction at a steady speed (the smallest per-frame move for the time taken).
+pub const BLEND_S: f32 = 0.1;
+
 /// An input sent and not yet applied by the server.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PendingInput {
@@ -65,6 +69,8 @@ pub struct Predictor {
     predicted: Option<Motion>,
     /// What is still to be smoothed away: rendered = predicted + offset.
     offset: Vec2,
+    /// How fast the offset is blended out, units per second.
+    blend_speed: f32,
     corrections: u64,
     teleports: u64,
     last_error: f32,
@@ -78,6 +84,7 @@ impl Default for Predictor {
             pending: VecDeque::new(),
             predicted: None,
             offset: Vec2::ZERO,
+            blend_speed: 0.0,
             corrections: 0,
             teleports: 0,
             last_error: 0.0,
@@ -188,18 +195,24 @@ impl Predictor {
         } else if size > 0.0 {
             self.corrections += 1;
             self.offset += error;
+            self.blend_speed = self.offset.length() / BLEND_S;
         }
         self.last_error = size;
         self.predicted = Some(m);
         size
     }
 
-    /// Decays the smoothing offset over `dt_s` seconds of rendering (about 100 ms to fade).
+    /// Blends the smoothing offset out over `dt_s` seconds of rendering: a correction fades
+    /// at a steady speed in [`BLEND_S`] (a 6.6-unit step moves the drawn player about 1.1
+    /// units a frame at 60 frames a second, for 100 ms).
     pub fn smooth(&mut self, dt_s: f32) {
-        let k = (-dt_s.max(0.0) * 20.0).exp();
-        self.offset *= k;
-        if self.offset.length_squared() < 1e-4 {
+        let len = self.offset.length();
+        let step = self.blend_speed * dt_s.max(0.0);
+        if len <= step || len < 1e-3 {
             self.offset = Vec2::ZERO;
+            self.blend_speed = 0.0;
+        } else {
+            self.offset *= (len - step) / len;
         }
     }
 
@@ -248,5 +261,63 @@ impl Predictor {
     /// Those inputs, oldest first, each with the tick it is meant for.
     pub fn pending_inputs(&self) -> impl Iterator<Item = &PendingInput> {
         self.pending.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_correction_is_blended_out_at_a_steady_speed_in_100_ms() {
+        let config = SimConfig::default();
+        let map = Map::open("t", 1000.0);
+        let mut p = Predictor::new();
+        let at = |x: f32| Motion {
+            pos: Vec2::new(x, 500.0),
+            ..Motion::default()
+        };
+        assert_eq!(p.on_snapshot(at(500.0), 0, true, &config, &map, None), 0.0);
+        // The server says 6 units further: the prediction jumps, the drawn player not.
+        assert_eq!(p.on_snapshot(at(506.0), 0, true, &config, &map, None), 6.0);
+        assert_eq!(p.rendered(), Some(Vec2::new(500.0, 500.0)));
+        let mut last = 500.0;
+        for _ in 0..6 {
+            p.smooth(1.0 / 60.0);
+            let x = p.rendered().unwrap().x;
+            assert!((x - last - 1.0).abs() < 1e-3, "{last} -> {x}");
+            last = x;
+        }
+        assert_eq!(
+            p.rendered(),
+            Some(Vec2::new(506.0, 500.0)),
+            "gone in 100 ms"
+        );
+        assert_eq!((p.corrections(), p.teleports()), (1, 0));
+        // Far beyond blending: snapped and counted as a teleport.
+        assert_eq!(
+            p.on_snapshot(at(900.0), 0, true, &config, &map, None),
+            394.0
+        );
+        assert_eq!(p.rendered(), Some(Vec2::new(900.0, 500.0)));
+        assert_eq!((p.corrections(), p.teleports()), (1, 1));
+        // Dead: nothing predicted, no correction; back to life: one teleport.
+        let walk = PlayerInput {
+            move_dir: Vec2::X,
+            ..PlayerInput::default()
+        };
+        assert_eq!(p.on_snapshot(at(100.0), 0, false, &config, &map, None), 0.0);
+        p.on_input(1, Tick(5), walk, &config, &map, None);
+        assert_eq!(
+            p.predicted(),
+            Some(Vec2::new(100.0, 500.0)),
+            "not while dead"
+        );
+        assert_eq!(p.on_snapshot(at(300.0), 0, true, &config, &map, None), 0.0);
+        assert_eq!((p.corrections(), p.teleports()), (1, 2));
+        assert!(
+            p.predicted().unwrap().x > 300.0,
+            "the pending input replays once alive"
+        );
     }
 }

@@ -103,12 +103,22 @@ pub fn move_players(world: &mut World) {
     // overlap, and pushes nobody (what its client predicts: `sim::rewind::contact`).
     let max_rewind = world.config.ticks(world.config.max_rewind_s);
     let mut yields: Vec<(crate::entity::EntityId, Vec2)> = Vec::new();
+    let dead: Vec<crate::entity::EntityId> = if world.config.max_rewind_s > 0.0 {
+        world
+            .entities
+            .iter()
+            .filter(|(_, e)| matches!(&e.kind, EntityKind::Player(p) if !p.alive()))
+            .map(|(id, _)| id)
+            .collect()
+    } else {
+        Vec::new()
+    };
     // Every living player, in the grid's order: neighbours come one after the other, so
     // each query finds its cells in cache. (Each player's push depends only on its
     // neighbours, summed in the grid's order, so the order of players changes nothing.)
     for &(id, pos) in world.grid.items() {
         if world.config.max_rewind_s > 0.0 {
-            if let Some(seen) = crate::sim::rewind::contact(world, id, pos, max_rewind) {
+            if let Some(seen) = crate::sim::rewind::contact(world, id, pos, max_rewind, &dead) {
                 yields.extend(seen.map(|to| (id, to)));
                 continue;
             }

@@ -125,8 +125,9 @@ impl Rewind {
         }
     }
 
-    /// Where living player `id` was at recorded tick `tick`, and its life then.
-    fn life_at(&self, id: EntityId, tick: Tick) -> Option<(Vec2, u16)> {
+    /// Where living player `id` was at recorded tick `tick`: its network id, position and
+    /// life then.
+    fn life_at(&self, id: EntityId, tick: Tick) -> Option<(NetId, Vec2, u16)> {
         let newest = self.frames.back()?.0;
         if tick.is_after(newest) {
             return None;
@@ -138,14 +139,14 @@ impl Rewind {
             return None;
         }
         let j = frame.binary_search_by_key(&id, |(i, _, _, _)| *i).ok()?;
-        let (_, _, pos, d) = frame[j];
-        Some((pos, d))
+        let (_, net, pos, d) = frame[j];
+        Some((net, pos, d))
     }
 
     /// Where living player `id` (in life `deaths`) was at recorded tick `tick`.
     fn at_tick(&self, id: EntityId, deaths: u16, tick: Tick) -> Option<Vec2> {
         self.life_at(id, tick)
-            .and_then(|(pos, d)| (d == deaths).then_some(pos))
+            .and_then(|(_, pos, d)| (d == deaths).then_some(pos))
     }
 }
 
@@ -230,12 +231,20 @@ pub fn seen_moment(now: Tick, view: Option<ViewTime>, max_ticks: u32) -> Option<
 }
 
 /// The players the mover `me` (now at `pos`) may touch, where they were at the moment
-/// `at`, sorted by network id: living players now (the grid), alive in the same life at
-/// the recorded ticks around `at` (at `at.tick` alone when the next one is not recorded
-/// yet), interpolated as a client interpolates them
-/// ([`crate::replica::interpolation::Interpolator::players_at`]).
+/// `at`, sorted by network id: every player alive in the same life at the recorded ticks
+/// around `at` (at `at.tick` alone when the next one is not recorded yet), interpolated as
+/// a client interpolates them
+/// ([`crate::replica::interpolation::Interpolator::players_at`]), whether or not it is
+/// alive now: the candidates are the living players near `pos` (the grid) and `dead`, the
+/// players dead now.
 #[must_use]
-pub fn seen_players(world: &World, me: EntityId, pos: Vec2, at: ViewTime) -> Vec<(NetId, Vec2)> {
+pub fn seen_players(
+    world: &World,
+    me: EntityId,
+    pos: Vec2,
+    at: ViewTime,
+    dead: &[EntityId],
+) -> Vec<(NetId, Vec2)> {
     let Some(newest) = world.rewind.frames.back().map(|(t, _)| *t) else {
         return Vec::new();
     };
@@ -244,27 +253,33 @@ pub fn seen_players(world: &World, me: EntityId, pos: Vec2, at: ViewTime) -> Vec
     } else {
         newest.since(at.tick)
     };
-    let step = world.config.player_speed * world.config.dt() * 1.5 + world.config.player_radius;
+    // A player moves at most a step and a yield (the whole overlap) a tick.
+    let step =
+        world.config.player_speed * world.config.dt() * 1.5 + world.config.player_radius * 2.0;
     let reach = world.config.player_radius * 2.0 + (back + 1) as f32 * step;
     let frac = f32::from(at.sub) / SUB as f32;
     let mut out = Vec::new();
-    world.grid.query(pos, reach, |other, _| {
+    let mut take = |other: EntityId| {
         if other == me {
             return;
         }
-        let Some((pa, da)) = world.rewind.life_at(other, at.tick) else {
+        let Some((net, pa, da)) = world.rewind.life_at(other, at.tick) else {
             return;
         };
         let seen = if at.sub == 0 || at.tick.next().is_after(newest) {
             pa
         } else {
             match world.rewind.life_at(other, at.tick.next()) {
-                Some((pb, db)) if db == da => pa.lerp(pb, frac),
+                Some((_, pb, db)) if db == da => pa.lerp(pb, frac),
                 _ => return,
             }
         };
-        out.push((world.entities[other].net_id, seen));
-    });
+        out.push((net, seen));
+    };
+    world.grid.query(pos, reach, |other, _| take(other));
+    for &other in dead {
+        take(other);
+    }
     out.sort_unstable_by_key(|(id, _)| *id);
     out
 }
@@ -272,14 +287,21 @@ pub fn seen_players(world: &World, me: EntityId, pos: Vec2, at: ViewTime) -> Vec
 /// Phase 2 of the step, for a player whose input carries a view time: where living player
 /// `id`, moved to `pos`, ends up yielding to the others as it saw them (`Some(None)`: it
 /// touches nobody); `None` for a player without a view (the symmetric push applies).
+/// `dead`: the players dead now (seen alive, they count; see [`seen_players`]).
 #[must_use]
-pub fn contact(world: &World, id: EntityId, pos: Vec2, max_ticks: u32) -> Option<Option<Vec2>> {
+pub fn contact(
+    world: &World,
+    id: EntityId,
+    pos: Vec2,
+    max_ticks: u32,
+    dead: &[EntityId],
+) -> Option<Option<Vec2>> {
     let e = world.entities.get(id)?;
     let EntityKind::Player(p) = &e.kind else {
         return None;
     };
     let at = seen_moment(world.tick, p.input.view, max_ticks)?;
-    let others = seen_players(world, id, pos, at);
+    let others = seen_players(world, id, pos, at, dead);
     Some(yield_to(pos, e.net_id, &others, &world.config, &world.map))
 }
 
