@@ -366,21 +366,44 @@ async fn session(
     // rather than bursting (so inputs_per_bot_per_s shows a harness that cannot keep up).
     // A probe with a set phase takes it from the arrival of a snapshot (a mark of the
     // server's tick), so that the probes' phases are spread over the server's tick.
+    // The mark is a frame's arrival, not a frame that waited in the socket while the bot
+    // joined (or decoded another): what is already there is taken in first.
+    let mut mark = Instant::now();
     if first && spec.phase.is_some() {
-        match conn.recv_frame().await {
-            Err(e) => return End::Failed(e),
-            Ok(frame) => {
-                stats.add(|c| &c.frames_down, 1);
-                stats.add(|c| &c.bytes_down, frame.len() as u64);
-                if let Err(end) = handle(conn, &frame, stats).await {
-                    return end;
+        use futures_util::FutureExt;
+        let mut fresh = false;
+        for _ in 0..=MAX_HELD_FRAMES {
+            let frame = match conn.recv_frame().now_or_never() {
+                Some(frame) => frame,
+                None => {
+                    fresh = true;
+                    let frame = conn.recv_frame().await;
+                    mark = Instant::now();
+                    frame
                 }
+            };
+            match frame {
+                Err(e) => return End::Failed(e),
+                Ok(frame) => {
+                    stats.add(|c| &c.frames_down, 1);
+                    stats.add(|c| &c.bytes_down, frame.len() as u64);
+                    if let Err(end) = handle(conn, &frame, stats).await {
+                        return end;
+                    }
+                }
+            }
+            if fresh {
+                break;
             }
         }
     }
-    let mut schedule = tokio::time::interval_at(Instant::now() + phase, dt);
+    let mut schedule = tokio::time::interval_at(mark + phase, dt);
     schedule.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let direct = spec.link.is_transparent();
+    // A probe takes each frame's round trips when it arrives and decodes the frames once a
+    // tick, before it decides (as a load bot does): decoding a large snapshot as it comes
+    // would delay the other probes' frames, and their round trips with them.
+    let mut arrived: std::collections::VecDeque<Bytes> = std::collections::VecDeque::new();
     let mut up: Lane<Vec<u8>> = Lane::new(spec.link, rng.next_u64());
     let mut down: Lane<Bytes> = Lane::new(spec.link, rng.next_u64());
     let never = Instant::now() + Duration::from_secs(365 * 24 * 3600);
@@ -412,12 +435,17 @@ async fn session(
             }
             () = tokio::time::sleep_until(down_at.map_or(never, Instant::from_std)), if down_at.is_some() => {
                 while let Some(frame) = down.pop_due(std::time::Instant::now()) {
-                    if let Err(end) = handle(conn, &frame, stats).await {
+                    if let Err(end) = arrive(conn, frame, &mut arrived, stats).await {
                         return end;
                     }
                 }
             }
             _ = schedule.tick() => {
+                while let Some(frame) = arrived.pop_front() {
+                    if let Err(end) = handle(conn, &frame, stats).await {
+                        return end;
+                    }
+                }
                 let input = {
                     let sight = (conn.mode == DecodeMode::Full).then(|| Sight {
                         me: conn.welcome.player,
@@ -441,7 +469,7 @@ async fn session(
                     stats.add(|c| &c.frames_down, 1);
                     stats.add(|c| &c.bytes_down, frame.len() as u64);
                     if direct {
-                        if let Err(end) = handle(conn, &frame, stats).await {
+                        if let Err(end) = arrive(conn, frame, &mut arrived, stats).await {
                             return end;
                         }
                     } else {
@@ -510,6 +538,25 @@ async fn send(conn: &mut BotConnection, frame: Vec<u8>, stats: &Stats) -> Result
     conn.send_frame(frame).await?;
     stats.add(|c| &c.inputs, 1);
     stats.add(|c| &c.bytes_up, len);
+    Ok(())
+}
+
+/// A frame arrived: its round trips are taken now; it is handled at the next input (at
+/// once when [`MAX_HELD_FRAMES`] wait already).
+async fn arrive(
+    conn: &mut BotConnection,
+    frame: Bytes,
+    arrived: &mut std::collections::VecDeque<Bytes>,
+    stats: &Stats,
+) -> Result<(), End> {
+    conn.note_arrival(&frame);
+    stats.record_rtts(conn.take_rtts());
+    arrived.push_back(frame);
+    while arrived.len() > MAX_HELD_FRAMES {
+        if let Some(f) = arrived.pop_front() {
+            handle(conn, &f, stats).await?;
+        }
+    }
     Ok(())
 }
 

@@ -324,6 +324,24 @@ impl BotConnection {
         }
     }
 
+    /// A frame just arrived, to be handled later ([`BotConnection::handle_frame`]): the
+    /// round trips it ends are taken now, from its header, so that they do not include the
+    /// time the frame waits for this client to decode it (or other clients of the process
+    /// to decode theirs). Nothing else changes until it is handled.
+    pub fn note_arrival(&mut self, bytes: &[u8]) {
+        let Some(h) = codec::read_snapshot_header(bytes) else {
+            return; // Not a snapshot (a pong): handled in full later.
+        };
+        let arrived = Instant::now();
+        while let Some((seq, sent, _)) = self.in_flight.front() {
+            if !seq::applied(*seq, h.last_input_seq) {
+                break;
+            }
+            self.rtts.push(arrived.saturating_duration_since(*sent));
+            self.in_flight.pop_front();
+        }
+    }
+
     fn note_header(&mut self, h: &SnapshotHeader, arrived: Instant) {
         if self.latest_tick.is_none_or(|t| h.tick.is_after(t)) {
             self.latest_tick = Some(h.tick);
