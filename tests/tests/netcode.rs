@@ -507,7 +507,7 @@ fn render_time_never_goes_backwards_at_50_ms_plus_or_minus_50() {
     while t < 8000.0 {
         if t >= next_tick {
             // Runs right and back, 2 s each way.
-            let dir = if (t / 2000.0) as u32 % 2 == 0 {
+            let dir = if ((t / 2000.0) as u32).is_multiple_of(2) {
                 1.0
             } else {
                 -1.0
@@ -703,7 +703,7 @@ fn nothing_is_predicted_while_dead_and_the_respawn_is_a_teleport() {
             next_frame += FRAME_MS;
             // The victim keeps walking up and down the whole time, dead or alive.
             let c = Controls {
-                move_y: if (t / 500.0) as u32 % 2 == 0 {
+                move_y: if ((t / 500.0) as u32).is_multiple_of(2) {
                     1.0
                 } else {
                     -1.0

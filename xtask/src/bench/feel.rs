@@ -105,9 +105,12 @@ fn one(args: &BenchArgs, root: &Path, setup: &Setup, n: usize, stall: bool) -> R
     Ok(r)
 }
 
+/// A table row: its label and how a run's JSON shows in it.
+type Row<'a> = (&'a str, &'a dyn Fn(&Value) -> String);
+
 /// The two runs side by side.
 fn print_feel(runs: &[Value]) {
-    let rows: [(&str, &dyn Fn(&Value) -> String); 11] = [
+    let rows: [Row<'_>; 11] = [
         ("probes joined / failed", &|r| {
             format!("{} / {}", r["joined"], r["failed"])
         }),
