@@ -541,14 +541,22 @@ async fn send(conn: &mut BotConnection, frame: Vec<u8>, stats: &Stats) -> Result
     Ok(())
 }
 
-/// A frame arrived: its round trips are taken now; it is handled at the next input (at
-/// once when [`MAX_HELD_FRAMES`] wait already).
+/// A frame arrived: a snapshot's round trips are taken now and it is handled at the next
+/// input (at once when [`MAX_HELD_FRAMES`] wait already); any other message at once.
 async fn arrive(
     conn: &mut BotConnection,
     frame: Bytes,
     arrived: &mut std::collections::VecDeque<Bytes>,
     stats: &Stats,
 ) -> Result<(), End> {
+    if tickwire_shared::protocol::codec::read_snapshot_header(&frame).is_none() {
+        // Not a snapshot (a pong, the server's goodbye): handled now, after the snapshots
+        // before it.
+        while let Some(f) = arrived.pop_front() {
+            handle(conn, &f, stats).await?;
+        }
+        return handle(conn, &frame, stats).await;
+    }
     conn.note_arrival(&frame);
     stats.record_rtts(conn.take_rtts());
     arrived.push_back(frame);
