@@ -241,6 +241,9 @@ pub struct Snapshot {
 /// game's rules. Server and replica use the same one.
 #[derive(Clone, Copy, Debug)]
 pub struct Extrapolation<'a> {
+    /// The baseline's tick (abilities' timers are absolute ticks: a dash is carried as far
+    /// as it lasts).
+    pub baseline: Tick,
     /// Ticks from the baseline to the snapshot.
     pub ticks: u32,
     /// Gameplay constants.
@@ -254,14 +257,16 @@ impl Extrapolation<'_> {
     #[must_use]
     pub fn apply<'e>(&self, e: &'e NetEntity) -> Cow<'e, NetEntity> {
         match e {
-            NetEntity::Player(p) => match p.carried_pos(self.ticks, self.config, self.map) {
-                Some(pos) => {
-                    let mut moved = p.clone();
-                    moved.pos = pos;
-                    Cow::Owned(NetEntity::Player(moved))
+            NetEntity::Player(p) => {
+                match p.carried_pos(self.baseline, self.ticks, self.config, self.map) {
+                    Some(pos) => {
+                        let mut moved = p.clone();
+                        moved.pos = pos;
+                        Cow::Owned(NetEntity::Player(moved))
+                    }
+                    None => Cow::Borrowed(e),
                 }
-                None => Cow::Borrowed(e),
-            },
+            }
             _ => Cow::Borrowed(e),
         }
     }
@@ -280,7 +285,7 @@ where
         let carried = entry
             .1
             .as_player()
-            .and_then(|p| p.carried_pos(ext.ticks, ext.config, ext.map));
+            .and_then(|p| p.carried_pos(ext.baseline, ext.ticks, ext.config, ext.map));
         (entry, carried)
     });
     diff_carried(carried, now)

@@ -58,7 +58,7 @@ impl Carried {
         if *as_of != now {
             let step = now.since(*as_of);
             for ((_, e), c) in b.state.iter().zip(pos.iter_mut()) {
-                *c = c.and_then(|p| e.as_player()?.carry_from(p, step, config, map));
+                *c = c.and_then(|p| e.as_player()?.carry_from(p, *as_of, step, config, map));
             }
             *as_of = now;
         }
