@@ -69,13 +69,16 @@ impl InputState {
     }
 }
 
+/// Event listeners by event name, kept alive while they are registered.
+type Handlers = Vec<(&'static str, Closure<dyn FnMut(web_sys::Event)>)>;
+
 /// The listeners (kept alive here, removed on drop).
 pub struct Input {
     pub state: Rc<RefCell<InputState>>,
     window: Window,
-    handlers: Vec<(&'static str, Closure<dyn FnMut(web_sys::Event)>)>,
+    handlers: Handlers,
     /// On the canvas, which lives as long as the page.
-    _finger_handlers: Vec<(&'static str, Closure<dyn FnMut(web_sys::Event)>)>,
+    _finger_handlers: Handlers,
 }
 
 /// `KeyboardEvent.code`, falling back on a code made from `key` (some drivers send only one).
@@ -95,7 +98,7 @@ impl Input {
     /// Listens on `window` (keys, mouse) and `canvas` (fingers).
     pub fn attach(window: &Window, canvas: &HtmlCanvasElement) -> Result<Input, JsValue> {
         let state = Rc::new(RefCell::new(InputState::default()));
-        let mut handlers: Vec<(&'static str, Closure<dyn FnMut(web_sys::Event)>)> = Vec::new();
+        let mut handlers: Handlers = Vec::new();
 
         let s = state.clone();
         handlers.push((
@@ -178,8 +181,7 @@ impl Input {
         }
         // Fingers: only on the canvas (the room bar and menus keep their own taps). The
         // default (scroll, zoom, the mouse events a touch emulates) is prevented.
-        let mut finger_handlers: Vec<(&'static str, Closure<dyn FnMut(web_sys::Event)>)> =
-            Vec::new();
+        let mut finger_handlers: Handlers = Vec::new();
         for kind in ["pointerdown", "pointermove", "pointerup", "pointercancel"] {
             let s = state.clone();
             let w = window.clone();
