@@ -55,10 +55,39 @@ pub trait Kind: Clone + std::fmt::Debug + PartialEq + Serialize {
     fn to_net(&self, pos: Vec2) -> Self::Net;
 }
 
-/// What a replicated view declares besides its fields.
+/// What a replicated view declares besides its fields: where the entity is and, for a kind
+/// that moves by itself, how a baseline of it is carried forward.
 pub trait View: Replicated + std::fmt::Debug {
     /// Where the entity is at `tick` (interest cells, interpolation and drawing use it).
     fn position_at(&self, tick: Tick, dt: f32) -> Vec2;
+
+    /// For a kind that moves by itself: its position field, which must be the view's first
+    /// field (`pos: QVec2`, mask bit 1). Baselines of the kind are then carried forward
+    /// with [`View::carry_from`] before a delta applies, and its patches send the position
+    /// as an offset from the carried one. `None` (the default): the view says where it is.
+    fn carried_field(&self) -> Option<QVec2> {
+        None
+    }
+
+    /// The same field, to write.
+    fn carried_field_mut(&mut self) -> Option<&mut QVec2> {
+        None
+    }
+
+    /// Where the entity will be `ticks` ticks after tick `at`, starting from `from` (its
+    /// position at `at`), if nothing but its own motion happens (the baseline's tick is
+    /// given: timers are absolute ticks); `None` when it stays where it is.
+    fn carry_from(
+        &self,
+        from: QVec2,
+        at: Tick,
+        ticks: u32,
+        config: &crate::SimConfig,
+        map: &crate::Map,
+    ) -> Option<QVec2> {
+        let _ = (from, at, ticks, config, map);
+        None
+    }
 }
 
 /// Declares the kinds, each as `Kind(State => View)`: generates [`EntityKind`],
@@ -107,6 +136,82 @@ macro_rules! kinds {
             pub fn position_at(&self, tick: Tick, dt: f32) -> Vec2 {
                 match self {
                     $( NetEntity::$kind(v) => View::position_at(v, tick, dt), )+
+                }
+            }
+
+            /// Its [`View::carried_field`]: the position a baseline of it is carried from,
+            /// for a kind that moves by itself.
+            #[must_use]
+            pub fn carried_field(&self) -> Option<QVec2> {
+                match self {
+                    $( NetEntity::$kind(v) => View::carried_field(v), )+
+                }
+            }
+
+            fn carried_field_mut(&mut self) -> Option<&mut QVec2> {
+                match self {
+                    $( NetEntity::$kind(v) => View::carried_field_mut(v), )+
+                }
+            }
+
+            /// [`View::carry_from`] of its kind: from `from`, its carried position at tick
+            /// `at`, `ticks` ticks on.
+            #[must_use]
+            pub fn carry_from(
+                &self,
+                from: QVec2,
+                at: Tick,
+                ticks: u32,
+                config: &crate::SimConfig,
+                map: &crate::Map,
+            ) -> Option<QVec2> {
+                match self {
+                    $( NetEntity::$kind(v) => View::carry_from(v, from, at, ticks, config, map), )+
+                }
+            }
+
+            /// How `base` must change to become `self` when `base` is carried forward first
+            /// ([`NetEntity::carried_pos`]: a living player walks its direction, walls
+            /// included, so steady motion costs nothing on the wire); like
+            /// [`NetEntity::diff`], without copying `base`. `carried` is computed once per
+            /// baseline and shared by every client using it.
+            #[allow(clippy::result_unit_err)]
+            pub fn diff_with_carried_pos(
+                &self,
+                base: &NetEntity,
+                carried: Option<QVec2>,
+            ) -> Result<Option<NetPatch>, ()> {
+                match (self, base, carried) {
+                    $(
+                        (NetEntity::$kind(now), NetEntity::$kind(old), Some(pos))
+                            if View::carried_field(now).is_some() =>
+                        {
+                            let moved = View::carried_field(now) != Some(pos);
+                            let mask = (now.diff_mask(old) & !CARRIED_BIT) | u32::from(moved);
+                            Ok((mask != 0).then(|| {
+                                let mut value = <$view>::default();
+                                value.apply_fields(mask, now);
+                                NetPatch::$kind(Patch { mask, value })
+                            }))
+                        }
+                    )+
+                    _ => self.diff(base),
+                }
+            }
+        }
+
+        impl NetPatch {
+            /// The fields this patch carries.
+            #[must_use]
+            pub fn mask(&self) -> u32 {
+                match self {
+                    $( NetPatch::$kind(p) => p.mask, )+
+                }
+            }
+
+            fn carried_field_mut(&mut self) -> Option<&mut QVec2> {
+                match self {
+                    $( NetPatch::$kind(p) => View::carried_field_mut(&mut p.value), )+
                 }
             }
         }
@@ -211,8 +316,7 @@ impl NetEntity {
         T::from_net(self)
     }
 
-    /// The player view, if this is a player (the only kind that moves by itself, see
-    /// [`PlayerNet::carried_pos`]).
+    /// The player view, if this is a player (`self.view::<PlayerNet>()`).
     #[must_use]
     pub fn as_player(&self) -> Option<&PlayerNet> {
         match self {
@@ -221,63 +325,68 @@ impl NetEntity {
         }
     }
 
-    /// How `base` must change to become `self` when `base` is carried forward first
-    /// ([`PlayerNet::carried_pos`]: a living player walks its direction, walls included, so
-    /// steady motion costs nothing on the wire); like [`NetEntity::diff`], without copying
-    /// `base`. `carried` is computed once per baseline and shared by every client using it.
-    #[allow(clippy::result_unit_err)]
-    pub fn diff_with_carried_pos(
+    /// Where this entity will be `ticks` ticks after `at` (the tick of this view) by its own
+    /// motion ([`View::carry_from`] from its [`View::carried_field`]); `None` when it stays
+    /// where it is.
+    #[must_use]
+    pub fn carried_pos(
         &self,
-        base: &NetEntity,
-        carried: Option<QVec2>,
-    ) -> Result<Option<NetPatch>, ()> {
-        match (self, base, carried) {
-            (NetEntity::Player(now), NetEntity::Player(old), Some(pos)) => {
-                let mask = (now.diff_mask(old) & !PlayerNet::POS_BIT) | u32::from(now.pos != pos);
-                Ok((mask != 0).then(|| {
-                    let mut value = PlayerNet::default();
-                    value.apply_fields(mask, now);
-                    NetPatch::Player(Patch { mask, value })
-                }))
-            }
-            _ => self.diff(base),
-        }
+        at: Tick,
+        ticks: u32,
+        config: &crate::SimConfig,
+        map: &crate::Map,
+    ) -> Option<QVec2> {
+        self.carry_from(self.carried_field()?, at, ticks, config, map)
     }
 
-    /// Applies a patch as it travels in a snapshot ([`NetPatch::pos_as_offset`]): a
-    /// player's position field is an offset from the position this entity holds (after
-    /// the baseline was carried forward). `false` (and no change) when the kind differs.
+    /// This view carried forward to `pos` (its [`View::carried_field`] set).
+    #[must_use]
+    pub fn carried_to(&self, pos: QVec2) -> NetEntity {
+        let mut moved = self.clone();
+        if let Some(p) = moved.carried_field_mut() {
+            *p = pos;
+        }
+        moved
+    }
+
+    /// Applies a patch as it travels in a snapshot ([`NetPatch::pos_as_offset`]): the
+    /// carried position field of a kind that moves by itself is an offset from the position
+    /// this entity holds (after the baseline was carried forward). `false` (and no change)
+    /// when the kind differs.
     pub fn apply_wire(&mut self, patch: &NetPatch) -> bool {
-        let reference = match (&*self, patch) {
-            (NetEntity::Player(p), NetPatch::Player(q)) if q.mask & PlayerNet::POS_BIT != 0 => {
-                Some(p.pos)
-            }
-            _ => None,
+        let reference = if patch.mask() & CARRIED_BIT != 0 {
+            self.carried_field()
+        } else {
+            None
         };
         if !self.apply(patch) {
             return false;
         }
-        if let (Some(r), NetEntity::Player(p)) = (reference, self) {
-            p.pos = QVec2 {
-                x: r.x.wrapping_add(p.pos.x),
-                y: r.y.wrapping_add(p.pos.y),
+        if let (Some(r), Some(p)) = (reference, self.carried_field_mut()) {
+            *p = QVec2 {
+                x: r.x.wrapping_add(p.x),
+                y: r.y.wrapping_add(p.y),
             };
         }
         true
     }
 }
 
+/// Mask bit of a carried position field (the first field of its view).
+const CARRIED_BIT: u32 = 1;
+
 impl NetPatch {
-    /// Turns a player patch's position into an offset from `reference`, the position the
-    /// receiver holds for the entity before applying it (its baseline position, carried
-    /// forward): a player that turned a few ticks ago is a few units off, one or two bytes
-    /// per axis instead of three. [`NetEntity::apply_wire`] undoes it.
+    /// Turns the carried position of a patch (kinds that move by themselves) into an offset
+    /// from `reference`, the position the receiver holds for the entity before applying it
+    /// (its baseline position, carried forward): a player that turned a few ticks ago is a
+    /// few units off, one or two bytes per axis instead of three.
+    /// [`NetEntity::apply_wire`] undoes it.
     pub fn pos_as_offset(&mut self, reference: QVec2) {
-        if let NetPatch::Player(p) = self {
-            if p.mask & PlayerNet::POS_BIT != 0 {
-                p.value.pos = QVec2 {
-                    x: p.value.pos.x.wrapping_sub(reference.x),
-                    y: p.value.pos.y.wrapping_sub(reference.y),
+        if self.mask() & CARRIED_BIT != 0 {
+            if let Some(p) = self.carried_field_mut() {
+                *p = QVec2 {
+                    x: p.x.wrapping_sub(reference.x),
+                    y: p.y.wrapping_sub(reference.y),
                 };
             }
         }

@@ -199,8 +199,8 @@ fn a_player_costs_a_patch_when_it_turns_and_nothing_while_it_walks() {
     let NetPatch::Player(patch) = &body.patches[0].1 else {
         panic!("{body:?}");
     };
-    let was = walking[0].1.as_player().expect("a player");
-    let carried = was
+    let carried = walking[0]
+        .1
         .carried_pos(w.tick.minus(1), 1, &w.config, &w.map)
         .expect("walking");
     let is = now[0].1.as_player().expect("a player").pos;

@@ -103,27 +103,24 @@ impl PlayerNet {
             abilities: self.abilities,
         }
     }
+}
 
-    /// Where this player will be `ticks` ticks after `at` (the tick of this view) if it
-    /// keeps its direction and nothing else happens: the simulation's own [`advance`] with
-    /// no button pressed, so a dash under way is carried too (its timers are absolute
-    /// ticks). `None` when it stands still or is dead (it stays put).
-    #[must_use]
-    pub fn carried_pos(
-        &self,
-        at: Tick,
-        ticks: u32,
-        config: &crate::SimConfig,
-        map: &crate::Map,
-    ) -> Option<QVec2> {
-        self.carry_from(self.pos, at, ticks, config, map)
+impl View for PlayerNet {
+    fn position_at(&self, _tick: Tick, _dt: f32) -> Vec2 {
+        self.pos.to_vec2()
     }
 
-    /// [`PlayerNet::carried_pos`] continued from `from`, the position this view was already
-    /// carried to for tick `at`, for `ticks` more ticks: lets the server advance a carried
-    /// baseline one tick at a time.
-    #[must_use]
-    pub fn carry_from(
+    fn carried_field(&self) -> Option<QVec2> {
+        Some(self.pos)
+    }
+
+    fn carried_field_mut(&mut self) -> Option<&mut QVec2> {
+        Some(&mut self.pos)
+    }
+
+    /// A living player keeps its direction: the simulation's own [`advance`] with no
+    /// button pressed, so a dash under way is carried too (its timers are absolute ticks).
+    fn carry_from(
         &self,
         from: QVec2,
         at: Tick,
@@ -146,11 +143,5 @@ impl PlayerNet {
             m = advance(&m, &input, at.plus(i), config, map);
         }
         Some(QVec2::from_vec2(m.pos))
-    }
-}
-
-impl View for PlayerNet {
-    fn position_at(&self, _tick: Tick, _dt: f32) -> Vec2 {
-        self.pos.to_vec2()
     }
 }
