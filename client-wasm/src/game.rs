@@ -1084,6 +1084,7 @@ mod tests {
                 .and_then(|b| self.history.iter().find(|(t, _)| *t == b))
                 .map_or(&[][..], |(_, s)| s.as_slice());
             let ext = tickwire_shared::protocol::snapshot::Extrapolation {
+                baseline: baseline.unwrap_or(tick),
                 ticks: baseline.map_or(0, |b| tick.since(b)),
                 config: &self.world.config,
                 map: &self.world.map,

@@ -39,6 +39,12 @@ pub struct SimConfig {
     /// its target), seconds; 0 turns it off (see [`crate::sim::rewind`]). 350 ms covers a
     /// round trip of about 200 ms plus the interpolation delay and the input's lead.
     pub max_rewind_s: f32,
+    /// Speed during a dash, units per second.
+    pub dash_speed: f32,
+    /// How long a dash lasts, seconds.
+    pub dash_s: f32,
+    /// Time from the start of a dash to the next one, seconds.
+    pub dash_cooldown_s: f32,
 }
 
 impl Default for SimConfig {
@@ -58,6 +64,9 @@ impl Default for SimConfig {
             pickup_radius: 16.0,
             pickup_respawn_s: 10.0,
             max_rewind_s: 0.35,
+            dash_speed: 600.0,
+            dash_s: 0.2,
+            dash_cooldown_s: 1.5,
         }
     }
 }

@@ -83,7 +83,7 @@ impl World {
     pub fn player(&self, id: EntityId) -> Option<&Player> {
         match &self.entities.get(id)?.kind {
             EntityKind::Player(p) => Some(p),
-            EntityKind::Projectile(_) | EntityKind::Pickup(_) => None,
+            _ => None,
         }
     }
 

@@ -17,6 +17,7 @@ use tickwire_shared::protocol::{
     ServerMsg, Snapshot, SnapshotBody, SnapshotHeader, Welcome, PROTOCOL_VERSION,
 };
 use tickwire_shared::replication::{Patch, Replicated};
+use tickwire_shared::sim::movement::Abilities;
 use tickwire_shared::sim::rewind::ViewTime;
 use tickwire_shared::sim::{GameEvent, TickEvent};
 use tickwire_shared::{Map, SimConfig, Tick};
@@ -105,10 +106,20 @@ fn player_net() -> impl Strategy<Value = PlayerNet> {
         proptest::option::of(tick()),
         name(),
         any::<[i8; 2]>(),
-        any::<bool>(),
+        (any::<bool>(), tick(), tick()),
     )
         .prop_map(
-            |(pos, aim, hp, kills, deaths, respawn_at, name, dir, disconnected)| PlayerNet {
+            |(
+                pos,
+                aim,
+                hp,
+                kills,
+                deaths,
+                respawn_at,
+                name,
+                dir,
+                (disconnected, dash_until, dash_ready),
+            )| PlayerNet {
                 pos,
                 aim,
                 dir,
@@ -118,7 +129,10 @@ fn player_net() -> impl Strategy<Value = PlayerNet> {
                 respawn_at,
                 name: name.into(),
                 disconnected,
-                abilities: Default::default(),
+                abilities: Abilities {
+                    dash_until,
+                    dash_ready,
+                },
             },
         )
 }
@@ -234,6 +248,7 @@ fn config() -> impl Strategy<Value = SimConfig> {
             pickup_radius: f[0],
             pickup_respawn_s: respawn,
             max_rewind_s: f[5],
+            ..SimConfig::default()
         })
 }
 

@@ -206,6 +206,7 @@ fn run(p: &Params) -> Outcome {
         let baseline = server_ack.filter(|t| history.state(*t).is_some());
         let base = baseline.and_then(|t| history.state(t)).unwrap_or(&[]);
         let ext = Extrapolation {
+            baseline: baseline.unwrap_or(now),
             ticks: baseline.map_or(0, |b| now.since(b)),
             config: &world.config,
             map: &world.map,
@@ -421,6 +422,7 @@ fn a_delta_is_smaller_than_a_full_state_when_little_changes() {
     sim::step(&mut world, &[(mover, input(1.0, 0.0, 0.0, false))]);
     let now = world.net_state();
     let ext = Extrapolation {
+        baseline: world.tick.minus(1),
         ticks: 1,
         config: &world.config,
         map: &world.map,

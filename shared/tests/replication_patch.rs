@@ -43,8 +43,10 @@ fn other_player() -> PlayerNet {
         respawn_at: Some(Tick(1234)),
         name: "a rather long player name!".into(),
         disconnected: true,
-        // No movement ability yet: the only value there is.
-        abilities: Abilities::default(),
+        abilities: Abilities {
+            dash_until: Tick(1240),
+            dash_ready: Tick(1275),
+        },
     }
 }
 
@@ -166,6 +168,7 @@ fn a_player_costs_a_patch_when_it_turns_and_nothing_while_it_walks() {
     place(&mut w, p, Vec2::new(500.0, 500.0));
     fn ticks(w: &tickwire_shared::World, ticks: u32) -> Extrapolation<'_> {
         Extrapolation {
+            baseline: w.tick.minus(ticks),
             ticks,
             config: &w.config,
             map: &w.map,
@@ -196,8 +199,10 @@ fn a_player_costs_a_patch_when_it_turns_and_nothing_while_it_walks() {
     let NetPatch::Player(patch) = &body.patches[0].1 else {
         panic!("{body:?}");
     };
-    let was = walking[0].1.as_player().expect("a player");
-    let carried = was.carried_pos(1, &w.config, &w.map).expect("walking");
+    let carried = walking[0]
+        .1
+        .carried_pos(w.tick.minus(1), 1, &w.config, &w.map)
+        .expect("walking");
     let is = now[0].1.as_player().expect("a player").pos;
     assert_eq!(
         (patch.value.pos.x, patch.value.pos.y),
@@ -235,6 +240,7 @@ fn a_projectile_view_never_changes_after_its_spawn() {
     sim::step(&mut w, &[(p, idle())]);
     sim::step(&mut w, &[]);
     let ext = Extrapolation {
+        baseline: w.tick.minus(2),
         ticks: 2,
         config: &w.config,
         map: &w.map,

@@ -12,15 +12,15 @@ use glam::Vec2;
 
 use crate::config::SimConfig;
 use crate::entity::{quantize, EntityKind};
-use crate::input::PlayerInput;
+use crate::input::{Buttons, PlayerInput};
 use crate::map::Map;
 use crate::tick::Tick;
 use crate::world::World;
 
 /// The state of a player's movement abilities besides its position (timers, cooldowns):
 /// kept by the server in [`crate::entity::Player::abilities`], replicated whole in
-/// [`crate::entity::PlayerNet::abilities`], predicted by the client. Empty while the game
-/// has no movement ability; `docs/extending.md` adds one.
+/// [`crate::entity::PlayerNet::abilities`], predicted by the client. Timers are absolute
+/// ticks, so they stay valid however late a client sees them.
 #[derive(
     Clone,
     Copy,
@@ -34,7 +34,12 @@ use crate::world::World;
     serde::Serialize,
     serde::Deserialize,
 )]
-pub struct Abilities {}
+pub struct Abilities {
+    /// The player dashes while the tick is before this one.
+    pub dash_until: Tick,
+    /// The first tick at which it may dash again.
+    pub dash_ready: Tick,
+}
 
 /// A player's predicted motion state: everything [`advance`] reads and writes.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -60,18 +65,29 @@ pub fn advance(
     config: &SimConfig,
     map: &Map,
 ) -> Motion {
-    let _ = tick; // No ability reads the tick yet.
+    let mut abilities = state.abilities;
+    // Dash: held while ready and moving, it starts now and lasts `dash_s`.
+    let dashing = input.buttons.contains(Buttons::DASH) && input.move_dir != Vec2::ZERO;
+    if dashing && !abilities.dash_ready.is_after(tick) {
+        abilities.dash_until = tick.plus(config.ticks(config.dash_s));
+        abilities.dash_ready = tick.plus(config.ticks(config.dash_cooldown_s));
+    }
+    let speed = if abilities.dash_until.is_after(tick) {
+        config.dash_speed
+    } else {
+        config.player_speed
+    };
     Motion {
-        pos: walk(state.pos, input.move_dir, config, map),
-        abilities: state.abilities,
+        pos: walk(state.pos, input.move_dir, speed, config, map),
+        abilities,
     }
 }
 
-/// One tick of walking from `pos` along `dir` (length at most 1) at `player_speed`, walls
-/// stopping it, rounded to the position grid.
+/// One tick of moving from `pos` along `dir` (length at most 1) at `speed` units per
+/// second, walls stopping it, rounded to the position grid.
 #[must_use]
-pub fn walk(pos: Vec2, dir: Vec2, config: &SimConfig, map: &Map) -> Vec2 {
-    let next = pos + dir * (config.player_speed * config.dt());
+pub fn walk(pos: Vec2, dir: Vec2, speed: f32, config: &SimConfig, map: &Map) -> Vec2 {
+    let next = pos + dir * (speed * config.dt());
     quantize(map.resolve_circle(next, config.player_radius))
 }
 

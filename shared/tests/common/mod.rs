@@ -21,7 +21,7 @@ pub fn input(move_x: f32, move_y: f32, aim_radians: f32, fire: bool) -> PlayerIn
         move_x,
         move_y,
         aim: aim_radians,
-        fire,
+        buttons: Buttons::default().with(Buttons::FIRE, fire),
     };
     controls.to_player_input().expect("finite test input")
 }
