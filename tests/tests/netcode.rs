@@ -346,11 +346,9 @@ impl Puppet {
             seq: self.seq,
             tick: room.world().tick,
             ack: None,
-            buttons: Controls {
-                fire,
-                ..Controls::default()
-            }
-            .buttons(),
+            buttons: Controls::default()
+                .with(tickwire_shared::input::Buttons::FIRE, fire)
+                .buttons(),
             move_x,
             move_y,
             aim,
@@ -457,12 +455,12 @@ fn shoot_at_a_crossing_target(at_drawn: bool, max_rewind_s: f32) -> (u8, u8) {
                         let now = room.world().entities[target.player].pos;
                         lead(own, now, glam::Vec2::new(0.0, fast().player_speed))
                     };
-                    c.fire = true;
+                    c = c.with(tickwire_shared::input::Buttons::FIRE, true);
                 }
             }
             let sent = shooter.client.update(t, &c);
             for msg in sent {
-                if c.fire
+                if c.holds(tickwire_shared::input::Buttons::FIRE)
                     && matches!(codec::decode_client(&msg), Ok(ClientMsg::Input(ref i)) if i.buttons.0 != 0)
                 {
                     fire_at = Some(t);
@@ -628,7 +626,7 @@ fn crowd(
                     }
                     // Firing into the crowd: players die and come back among the others.
                     c.aim = to.y.atan2(to.x);
-                    c.fire = true;
+                    c = c.with(tickwire_shared::input::Buttons::FIRE, true);
                 }
                 s.frame(t, &c);
             }
