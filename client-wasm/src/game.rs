@@ -637,12 +637,15 @@ impl GameClient {
         let mut msg = c.to_msg(self.next_seq, tick, self.replica.tick());
         // Where others are drawn now: the server judges this input's shots and contact
         // there (no further back than it rewinds, so that it judges exactly this view).
+        // Past the newest state held (an underrun, drawn extrapolated), the view is that
+        // state: the server then places the others exactly where this client can.
         let oldest = f64::from(tick.next().0) - f64::from(w.config.ticks(w.config.max_rewind_s));
+        let newest = self.interp.span().map_or(0.0, |(_, n)| f64::from(n.0));
         msg.view = self
             .render_clock
             .at()
             .filter(|_| w.config.max_rewind_s > 0.0)
-            .map(|at| ViewTime::from_ticks(at.max(oldest)));
+            .map(|at| ViewTime::from_ticks(at.min(newest).max(oldest)));
         let Ok(input) = PlayerInput::from_wire(&msg) else {
             return; // Non-finite controls: nothing sensible to send.
         };
