@@ -148,8 +148,6 @@ pub struct RenderClock {
     lower_since: Option<f64>,
     /// Forward resyncs (the target was more than [`RESYNC_MS`] ahead).
     resyncs: u64,
-    /// Frames whose render time would have gone backwards had it followed the target.
-    held_back: u64,
 }
 
 impl RenderClock {
@@ -196,10 +194,8 @@ impl RenderClock {
                     self.resyncs += 1;
                     target
                 } else {
+                    // Never backwards, never a jump: slower or faster, within bounds.
                     let rate = (1.0 + behind_ms * RATE_GAIN_PER_MS).clamp(MIN_RATE, MAX_RATE);
-                    if target < at {
-                        self.held_back += 1;
-                    }
                     at + elapsed * rate
                 }
             }
