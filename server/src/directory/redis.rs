@@ -225,24 +225,8 @@ impl RedisDirectory {
         let deadline = Instant::now() + MATCHMAKE_WAIT;
         let lock = format!("tw:lock:create:{mode}");
         loop {
-            let nonce = self.registry.random_nonce();
-            let found: Vec<String> = self
-                .run(
-                    &self.scripts.matchmake,
-                    &[
-                        mode.to_owned(),
-                        nonce.to_string(),
-                        self.ttl_ms(),
-                        who_text.clone(),
-                        only.to_owned(),
-                    ],
-                )
-                .await
-                .map_err(unavailable)?;
-            if let [ok, code, _node, url] = found.as_slice() {
-                if ok == "ok" {
-                    return self.seated(code, mode, url, nonce);
-                }
+            if let Some(seated) = self.find(mode, &who_text, only).await? {
+                return Ok(seated);
             }
             if here_only {
                 let id = self.host_here(mode, false).await?;
@@ -265,7 +249,12 @@ impl RedisDirectory {
             .map_err(|_| unavailable("no answer in time"))?
             .map_err(unavailable)?;
             if locked.is_some() {
-                let made = self.create(mode, false, who).await;
+                // A room may have come free between the search and the lock.
+                let made = match self.find(mode, &who_text, only).await {
+                    Ok(Some(seated)) => Ok(seated),
+                    Ok(None) => self.create(mode, false, who).await,
+                    Err(e) => Err(e),
+                };
                 let _: Result<i64, String> = self
                     .run_keys(&self.scripts.unlock, &[lock], &[self.node.clone()])
                     .await;
@@ -278,6 +267,34 @@ impl RedisDirectory {
                 )));
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Join-or-create's join: a seat in the fullest open room of `mode` (on node `only`
+    /// when not empty), if any.
+    async fn find(
+        &self,
+        mode: &str,
+        who_text: &str,
+        only: &str,
+    ) -> Result<Option<Seated>, ReserveError> {
+        let nonce = self.registry.random_nonce();
+        let found: Vec<String> = self
+            .run(
+                &self.scripts.matchmake,
+                &[
+                    mode.to_owned(),
+                    nonce.to_string(),
+                    self.ttl_ms(),
+                    who_text.to_owned(),
+                    only.to_owned(),
+                ],
+            )
+            .await
+            .map_err(unavailable)?;
+        match found.as_slice() {
+            [ok, code, _node, url] if ok == "ok" => self.seated(code, mode, url, nonce).map(Some),
+            _ => Ok(None),
         }
     }
 
