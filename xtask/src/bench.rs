@@ -8,6 +8,7 @@
 //! `/proc`. It prints a table and appends one JSON line to `bench/results.jsonl`. Every
 //! process it starts is stopped by PID, also on error.
 
+mod cluster;
 mod probe;
 mod procs;
 mod rooms;
@@ -100,6 +101,9 @@ pub struct BenchArgs {
 
 /// Runs one benchmark.
 pub fn bench(args: &BenchArgs) -> Result<()> {
+    if let Some(k) = cluster::parse(&args.scenario)? {
+        return cluster::run(args, k);
+    }
     if let Some(scenario) = rooms::parse(&args.scenario)? {
         return rooms::run(args, &scenario);
     }
