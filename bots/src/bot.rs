@@ -153,25 +153,23 @@ pub async fn run(spec: BotSpec, fleet: Arc<Fleet>) {
             End::Disrupt(kind) => kind,
             // The connection was lost (no close frame): resume where it was; when the room
             // is gone (its node died), find a seat again and play on.
-            End::Failed(e) if lost(&e) => {
-                match recover(conn, &url, &spec, &fleet, &name).await {
-                    Ok((c, u)) => {
-                        conn = c;
-                        url = u;
-                        continue;
-                    }
-                    Err(e) => {
-                        fleet.set_session(spec.index, |s| s.ended = Some(Instant::now()));
-                        stats.counters.connected.fetch_sub(1, Ordering::Relaxed);
-                        stats.add(|c| &c.disconnects, 1);
-                        stats.note_failure(
-                            &format!("in play: {}", failure::kind(&e)),
-                            format!("{name}: lost and not seated again: {e}"),
-                        );
-                        return;
-                    }
+            End::Failed(e) if lost(&e) => match recover(conn, &url, &spec, &fleet, &name).await {
+                Ok((c, u)) => {
+                    conn = c;
+                    url = u;
+                    continue;
                 }
-            }
+                Err(e) => {
+                    fleet.set_session(spec.index, |s| s.ended = Some(Instant::now()));
+                    stats.counters.connected.fetch_sub(1, Ordering::Relaxed);
+                    stats.add(|c| &c.disconnects, 1);
+                    stats.note_failure(
+                        &format!("in play: {}", failure::kind(&e)),
+                        format!("{name}: lost and not seated again: {e}"),
+                    );
+                    return;
+                }
+            },
             end => break end,
         };
         let cut_at = Instant::now();

@@ -105,10 +105,14 @@ async fn bots_matchmaking_through_one_node_land_on_every_node_and_play() {
         Duration::from_secs(8),
     )));
     // Every bot seated, on all three nodes, as every node sees it.
-    wait_for("every bot playing, on all three nodes", LIMIT * 2, || async {
-        let by = players_by_node(&nodes[2]).await;
-        by.len() == 3 && by.values().sum::<u64>() == bots as u64
-    })
+    wait_for(
+        "every bot playing, on all three nodes",
+        LIMIT * 2,
+        || async {
+            let by = players_by_node(&nodes[2]).await;
+            by.len() == 3 && by.values().sum::<u64>() == bots as u64
+        },
+    )
     .await;
     let lists: Vec<BTreeSet<String>> = {
         let mut l = Vec::new();
@@ -128,7 +132,12 @@ async fn bots_matchmaking_through_one_node_land_on_every_node_and_play() {
     assert_eq!(report.disconnects, 0, "{:?}", report.failures);
     assert!(report.snapshots_per_client_per_s > 0.0, "snapshots flow");
     // Rooms of 16 filled before new ones: no half-empty burst of rooms.
-    assert_eq!(report.rooms_joined, bots.div_ceil(16), "{:?}", report.bots_per_room);
+    assert_eq!(
+        report.rooms_joined,
+        bots.div_ceil(16),
+        "{:?}",
+        report.bots_per_room
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -199,7 +208,10 @@ async fn the_last_eight_seats_go_to_exactly_eight_of_64_requests_over_three_node
         .expect("the owner seats the token");
     assert_eq!(conn.welcome.room, code);
     let d = Driver::spawn(conn);
-    wait_for("snapshots", LIMIT, || async { d.view(|v| v.snapshots >= 3) }).await;
+    wait_for("snapshots", LIMIT, || async {
+        d.view(|v| v.snapshots >= 3)
+    })
+    .await;
     // Used once: a second join with it is refused, on the owner too.
     match BotConnection::connect_with_seat(url, "again", seat, DecodeMode::Full).await {
         Err(BotError::Disconnected(Some(d), _)) => {
@@ -327,10 +339,16 @@ async fn a_draining_node_exits_as_soon_as_its_players_have_left() {
         .await
         .expect("quick play on c");
     let player = Driver::spawn(conn);
-    wait_for("snapshots", LIMIT, || async { player.view(|v| v.snapshots >= 3) }).await;
+    wait_for("snapshots", LIMIT, || async {
+        player.view(|v| v.snapshots >= 3)
+    })
+    .await;
     c.signal("TERM");
     c.wait_log("draining", LIMIT).await;
-    assert!(c.child.try_wait().expect("try_wait").is_none(), "still draining");
+    assert!(
+        c.child.try_wait().expect("try_wait").is_none(),
+        "still draining"
+    );
     player.stop().await;
     let status = c.wait_exit(LIMIT).await;
     assert!(status.success(), "{status:?}\n{}", c.log());
@@ -353,7 +371,10 @@ async fn redis_down_rooms_play_on_and_matchmaking_says_why_then_recovers() {
         .expect("quick play");
         players.push(Driver::spawn(conn));
     }
-    let before: BTreeSet<String> = players.iter().map(|p| p.view(|v| v.welcome.room.clone())).collect();
+    let before: BTreeSet<String> = players
+        .iter()
+        .map(|p| p.view(|v| v.welcome.room.clone()))
+        .collect();
     wait_for("three rooms listed", LIMIT, || async {
         rooms(&nodes[0]).await.len() == 3
     })
@@ -384,7 +405,11 @@ async fn redis_down_rooms_play_on_and_matchmaking_says_why_then_recovers() {
     })
     .await;
     let seat = reserve(nodes[0].addr, "/matchmake/arena", "").await;
-    assert!(before.contains(&seat.room), "into an existing room: {}", seat.room);
+    assert!(
+        before.contains(&seat.room),
+        "into an existing room: {}",
+        seat.room
+    );
     for p in players {
         assert!(p.view(|v| v.ended.is_none()), "no player lost");
         p.stop().await;

@@ -112,7 +112,10 @@ fn run_cluster(k: u16, server_args: &[String]) -> Result<()> {
     redis::ensure()?;
     let out = client_build()?;
     run_cmd(cargo().args(["build", "--release", "--package", "tickwire-server"]))?;
-    let bin = root().join("target").join("release").join("tickwire-server");
+    let bin = root()
+        .join("target")
+        .join("release")
+        .join("tickwire-server");
     let port = redis::free_port()?;
     let mut children = Vec::new();
     let redis_child = Command::new("redis-server")
@@ -122,7 +125,9 @@ fn run_cluster(k: u16, server_args: &[String]) -> Result<()> {
     children.push(redis_child);
     let stop_all = |children: &mut Vec<std::process::Child>| {
         for c in children.iter_mut().rev() {
-            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
             let _ = c.wait();
         }
     };
@@ -136,7 +141,12 @@ fn run_cluster(k: u16, server_args: &[String]) -> Result<()> {
         let node = Command::new(&bin)
             .arg("--client-dir")
             .arg(&out)
-            .args(["--bind", &addr, "--redis", &format!("redis://127.0.0.1:{port}/0")])
+            .args([
+                "--bind",
+                &addr,
+                "--redis",
+                &format!("redis://127.0.0.1:{port}/0"),
+            ])
             .args(["--secret", &secret, "--node-id", &format!("node-{}", i + 1)])
             .args(server_args)
             .spawn();
@@ -155,7 +165,10 @@ fn run_cluster(k: u16, server_args: &[String]) -> Result<()> {
     // The nodes stop on the terminal's Ctrl-C with us; wait for the first to end, then
     // stop the rest by PID.
     loop {
-        if children.iter_mut().any(|c| matches!(c.try_wait(), Ok(Some(_)))) {
+        if children
+            .iter_mut()
+            .any(|c| matches!(c.try_wait(), Ok(Some(_))))
+        {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(200));

@@ -256,7 +256,11 @@ impl RedisDirectory {
                     Err(e) => Err(e),
                 };
                 let _: Result<i64, String> = self
-                    .run_keys(&self.scripts.unlock, &[lock], &[self.node.clone()])
+                    .run_keys(
+                        &self.scripts.unlock,
+                        &[lock],
+                        std::slice::from_ref(&self.node),
+                    )
                     .await;
                 return made;
             }
@@ -316,10 +320,14 @@ impl RedisDirectory {
             .await
             .map_err(unavailable)?;
         let [ok, node, _url] = picked.as_slice() else {
-            return Err(ReserveError::NoNode("no live node that is not draining".into()));
+            return Err(ReserveError::NoNode(
+                "no live node that is not draining".into(),
+            ));
         };
         if ok != "ok" {
-            return Err(ReserveError::NoNode("no live node that is not draining".into()));
+            return Err(ReserveError::NoNode(
+                "no live node that is not draining".into(),
+            ));
         }
         let code = if *node == self.node {
             self.host_here(mode, private).await?.to_string()
@@ -352,10 +360,7 @@ impl RedisDirectory {
         let flat: Vec<String> = self
             .run(
                 &self.scripts.list,
-                &[
-                    mode.unwrap_or("").to_owned(),
-                    code.unwrap_or("").to_owned(),
-                ],
+                &[mode.unwrap_or("").to_owned(), code.unwrap_or("").to_owned()],
             )
             .await
             .map_err(unavailable)?;
@@ -439,7 +444,9 @@ impl RedisDirectory {
 
     /// The node leaves the directory with its rooms (a clean shutdown).
     pub async fn leave(&self) {
-        let r: Result<i64, String> = self.run(&self.scripts.leave, &[self.node.clone()]).await;
+        let r: Result<i64, String> = self
+            .run(&self.scripts.leave, std::slice::from_ref(&self.node))
+            .await;
         if let Err(e) = r {
             warn!(error = %e, "could not leave the Redis directory; the node's record expires on its own");
         }
@@ -450,7 +457,13 @@ impl RedisDirectory {
     }
 
     /// The reservation `nonce` in `code` signed, at `url`.
-    fn seated(&self, code: &str, mode: &str, url: &str, nonce: u64) -> Result<Seated, ReserveError> {
+    fn seated(
+        &self,
+        code: &str,
+        mode: &str,
+        url: &str,
+        nonce: u64,
+    ) -> Result<Seated, ReserveError> {
         let id = RoomId::parse(code).ok_or_else(|| unavailable("a bad room code in Redis"))?;
         let ttl = self.registry.seat_ttl();
         let token = self.registry.signer().sign(&Seat {
@@ -530,9 +543,8 @@ impl RedisDirectory {
             return match self.registry.host(id, mode, private) {
                 Ok(_) => Ok(id),
                 Err(e) => {
-                    let _: Result<i64, String> = self
-                        .run(&self.scripts.unregister, &[id.to_string()])
-                        .await;
+                    let _: Result<i64, String> =
+                        self.run(&self.scripts.unregister, &[id.to_string()]).await;
                     Err(e)
                 }
             };
@@ -565,7 +577,9 @@ impl RedisDirectory {
             Ok(Ok(n)) if n > 0 => tokio::time::timeout(CREATE_TIMEOUT, rx).await,
             Ok(Ok(_)) => {
                 self.waiting.lock().remove(&id);
-                return Err(ReserveError::NoNode(format!("node {node} is not listening")));
+                return Err(ReserveError::NoNode(format!(
+                    "node {node} is not listening"
+                )));
             }
             Ok(Err(e)) => {
                 self.waiting.lock().remove(&id);

@@ -230,8 +230,9 @@ return existed
 );
 
 /// ARGV: node, then (code, players, ticks, work us, max work us) per room. The figures the
-/// listing shows; also unregisters the node's rooms that are not in ARGV (ended while the
-/// announcement was lost).
+/// listing shows; also unregisters the node's rooms that are not in ARGV and are older than
+/// 10 s (ended while the announcement was lost; a younger one may have been registered
+/// after the node listed its rooms for this beat).
 pub const FIGURES: &str = lua!(
     r"
 local here = {}
@@ -243,8 +244,12 @@ for i = 2, #ARGV, 5 do
       'workmax', ARGV[i + 4])
   end
 end
+local now = clock()
 for _, code in ipairs(redis.call('SMEMBERS', 'tw:noderooms:' .. ARGV[1])) do
-  if not here[code] then unregister(code) end
+  if not here[code] then
+    local created = tonumber(redis.call('HGET', 'tw:room:' .. code, 'created') or '0')
+    if now - created > 10000 then unregister(code) end
+  end
 end
 return 1
 "

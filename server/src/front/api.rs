@@ -21,8 +21,8 @@ use serde_json::json;
 use tokio::net::TcpStream;
 
 use super::auth;
-use crate::net::http::{self, Request};
 use crate::directory::Seated;
+use crate::net::http::{self, Request};
 use crate::rooms::ReserveError;
 use crate::Shared;
 

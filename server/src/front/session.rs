@@ -17,10 +17,10 @@ use tickwire_shared::protocol::{
 };
 use tickwire_shared::Tick;
 
+use crate::directory::ClaimError;
 use crate::net::close::{binary_payload, close_conn, Closing};
 use crate::net::game_socket::GameSocket;
 use crate::room::{Arrival, Ending, Lease, RoomCommand};
-use crate::directory::ClaimError;
 use crate::rooms::{Claimed, RoomEntry, RoomId};
 use crate::Shared;
 

@@ -34,12 +34,21 @@ impl RedisProcess {
     pub async fn start_on(port: u16) -> RedisProcess {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--protected-mode", "yes"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "yes",
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start redis-server (`cargo xtask test` installs the Debian package redis-server)");
+            .expect(
+                "start redis-server (`cargo xtask test` installs the Debian package redis-server)",
+            );
         let r = RedisProcess {
             child: Some(child),
             port,
@@ -67,9 +76,7 @@ impl RedisProcess {
         };
         let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
         let mut buf = [0u8; 7];
-        s.write_all(b"PING\r\n").is_ok()
-            && s.read_exact(&mut buf).is_ok()
-            && &buf == b"+PONG\r\n"
+        s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
     }
 
     /// Stops it (SIGKILL, by its PID), and waits for it.

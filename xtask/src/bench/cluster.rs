@@ -61,7 +61,12 @@ pub fn run(args: &BenchArgs, k: usize) -> Result<()> {
         n,
         behavior: "arena",
         probes,
-        join: vec!["--count".into(), n.to_string(), "--mode".into(), "arena".into()],
+        join: vec![
+            "--count".into(),
+            n.to_string(),
+            "--mode".into(),
+            "arena".into(),
+        ],
     };
 
     // 1. The single-process reference.
@@ -239,7 +244,12 @@ fn matchmake_rps(root: &Path, addr: &str, setup: &Setup) -> Result<Value> {
     let (host, port) = addr.rsplit_once(':').context("host:port")?;
     let mut c = pinned("1", setup.priority, Path::new("python3"));
     c.arg(root.join("bench/matchmake_rps.py"))
-        .args([host, port, &RPS_SECONDS.to_string(), &RPS_CONCURRENCY.to_string()])
+        .args([
+            host,
+            port,
+            &RPS_SECONDS.to_string(),
+            &RPS_CONCURRENCY.to_string(),
+        ])
         .arg("arena-big");
     let out = c.output().context("python3 bench/matchmake_rps.py")?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -257,18 +267,26 @@ fn matchmake_rps(root: &Path, addr: &str, setup: &Setup) -> Result<Value> {
         .next()
         .and_then(|t| t.rsplit(' ').next())
         .and_then(|v| v.parse::<f64>().ok());
-    Ok(json!({"rps": rps, "p50": num_after("p50 "), "p99": num_after("p99 "), "refused": num_after("refused ")}))
+    Ok(
+        json!({"rps": rps, "p50": num_after("p50 "), "p99": num_after("p99 "), "refused": num_after("refused ")}),
+    )
 }
 
 fn print_cluster(r: &Value) {
     let rows = [
-        ("scenario", format!("{} ({} bots through node n1)", r["scenario"], r["n"])),
+        (
+            "scenario",
+            format!("{} ({} bots through node n1)", r["scenario"], r["n"]),
+        ),
         ("nodes", r["nodes"].to_string()),
         ("rooms per node", r["rooms_per_node"].to_string()),
         ("players per node", r["players_per_node"].to_string()),
         (
             "matchmake_ms (bots, through Redis)",
-            format!("p50 {} / p99 {}", r["matchmake_ms"]["p50"], r["matchmake_ms"]["p99"]),
+            format!(
+                "p50 {} / p99 {}",
+                r["matchmake_ms"]["p50"], r["matchmake_ms"]["p99"]
+            ),
         ),
         (
             "matchmaking req/s (16 at a time)",
@@ -279,17 +297,25 @@ fn print_cluster(r: &Value) {
         ),
         (
             "CPU: nodes summed / redis",
-            format!("{} % / {} % of one core", r["nodes_cpu_pct"], r["redis_cpu_pct"]),
+            format!(
+                "{} % / {} % of one core",
+                r["nodes_cpu_pct"], r["redis_cpu_pct"]
+            ),
         ),
         (
             "us per player-tick: cluster / one process",
             format!(
                 "{} / {} ({}x)",
-                r["us_per_player_tick"], r["single_process_us_per_player_tick"], r["ratio_to_single"]
+                r["us_per_player_tick"],
+                r["single_process_us_per_player_tick"],
+                r["ratio_to_single"]
             ),
         ),
         ("rebalance_s (after kill -9)", r["rebalance_s"].to_string()),
-        ("players_lost / rejoins", format!("{} / {}", r["players_lost"], r["rejoins"])),
+        (
+            "players_lost / rejoins",
+            format!("{} / {}", r["players_lost"], r["rejoins"]),
+        ),
         (
             "desyncs / disconnects / errors",
             format!("{} / {} / {}", r["desyncs"], r["disconnects"], r["errors"]),
