@@ -5,8 +5,8 @@
 //! 1. the single-process reference of the same sitting: one server without Redis, the same
 //!    N bots through its matchmaker, its µs per player-tick over the window;
 //! 2. the cluster: matchmaking throughput through Redis first (`bench/matchmake_rps.py`
-//!    against node 1, `POST /matchmake/arena-big`, 16 at a time, 5 s), then the bots: the
-//!    rooms per node (`GET /rooms`), the CPU of every node summed and of redis-server over
+//!    against node 1, `POST /matchmake/arena-big`, 16 at a time, 5 s; its reservations
+//!    left to expire), then the bots: the arena rooms per node (`GET /rooms?mode=arena`), the CPU of every node summed and of redis-server over
 //!    the window, the bots' matchmaking latency;
 //! 3. node K killed (SIGKILL): `rebalance_s` until its rooms are gone from node 1's
 //!    listing and every player plays again on the others, `players_lost` those that do not
@@ -101,6 +101,9 @@ pub fn run(args: &BenchArgs, k: usize) -> Result<()> {
         })?);
     }
     let rps = matchmake_rps(&root, &nodes[0].addr, &setup)?;
+    // Its reservations expire (--seat-ttl 5s) before the bots come: the nodes' loads are
+    // then their rooms only, not the seats the throughput run reserved.
+    std::thread::sleep(Duration::from_secs(6));
 
     let json_path = setup
         .dir()
@@ -225,9 +228,11 @@ fn us_per_player_tick(cpu_pct: f64, report: &Value) -> f64 {
     }
 }
 
-/// `GET /rooms` on `addr`: (rooms, players) by node.
+/// `GET /rooms?mode=arena` on `addr` (the bots' rooms, not the throughput run's): (rooms,
+/// players) by node.
 fn per_node(addr: &str) -> Result<BTreeMap<String, (u64, u64)>> {
-    let rooms: Value = serde_json::from_str(&http_get(addr, "/rooms")?).context("/rooms")?;
+    let rooms: Value =
+        serde_json::from_str(&http_get(addr, "/rooms?mode=arena")?).context("/rooms")?;
     let mut by = BTreeMap::new();
     for r in rooms.as_array().into_iter().flatten() {
         let e = by
