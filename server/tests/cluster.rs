@@ -18,7 +18,7 @@ use serde_json::Value;
 use tickwire_bots::seats::JoinPlan;
 use tickwire_bots::swarm::{self, SwarmConfig};
 use tickwire_bots::{BotConnection, BotError, DecodeMode, Driver};
-use tickwire_shared::protocol::{DisconnectReason, SeatRefusal};
+use tickwire_shared::protocol::{DisconnectReason, ResumeRefusal, SeatRefusal};
 use tickwire_tests::{http_get, http_post, reserve, wait_for};
 use tokio_util::sync::CancellationToken;
 
@@ -220,6 +220,31 @@ async fn the_last_eight_seats_go_to_exactly_eight_of_64_requests_over_three_node
         other => panic!("a used seat: {:?}", other.map(|_| ())),
     }
     d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_does_not_answer_a_room_request_is_a_503_with_the_reason() {
+    let redis = RedisProcess::start().await;
+    let a = node(&redis, "a", &[]).await;
+    let b = node(&redis, "b", &[]).await;
+    // A room on a: b is now the least loaded.
+    let _first = reserve(a.addr, "/rooms", r#"{"mode":"arena"}"#).await;
+    // b stops answering (SIGSTOP): it stays in the directory until its record expires.
+    b.signal("STOP");
+    let (status, body) = http_post(a.addr, "/rooms", r#"{"mode":"arena"}"#)
+        .await
+        .expect("POST");
+    b.signal("CONT");
+    assert_eq!(status, 503, "{body}");
+    let v: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(v["reason_code"], "no_node", "{body}");
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("did not answer"),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
