@@ -207,6 +207,13 @@ async fn the_last_eight_seats_go_to_exactly_eight_of_64_requests_over_three_node
         .await
         .expect("the owner seats the token");
     assert_eq!(conn.welcome.room, code);
+    // Its resume token, too, is refused by a node that does not host the room.
+    match conn.detached().resume(&elsewhere).await {
+        Err(BotError::Disconnected(Some(d), _)) => {
+            assert_eq!(d.reason, DisconnectReason::Resume(ResumeRefusal::RoomGone));
+        }
+        other => panic!("a resume at another node: {:?}", other.map(|_| ())),
+    }
     let d = Driver::spawn(conn);
     wait_for("snapshots", LIMIT, || async {
         d.view(|v| v.snapshots >= 3)
