@@ -412,7 +412,12 @@ impl RedisDirectory {
                 ],
             )
             .await
-            .map_err(ClaimError::Unavailable)?;
+            .map_err(|e| {
+                // The claim may have been counted with its answer lost: the next beat
+                // rewrites the seats from this node's counts.
+                self.resync.store(true, Ordering::Relaxed);
+                ClaimError::Unavailable(e)
+            })?;
         match answer.first().map(String::as_str) {
             Some("ok") => {
                 guard.counted();
