@@ -125,6 +125,9 @@ fn run_cluster(k: u16, server_args: &[String]) -> Result<()> {
     children.push(redis_child);
     let stop_all = |children: &mut Vec<std::process::Child>| {
         for c in children.iter_mut().rev() {
+            if !matches!(c.try_wait(), Ok(None)) {
+                continue;
+            }
             let _ = Command::new("kill")
                 .args(["-TERM", &c.id().to_string()])
                 .status();
