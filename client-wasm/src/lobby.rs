@@ -472,6 +472,11 @@ impl Seating {
                 "Room {room} is full. Pick another room, or press Quick play."
             )),
             503 if code == "shutting_down" => Next::Retry("the server is restarting".to_owned()),
+            // A cluster between states (a node draining or just lost, its directory
+            // unreachable for a moment): ask again after the backoff.
+            503 if matches!(code, "draining" | "no_node" | "directory_unavailable") => {
+                Next::Retry(format!("no game server can take you right now ({reason})"))
+            }
             503 => Next::Lobby(
                 "The server is at capacity right now: no room can be opened. Try again in a minute."
                     .to_owned(),
@@ -881,6 +886,11 @@ mod tests {
             })),
             "quick play matchmakes again"
         );
+        // A node just lost and still listed: the cluster says so, the page asks again.
+        assert!(matches!(
+            s.on_answer(Some(503), &refusal("no_node")),
+            Next::Retry(_)
+        ));
         // Refused "room gone" by a live node: matchmaking at once, too.
         let _ = s.on_answer(Some(200), &reservation("NEWRM1", "seat2"));
         s.on_welcome("NEWRM1", "r2");

@@ -29,7 +29,11 @@ async fn node(redis: &RedisProcess, id: &str, extra: &[&str]) -> ServerProcess {
     let url = redis.url();
     let mut args = vec!["--redis", &url, "--secret", SECRET, "--node-id", id];
     args.extend_from_slice(extra);
-    ServerProcess::start(&args, &[]).await
+    let node = ServerProcess::start(&args, &[]).await;
+    // It prints its address before it joins the directory.
+    node.wait_log("node registered in the Redis directory", LIMIT)
+        .await;
+    node
 }
 
 /// Three nodes a, b, c.
@@ -446,4 +450,85 @@ async fn redis_down_rooms_play_on_and_matchmaking_says_why_then_recovers() {
         assert!(p.view(|v| v.ended.is_none()), "no player lost");
         p.stop().await;
     }
+}
+
+/// The page's `window.tickwire.state()`.
+async fn page_state(page: &fantoccini::Client) -> Value {
+    page.execute(
+        "return window.tickwire ? window.tickwire.state() : null;",
+        vec![],
+    )
+    .await
+    .unwrap_or(Value::Null)
+}
+
+/// The node hosting `room`, as `via` lists it ("" when it is not listed).
+async fn node_of(via: &ServerProcess, room: &str) -> String {
+    if room.is_empty() {
+        return String::new();
+    }
+    json(via, &format!("/rooms/{room}")).await.1["node"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_whose_node_is_killed_plays_again_on_another_node() {
+    use tickwire_tests::browser;
+    if browser::skipped() {
+        return;
+    }
+    let client = common::root().join("target").join("client");
+    assert!(
+        client.join("tickwire_client_wasm_bg.wasm").exists(),
+        "the browser client is missing: `cargo xtask client` (cargo xtask test does)"
+    );
+    let client = client.to_str().expect("utf-8 path").to_owned();
+    let redis = RedisProcess::start().await;
+    let a = node(&redis, "a", &["--client-dir", &client]).await;
+    let mut b = node(&redis, "b", &["--client-dir", &client]).await;
+    // a's only room is full: the page's matchmaking creates its room on b.
+    let full = reserve(a.addr, "/rooms", r#"{"mode":"arena"}"#).await;
+    for _ in 0..15 {
+        reserve(a.addr, &format!("/rooms/{}/seat", full.room), "").await;
+    }
+    let driver = browser::start_chromedriver().expect("chromedriver");
+    let profile =
+        std::env::temp_dir().join(format!("tickwire-chrome-cluster-{}", std::process::id()));
+    let page = browser::session(&driver, &profile, 1000, 700)
+        .await
+        .expect("browser session");
+    page.goto(&format!("http://{}/?name=wanderer&mode=arena", a.addr))
+        .await
+        .expect("open the page on node a");
+    wait_for("the page plays in a room on node b", LIMIT, || async {
+        let s = page_state(&page).await;
+        let room = s["room"].as_str().unwrap_or_default().to_owned();
+        s["connection"] == "connected" && !room.is_empty() && node_of(&a, &room).await == "b"
+    })
+    .await;
+    let first = page_state(&page).await["room"]
+        .as_str()
+        .expect("room")
+        .to_owned();
+    // kill -9 node b, by PID: the page's resumes cannot connect; it matchmakes again.
+    b.child.kill().expect("kill node b");
+    let _ = b.child.wait();
+    wait_for(
+        "the page plays again, in a room on node a",
+        LIMIT,
+        || async {
+            let s = page_state(&page).await;
+            let room = s["room"].as_str().unwrap_or_default().to_owned();
+            s["connection"] == "connected" && room != first && node_of(&a, &room).await == "a"
+        },
+    )
+    .await;
+    assert!(
+        !rooms(&a).await.iter().any(|r| r.1 == "b"),
+        "node b's rooms are gone from the listing"
+    );
+    let _ = page.close().await;
+    let _ = std::fs::remove_dir_all(&profile);
 }
