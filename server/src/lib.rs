@@ -164,12 +164,15 @@ pub async fn run(
                 .unwrap_or_else(|| format!("node-{:08x}", registry.random_nonce() as u32));
             let public_url = match &config.public_url {
                 Some(u) => u.trim_end_matches('/').to_owned(),
-                None => format!(
-                    "ws://{}",
-                    listener
+                None => {
+                    let addr = listener
                         .local_addr()
-                        .map_err(|e| ServerError::Redis(e.to_string()))?
-                ),
+                        .map_err(|e| ServerError::Redis(e.to_string()))?;
+                    if addr.ip().is_unspecified() {
+                        tracing::warn!(%addr, "--redis without --public-url on an unspecified address: reservations for this node's rooms name ws://{addr}, which clients cannot reach; set --public-url");
+                    }
+                    format!("ws://{addr}")
+                }
             };
             let dir = directory::redis::RedisDirectory::connect(
                 url,
