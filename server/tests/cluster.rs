@@ -103,11 +103,12 @@ async fn bots_matchmaking_through_one_node_land_on_every_node_and_play() {
     let redis = RedisProcess::start().await;
     let nodes = three(&redis).await;
     let bots = bot_count();
-    let run = tokio::spawn(swarm::run(swarm_config(
-        &nodes[0],
-        bots,
-        Duration::from_secs(8),
-    )));
+    // Played until every check below is done (bounded: the swarm's own limit, 600 s).
+    let stop = CancellationToken::new();
+    let run = tokio::spawn(swarm::run_until(
+        swarm_config(&nodes[0], bots, Duration::from_secs(600)),
+        stop.clone(),
+    ));
     // Every bot seated, on all three nodes, as every node sees it.
     wait_for(
         "every bot playing, on all three nodes",
@@ -129,6 +130,33 @@ async fn bots_matchmaking_through_one_node_land_on_every_node_and_play() {
         lists.windows(2).all(|w| w[0] == w[1]),
         "every node lists the same rooms: {lists:?}"
     );
+    // They play: two seconds of ticks in every room, as its node reports them.
+    let ticks = |s: &ServerProcess| {
+        let addr = s.addr;
+        async move {
+            let (_, v) = {
+                let (status, body) = http_get(addr, "/rooms").await.expect("GET");
+                (
+                    status,
+                    serde_json::from_str::<Value>(&body).unwrap_or(Value::Null),
+                )
+            };
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|r| r["ticks"].as_u64().unwrap_or(0))
+                        .min()
+                        .unwrap_or(0)
+                })
+                .unwrap_or(0)
+        }
+    };
+    let start = ticks(&nodes[1]).await;
+    wait_for("every room ticks on", LIMIT, || async {
+        ticks(&nodes[1]).await >= start + 60
+    })
+    .await;
+    stop.cancel();
     let report = run.await.expect("swarm task").expect("swarm runs");
     assert_eq!(report.joined, bots as u64, "{:?}", report.failures);
     assert_eq!(report.desyncs, 0);
