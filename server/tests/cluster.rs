@@ -474,6 +474,16 @@ async fn redis_down_rooms_play_on_and_matchmaking_says_why_then_recovers() {
         "into an existing room: {}",
         seat.room
     );
+    // Room creation on other nodes works again too (their subscriptions came back).
+    let mut hosts = BTreeSet::new();
+    for _ in 0..3 {
+        let made = reserve(nodes[0].addr, "/rooms", r#"{"mode":"arena"}"#).await;
+        hosts.insert(node_of(&nodes[0], &made.room).await);
+    }
+    assert!(
+        hosts.iter().any(|h| h != "a"),
+        "new rooms placed on other nodes through Redis: {hosts:?}"
+    );
     for p in players {
         assert!(p.view(|v| v.ended.is_none()), "no player lost");
         p.stop().await;
