@@ -476,6 +476,14 @@ mod tests {
             c.validate().is_err(),
             "a baseline step needs acknowledged baselines"
         );
+        let c = Config::parse_from(["x", "--redis", "redis://127.0.0.1:6379/0"]);
+        assert!(c.validate().is_err(), "a cluster needs its shared secret");
+        let c = Config::parse_from(["x", "--redis", "redis://r/0", "--secret", "s"]);
+        c.validate().expect("a node of a cluster");
+        let c = Config::parse_from(["x", "--public-url", "http://node2"]);
+        assert!(c.validate().is_err(), "a WebSocket URL");
+        let c = Config::parse_from(["x", "--node-id", "node 2"]);
+        assert!(c.validate().is_err(), "no spaces in a node id");
         let c = Config::parse_from(["x", "--baselines", "acked", "--baseline-step", "4"]);
         c.validate().expect("acknowledged baselines on a lattice");
         assert_eq!(c.baselines, BaselineMode::Acked);
