@@ -27,7 +27,7 @@ impl Registry {
             release_locked(&mut state, room);
         }
         if self.events.is_some() {
-            // Clustered: the directory retires idle rooms (`idle_rooms`, `dispose`), as
+            // Clustered: the directory retires idle rooms (`idle_rooms`, `dispose_if_empty`), as
             // seats reserved on other nodes are counted there.
             return;
         }
