@@ -315,26 +315,53 @@ impl RedisDirectory {
         if self.registry.modes().get(mode).is_none() {
             return Err(ReserveError::UnknownMode(mode.to_owned()));
         }
-        let picked: Vec<String> = self
-            .run(&self.scripts.pick, &[])
-            .await
-            .map_err(unavailable)?;
-        let [ok, node, _url] = picked.as_slice() else {
-            return Err(ReserveError::NoNode(
-                "no live node that is not draining".into(),
-            ));
-        };
-        if ok != "ok" {
-            return Err(ReserveError::NoNode(
-                "no live node that is not draining".into(),
-            ));
-        }
-        let code = if *node == self.node {
-            self.host_here(mode, private).await?.to_string()
-        } else {
-            self.ask(node, mode, private).await?
+        // A node picked that is not listening on its channel is dead (killed and not yet
+        // expired): it is taken out of the directory at once and another one picked.
+        let mut tries = 0;
+        let code = loop {
+            tries += 1;
+            let picked: Vec<String> = self
+                .run(&self.scripts.pick, &[])
+                .await
+                .map_err(unavailable)?;
+            let node = match picked.as_slice() {
+                [ok, node, _url] if ok == "ok" => node.clone(),
+                _ => {
+                    return Err(ReserveError::NoNode(
+                        "no live node that is not draining".into(),
+                    ))
+                }
+            };
+            if node == self.node {
+                break self.host_here(mode, private).await?.to_string();
+            }
+            match self.ask(&node, mode, private).await? {
+                Some(code) => break code,
+                None if tries < 3 => self.forget(&node).await,
+                None => {
+                    return Err(ReserveError::NoNode(format!(
+                        "node {node} is not listening"
+                    )))
+                }
+            }
         };
         self.reserve_in(&code, who).await
+    }
+
+    /// Node `node` does not listen on its channel (dead): its record goes now, its rooms
+    /// with the next heartbeat of any node (a node that is alive after all registers them
+    /// again at its own next heartbeat).
+    async fn forget(&self, node: &str) {
+        warn!(node, "node not listening on its channel: taken for gone");
+        let mut conn = self.conn.clone();
+        let _: Result<Result<i64, _>, _> = tokio::time::timeout(
+            REDIS_TIMEOUT,
+            redis::cmd("DEL")
+                .arg(format!("tw:node:{node}"))
+                .query_async(&mut conn),
+        )
+        .await;
+        self.beat_now();
     }
 
     /// A seat in room `code`, wherever it is.
@@ -557,8 +584,13 @@ impl RedisDirectory {
         Err(unavailable("no free room code after 8 tries"))
     }
 
-    /// Asks `node` to host a room: its code.
-    async fn ask(&self, node: &str, mode: &str, private: bool) -> Result<String, ReserveError> {
+    /// Asks `node` to host a room: its code (`None`: the node is not listening).
+    async fn ask(
+        &self,
+        node: &str,
+        mode: &str,
+        private: bool,
+    ) -> Result<Option<String>, ReserveError> {
         let id = self.next_request.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         {
@@ -582,10 +614,9 @@ impl RedisDirectory {
             Ok(Ok(n)) if n > 0 => tokio::time::timeout(CREATE_TIMEOUT, rx).await,
             Ok(Ok(_)) => {
                 self.waiting.lock().remove(&id);
-                return Err(ReserveError::NoNode(format!(
-                    "node {node} is not listening"
-                )));
+                return Ok(None);
             }
+
             Ok(Err(e)) => {
                 self.waiting.lock().remove(&id);
                 return Err(unavailable(e));
@@ -596,7 +627,7 @@ impl RedisDirectory {
             }
         };
         match answer {
-            Ok(Ok(Ok(code))) => Ok(code),
+            Ok(Ok(Ok(code))) => Ok(Some(code)),
             Ok(Ok(Err(why))) => Err(ReserveError::NoNode(format!("node {node}: {why}"))),
             _ => {
                 self.waiting.lock().remove(&id);
