@@ -31,7 +31,7 @@ use crate::tick::Tick;
 /// resume token (and says whether it resumed), players replicate `disconnected`.
 /// 9: rooms: the join carries a seat token, the welcome names the room and its mode, and
 /// refusals of a seat have their own reasons.
-pub const PROTOCOL_VERSION: u16 = 10;
+pub const PROTOCOL_VERSION: u16 = 12;
 
 /// Longest resume token accepted, in bytes (a real one is about 40).
 pub const MAX_RESUME_TOKEN_BYTES: usize = 128;
