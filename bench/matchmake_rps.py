@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Matchmaking requests per second against a running tickwire-server on loopback.
 
-Usage: python3 bench/matchmake_rps.py HOST PORT SECONDS CONCURRENCY
-Each request is `POST /matchmake/arena` on a new connection (the server answers with
+Usage: python3 bench/matchmake_rps.py HOST PORT SECONDS CONCURRENCY [MODE]
+Each request is `POST /matchmake/MODE` (default arena) on a new connection (the server answers with
 `Connection: close`), as a browser's first request is. Bounded in time; loopback only.
 Run the server pinned to CPU 0 and this script to CPU 1 (taskset), with a short
 `--seat-ttl` and a high `--max-rooms`, since every answer reserves a seat.
@@ -15,8 +15,9 @@ HOST, PORT = sys.argv[1], int(sys.argv[2])
 if not HOST.startswith("127."):
     sys.exit("loopback only")
 DURATION, CONCURRENCY = float(sys.argv[3]), int(sys.argv[4])
+MODE = sys.argv[5] if len(sys.argv) > 5 else "arena"
 REQUEST = (
-    f"POST /matchmake/arena HTTP/1.1\r\nHost: {HOST}:{PORT}\r\n"
+    f"POST /matchmake/{MODE} HTTP/1.1\r\nHost: {HOST}:{PORT}\r\n"
     "Content-Length: 0\r\nConnection: close\r\n\r\n"
 ).encode()
 ok, refused, latencies = 0, 0, []

@@ -97,7 +97,7 @@ pub async fn run(spec: BotSpec, fleet: Arc<Fleet>) {
         res = connect => Some(res),
     };
     fleet.attempts.send_modify(|n| *n += 1);
-    let (mut conn, url) = match conn {
+    let (mut conn, mut url) = match conn {
         None => return,
         Some(Ok(Ok(c))) => c,
         Some(Ok(Err(JoinError::Seat(e)))) => {
@@ -146,8 +146,28 @@ pub async fn run(spec: BotSpec, fleet: Arc<Fleet>) {
         )
         .await;
         first = false;
-        let End::Disrupt(kind) = end else {
-            break end;
+        let kind = match end {
+            End::Disrupt(kind) => kind,
+            // The connection was lost (no close frame): resume where it was; when the room
+            // is gone (its node died), find a seat again and play on.
+            End::Failed(e) if lost(&e) => match recover(conn, &url, &spec, &fleet, &name).await {
+                Ok((c, u)) => {
+                    conn = c;
+                    url = u;
+                    continue;
+                }
+                Err(e) => {
+                    fleet.set_session(spec.index, |s| s.ended = Some(Instant::now()));
+                    stats.counters.connected.fetch_sub(1, Ordering::Relaxed);
+                    stats.add(|c| &c.disconnects, 1);
+                    stats.note_failure(
+                        &format!("in play: {}", failure::kind(&e)),
+                        format!("{name}: lost and not seated again: {e}"),
+                    );
+                    return;
+                }
+            },
+            end => break end,
         };
         let cut_at = Instant::now();
         let held = conn.cut();
@@ -226,6 +246,84 @@ pub async fn run(spec: BotSpec, fleet: Arc<Fleet>) {
                 format!("{name}: {e}"),
             );
         }
+    }
+}
+
+/// How long a bot whose room is gone keeps looking for a seat.
+const REJOIN_WINDOW: Duration = Duration::from_secs(20);
+
+/// Whether `e` is a connection lost without a close (a reset, an end of stream, a node
+/// killed), as opposed to a session the server ended with a reason.
+fn lost(e: &BotError) -> bool {
+    use tokio_tungstenite::tungstenite::error::ProtocolError;
+    use tokio_tungstenite::tungstenite::Error as Ws;
+    matches!(
+        e,
+        BotError::Ws(
+            Ws::Io(_)
+                | Ws::ConnectionClosed
+                | Ws::AlreadyClosed
+                | Ws::Protocol(ProtocolError::ResetWithoutClosingHandshake)
+        )
+    )
+}
+
+/// Whether a failed resume means the room is gone for good (refused `RoomGone` or
+/// `Expired`, or its node unreachable): then a new seat, through matchmaking.
+fn room_gone(e: &BotError) -> bool {
+    use tickwire_shared::protocol::{DisconnectReason, ResumeRefusal};
+    match e {
+        BotError::Disconnected(Some(d), _) => matches!(
+            d.reason,
+            DisconnectReason::Resume(ResumeRefusal::RoomGone | ResumeRefusal::Expired)
+        ),
+        e => lost(e) || matches!(e, BotError::Timeout),
+    }
+}
+
+/// After a lost connection: a resume at `url`; if the room is gone, a new seat (the join
+/// plan again, retried for up to [`REJOIN_WINDOW`] while dead nodes leave the directory).
+async fn recover(
+    conn: BotConnection,
+    url: &str,
+    spec: &BotSpec,
+    fleet: &Fleet,
+    name: &str,
+) -> Result<(BotConnection, String), BotError> {
+    let stats = &fleet.stats;
+    let held = conn.cut();
+    let err = match tokio::time::timeout(CONNECT_TIMEOUT, held.resume(url)).await {
+        Ok(Ok(c)) => return Ok((c, url.to_owned())),
+        Ok(Err(e)) => e,
+        Err(_) => BotError::Timeout,
+    };
+    if !room_gone(&err) {
+        return Err(err);
+    }
+    let deadline = Instant::now() + REJOIN_WINDOW;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let tried = tokio::select! {
+            () = spec.stop.cancelled() => return Err(err),
+            r = tokio::time::timeout(CONNECT_TIMEOUT, join(spec, fleet, name)) => r,
+        };
+        match tried {
+            Ok(Ok((c, u))) => {
+                stats.note_room(&c.welcome.room);
+                stats.add(|c| &c.rejoins, 1);
+                return Ok((c, u));
+            }
+            Ok(Err(JoinError::Join(e))) if Instant::now() + pause >= deadline => return Err(e),
+            Ok(Err(JoinError::Seat(e))) if Instant::now() + pause >= deadline => {
+                return Err(BotError::Protocol(format!("no seat: {e}")))
+            }
+            Err(_) if Instant::now() + pause >= deadline => return Err(BotError::Timeout),
+            _ => {}
+        }
+        // A seat on the dead node again (the directory drops it when its heartbeat
+        // expires): ask again shortly.
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
     }
 }
 

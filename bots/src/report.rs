@@ -244,6 +244,9 @@ pub struct Report {
     pub desyncs: u64,
     /// Sessions the server or the socket ended before the run did.
     pub disconnects: u64,
+    /// Connections lost whose room was gone (its node died): the bot found a seat again
+    /// through matchmaking and played on (not counted as disconnects).
+    pub rejoins: u64,
     /// Server frames that did not decode.
     pub decode_errors: u64,
     /// Sessions still open at the end of the window.

@@ -54,6 +54,9 @@ pub struct Counters {
     pub inputs: AtomicU64,
     /// WebSocket payload bytes sent.
     pub bytes_up: AtomicU64,
+    /// Players whose connection was lost and whose room was gone (its node died): seated
+    /// again through the rooms API (or quick play), playing on.
+    pub rejoins: AtomicU64,
 }
 
 /// A copy of the counters at one moment.

@@ -522,6 +522,10 @@ pub async fn run_until(
         bots_per_room,
         desyncs: end.desyncs,
         disconnects: end.disconnects,
+        rejoins: stats
+            .counters
+            .rejoins
+            .load(std::sync::atomic::Ordering::Relaxed),
         decode_errors: end.decode_errors,
         connected_at_end: s1.connected,
         window_s: window,

@@ -294,7 +294,16 @@ pub struct Seating {
     /// A page reloaded with a [`Ticket`] and not welcomed yet: what the page would have
     /// done without one (`Some(intent)`: that intent; `None`: the lobby).
     reloaded: Option<Option<Intent>>,
+    /// The room's WebSocket URL from its reservation (in a cluster, its node's): where a
+    /// resume goes (else the page's own host).
+    room_url: Option<String>,
+    /// Connections lost since the last welcome: past [`MAX_RESUME_TRIES`] the room's node
+    /// is taken for gone (killed, unreachable) and the player is seated again.
+    lost: u32,
 }
+
+/// Resumes tried without a welcome before the page gives the room up.
+pub const MAX_RESUME_TRIES: u32 = 3;
 
 impl Seating {
     /// Follows `intent` for a page at `page`.
@@ -308,6 +317,8 @@ impl Seating {
             refusals: 0,
             resume: None,
             reloaded: None,
+            room_url: None,
+            lost: 0,
         }
     }
 
@@ -334,7 +345,10 @@ impl Seating {
     fn resume_step(&self) -> Option<AfterDrop> {
         match (&self.room, &self.resume) {
             (Some(room), Some(token)) => Some(AfterDrop::Resume {
-                url: self.page.room_socket_url(room),
+                url: self
+                    .room_url
+                    .clone()
+                    .unwrap_or_else(|| self.page.room_socket_url(room)),
                 token: token.clone(),
             }),
             _ => None,
@@ -434,8 +448,10 @@ impl Seating {
                 (Some(r), Some(seat)) => {
                     self.room = Some(r.clone());
                     self.coming_back = false;
+                    let url = self.page.socket_url(a.url.as_deref());
+                    self.room_url = a.url.is_some().then(|| url.clone());
                     Next::Open {
-                        url: self.page.socket_url(a.url.as_deref()),
+                        url,
                         seat: Some(seat.clone()),
                     }
                 }
@@ -456,6 +472,11 @@ impl Seating {
                 "Room {room} is full. Pick another room, or press Quick play."
             )),
             503 if code == "shutting_down" => Next::Retry("the server is restarting".to_owned()),
+            // A cluster between states (a node draining or just lost, its directory
+            // unreachable for a moment): ask again after the backoff.
+            503 if matches!(code, "draining" | "no_node" | "directory_unavailable") => {
+                Next::Retry(format!("no game server can take you right now ({reason})"))
+            }
             503 => Next::Lobby(
                 "The server is at capacity right now: no room can be opened. Try again in a minute."
                     .to_owned(),
@@ -470,8 +491,12 @@ impl Seating {
     /// the player back after a lost connection (empty: the room does not hold players).
     /// Each welcome's token replaces the previous one.
     pub fn on_welcome(&mut self, room: &str, resume: &str) {
+        if self.room.as_deref() != Some(room) {
+            self.room_url = None;
+        }
         self.room = Some(room.to_owned());
         self.refusals = 0;
+        self.lost = 0;
         self.resume = (!resume.is_empty()).then(|| resume.to_owned());
         self.reloaded = None;
     }
@@ -500,6 +525,19 @@ impl Seating {
                 None => AfterDrop::Reseat,
             },
             None | Some(DisconnectReason::IdleTimeout | DisconnectReason::TooSlow) => {
+                self.lost += 1;
+                if self.lost > MAX_RESUME_TRIES && self.resume.is_some() {
+                    // The room's node does not answer (killed, or unreachable): the room
+                    // is as good as gone, quick play finds a seat elsewhere.
+                    self.resume = None;
+                    self.lost = 0;
+                    if matches!(self.intent, Intent::QuickPlay { .. }) {
+                        self.room = None;
+                        self.room_url = None;
+                        return AfterDrop::Now(self.start());
+                    }
+                    return AfterDrop::Reseat;
+                }
                 self.resume_step().unwrap_or(AfterDrop::Reseat)
             }
             // The player is gone from the room (kicked, the room failed, the server
@@ -813,6 +851,53 @@ mod tests {
         // A room that holds nobody hands out no token: a new seat, as before.
         s.on_welcome("KX3PQR", "");
         assert_eq!(s.on_drop(None), AfterDrop::Reseat);
+    }
+
+    #[test]
+    fn a_resume_goes_to_the_rooms_node_and_a_node_gone_for_good_means_a_new_seat() {
+        let mut s = Seating::new(
+            page(),
+            Intent::QuickPlay {
+                mode: Some("arena".into()),
+            },
+        );
+        let _ = s.start();
+        // In a cluster the reservation names the room's node.
+        let on_node_2 = ApiAnswer {
+            url: Some("ws://node2.game.test/ws?room=KX3PQR".into()),
+            ..reservation("KX3PQR", "seat1")
+        };
+        let _ = s.on_answer(Some(200), &on_node_2);
+        s.on_welcome("KX3PQR", "r1");
+        let to_node_2 = AfterDrop::Resume {
+            url: "ws://node2.game.test/ws?room=KX3PQR".into(),
+            token: "r1".into(),
+        };
+        // The node was killed: its resumes never get a welcome.
+        for _ in 0..MAX_RESUME_TRIES {
+            assert_eq!(s.on_drop(None), to_node_2);
+        }
+        assert_eq!(
+            s.on_drop(None),
+            AfterDrop::Now(Next::Call(ApiCall {
+                method: "POST",
+                path: "/matchmake/arena".into(),
+                body: None
+            })),
+            "quick play matchmakes again"
+        );
+        // A node just lost and still listed: the cluster says so, the page asks again.
+        assert!(matches!(
+            s.on_answer(Some(503), &refusal("no_node")),
+            Next::Retry(_)
+        ));
+        // Refused "room gone" by a live node: matchmaking at once, too.
+        let _ = s.on_answer(Some(200), &reservation("NEWRM1", "seat2"));
+        s.on_welcome("NEWRM1", "r2");
+        assert!(matches!(
+            s.on_drop(Some(DisconnectReason::Resume(ResumeRefusal::RoomGone))),
+            AfterDrop::Now(Next::Call(_))
+        ));
     }
 
     #[test]

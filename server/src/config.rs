@@ -43,6 +43,28 @@ pub struct Config {
     #[arg(long, env = "TICKWIRE_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
 
+    /// A shared room directory in Redis (`redis://host:port/db`): several processes (nodes)
+    /// then serve one cluster: any node matchmakes into the rooms of every live node, and
+    /// new rooms go to the least-loaded node. Without it the directory is this process.
+    #[arg(long, env = "TICKWIRE_REDIS", hide_env_values = true)]
+    pub redis: Option<String>,
+
+    /// How clients reach this node's WebSocket (e.g. `wss://node2.game.example`, behind a
+    /// proxy): reservations for its rooms say `{public-url}/ws?room=CODE`. Default: the
+    /// address it listens on (`ws://ADDR`). With `--redis` only.
+    #[arg(long, env = "TICKWIRE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// This node's name in the cluster directory. Default: generated at start.
+    #[arg(long, env = "TICKWIRE_NODE_ID")]
+    pub node_id: Option<String>,
+
+    /// On SIGTERM, drain first for up to this long: no new rooms or seats here, the rooms
+    /// play on until their players leave (or the time is up), then the shutdown (1001).
+    /// 0: shut down at once.
+    #[arg(long, env = "TICKWIRE_DRAIN_TIMEOUT", default_value = "0s", value_parser = parse_duration)]
+    pub drain_timeout: Duration,
+
     /// How long a seat reservation waits for its WebSocket join.
     #[arg(long, default_value = "15s", value_parser = parse_duration)]
     pub seat_ttl: Duration,
@@ -343,6 +365,24 @@ impl Config {
         if self.seat_ttl.is_zero() {
             return err("--seat-ttl must be above zero");
         }
+        if self.redis.is_some() && self.secret.is_none() {
+            return err("--redis needs --secret, the same on every node (seat tokens are checked by the room's node)");
+        }
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+                return err("--public-url must start with ws:// or wss://");
+            }
+        }
+        if let Some(id) = &self.node_id {
+            if id.is_empty()
+                || id.len() > 64
+                || !id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+            {
+                return err("--node-id must be 1 to 64 of A-Z a-z 0-9 - _ .");
+            }
+        }
         if self.baseline_step > 1 && self.baselines != BaselineMode::Acked {
             return err("--baseline-step applies to --baselines acked");
         }
@@ -436,6 +476,14 @@ mod tests {
             c.validate().is_err(),
             "a baseline step needs acknowledged baselines"
         );
+        let c = Config::parse_from(["x", "--redis", "redis://127.0.0.1:6379/0"]);
+        assert!(c.validate().is_err(), "a cluster needs its shared secret");
+        let c = Config::parse_from(["x", "--redis", "redis://r/0", "--secret", "s"]);
+        c.validate().expect("a node of a cluster");
+        let c = Config::parse_from(["x", "--public-url", "http://node2"]);
+        assert!(c.validate().is_err(), "a WebSocket URL");
+        let c = Config::parse_from(["x", "--node-id", "node 2"]);
+        assert!(c.validate().is_err(), "no spaces in a node id");
         let c = Config::parse_from(["x", "--baselines", "acked", "--baseline-step", "4"]);
         c.validate().expect("acknowledged baselines on a lattice");
         assert_eq!(c.baselines, BaselineMode::Acked);

@@ -15,6 +15,7 @@
 //! the server should shut down.
 
 pub mod config;
+pub mod directory;
 pub mod front;
 pub mod metrics;
 pub mod net;
@@ -46,14 +47,19 @@ pub enum ServerError {
     /// `--auth-jwt-key` holds no usable key.
     #[error("--auth-jwt-key: {0}")]
     Auth(String),
+    /// `--redis`: a bad URL, or Redis unreachable at start.
+    #[error("{0}")]
+    Redis(String),
 }
 
 /// State every connection task shares.
 pub struct Shared {
     /// Configuration in force.
     pub config: Config,
-    /// The rooms players join.
+    /// The rooms hosted here.
     pub rooms: Arc<Registry>,
+    /// Where rooms are found and seats reserved: this process, or the cluster's Redis.
+    pub directory: directory::Directory,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
     /// Connection tasks, awaited at shutdown.
@@ -132,20 +138,62 @@ pub async fn run(
     }
     let cancel = CancellationToken::new();
     let metrics = Arc::new(metrics::Metrics::new());
+    let (events, events_rx) = match config.redis {
+        Some(_) => {
+            let (tx, rx) = tokio::sync::mpsc::channel(4096);
+            (Some(tx), Some(rx))
+        }
+        None => (None, None),
+    };
     let registry = Registry::new(
         modes,
         RegistryConfig {
             max_rooms: config.max_rooms,
             seat_ttl: config.seat_ttl,
             secret: config.secret.clone(),
+            events,
         },
         metrics.clone(),
         cancel.child_token(),
     );
+    let directory = match (&config.redis, events_rx) {
+        (Some(url), Some(rx)) => {
+            let node = config
+                .node_id
+                .clone()
+                .unwrap_or_else(|| format!("node-{:08x}", registry.random_nonce() as u32));
+            let public_url = match &config.public_url {
+                Some(u) => u.trim_end_matches('/').to_owned(),
+                None => {
+                    let addr = listener
+                        .local_addr()
+                        .map_err(|e| ServerError::Redis(e.to_string()))?;
+                    if addr.ip().is_unspecified() {
+                        tracing::warn!(%addr, "--redis without --public-url on an unspecified address: reservations for this node's rooms name ws://{addr}, which clients cannot reach; set --public-url");
+                    }
+                    format!("ws://{addr}")
+                }
+            };
+            let dir = directory::redis::RedisDirectory::connect(
+                url,
+                node,
+                public_url,
+                registry.clone(),
+                rx,
+                cancel.child_token(),
+            )
+            .await
+            .map_err(ServerError::Redis)?;
+            directory::Directory::Redis(dir)
+        }
+        _ => directory::Directory::Local(registry.clone()),
+    };
     let grace = config.shutdown_grace;
+    let drain = config.drain_timeout;
     let shared = Arc::new(Shared {
         config,
         rooms: registry.clone(),
+        directory: directory.clone(),
         shutdown: cancel.clone(),
         tasks: TaskTracker::new(),
         metrics,
@@ -175,6 +223,9 @@ pub async fn run(
         ))
     };
     shutdown.await;
+    if !drain.is_zero() {
+        drain_rooms(&directory, drain).await;
+    }
     info!("shutting down");
     cancel.cancel();
     let _ = accept.await;
@@ -187,5 +238,26 @@ pub async fn run(
     if tokio::time::timeout(grace, closed).await.is_err() {
         tracing::warn!("connections still open after the grace period");
     }
+    if let directory::Directory::Redis(dir) = &directory {
+        dir.leave().await;
+    }
     Ok(())
+}
+
+/// Drains the node (`--drain-timeout`): no new rooms or seats here, the rooms play on
+/// until no seat is taken in any of them or `limit` passes.
+async fn drain_rooms(directory: &directory::Directory, limit: std::time::Duration) {
+    directory.drain();
+    let registry = directory.registry();
+    info!(
+        seats = registry.seats_taken(),
+        limit_s = limit.as_secs_f64(),
+        "draining: no new rooms or seats; waiting for the players to leave"
+    );
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut every = tokio::time::interval(std::time::Duration::from_millis(100));
+    while registry.seats_taken() > 0 && tokio::time::Instant::now() < deadline {
+        every.tick().await;
+    }
+    info!(seats = registry.seats_taken(), "drained");
 }

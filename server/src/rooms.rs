@@ -23,6 +23,7 @@ pub mod modes;
 pub mod seats;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -39,7 +40,8 @@ pub use entry::{RoomEntry, RoomInfo};
 pub use id::RoomId;
 use lifecycle::release_locked;
 pub use modes::{Mode, Modes};
-use seats::{Seat, SeatSigner};
+use seats::Seat;
+pub use seats::SeatSigner;
 
 /// How often expired reservations and empty rooms are looked for.
 pub const SWEEP_EVERY: Duration = Duration::from_millis(100);
@@ -65,6 +67,25 @@ pub enum ReserveError {
     /// The server is shutting down.
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// The node is draining (SIGTERM with `--drain-timeout`): no new rooms or seats here.
+    #[error("this node is draining: no new rooms or seats")]
+    Draining,
+    /// The shared directory (Redis) cannot be reached or did not answer.
+    #[error("the room directory is unavailable: {0}")]
+    Unavailable(String),
+    /// No live node could host a new room, or the chosen one did not answer.
+    #[error("no node can host the room: {0}")]
+    NoNode(String),
+}
+
+/// What the registry tells the cluster directory about the rooms it hosts (bounded
+/// channel; when it is full the directory resynchronises from [`Registry::hosted`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoomEvent {
+    /// A claimed seat of this room was freed (a player left for good).
+    Released(RoomId),
+    /// The room ended (disposed or failed).
+    Removed(RoomId),
 }
 
 /// One seat reserved: what the client needs to join.
@@ -135,6 +156,12 @@ pub struct Registry {
     shutdown: CancellationToken,
     /// The rooms' supervisor tasks.
     tasks: TaskTracker,
+    /// Clustered: where freed seats and ended rooms are announced.
+    events: Option<tokio::sync::mpsc::Sender<RoomEvent>>,
+    /// An announcement was lost (channel full): the directory must resynchronise.
+    resync: AtomicBool,
+    /// Draining: no new rooms or seats.
+    draining: AtomicBool,
 }
 
 /// Settings of the registry (from the server's configuration).
@@ -146,6 +173,10 @@ pub struct RegistryConfig {
     pub seat_ttl: Duration,
     /// The secret seat tokens are signed with (`None`: random).
     pub secret: Option<String>,
+    /// Clustered (`--redis`): seats are reserved in the shared directory, this registry
+    /// counts claimed seats only, tells the directory of freed seats and ended rooms here,
+    /// and leaves the disposal of empty rooms to it ([`Registry::idle_rooms`]).
+    pub events: Option<tokio::sync::mpsc::Sender<RoomEvent>>,
 }
 
 impl Registry {
@@ -167,6 +198,9 @@ impl Registry {
             rng: SystemRandom::new(),
             shutdown,
             tasks: TaskTracker::new(),
+            events: config.events,
+            resync: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
         })
     }
 
@@ -203,7 +237,7 @@ impl Registry {
             .map(|s| s.entry.id);
         let id = match best {
             Some(id) => id,
-            None => self.create_locked(&mut state, mode, false)?,
+            None => self.create_locked(&mut state, mode, false, None)?,
         };
         self.reserve_locked(&mut state, id, who)
     }
@@ -220,7 +254,7 @@ impl Registry {
     ) -> Result<Reservation, ReserveError> {
         let mode = self.mode(mode)?;
         let mut state = self.state.lock();
-        let id = self.create_locked(&mut state, mode, private)?;
+        let id = self.create_locked(&mut state, mode, private, None)?;
         self.reserve_locked(&mut state, id, who)
     }
 
@@ -277,6 +311,7 @@ impl Registry {
             guard: SeatGuard {
                 registry: Arc::downgrade(self),
                 room: pending.room,
+                announce: false,
             },
             who: pending.who,
         })
@@ -340,6 +375,121 @@ impl Registry {
             .map(|s| RoomInfo::new(&s.entry, s.taken))
     }
 
+    /// The signer of seat and resume tokens.
+    #[must_use]
+    pub fn signer(&self) -> &SeatSigner {
+        &self.signer
+    }
+
+    /// How long a reservation waits for its join.
+    #[must_use]
+    pub fn seat_ttl(&self) -> Duration {
+        self.seat_ttl
+    }
+
+    /// A random nonce (clustered reservations: unique across nodes).
+    #[must_use]
+    pub fn random_nonce(&self) -> u64 {
+        let mut b = [0u8; 8];
+        ring::rand::SecureRandom::fill(&self.rng, &mut b).expect("the system's random source");
+        u64::from_be_bytes(b)
+    }
+
+    /// A random room code not hosted here.
+    #[must_use]
+    pub fn random_id(&self) -> RoomId {
+        RoomId::random(&self.rng)
+    }
+
+    /// Whether the node is draining.
+    #[must_use]
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    /// Starts draining: no new rooms or seats here; the rooms play on.
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Seats taken over every room (players, those held for a resume, and reservations
+    /// waiting for their join).
+    #[must_use]
+    pub fn seats_taken(&self) -> usize {
+        self.state.lock().rooms.values().map(|s| s.taken).sum()
+    }
+
+    /// Clustered: a room of `mode` with code `id` (chosen by the directory), started here.
+    ///
+    /// # Errors
+    /// [`ReserveError::AtCapacity`], [`ReserveError::Draining`], [`ReserveError::ShuttingDown`].
+    pub fn host(
+        self: &Arc<Self>,
+        id: RoomId,
+        mode: &str,
+        private: bool,
+    ) -> Result<Arc<RoomEntry>, ReserveError> {
+        let mode = self.mode(mode)?;
+        let mut state = self.state.lock();
+        if state.rooms.contains_key(&id) {
+            return Err(ReserveError::UnknownRoom(id.to_string()));
+        }
+        let id = self.create_locked(&mut state, mode, private, Some(id))?;
+        Ok(state.rooms[&id].entry.clone())
+    }
+
+    /// Clustered: takes a seat of hosted room `id` for a claim the directory is about to
+    /// count (the seat is counted here first, so that this registry never counts fewer
+    /// seats than the directory; [`SeatGuard::counted`] once the directory agreed).
+    ///
+    /// # Errors
+    /// [`SeatRefusal::RoomGone`]: no such room here.
+    pub fn hold(self: &Arc<Self>, id: RoomId) -> Result<(Arc<RoomEntry>, SeatGuard), SeatRefusal> {
+        let mut state = self.state.lock();
+        let slot = state.rooms.get_mut(&id).ok_or(SeatRefusal::RoomGone)?;
+        slot.taken += 1;
+        slot.empty_since = None;
+        Ok((
+            slot.entry.clone(),
+            SeatGuard {
+                registry: Arc::downgrade(self),
+                room: id,
+                announce: false,
+            },
+        ))
+    }
+
+    /// Whether the room is hosted here.
+    #[must_use]
+    pub fn hosts(&self, id: RoomId) -> bool {
+        self.state.lock().rooms.contains_key(&id)
+    }
+
+    /// The rooms hosted here with their seats taken (claimed seats, when clustered).
+    #[must_use]
+    pub fn hosted(&self) -> Vec<(Arc<RoomEntry>, usize)> {
+        self.state
+            .lock()
+            .rooms
+            .values()
+            .map(|s| (s.entry.clone(), s.taken))
+            .collect()
+    }
+
+    /// Clustered: whether an announcement was lost since the last call (then the directory
+    /// rewrites every hosted room's count from [`Registry::hosted`]).
+    pub fn take_resync(&self) -> bool {
+        self.resync.swap(false, Ordering::Relaxed)
+    }
+
+    fn announce(&self, event: RoomEvent) {
+        if let Some(tx) = &self.events {
+            if tx.try_send(event).is_err() {
+                self.resync.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
     fn mode(&self, name: &str) -> Result<Arc<Mode>, ReserveError> {
         self.modes
             .get(name)
@@ -355,6 +505,9 @@ impl Registry {
     ) -> Result<Reservation, ReserveError> {
         if self.shutdown.is_cancelled() {
             return Err(ReserveError::ShuttingDown);
+        }
+        if self.is_draining() {
+            return Err(ReserveError::Draining);
         }
         let slot = state
             .rooms
@@ -394,12 +547,24 @@ impl Registry {
 pub struct SeatGuard {
     registry: Weak<Registry>,
     room: RoomId,
+    /// Clustered, once the directory counted the claim: its release is announced.
+    announce: bool,
+}
+
+impl SeatGuard {
+    /// The directory counted this seat's claim: announce its release.
+    pub fn counted(&mut self) {
+        self.announce = true;
+    }
 }
 
 impl Drop for SeatGuard {
     fn drop(&mut self) {
         if let Some(registry) = self.registry.upgrade() {
             release_locked(&mut registry.state.lock(), self.room);
+            if self.announce {
+                registry.announce(RoomEvent::Released(self.room));
+            }
         }
     }
 }

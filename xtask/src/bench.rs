@@ -8,6 +8,7 @@
 //! `/proc`. It prints a table and appends one JSON line to `bench/results.jsonl`. Every
 //! process it starts is stopped by PID, also on error.
 
+mod cluster;
 mod feel;
 mod probe;
 mod procs;
@@ -34,7 +35,7 @@ use scenario::{open_world_side, parse_scenario, write_open_world_map, Kind};
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
     /// arena, combat or open-world (also accepted with the size: arena-200); rooms-RxP,
-    /// rooms-churn, rooms-idle; feel (16 feel probes in combat at 50 ± 10 ms each way, then
+    /// rooms-churn, rooms-idle; cluster-K; feel (16 feel probes in combat at 50 ± 10 ms each way, then
     /// with a 200 ms stall every 2 s).
     scenario: String,
     /// Players (bots).
@@ -103,6 +104,9 @@ pub struct BenchArgs {
 
 /// Runs one benchmark.
 pub fn bench(args: &BenchArgs) -> Result<()> {
+    if let Some(k) = cluster::parse(&args.scenario)? {
+        return cluster::run(args, k);
+    }
     if let Some(scenario) = rooms::parse(&args.scenario)? {
         return rooms::run(args, &scenario);
     }

@@ -15,6 +15,7 @@ mod client;
 mod fuzz;
 mod idle;
 mod nginx;
+mod redis;
 mod util;
 
 use std::path::PathBuf;
@@ -35,6 +36,10 @@ struct Cli {
 enum Cmd {
     /// Build the browser client and run the server (release) on http://127.0.0.1:8080/.
     Run {
+        /// Start a local redis-server and this many nodes sharing it (`--redis`), on
+        /// ports 8080, 8081...
+        #[arg(long)]
+        cluster: Option<u16>,
         /// Arguments passed to tickwire-server (after `--`).
         #[arg(last = true)]
         server_args: Vec<String>,
@@ -66,7 +71,14 @@ enum Cmd {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Run { server_args } => run(&server_args),
+        Cmd::Run {
+            cluster: Some(k),
+            server_args,
+        } => run_cluster(k, &server_args),
+        Cmd::Run {
+            cluster: None,
+            server_args,
+        } => run(&server_args),
         Cmd::Test { no_browser } => test(no_browser),
         Cmd::Client => client_build().map(|_| ()),
         Cmd::ClippyWasm => client::clippy(&root()),
@@ -96,6 +108,83 @@ fn run(server_args: &[String]) -> Result<()> {
     run_cmd(&mut c)
 }
 
+/// `cargo xtask run --cluster K`: a redis-server of its own (a free loopback port, no
+/// persistence) and K nodes on http://127.0.0.1:8080/, :8081/... sharing it, until Ctrl-C;
+/// every process stopped by its PID.
+fn run_cluster(k: u16, server_args: &[String]) -> Result<()> {
+    use std::process::{Command, Stdio};
+    anyhow::ensure!((1..=16).contains(&k), "--cluster takes 1 to 16 nodes");
+    redis::ensure()?;
+    let out = client_build()?;
+    run_cmd(cargo().args(["build", "--release", "--package", "tickwire-server"]))?;
+    let bin = root()
+        .join("target")
+        .join("release")
+        .join("tickwire-server");
+    let port = redis::free_port()?;
+    let mut children = Vec::new();
+    let redis_child = Command::new("redis-server")
+        .args(redis::server_args(port))
+        .stdout(Stdio::null())
+        .spawn()?;
+    children.push(redis_child);
+    let stop_all = |children: &mut Vec<std::process::Child>| {
+        for c in children.iter_mut().rev() {
+            if !matches!(c.try_wait(), Ok(None)) {
+                continue;
+            }
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let _ = c.wait();
+        }
+    };
+    if let Err(e) = redis::wait_ready(port) {
+        stop_all(&mut children);
+        return Err(e);
+    }
+    let secret = format!("local-cluster-{}", std::process::id());
+    for i in 0..k {
+        let addr = format!("127.0.0.1:{}", 8080 + i);
+        let node = Command::new(&bin)
+            .arg("--client-dir")
+            .arg(&out)
+            .args([
+                "--bind",
+                &addr,
+                "--redis",
+                &format!("redis://127.0.0.1:{port}/0"),
+            ])
+            .args(["--secret", &secret, "--node-id", &format!("node-{}", i + 1)])
+            .args(server_args)
+            .spawn();
+        match node {
+            Ok(c) => children.push(c),
+            Err(e) => {
+                stop_all(&mut children);
+                return Err(e.into());
+            }
+        }
+    }
+    println!(
+        "redis-server on 127.0.0.1:{port}; {k} nodes on http://127.0.0.1:8080/ to :{} (Ctrl-C stops them all)",
+        8080 + k - 1
+    );
+    // The nodes stop on the terminal's Ctrl-C with us; wait for the first to end, then
+    // stop the rest by PID.
+    loop {
+        if children
+            .iter_mut()
+            .any(|c| matches!(c.try_wait(), Ok(Some(_))))
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    stop_all(&mut children);
+    Ok(())
+}
+
 fn test(no_browser: bool) -> Result<()> {
     let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
     println!("==> cargo xtask test (CI={ci})");
@@ -115,6 +204,7 @@ fn test(no_browser: bool) -> Result<()> {
         client::ensure_chromium()?;
     }
     nginx::ensure()?;
+    redis::ensure()?;
     let mut t = cargo();
     if util::has_nextest() {
         t.args([

@@ -2,7 +2,7 @@
 //!
 //! | method, path | answer |
 //! | --- | --- |
-//! | `POST /matchmake/{mode}` | a seat reservation (join-or-create); 404 unknown mode; 503 at capacity |
+//! | `POST /matchmake/{mode}` | a seat reservation (join-or-create); 404 unknown mode; 503 at capacity, draining, or the directory (Redis) unavailable |
 //! | `POST /rooms` `{"mode", "private"}` | a seat reservation in a new room |
 //! | `POST /rooms/{code}/seat` | a seat reservation in that room; 404 unknown; 409 full |
 //! | `GET /rooms?mode=` | the public rooms |
@@ -21,8 +21,9 @@ use serde_json::json;
 use tokio::net::TcpStream;
 
 use super::auth;
+use crate::directory::Seated;
 use crate::net::http::{self, Request};
-use crate::rooms::{Identity, Reservation, ReserveError};
+use crate::rooms::ReserveError;
 use crate::Shared;
 
 /// An answer: status and JSON body.
@@ -40,7 +41,7 @@ pub fn is_api(req: &Request) -> bool {
 /// Answers one API request (its body already read).
 pub async fn serve(stream: &mut TcpStream, req: &Request, body: &[u8], shared: &Shared) {
     let clock = Instant::now();
-    let (endpoint, (status, answer)) = route(req, body, shared);
+    let (endpoint, (status, answer)) = route(req, body, shared).await;
     let outcome = if status < 300 {
         "ok"
     } else {
@@ -57,50 +58,59 @@ pub async fn serve(stream: &mut TcpStream, req: &Request, body: &[u8], shared: &
     let _ = http::respond(stream, status, "application/json", &body, "").await;
 }
 
-fn route(req: &Request, body: &[u8], shared: &Shared) -> (&'static str, Answer) {
+async fn route(req: &Request, body: &[u8], shared: &Shared) -> (&'static str, Answer) {
     let parts: Vec<&str> = req.path.trim_matches('/').split('/').collect();
-    let rooms = &shared.rooms;
+    let rooms = &shared.directory;
+    let who = || auth::identify(req, shared.auth.as_ref());
     match (req.method.as_str(), parts.as_slice()) {
         ("POST", ["matchmake", mode]) => (
             "matchmake",
-            with_identity(req, shared, |who| {
-                reservation(req, rooms.matchmake(mode, who))
-            }),
+            match who() {
+                Ok(who) => reservation(req, rooms.matchmake(mode, who).await),
+                Err(e) => unauthorized(&e),
+            },
         ),
         ("POST", ["rooms"]) => (
             "create",
-            with_identity(req, shared, |who| {
-                let ask: CreateRoom = match serde_json::from_slice(body) {
-                    Ok(a) => a,
-                    Err(e) => return refusal(400, "bad_request", &e.to_string()),
-                };
-                let mode = ask
-                    .mode
-                    .unwrap_or_else(|| rooms.modes().default_mode().name.clone());
-                reservation(req, rooms.create(&mode, ask.private, who))
-            }),
+            match who() {
+                Ok(who) => match serde_json::from_slice::<CreateRoom>(body) {
+                    Ok(ask) => {
+                        let mode = ask.mode.unwrap_or_else(|| {
+                            rooms.registry().modes().default_mode().name.clone()
+                        });
+                        reservation(req, rooms.create(&mode, ask.private, who).await)
+                    }
+                    Err(e) => refusal(400, "bad_request", &e.to_string()),
+                },
+                Err(e) => unauthorized(&e),
+            },
         ),
         ("POST", ["rooms", code, "seat"]) => (
             "seat",
-            with_identity(req, shared, |who| {
-                reservation(req, rooms.seat_in(code, who))
-            }),
+            match who() {
+                Ok(who) => reservation(req, rooms.seat_in(code, who).await),
+                Err(e) => unauthorized(&e),
+            },
         ),
-        ("GET" | "HEAD", ["rooms"]) => {
-            let list = rooms.list(req.query_param("mode"));
-            ("list", (200, json!(list)))
-        }
+        ("GET" | "HEAD", ["rooms"]) => (
+            "list",
+            match rooms.list(req.query_param("mode")).await {
+                Ok(list) => (200, json!(list)),
+                Err(e) => refused(&e),
+            },
+        ),
         ("GET" | "HEAD", ["rooms", code]) => (
             "info",
-            match rooms.info(code) {
-                Some(info) => (200, json!(info)),
-                None => refusal(404, "unknown_room", &format!("no room `{code}`")),
+            match rooms.info(code).await {
+                Ok(Some(info)) => (200, json!(info)),
+                Ok(None) => refusal(404, "unknown_room", &format!("no room `{code}`")),
+                Err(e) => refused(&e),
             },
         ),
         #[cfg(feature = "test-hooks")]
         ("POST", ["debug", "rooms", code, "panic"]) => (
             "debug",
-            if rooms.panic_room(code) {
+            if rooms.registry().panic_room(code) {
                 (200, json!({"panicking": code}))
             } else {
                 refusal(404, "unknown_room", &format!("no room `{code}`"))
@@ -120,40 +130,42 @@ struct CreateRoom {
     private: bool,
 }
 
-/// Runs `f` with the caller's identity; without a valid one where one is required, 401.
-fn with_identity(
-    req: &Request,
-    shared: &Shared,
-    f: impl FnOnce(Option<Identity>) -> Answer,
-) -> Answer {
-    match auth::identify(req, shared.auth.as_ref()) {
-        Ok(who) => f(who),
-        Err(e) => refusal(401, "unauthorized", &e.to_string()),
-    }
+fn unauthorized(e: &impl std::fmt::Display) -> Answer {
+    refusal(401, "unauthorized", &e.to_string())
 }
 
-fn reservation(req: &Request, r: Result<Reservation, ReserveError>) -> Answer {
+/// The status and body of a refused reservation.
+fn refused(e: &ReserveError) -> Answer {
+    let (status, code) = match e {
+        ReserveError::UnknownMode(_) => (404, "unknown_mode"),
+        ReserveError::UnknownRoom(_) => (404, "unknown_room"),
+        ReserveError::NotPublic(_) => (404, "not_public"),
+        ReserveError::Full(_) => (409, "room_full"),
+        ReserveError::AtCapacity(_) => (503, "at_capacity"),
+        ReserveError::ShuttingDown => (503, "shutting_down"),
+        ReserveError::Draining => (503, "draining"),
+        ReserveError::Unavailable(_) => (503, "directory_unavailable"),
+        ReserveError::NoNode(_) => (503, "no_node"),
+    };
+    refusal(status, code, &e.to_string())
+}
+
+fn reservation(req: &Request, r: Result<Seated, ReserveError>) -> Answer {
     let r = match r {
         Ok(r) => r,
-        Err(e) => {
-            let (status, code) = match &e {
-                ReserveError::UnknownMode(_) => (404, "unknown_mode"),
-                ReserveError::UnknownRoom(_) => (404, "unknown_room"),
-                ReserveError::NotPublic(_) => (404, "not_public"),
-                ReserveError::Full(_) => (409, "room_full"),
-                ReserveError::AtCapacity(_) => (503, "at_capacity"),
-                ReserveError::ShuttingDown => (503, "shutting_down"),
-            };
-            return refusal(status, code, &e.to_string());
-        }
+        Err(e) => return refused(&e),
     };
-    let host = req.header("host").unwrap_or("127.0.0.1");
+    // This node's room: the address the client used; another node's: its --public-url.
+    let url = r.url.unwrap_or_else(|| {
+        let host = req.header("host").unwrap_or("127.0.0.1");
+        format!("ws://{host}/ws?room={}", r.room)
+    });
     (
         200,
         json!({
-            "room": r.room.id.to_string(),
-            "mode": r.room.mode.name,
-            "url": format!("ws://{host}/ws?room={}", r.room.id),
+            "room": r.room,
+            "mode": r.mode,
+            "url": url,
             "seat": r.token,
             "expires_in_ms": r.expires_in.as_millis() as u64,
         }),

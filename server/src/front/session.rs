@@ -17,6 +17,7 @@ use tickwire_shared::protocol::{
 };
 use tickwire_shared::Tick;
 
+use crate::directory::ClaimError;
 use crate::net::close::{binary_payload, close_conn, Closing};
 use crate::net::game_socket::GameSocket;
 use crate::room::{Arrival, Ending, Lease, RoomCommand};
@@ -55,7 +56,10 @@ pub async fn run(mut conn: GameSocket, shared: &Shared, asked: Asked) {
             )),
         },
     };
-    let placed = hello.and_then(|hello| place(shared, hello, asked));
+    let placed = match hello {
+        Ok(hello) => place(shared, hello, asked).await,
+        Err(e) => Err(e),
+    };
     let (room, place) = match placed {
         Ok(p) => p,
         Err(closing) => {
@@ -140,10 +144,14 @@ impl Place {
 }
 
 /// Where the session goes: its room, and its place there (a seat, or a held player).
-fn place(shared: &Shared, hello: Hello, asked: Asked) -> Result<(Arc<RoomEntry>, Place), Closing> {
+async fn place(
+    shared: &Shared,
+    hello: Hello,
+    asked: Asked,
+) -> Result<(Arc<RoomEntry>, Place), Closing> {
     match hello {
         Hello::Join(join) => {
-            let (name, claimed) = seat(shared, join, asked)?;
+            let (name, claimed) = seat(shared, join, asked).await?;
             let lease = Lease::new(claimed.guard);
             Ok((claimed.room, Place::Join { name, lease }))
         }
@@ -187,7 +195,7 @@ fn resume_refused(why: ResumeRefusal) -> Closing {
 
 /// The seat this join takes, and the player's name (the verified identity's, else the
 /// join's).
-fn seat(shared: &Shared, join: Join, asked: Asked) -> Result<(String, Claimed), Closing> {
+async fn seat(shared: &Shared, join: Join, asked: Asked) -> Result<(String, Claimed), Closing> {
     let room = url_room(&asked).map_err(|()| seat_refused(SeatRefusal::RoomGone))?;
     let token = join.seat.or(asked.seat);
     let claimed = match (token, asked.room) {
@@ -195,13 +203,23 @@ fn seat(shared: &Shared, join: Join, asked: Asked) -> Result<(String, Claimed), 
             if token.len() > MAX_SEAT_TOKEN_BYTES {
                 return Err(seat_refused(SeatRefusal::Invalid));
             }
-            shared.rooms.claim(&token, room).map_err(seat_refused)?
+            match shared.directory.claim(&token, room).await {
+                Ok(c) => c,
+                Err(ClaimError::Refused(why)) => return Err(seat_refused(why)),
+                Err(ClaimError::Unavailable(e)) => {
+                    return Err(Closing::with_reason(
+                        CloseCode::Again,
+                        DisconnectReason::ServerFull,
+                        format!("the room directory is unavailable: {e}"),
+                    ))
+                }
+            }
         }
         // A room's URL, or a server whose players come from the game's backend (their
         // identity is in the reservation): a seat is required.
         (None, Some(_)) => return Err(seat_refused(SeatRefusal::Missing)),
         (None, None) if shared.auth.is_some() => return Err(seat_refused(SeatRefusal::Missing)),
-        (None, None) => shared.rooms.quick_play().map_err(|e| {
+        (None, None) => shared.directory.quick_play().await.map_err(|e| {
             Closing::with_reason(
                 CloseCode::Again,
                 DisconnectReason::ServerFull,

@@ -124,6 +124,9 @@ pub struct RoomInfo {
     pub tick_work_us: u64,
     /// Longest tick so far, microseconds.
     pub tick_work_max_us: u64,
+    /// The node hosting it (clustered only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 impl RoomInfo {
@@ -142,6 +145,7 @@ impl RoomInfo {
             ticks: f.ticks(),
             tick_work_us: f.last_work_us(),
             tick_work_max_us: f.max_work_us(),
+            node: None,
         }
     }
 }

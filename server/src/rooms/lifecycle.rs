@@ -26,20 +26,37 @@ impl Registry {
             state.pending.remove(&nonce);
             release_locked(&mut state, room);
         }
-        let idle: Vec<RoomId> = state
-            .rooms
-            .values()
-            .filter(|s| {
-                s.empty_since
-                    .is_some_and(|t| now.saturating_duration_since(t) >= s.entry.mode.empty_ttl)
-            })
-            .map(|s| s.entry.id)
-            .collect();
-        for id in idle {
-            if let Some(slot) = state.rooms.remove(&id) {
-                info!(room = %id, mode = %slot.entry.mode.name, "empty room disposed");
-                slot.entry.cancel.cancel();
+        if self.events.is_some() {
+            // Clustered: the directory retires idle rooms (`idle_rooms`, `dispose_if_empty`), as
+            // seats reserved on other nodes are counted there.
+            return;
+        }
+        for id in idle_locked(&state, now) {
+            dispose_locked(&mut state, id);
+        }
+    }
+
+    /// Clustered: the rooms empty here for their mode's `empty_ttl` (the directory
+    /// disposes those with no reservation waiting either).
+    #[must_use]
+    pub fn idle_rooms(&self) -> Vec<RoomId> {
+        idle_locked(&self.state.lock(), Instant::now())
+    }
+
+    /// Clustered: disposes room `id` if nothing was taken in it meanwhile; else starts its
+    /// empty time again. Whether it was disposed.
+    pub fn dispose_if_empty(&self, id: RoomId, retired: bool) -> bool {
+        let mut state = self.state.lock();
+        match state.rooms.get_mut(&id) {
+            Some(slot) if slot.taken == 0 && retired => {
+                dispose_locked(&mut state, id);
+                true
             }
+            Some(slot) if slot.taken == 0 => {
+                slot.empty_since = Some(Instant::now());
+                false
+            }
+            _ => false,
         }
     }
 
@@ -82,21 +99,25 @@ impl Registry {
         state: &mut State,
         mode: Arc<Mode>,
         private: bool,
+        id: Option<RoomId>,
     ) -> Result<RoomId, ReserveError> {
         // A mode that is not public has private rooms only.
         let private = private || !mode.public;
         if self.shutdown.is_cancelled() {
             return Err(ReserveError::ShuttingDown);
         }
+        if self.is_draining() {
+            return Err(ReserveError::Draining);
+        }
         if state.rooms.len() >= self.max_rooms {
             return Err(ReserveError::AtCapacity(self.max_rooms));
         }
-        let id = loop {
+        let id = id.unwrap_or_else(|| loop {
             let id = RoomId::random(&self.rng);
             if !state.rooms.contains_key(&id) {
                 break id;
             }
-        };
+        });
         let (entry, task) =
             RoomEntry::start(id, mode.clone(), private, &self.metrics, &self.shutdown);
         state.rooms.insert(
@@ -116,9 +137,31 @@ impl Registry {
             entry::supervise(task, id, &mode.name, &metrics).await;
             if let Some(registry) = registry.upgrade() {
                 registry.state.lock().rooms.remove(&id);
+                registry.announce(super::RoomEvent::Removed(id));
             }
         });
         Ok(id)
+    }
+}
+
+/// The rooms with nothing taken for their mode's `empty_ttl`.
+fn idle_locked(state: &State, now: Instant) -> Vec<RoomId> {
+    state
+        .rooms
+        .values()
+        .filter(|s| {
+            s.empty_since
+                .is_some_and(|t| now.saturating_duration_since(t) >= s.entry.mode.empty_ttl)
+        })
+        .map(|s| s.entry.id)
+        .collect()
+}
+
+/// Removes room `id` and cancels its task (its supervisor announces the end).
+fn dispose_locked(state: &mut State, id: RoomId) {
+    if let Some(slot) = state.rooms.remove(&id) {
+        info!(room = %id, mode = %slot.entry.mode.name, "empty room disposed");
+        slot.entry.cancel.cancel();
     }
 }
 

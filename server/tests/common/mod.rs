@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+pub mod redis;
+
 /// Bound of every wait (generous: CI machines are slow and shared).
 pub const LIMIT: Duration = Duration::from_secs(30);
 

@@ -95,6 +95,14 @@ impl Procs {
         Ok(self.child(pid)?.try_wait()?.is_none())
     }
 
+    /// SIGKILL (a crash, `kill -9`), and waits for it.
+    pub fn kill(&mut self, pid: u32) -> Result<()> {
+        let c = self.child(pid)?;
+        c.kill()?;
+        c.wait()?;
+        Ok(())
+    }
+
     /// SIGTERM (a clean shutdown), then SIGKILL after 10 s.
     pub fn stop(&mut self, pid: u32) -> Result<()> {
         if !self.running(pid)? {
