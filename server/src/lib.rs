@@ -88,6 +88,17 @@ pub fn room_settings(config: &Config) -> RoomSettings {
             write_timeout: config.write_timeout,
             ..room::NetLimits::default()
         },
+        recording: config.record_dir.as_ref().and_then(|dir| {
+            let opts = room::record::RecordOptions {
+                queue: config.record_queue,
+                max_bytes: config.record_max_bytes,
+                max_files: config.record_max_files,
+                ..room::record::RecordOptions::new(dir)
+            };
+            room::record::RecordSink::new(opts)
+                .map_err(|e| tracing::warn!(dir = %dir.display(), error = %e, "cannot record"))
+                .ok()
+        }),
         ..RoomSettings::default()
     }
 }

@@ -7,6 +7,7 @@ mod inbound;
 pub mod input_queue;
 pub mod names;
 mod players;
+pub mod record;
 mod settings;
 mod tick;
 
@@ -215,6 +216,10 @@ pub struct Room {
     resumes: usize,
     /// Players held for a resume after a lost connection.
     held: usize,
+    /// The recording of the match, if recorded: a bounded queue to its writer.
+    recorder: Option<record::Recorder>,
+    /// The recording was cut since the last tick report.
+    recording_cut: bool,
 }
 
 impl Room {
@@ -222,6 +227,15 @@ impl Room {
     pub fn new(settings: RoomSettings, map: Arc<Map>) -> (Room, RoomHandle) {
         // Joins only: the room reads its players' sockets itself.
         let (tx, rx) = mpsc::channel(1024);
+        let recorder = settings.recording.as_ref().and_then(|sink| {
+            sink.start(tickwire_shared::replay::Header::new(
+                &settings.id,
+                &settings.mode,
+                &map,
+                &settings.sim,
+                settings.seed,
+            ))
+        });
         let world = World::new(settings.sim.clone(), map, settings.seed);
         let room = Room {
             world,
@@ -233,6 +247,8 @@ impl Room {
             rx,
             resumes: 0,
             held: 0,
+            recorder,
+            recording_cut: false,
         };
         (room, RoomHandle { tx })
     }
@@ -352,5 +368,23 @@ impl Room {
     /// Number of players.
     pub fn player_count(&self) -> usize {
         self.players.len()
+    }
+
+    /// The file the room records to, while it does.
+    pub fn recording(&self) -> Option<&std::path::Path> {
+        self.recorder
+            .as_ref()
+            .filter(|r| r.active())
+            .map(|r| r.path.as_path())
+    }
+
+    /// Queues a record of the match, if recorded (never waits: a full queue cuts the
+    /// recording).
+    fn rec(&mut self, record: impl FnOnce(&World) -> tickwire_shared::replay::Record) {
+        if let Some(r) = &mut self.recorder {
+            if r.active() && !r.push(self.world.tick, record(&self.world)) {
+                self.recording_cut = true;
+            }
+        }
     }
 }

@@ -10,11 +10,14 @@
 
 use bincode::{Decode, Encode};
 use glam::Vec2;
+use serde::{Deserialize, Serialize};
 
 use crate::tick::Tick;
 
 /// Input buttons, a bit set.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Encode, Decode)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Encode, Decode, Serialize, Deserialize,
+)]
 pub struct Buttons(pub u8);
 
 impl Buttons {
@@ -116,8 +119,9 @@ pub enum InvalidInput {
 }
 
 /// Simulation input of one player for one tick: validated, clamped and quantised, so the
-/// server and the predicting client run exactly the same numbers.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+/// server and the predicting client run exactly the same numbers. Replay files record it
+/// as the simulation applies it (its serde encoding, see `crate::replay`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PlayerInput {
     /// Movement direction, length at most 1.
     pub move_dir: Vec2,

@@ -37,6 +37,9 @@ pub struct RoomSettings {
     pub reconnect_grace: Duration,
     /// Connection limits.
     pub net: NetLimits,
+    /// Where the room records its match (`--record-dir`, or the mode's `record`); `None`:
+    /// not recorded.
+    pub recording: Option<super::record::RecordSink>,
 }
 
 impl Default for RoomSettings {
@@ -57,6 +60,7 @@ impl Default for RoomSettings {
             baselines: Baselines::Sent,
             reconnect_grace: Duration::from_secs(20),
             net: NetLimits::default(),
+            recording: None,
         }
     }
 }

@@ -8,6 +8,7 @@ use tickwire_shared::entity::{EntityKind, QVec2};
 use tickwire_shared::protocol::codec::{self, SNAPSHOT_HEADER_LEN};
 use tickwire_shared::protocol::snapshot::{entity_hash, SnapshotHeader};
 use tickwire_shared::protocol::DisconnectReason;
+use tickwire_shared::replay::Record;
 use tickwire_shared::sim::{self, GameEvent, TickEvent};
 use tickwire_shared::{EntityId, NetEntity, NetId, PlayerInput};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -62,6 +63,10 @@ pub struct TickReport {
     pub players_in_grace: usize,
     /// Players resumed since the previous tick.
     pub resumes: usize,
+    /// The room's recording was cut (its queue was full) since the previous tick.
+    pub recording_cut: bool,
+    /// Time spent queuing this tick's records for the recording (part of `step_time`).
+    pub recording_time: Duration,
 }
 
 /// The buffers a tick fills and empties, kept between ticks for their memory.
@@ -117,6 +122,7 @@ impl Room {
         report.players = self.players.len();
         report.players_in_grace = self.held;
         report.resumes = std::mem::take(&mut self.resumes);
+        report.recording_cut = std::mem::take(&mut self.recording_cut);
         report
     }
 
@@ -152,10 +158,32 @@ impl Room {
         report.inputs_applied = self.scratch.inputs.len();
     }
 
-    /// Phase 2: the deterministic step.
+    /// Phase 2: the deterministic step (and, when the match is recorded, its inputs and
+    /// the world hash into the recording's queue).
     fn simulate(&mut self, report: &mut TickReport) -> Vec<GameEvent> {
         let clock = Instant::now();
+        let recording = self.recorder.as_ref().is_some_and(|r| r.active());
+        if recording {
+            let entities = &self.world.entities;
+            let mut applied: Vec<(NetId, PlayerInput)> = (self.scratch.inputs.iter())
+                .filter_map(|(id, i)| Some((entities.get(*id)?.net_id, *i)))
+                .collect();
+            applied.sort_unstable_by_key(|(n, _)| *n);
+            self.rec(move |_| Record::Tick { inputs: applied });
+            report.recording_time = clock.elapsed();
+        }
         let events = sim::step(&mut self.world, &self.scratch.inputs);
+        if recording {
+            let hashing = Instant::now();
+            let every = self.recorder.as_ref().map_or(1, |r| r.hash_every.max(1));
+            if self.world.tick.0 % every == 0 {
+                self.rec(|w| Record::Hash {
+                    tick: w.tick,
+                    hash: w.hash(),
+                });
+            }
+            report.recording_time += hashing.elapsed();
+        }
         report.step_time = clock.elapsed();
         events
     }
@@ -172,10 +200,19 @@ impl Room {
             StateIndex::build(&state, tick, self.world.config.dt(), map.width, map.height)
         });
         hashes.extend(state.iter().map(|(id, e)| entity_hash(*id, e)));
+        let state = Arc::new(state);
+        let every = self.recorder.as_ref().map_or(0, |r| r.keyframe_every);
+        if every > 0 && tick.0 % every == 0 {
+            // The state the history keeps, shared: no copy on the tick thread.
+            self.rec(|_| Record::Keyframe {
+                tick,
+                state: state.clone(),
+            });
+        }
         self.history.push(TickRecord {
             tick,
             hashes,
-            state: Arc::new(state),
+            state,
             events: events
                 .into_iter()
                 .map(|event| TickEvent { tick, event })

@@ -73,6 +73,8 @@ struct ModeEntry {
     public: Option<bool>,
     empty_ttl: Option<String>,
     reconnect_grace: Option<String>,
+    /// With `--record-dir`: whether this mode's rooms are recorded [true].
+    record: Option<bool>,
 }
 
 /// One mode, ready to create rooms from.
@@ -225,6 +227,9 @@ fn build(
     }
     if let Some(g) = over(is_default, config.reconnect_grace) {
         settings.reconnect_grace = g;
+    }
+    if entry.record == Some(false) {
+        settings.recording = None;
     }
     settings.interest = if w > 0.0 && h > 0.0 {
         Interest::view(w, h, margin)
