@@ -11,7 +11,9 @@
 //! ```text
 //! file   = "TWREPLAY" header(bincode, uncompressed) lz4-frame(record*)
 //! record = tag:u8 payload            (varints: bincode's standard configuration)
-//!   1 Tick     n, n x (Δnet_id << 1 | same, [PlayerInput, serde/bincode when !same])
+//!   1 Tick     n, n x (Δnet_id << 2 | how, [bytes]): how 0 = the PlayerInput's serde/bincode
+//!              bytes, 1 = same input as this player's last, 2 = those bytes XOR the last's
+//!              (same length: mostly zeros, which the compressor folds)
 //!   2 Hash     Δtick, hash:u64 (the world hash after that tick's step)
 //!   3 Join     net_id, name      4 Leave net_id     5 Lost net_id     6 Resumed net_id
 //!   7 Keyframe Δtick, replicated state (Vec<(NetId, NetEntity)>)
@@ -181,6 +183,9 @@ const TAG_RESUMED: u8 = 6;
 const TAG_KEYFRAME: u8 = 7;
 const TAG_END: u8 = 8;
 
+const HOW_SAME: u64 = 1;
+const HOW_XOR: u64 = 2;
+
 /// A player's connection was lost and the room holds it for a resume: it stands still
 /// (keeping its aim) and fires nothing until it resumes. The server and the replay do this
 /// through this one function.
@@ -230,7 +235,8 @@ impl From<bincode::error::DecodeError> for ReplayError {
 /// Writes a replay: the header, then [`Record`]s, compressed as they go (an LZ4 frame).
 pub struct Encoder<W: Write> {
     out: lz4_flex::frame::FrameEncoder<CountingWriter<W>>,
-    last_input: HashMap<NetId, PlayerInput>,
+    last_input: HashMap<NetId, (PlayerInput, Vec<u8>)>,
+    input_buf: Vec<u8>,
     last_hash_tick: u32,
     last_keyframe_tick: u32,
     buf: Vec<u8>,
@@ -274,6 +280,7 @@ impl<W: Write> Encoder<W> {
                 written,
             }),
             last_input: HashMap::new(),
+            input_buf: Vec::new(),
             last_hash_tick: 0,
             last_keyframe_tick: 0,
             buf: Vec::with_capacity(4096),
@@ -306,15 +313,26 @@ impl<W: Write> Encoder<W> {
                 put(b, inputs.len() as u32);
                 let mut prev = 0u32;
                 for (id, input) in inputs {
-                    let delta = id.0.wrapping_sub(prev);
+                    let delta = u64::from(id.0.wrapping_sub(prev));
                     prev = id.0;
-                    let same = self.last_input.get(id) == Some(input);
-                    put(b, (u64::from(delta) << 1) | u64::from(same));
-                    if !same {
-                        bincode::serde::encode_into_std_write(input, b, CFG)
-                            .map_err(io::Error::other)?;
-                        self.last_input.insert(*id, *input);
+                    let last = self.last_input.entry(*id).or_default();
+                    if last.0 == *input && !last.1.is_empty() {
+                        put(b, (delta << 2) | HOW_SAME);
+                        continue;
                     }
+                    let now = &mut self.input_buf;
+                    now.clear();
+                    bincode::serde::encode_into_std_write(input, now, CFG)
+                        .map_err(io::Error::other)?;
+                    if now.len() == last.1.len() {
+                        put(b, (delta << 2) | HOW_XOR);
+                        b.extend(now.iter().zip(&last.1).map(|(x, y)| x ^ y));
+                    } else {
+                        put(b, delta << 2);
+                        b.extend_from_slice(now);
+                    }
+                    last.0 = *input;
+                    std::mem::swap(&mut last.1, now);
                 }
             }
             Record::Hash { tick, hash } => {
@@ -377,9 +395,23 @@ impl<W: Write> Encoder<W> {
 pub struct Reader<R: Read> {
     header: Header,
     input: lz4_flex::frame::FrameDecoder<R>,
-    last_input: HashMap<NetId, PlayerInput>,
+    last_input: HashMap<NetId, (PlayerInput, Vec<u8>)>,
     last_hash_tick: u32,
     last_keyframe_tick: u32,
+}
+
+/// Keeps the bytes read through it.
+struct Recording<'a, R> {
+    inner: &'a mut R,
+    bytes: Vec<u8>,
+}
+
+impl<R: Read> Read for Recording<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
 }
 
 fn get<T: Decode<()>, R: Read>(r: &mut R) -> Result<T, ReplayError> {
@@ -446,16 +478,37 @@ impl<R: Read> Reader<R> {
                 let mut prev = 0u32;
                 for _ in 0..n {
                     let v: u64 = get(r)?;
-                    let id = NetId(prev.wrapping_add((v >> 1) as u32));
+                    let id = NetId(prev.wrapping_add((v >> 2) as u32));
                     prev = id.0;
-                    let input = if v & 1 == 1 {
-                        *self.last_input.get(&id).ok_or_else(|| {
-                            ReplayError::Corrupt(format!("repeat of no input for {}", id.0))
-                        })?
-                    } else {
-                        let i: PlayerInput = bincode::serde::decode_from_std_read(r, limited())?;
-                        self.last_input.insert(id, i);
-                        i
+                    let last = self.last_input.entry(id).or_default();
+                    let input = match v & 3 {
+                        HOW_SAME if !last.1.is_empty() => last.0,
+                        0 => {
+                            // Read through a recording reader to keep the bytes.
+                            let mut rec = Recording {
+                                inner: r,
+                                bytes: Vec::new(),
+                            };
+                            let i: PlayerInput =
+                                bincode::serde::decode_from_std_read(&mut rec, limited())?;
+                            *last = (i, rec.bytes);
+                            i
+                        }
+                        HOW_XOR if !last.1.is_empty() => {
+                            let mut now = vec![0u8; last.1.len()];
+                            r.read_exact(&mut now)?;
+                            now.iter_mut().zip(&last.1).for_each(|(x, y)| *x ^= y);
+                            let (i, _): (PlayerInput, usize) =
+                                bincode::serde::decode_from_slice(&now, limited())?;
+                            *last = (i, now);
+                            i
+                        }
+                        how => {
+                            return Err(ReplayError::Corrupt(format!(
+                                "input of {} coded {how} without a previous one",
+                                id.0
+                            )))
+                        }
                     };
                     inputs.push((id, input));
                 }

@@ -1,0 +1,86 @@
+//! Recorded matches, through the real `Room::tick` in virtual time (see
+//! `tickwire_tests::replay`): a 2-minute combat match of 20 bots re-simulates with every
+//! hash equal; a recording whose disk does not keep up is cut cleanly while the room ticks
+//! on.
+
+use std::time::Duration;
+
+use tickwire_server::room::record::{RecordOptions, RecordSink};
+use tickwire_shared::replay::verify;
+use tickwire_shared::Tick;
+use tickwire_tests::replay::{
+    arena_map, finished_verdict, record_combat_match, recorded_settings, replay_dir, VirtualMatch,
+};
+
+#[test]
+fn a_two_minute_combat_match_of_20_bots_verifies_every_hash() {
+    let dir = replay_dir("combat20");
+    let ticks = 2 * 60 * 30;
+    let path = record_combat_match(&dir, 20, ticks);
+    let v = finished_verdict(&path, Duration::from_secs(60));
+    assert!(v.ok(), "{:?}", v.mismatch);
+    assert!(v.complete, "{}", v.end_reason);
+    assert_eq!(v.ticks, ticks);
+    assert_eq!(v.hashes_checked, u64::from(ticks), "a hash every tick");
+    assert_eq!(
+        v.keyframes_checked,
+        u64::from(ticks / 30),
+        "a keyframe every second"
+    );
+    assert_eq!(v.tick_hashes.len(), ticks as usize);
+
+    let info = verify::info(std::fs::read(&path).unwrap().as_slice()).unwrap();
+    assert_eq!(info.players.len(), 21, "20 bots and the latecomer");
+    assert!((info.seconds - 120.0).abs() < 1e-9);
+    assert!(info.kills > 10, "a combat match: {} kills", info.kills);
+    assert_eq!(
+        info.players.iter().map(|p| p.kills).sum::<u32>(),
+        info.kills,
+        "every kill credited"
+    );
+    assert_eq!(info.header.room, "TESTROOM");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_full_recording_queue_cuts_the_file_cleanly_and_the_room_ticks_on() {
+    let dir = replay_dir("queue-full");
+    let sink = RecordSink::new(RecordOptions {
+        queue: 16,
+        ..RecordOptions::new(&dir)
+    })
+    .unwrap();
+    // The disk stops taking anything: the writer thread is held before its first write.
+    sink.hold_writes(true);
+    let mut m = VirtualMatch::new(recorded_settings(Some(sink.clone()), 8), arena_map());
+    for i in 0..4 {
+        m.join(&format!("bot{i}"));
+    }
+    let path = m.room.recording().unwrap().to_path_buf();
+    let mut cut_at = Vec::new();
+    for t in 0..300u32 {
+        // Every call returns: a tick never waits for the recording.
+        if m.tick().recording_cut {
+            cut_at.push(t);
+        }
+    }
+    assert_eq!(m.room.world().tick, Tick(300), "no tick missed");
+    assert_eq!(cut_at.len(), 1, "cut once: {cut_at:?}");
+    assert!(cut_at[0] < 20, "a 16-record queue fills within a few ticks");
+    assert!(m.room.recording().is_none(), "nothing more is recorded");
+    assert_eq!(
+        sink.stats
+            .cut_queue_full
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    // The disk comes back: the file ends, marked incomplete, and what it holds verifies.
+    sink.hold_writes(false);
+    drop(m);
+    let v = finished_verdict(&path, Duration::from_secs(30));
+    assert!(!v.complete);
+    assert!(v.end_reason.contains("queue was full"), "{}", v.end_reason);
+    assert!(v.ok(), "{:?}", v.mismatch);
+    assert!(v.ticks > 0 && v.ticks <= cut_at[0] + 1, "{} ticks", v.ticks);
+    let _ = std::fs::remove_dir_all(&dir);
+}
