@@ -9,6 +9,7 @@ pub mod names;
 mod players;
 pub mod record;
 mod settings;
+mod spectators;
 mod tick;
 
 use std::sync::Arc;
@@ -133,12 +134,21 @@ pub enum RoomCommand {
         /// The connection (with the next ticket).
         arrival: Arrival,
     },
+    /// Add a spectator on this connection.
+    Watch {
+        /// The player it follows at first.
+        follow: Option<tickwire_shared::NetId>,
+        /// The connection.
+        arrival: Arrival,
+    },
 }
 
 impl RoomCommand {
     fn into_arrival(self) -> Arrival {
         match self {
-            RoomCommand::Join { arrival, .. } | RoomCommand::Resume { arrival, .. } => arrival,
+            RoomCommand::Join { arrival, .. }
+            | RoomCommand::Resume { arrival, .. }
+            | RoomCommand::Watch { arrival, .. } => arrival,
         }
     }
 }
@@ -216,6 +226,8 @@ pub struct Room {
     resumes: usize,
     /// Players held for a resume after a lost connection.
     held: usize,
+    /// Spectators: connections that watch, with no player.
+    spectators: spectators::Spectators,
     /// The recording of the match, if recorded: a bounded queue to its writer.
     recorder: Option<record::Recorder>,
     /// The recording was cut since the last tick report.
@@ -249,6 +261,7 @@ impl Room {
             held: 0,
             recorder,
             recording_cut: false,
+            spectators: spectators::Spectators::default(),
         };
         (room, RoomHandle { tx })
     }
@@ -298,6 +311,7 @@ impl Room {
             // Every connection goes back to its task, which says goodbye (1001, or 1011
             // when the server failed).
             self.players.clear();
+            self.spectators.list.clear();
         }
         .instrument(span)
         .await;
@@ -318,7 +332,24 @@ impl Room {
                 next_input_seq,
                 arrival,
             } => self.resume(key, last_tick, next_input_seq, arrival),
+            RoomCommand::Watch { follow, arrival } => self.watch(follow, arrival),
         }
+    }
+
+    /// Adds a spectator right away, without the room task (tests and tools); a refusal
+    /// goes back on `ended`.
+    pub fn watch_now(
+        &mut self,
+        follow: Option<tickwire_shared::NetId>,
+        conn: GameSocket,
+        ended: EndedTx,
+    ) {
+        let arrival = Arrival {
+            conn,
+            ended,
+            ticket: ResumeTicket::default(),
+        };
+        self.watch(follow, arrival);
     }
 
     /// Adds a player right away, without the room task: for tests and tools that drive

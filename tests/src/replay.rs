@@ -11,7 +11,7 @@ use tickwire_server::net::game_socket::{GameSocket, MemoryLink};
 use tickwire_server::room::record::{RecordOptions, RecordSink};
 use tickwire_server::room::{Arrival, Ending, NetLimits, ResumeTicket, Room, RoomSettings};
 use tickwire_shared::entity::EntityKind;
-use tickwire_shared::protocol::{codec, ClientMsg};
+use tickwire_shared::protocol::{codec, ClientMsg, ServerMsg};
 use tickwire_shared::replay::verify;
 use tickwire_shared::{Controls, Map, NetId, Tick};
 use tokio::sync::oneshot;
@@ -64,6 +64,44 @@ pub struct Bot {
     rng: u64,
 }
 
+/// A spectator's client end: the messages it got, applied to a replica.
+pub struct Watcher {
+    /// The client's end of its connection.
+    pub link: MemoryLink,
+    /// Where the room hands the connection back.
+    pub ended: oneshot::Receiver<(GameSocket, Ending)>,
+    /// The replica built from its welcome and snapshots.
+    pub replica: Option<tickwire_shared::Replica>,
+}
+
+impl Watcher {
+    /// Applies what arrived; the ticks of the snapshots, in order.
+    ///
+    /// # Panics
+    /// On a message that does not decode or apply.
+    pub fn receive(&mut self) -> Vec<Tick> {
+        let mut ticks = Vec::new();
+        for bytes in self.link.take_messages() {
+            match codec::decode_server(&bytes).expect("server message decodes") {
+                ServerMsg::Welcome(w) => {
+                    assert_eq!(w.player, NetId(0), "a spectator has no player");
+                    self.replica = Some(tickwire_shared::Replica::from_welcome(&w));
+                }
+                ServerMsg::Snapshot(s) => {
+                    ticks.push(s.header.tick);
+                    self.replica
+                        .as_mut()
+                        .expect("welcomed first")
+                        .apply(&s)
+                        .expect("the snapshot applies");
+                }
+                ServerMsg::Pong(_) | ServerMsg::Disconnect(_) => {}
+            }
+        }
+        ticks
+    }
+}
+
 /// A room and its bots, stepped in virtual time.
 pub struct VirtualMatch {
     /// The room.
@@ -114,6 +152,18 @@ impl VirtualMatch {
             rng: 0x9E37_79B9_7F4A_7C15 ^ (key * 0x1000_0001),
         });
         self.bots.len() - 1
+    }
+
+    /// A spectator watches (following `follow`); its connection's client end.
+    pub fn watch(&mut self, follow: Option<NetId>) -> Watcher {
+        let (conn, link) = GameSocket::memory();
+        let (tx, ended) = oneshot::channel();
+        self.room.watch_now(follow, conn, tx);
+        Watcher {
+            link,
+            ended,
+            replica: None,
+        }
     }
 
     /// Bot `i`'s connection drops (the room holds its player for a resume).

@@ -12,10 +12,10 @@ use tracing::debug;
 use std::sync::Arc;
 
 use tickwire_shared::protocol::{
-    codec, ClientMsg, DisconnectReason, Join, Resume, ResumeRefusal, SeatRefusal,
+    codec, ClientMsg, DisconnectReason, Join, Resume, ResumeRefusal, SeatRefusal, Watch,
     MAX_RESUME_TOKEN_BYTES, MAX_SEAT_TOKEN_BYTES, PROTOCOL_VERSION,
 };
-use tickwire_shared::Tick;
+use tickwire_shared::{NetId, Tick};
 
 use crate::net::close::{binary_payload, close_conn, Closing};
 use crate::net::game_socket::GameSocket;
@@ -102,6 +102,7 @@ pub async fn run(mut conn: GameSocket, shared: &Shared, asked: Asked) {
 enum Hello {
     Join(Join),
     Resume(Resume),
+    Watch(Watch),
 }
 
 /// Where a session's connection goes in its room.
@@ -114,6 +115,8 @@ enum Place {
         last_tick: Option<Tick>,
         next_input_seq: u32,
     },
+    /// A spectator (no seat: spectators are capped by the room).
+    Watch { follow: Option<NetId> },
 }
 
 impl Place {
@@ -135,6 +138,7 @@ impl Place {
                 next_input_seq,
                 arrival,
             },
+            Place::Watch { follow } => RoomCommand::Watch { follow, arrival },
         }
     }
 }
@@ -163,7 +167,39 @@ fn place(shared: &Shared, hello: Hello, asked: Asked) -> Result<(Arc<RoomEntry>,
             };
             Ok((entry, place))
         }
+        Hello::Watch(watch) => Ok((
+            watched_room(shared, &asked)?,
+            Place::Watch {
+                follow: watch.follow,
+            },
+        )),
     }
+}
+
+/// The room a spectator watches: the URL's (`?room=CODE`), else the fullest public room of
+/// the default mode.
+fn watched_room(shared: &Shared, asked: &Asked) -> Result<Arc<RoomEntry>, Closing> {
+    let gone = || {
+        Closing::with_reason(
+            CloseCode::Policy,
+            DisconnectReason::Seat(SeatRefusal::RoomGone),
+            "no such room to watch",
+        )
+    };
+    let code = match &asked.room {
+        Some(code) => code.clone(),
+        None => {
+            let mode = &shared.rooms.modes().default_mode().name;
+            shared
+                .rooms
+                .list(Some(mode))
+                .into_iter()
+                .next()
+                .ok_or_else(gone)?
+                .id
+        }
+    };
+    shared.rooms.entry(&code).ok_or_else(gone)
 }
 
 /// The room the URL names (`?room=`); `Err` for a code that cannot be a room's.
@@ -265,6 +301,8 @@ async fn read_hello(conn: &mut GameSocket) -> Result<Hello, Closing> {
             Ok(ClientMsg::Join(j)) => Err(version_mismatch(j.version)),
             Ok(ClientMsg::Resume(r)) if r.version == PROTOCOL_VERSION => Ok(Hello::Resume(r)),
             Ok(ClientMsg::Resume(r)) => Err(version_mismatch(r.version)),
+            Ok(ClientMsg::Watch(w)) if w.version == PROTOCOL_VERSION => Ok(Hello::Watch(w)),
+            Ok(ClientMsg::Watch(w)) => Err(version_mismatch(w.version)),
             Ok(_) => Err(Closing::with_reason(
                 CloseCode::Policy,
                 DisconnectReason::BadMessage,

@@ -82,10 +82,18 @@ pub(super) struct Scratch {
     bodies: Vec<Body>,
 }
 
-/// One player's frame of this tick, before its body is known.
+/// Who a frame goes to.
+#[derive(Clone, Copy, Debug)]
+enum To {
+    Player(EntityId),
+    /// A live spectator, by its index in the room's list.
+    Spectator(usize),
+}
+
+/// One client's frame of this tick, before its body is known.
 #[derive(Debug)]
 struct Frame {
-    player: EntityId,
+    to: To,
     header: [u8; SNAPSHOT_HEADER_LEN],
     /// A full state (no baseline).
     full: bool,
@@ -117,6 +125,7 @@ impl Room {
         self.record(events, &mut report);
         self.prepare_frames(&mut report);
         self.write_frames(&mut report);
+        self.delayed_frames(&mut report);
         report.dropped_too_slow = self.scratch.ending.len();
         self.end_pending();
         report.players = self.players.len();
@@ -154,6 +163,7 @@ impl Room {
             }
         }
         self.end_pending();
+        self.read_spectators(clock, report);
         report.recv_time = clock.elapsed();
         report.inputs_applied = self.scratch.inputs.len();
     }
@@ -234,7 +244,6 @@ impl Room {
             ending,
             frames,
             keys,
-            bodies,
             ..
         } = &mut self.scratch;
         frames.clear();
@@ -282,7 +291,7 @@ impl Room {
                 view,
             });
             frames.push(Frame {
-                player: id,
+                to: To::Player(id),
                 header: codec::snapshot_header_bytes(&SnapshotHeader {
                     tick,
                     baseline,
@@ -291,12 +300,24 @@ impl Room {
                 full: baseline.is_none(),
             });
         }
+        // Live spectators: in the same list, so that one with a player's view and baseline
+        // shares its body.
+        let (mut keys, mut frames) = (std::mem::take(keys), std::mem::take(frames));
+        self.spectator_frames(&mut keys, |i, header, full| {
+            frames.push(Frame {
+                to: To::Spectator(i),
+                header,
+                full,
+            });
+        });
+        self.scratch.keys = keys;
+        self.scratch.frames = frames;
         self.bodies.bodies(
             &self.history,
-            keys,
+            &self.scratch.keys,
             &self.world.config,
             &self.world.map,
-            bodies,
+            &mut self.scratch.bodies,
         );
         report.frames_time = clock.elapsed();
     }
@@ -309,20 +330,29 @@ impl Room {
         let tick = self.world.tick;
         let Scratch { frames, bodies, .. } = &mut self.scratch;
         for (frame, body) in frames.iter().zip(bodies.iter()) {
-            let Some(p) = self.players.get_mut(frame.player) else {
-                continue;
-            };
-            let Some(conn) = p.conn.as_mut() else {
-                continue;
-            };
             let body: &[u8] = match body {
                 Body::Shared(b) => b,
                 Body::Assembled(r) => &self.bodies.frames[r.clone()],
             };
-            match conn.send_binary([&frame.header, body], true) {
+            let sent = match frame.to {
+                To::Spectator(i) => self.spectators.send(i, [&frame.header, body], tick),
+                To::Player(id) => {
+                    let Some(p) = self.players.get_mut(id) else {
+                        continue;
+                    };
+                    let Some(conn) = p.conn.as_mut() else {
+                        continue;
+                    };
+                    let sent = conn.send_binary([&frame.header, body], true);
+                    if matches!(sent, Sent::Written | Sent::Queued) {
+                        // Bound to arrive, after every frame accepted before it.
+                        p.last_sent = Some(tick);
+                    }
+                    sent
+                }
+            };
+            match sent {
                 Sent::Written | Sent::Queued => {
-                    // Bound to arrive, after every frame accepted before it.
-                    p.last_sent = Some(tick);
                     report.frames_sent += 1;
                     report.bytes_sent += frame.header.len() + body.len();
                     report.full_snapshots += usize::from(frame.full);

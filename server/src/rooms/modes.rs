@@ -75,6 +75,10 @@ struct ModeEntry {
     reconnect_grace: Option<String>,
     /// With `--record-dir`: whether this mode's rooms are recorded [true].
     record: Option<bool>,
+    /// Spectators per room at most [64].
+    spectators: Option<usize>,
+    /// How far behind the room spectators watch ["0"].
+    spectator_delay: Option<String>,
 }
 
 /// One mode, ready to create rooms from.
@@ -230,6 +234,18 @@ fn build(
     }
     if entry.record == Some(false) {
         settings.recording = None;
+    }
+    if let Some(n) = entry.spectators {
+        settings.max_spectators = n;
+    }
+    if let Some(d) = entry.spectator_delay {
+        settings.spectator_delay = parse_duration(&d)
+            .map_err(|e| invalid(format!("mode `{name}`: spectator_delay: {e}")))?;
+        if settings.spectator_delay > Duration::from_secs(120) {
+            return Err(invalid(format!(
+                "mode `{name}`: spectator_delay is 120 s at most"
+            )));
+        }
     }
     settings.interest = if w > 0.0 && h > 0.0 {
         Interest::view(w, h, margin)
