@@ -35,6 +35,14 @@ use lobby::{Lobby, LobbyEvent};
 use menu::{Menu, MenuEvent};
 use socket::{Inbox, Socket, SocketEvent};
 
+/// Re-simulates a replay file (its bytes) and checks every recorded hash: the verdict as
+/// JSON (see [`crate::replay::verify_json`]), the same as `tickwire-replay verify`'s.
+#[wasm_bindgen]
+#[must_use]
+pub fn verify_replay(bytes: &[u8]) -> String {
+    crate::replay::verify_json(bytes)
+}
+
 /// How often the lobby's list of public rooms is refreshed (ms).
 const LIST_EVERY_MS: f64 = 3000.0;
 

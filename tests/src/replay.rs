@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tickwire_bots::brain::{self, Behavior, Brain, Sight};
 use tickwire_server::net::game_socket::{GameSocket, MemoryLink};
 use tickwire_server::room::record::{RecordOptions, RecordSink};
 use tickwire_server::room::{Arrival, Ending, NetLimits, ResumeTicket, Room, RoomSettings};
@@ -62,6 +63,7 @@ pub struct Bot {
     pub net_id: NetId,
     seq: u32,
     rng: u64,
+    brain: Option<Brain>,
 }
 
 /// A spectator's client end: the messages it got, applied to a replica.
@@ -109,6 +111,9 @@ pub struct VirtualMatch {
     /// The bots, in joining order.
     pub bots: Vec<Bot>,
     next_key: u64,
+    /// Bots joining from now on decide with `tickwire-bots`' brain of this behaviour
+    /// (else the combat bot below).
+    pub behavior: Option<Behavior>,
 }
 
 impl VirtualMatch {
@@ -119,6 +124,7 @@ impl VirtualMatch {
             room: Room::new(settings, Arc::new(map)).0,
             bots: Vec::new(),
             next_key: 1,
+            behavior: None,
         }
     }
 
@@ -150,6 +156,9 @@ impl VirtualMatch {
             net_id,
             seq: 0,
             rng: 0x9E37_79B9_7F4A_7C15 ^ (key * 0x1000_0001),
+            brain: self
+                .behavior
+                .map(|b| Brain::new(b, key, self.room.world().config.tick_hz)),
         });
         self.bots.len() - 1
     }
@@ -203,6 +212,20 @@ impl VirtualMatch {
     /// Every connected bot decides and sends its input for the coming tick, then the room
     /// ticks; what the room sent is read and dropped.
     pub fn tick(&mut self) -> tickwire_server::room::TickReport {
+        self.feed();
+        let report = self.room.tick();
+        for bot in &self.bots {
+            drop(bot.link.take_messages());
+        }
+        report
+    }
+
+    /// Every connected bot decides and sends its input for the coming tick; what the room
+    /// sent is dropped (a caller that times `Room::tick` alone calls this, then the tick).
+    pub fn feed(&mut self) {
+        for bot in &self.bots {
+            drop(bot.link.take_messages());
+        }
         let world = self.room.world();
         let tick = world.tick;
         let ack = (tick.0 > 0).then_some(tick);
@@ -214,10 +237,26 @@ impl VirtualMatch {
                 _ => None,
             })
             .collect();
+        let state = if self.behavior.is_some() {
+            world.net_state()
+        } else {
+            Vec::new()
+        };
         for bot in &mut self.bots {
             let Some(&(_, me, _)) = players.iter().find(|(n, _, _)| *n == bot.net_id) else {
                 continue;
             };
+            if let Some(brain) = &mut bot.brain {
+                let sight = Sight {
+                    me: bot.net_id,
+                    state: &state,
+                    map: &world.map,
+                };
+                bot.seq = bot.seq.wrapping_add(1).max(1);
+                let msg = brain::decide(brain, Some(&sight)).to_msg(bot.seq, tick, ack);
+                bot.link.push(codec::encode_client(&ClientMsg::Input(msg)));
+                continue;
+            }
             bot.seq = bot.seq.wrapping_add(1).max(1);
             if tick.0 % 8 == 0 {
                 bot.rng = bot
@@ -229,11 +268,6 @@ impl VirtualMatch {
             let msg = controls.to_msg(bot.seq, tick, ack);
             bot.link.push(codec::encode_client(&ClientMsg::Input(msg)));
         }
-        let report = self.room.tick();
-        for bot in &self.bots {
-            drop(bot.link.take_messages());
-        }
-        report
     }
 }
 

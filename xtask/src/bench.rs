@@ -100,6 +100,9 @@ pub struct BenchArgs {
 
 /// Runs one benchmark.
 pub fn bench(args: &BenchArgs) -> Result<()> {
+    if args.scenario == "replay" {
+        return replay(args, &root());
+    }
     if let Some(scenario) = rooms::parse(&args.scenario)? {
         return rooms::run(args, &scenario);
     }
@@ -593,6 +596,22 @@ fn server_example(args: &BenchArgs, root: &std::path::Path, name: &str) -> Resul
     let bin = target_dir(root).join("release/examples").join(name);
     require_bin(&bin)?;
     Ok(bin)
+}
+
+/// `cargo xtask bench replay`: the replay figures (the server crate's `replay_bench`
+/// example pinned to CPU 0): replay bytes per player-minute in combat-20, recording's cost
+/// per tick at arena-500 (`--n` sets the arena's players), verify's ticks per second.
+fn replay(args: &BenchArgs, root: &std::path::Path) -> Result<()> {
+    let mut cmd = pinned(
+        "0",
+        priority(args),
+        &server_example(args, root, "replay_bench")?,
+    );
+    cmd.args(["--arena-n", &args.n.unwrap_or(500).to_string()])
+        .arg("--dir")
+        .arg(target_dir(root).join("bench/replays"))
+        .current_dir(root);
+    run_json(args, root, cmd, "replay_bench")
 }
 
 /// Runs `cmd`, prints its output and appends the JSON line it printed (`JSON {...}`), with
