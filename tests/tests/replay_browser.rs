@@ -21,7 +21,7 @@ async fn verify_in_browser(page: &Client, bytes: &[u8]) -> anyhow::Result<Value>
     let script = r"
         const [b64, done] = arguments;
         (async () => {
-            const m = await import('/tickwire_client_wasm.js');
+            const m = await import('/pkg/tickwire_client_wasm.js');
             const bin = atob(b64);
             const bytes = new Uint8Array(bin.length);
             for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
