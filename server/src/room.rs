@@ -8,6 +8,7 @@ pub mod input_queue;
 pub mod names;
 mod players;
 pub mod record;
+pub mod replay_room;
 mod settings;
 mod spectators;
 mod tick;

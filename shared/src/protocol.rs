@@ -28,7 +28,7 @@ use crate::tick::Tick;
 
 /// Version of everything in this module. Any change to the wire bumps it, in the same commit.
 /// 11: spectators: `Watch` joins a room without a player, `Camera` moves a spectator's view;
-/// a spectator's welcome names no player (`NetId(0)`).
+/// a spectator's welcome names no player (`NetId(0)`); `Playback` drives a replay.
 /// 10: resume: `Resume` re-attaches a lost connection to its player, the welcome carries a
 /// resume token (and says whether it resumed), players replicate `disconnected`.
 /// 9: rooms: the join carries a seat token, the welcome names the room and its mode, and
@@ -67,6 +67,20 @@ pub enum ClientMsg {
     /// A spectator's camera: the player it follows, or where it looks (sent whenever it
     /// changes; the view it receives with interest management).
     Camera(Camera),
+    /// A replay's viewer: pause, speed, seek (`/ws?replay=ID`; ignored in a live room).
+    Playback(Playback),
+}
+
+/// How a replay plays for its viewer. After a seek the server sends a new [`Welcome`] (at
+/// the tick sought) and a full state: the client starts a new replica.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Playback {
+    /// Paused: no snapshot until it plays again.
+    pub paused: bool,
+    /// Speed in quarters: 2 (x0.5), 4 (x1), 8 (x2) or 16 (x4); anything else is refused.
+    pub speed_quarters: u8,
+    /// Jump to this tick (clamped to the replay's length).
+    pub seek: Option<Tick>,
 }
 
 /// Joins a room as a spectator (`/ws?room=CODE`, or the default mode's fullest room): the

@@ -415,7 +415,10 @@ proptest! {
             ClientMsg::Join(j) => Some(j.version),
             ClientMsg::Resume(r) => Some(r.version),
             ClientMsg::Watch(w) => Some(w.version),
-            ClientMsg::Input(_) | ClientMsg::Ping(_) | ClientMsg::Camera(_) => None,
+            ClientMsg::Input(_)
+            | ClientMsg::Ping(_)
+            | ClientMsg::Camera(_)
+            | ClientMsg::Playback(_) => None,
         };
         prop_assert_eq!(peek_join_version(&bytes), expected);
     }

@@ -19,7 +19,7 @@ use tickwire_shared::{NetId, Tick};
 
 use crate::net::close::{binary_payload, close_conn, Closing};
 use crate::net::game_socket::GameSocket;
-use crate::room::{Arrival, Ending, Lease, RoomCommand};
+use crate::room::{replay_room, Arrival, Ending, Lease, RoomCommand};
 use crate::rooms::{Claimed, RoomEntry, RoomId};
 use crate::Shared;
 
@@ -32,6 +32,9 @@ pub struct Asked {
     pub room: Option<String>,
     /// `seat=`: a seat token, when the join carries none.
     pub seat: Option<String>,
+    /// `replay=`: a recorded match to watch (with a `Watch`), by its id under
+    /// `--record-dir`.
+    pub replay: Option<String>,
 }
 
 /// How long a session whose room let go waits to learn whether the server is stopping
@@ -55,6 +58,9 @@ pub async fn run(mut conn: GameSocket, shared: &Shared, asked: Asked) {
             )),
         },
     };
+    if let (Ok(Hello::Watch(_)), Some(id)) = (&hello, asked.replay.clone()) {
+        return watch_replay(conn, shared, &id).await;
+    }
     let placed = hello.and_then(|hello| place(shared, hello, asked));
     let (room, place) = match placed {
         Ok(p) => p,
@@ -95,6 +101,59 @@ pub async fn run(mut conn: GameSocket, shared: &Shared, asked: Asked) {
     };
     count(shared, &closing);
     debug!(?closing, "session ended");
+    close_conn(&mut conn, &closing, linger).await;
+}
+
+/// A replay's viewer: the file loaded (off the runtime's threads), then played to it until
+/// it leaves.
+async fn watch_replay(mut conn: GameSocket, shared: &Shared, id: &str) {
+    let linger = shared.config.close_linger;
+    let missing = |detail: String| {
+        Closing::with_reason(
+            CloseCode::Policy,
+            DisconnectReason::Seat(SeatRefusal::RoomGone),
+            detail,
+        )
+    };
+    let path = shared
+        .config
+        .record_dir
+        .as_deref()
+        .and_then(|dir| replay_room::replay_path(dir, id));
+    let Some(path) = path else {
+        let closing = missing("no such replay".into());
+        count(shared, &closing);
+        return close_conn(&mut conn, &closing, linger).await;
+    };
+    let loaded = tokio::task::spawn_blocking(move || replay_room::Loaded::load(&path)).await;
+    let loaded = match loaded {
+        Ok(Ok(l)) => l,
+        Ok(Err(e)) => {
+            let closing = missing(e.to_string());
+            count(shared, &closing);
+            return close_conn(&mut conn, &closing, linger).await;
+        }
+        Err(e) => {
+            let closing = Closing::gone(format!("replay load failed: {e}"));
+            return close_conn(&mut conn, &closing, linger).await;
+        }
+    };
+    if let Err(e) = conn.detach() {
+        let closing = Closing::gone(format!("cannot hand the socket over: {e}"));
+        return close_conn(&mut conn, &closing, linger).await;
+    }
+    let c = &shared.config;
+    let limits = crate::room::NetLimits {
+        max_msgs_per_s: c.max_msgs_per_s,
+        msg_burst: c.msg_burst,
+        idle_timeout: c.idle_timeout,
+        ping_interval: c.ping_interval,
+        write_timeout: c.write_timeout,
+        ..crate::room::NetLimits::default()
+    };
+    let (mut conn, closing) =
+        replay_room::serve(conn, &loaded, id, &limits, shared.shutdown.clone()).await;
+    count(shared, &closing);
     close_conn(&mut conn, &closing, linger).await;
 }
 

@@ -86,7 +86,7 @@ pub(super) fn read_client(
                 conn.send_binary([&pong, &[]], false);
             }
             // A player has no camera of its own: ignored.
-            Ok(ClientMsg::Camera(_)) => {}
+            Ok(ClientMsg::Camera(_) | ClientMsg::Playback(_)) => {}
             Ok(ClientMsg::Join(_) | ClientMsg::Resume(_) | ClientMsg::Watch(_)) => {
                 return Err(Closing::with_reason(
                     CloseCode::Policy,

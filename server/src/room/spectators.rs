@@ -421,6 +421,8 @@ fn read_spectator(
                     center: Some(Vec2::new(x, y)),
                 };
             }
+            // A live room has no playback to drive.
+            Ok(ClientMsg::Playback(_)) => {}
             Ok(ClientMsg::Input(_)) => {
                 return Err(Closing::with_reason(
                     CloseCode::Policy,

@@ -13,6 +13,7 @@ use crate::tick::Tick;
 use crate::world::World;
 
 /// A world stepped through a replay's records, exactly as the room did.
+#[derive(Clone)]
 pub struct Replayer {
     /// The world.
     pub world: World,
