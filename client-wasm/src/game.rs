@@ -185,9 +185,95 @@ pub struct GameClient {
     next_ping_ms: f64,
     last_frame_ms: Option<f64>,
     outgoing: Vec<Vec<u8>>,
+    /// A spectator's session (no player, no input): what it watches and how.
+    watch: Option<Watching>,
+    /// Pongs received (scripts and tests: the server answered since).
+    pongs: u32,
+}
+
+/// A spectator's camera and, for a replay, its playback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Watching {
+    /// The player followed (`None`: the camera stays where it is).
+    pub follow: Option<NetId>,
+    /// A recorded match (pause, speed and seek apply).
+    pub replay: bool,
+    /// Paused (a replay).
+    pub paused: bool,
+    /// Speed in quarters (4: x1).
+    pub speed_quarters: u8,
 }
 
 impl GameClient {
+    /// A spectator's session: joins with `Watch`, sends no input; `replay`: a recorded
+    /// match (`/ws?replay=ID`) that [`GameClient::playback`] drives.
+    #[must_use]
+    pub fn spectator(replay: bool) -> GameClient {
+        let mut c = GameClient::new("");
+        c.watch = Some(Watching {
+            follow: None,
+            replay,
+            paused: false,
+            speed_quarters: 4,
+        });
+        c
+    }
+
+    /// What a spectator watches (`None` for a player).
+    #[must_use]
+    pub fn watching(&self) -> Option<Watching> {
+        self.watch
+    }
+
+    /// A spectator follows the next player (by id, wrapping; the first when following
+    /// none) and tells the server (its view, with interest management).
+    pub fn follow_next(&mut self, now_ms: f64) {
+        let Some(mut w) = self.watch else { return };
+        let ids: Vec<NetId> = self
+            .replica
+            .entities()
+            .iter()
+            .filter(|(_, e)| e.as_player().is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        let next = match w.follow {
+            Some(f) => ids.iter().find(|id| **id > f).or(ids.first()).copied(),
+            None => ids.first().copied(),
+        };
+        w.follow = next;
+        self.watch = Some(w);
+        self.push(
+            &ClientMsg::Camera(tickwire_shared::protocol::Camera {
+                follow: next,
+                x: 0.0,
+                y: 0.0,
+            }),
+            now_ms,
+        );
+    }
+
+    /// A replay's playback: pause, speed (quarters: 2, 4, 8, 16) and a seek by
+    /// `seek_ticks` from the tick shown (clamped at 0).
+    pub fn playback(&mut self, paused: bool, speed_quarters: u8, seek_ticks: i64, now_ms: f64) {
+        let Some(mut w) = self.watch.filter(|w| w.replay) else {
+            return;
+        };
+        w.paused = paused;
+        w.speed_quarters = speed_quarters;
+        self.watch = Some(w);
+        let seek = (seek_ticks != 0).then(|| {
+            let now = i64::from(self.replica.tick().map_or(0, |t| t.0));
+            Tick((now + seek_ticks).max(0) as u32)
+        });
+        self.push(
+            &ClientMsg::Playback(tickwire_shared::protocol::Playback {
+                paused,
+                speed_quarters,
+                seek,
+            }),
+            now_ms,
+        );
+    }
     /// A session for a player called `name` (not connected yet).
     #[must_use]
     pub fn new(name: &str) -> GameClient {
@@ -219,6 +305,8 @@ impl GameClient {
             next_ping_ms: 0.0,
             last_frame_ms: None,
             outgoing: Vec::new(),
+            watch: None,
+            pongs: 0,
         }
     }
 
@@ -311,6 +399,10 @@ impl GameClient {
     #[must_use]
     pub fn on_open(&mut self) -> Vec<u8> {
         let first = match self.resume.take() {
+            _ if self.watch.is_some() => ClientMsg::Watch(tickwire_shared::protocol::Watch {
+                version: PROTOCOL_VERSION,
+                follow: self.watch.and_then(|w| w.follow),
+            }),
             Some(token) => ClientMsg::Resume(Resume {
                 version: PROTOCOL_VERSION,
                 token,
@@ -372,6 +464,10 @@ impl GameClient {
                         self.push(msg, now_ms);
                     }
                 } else {
+                    if self.watch.is_some() {
+                        // A spectator's new welcome (a replay's seek): a new timeline.
+                        self.interp = Interpolator::new();
+                    }
                     self.replica = Replica::from_welcome(&w);
                     self.clock = ServerClock::new(1000.0 / f64::from(w.config.tick_hz.max(1)));
                     self.next_fire = w.tick;
@@ -412,6 +508,7 @@ impl GameClient {
                 }
             }
             ServerMsg::Pong(p) => {
+                self.pongs += 1;
                 if let Some((id, sent)) = self.last_ping_sent {
                     if id == p.id {
                         self.stats.ping_ms = now_ms - sent;
@@ -487,7 +584,8 @@ impl GameClient {
         let mut due = *self.next_input_ms.get_or_insert(now_ms);
         let mut sent = 0;
         // One input per tick of wall time; after a stall (background tab) do not burst.
-        while due <= now_ms && sent < 3 {
+        // A spectator sends none.
+        while due <= now_ms && sent < 3 && self.watch.is_none() {
             self.send_input(controls, now_ms);
             due += dt;
             sent += 1;
@@ -597,7 +695,7 @@ impl GameClient {
                     } else {
                         d.pos
                     };
-                    if is_me {
+                    if is_me || self.watch.is_some_and(|w| w.follow == Some(d.id)) {
                         m.camera = pos;
                     }
                     m.players.push(DrawPlayer {
@@ -731,7 +829,8 @@ impl GameClient {
         );
         format!(
             "{{\"connection\":\"{}\",\"message\":{},\"room\":{room},\"mode\":{mode},\"id\":{},\"x\":{},\"y\":{},\"tick\":{},\
-             \"entities\":{},\"players\":[{}],\"corrections\":{},\"ping_ms\":{:.1},\"resumes\":{},\"resumed\":{},\"unapplied\":{}}}",
+             \"entities\":{},\"players\":[{}],\"corrections\":{},\"ping_ms\":{:.1},\"resumes\":{},\"resumed\":{},\"unapplied\":{},\
+             \"pongs\":{},\"watching\":{}}}",
             self.phase.name(),
             message,
             me.map_or("null".to_owned(), |m| m.0.to_string()),
@@ -747,6 +846,14 @@ impl GameClient {
             self.resumes,
             self.welcome.as_ref().is_some_and(|w| w.resumed),
             self.unapplied.len(),
+            self.pongs,
+            self.watch.map_or("null".to_owned(), |w| format!(
+                "{{\"follow\":{},\"replay\":{},\"paused\":{},\"speed_quarters\":{}}}",
+                w.follow.map_or("null".to_owned(), |f| f.0.to_string()),
+                w.replay,
+                w.paused,
+                w.speed_quarters
+            )),
         )
     }
 
