@@ -940,6 +940,67 @@ mod tests {
     }
 
     #[test]
+    fn a_spectator_watches_sends_no_input_and_drives_its_camera_and_playback() {
+        let mut c = GameClient::spectator(true);
+        assert!(matches!(
+            codec::decode_client(&c.on_open()).unwrap(),
+            ClientMsg::Watch(w) if w.version == PROTOCOL_VERSION && w.follow.is_none()
+        ));
+        let welcome = |tick: u32| {
+            codec::encode_server(&ServerMsg::Welcome(Welcome {
+                protocol_version: PROTOCOL_VERSION,
+                player: NetId(0),
+                tick: Tick(tick),
+                room: "replay:x".into(),
+                mode: "arena".into(),
+                resume: String::new(),
+                resumed: false,
+                config: SimConfig::default(),
+                map: Map::open("m", 100.0),
+            }))
+        };
+        c.on_message(&welcome(0), 0.0).unwrap();
+        assert_eq!(c.phase(), &Phase::Connected);
+        // No input, whatever the controls (pings only).
+        let fire = Controls {
+            fire: true,
+            move_x: 1.0,
+            ..Controls::default()
+        };
+        for t in 0..20 {
+            for m in c.update(f64::from(t) * 50.0, &fire) {
+                assert!(
+                    !matches!(codec::decode_client(&m), Ok(ClientMsg::Input(_))),
+                    "a spectator sends no input"
+                );
+            }
+        }
+        c.playback(true, 16, 150, 1000.0);
+        let sent = c.update(1001.0, &fire);
+        let playback = sent
+            .iter()
+            .find_map(|m| match codec::decode_client(m) {
+                Ok(ClientMsg::Playback(p)) => Some(p),
+                _ => None,
+            })
+            .expect("a playback message");
+        assert_eq!(
+            (playback.paused, playback.speed_quarters, playback.seek),
+            (true, 16, Some(Tick(150)))
+        );
+        assert!(c.state_json().contains(
+            "\"watching\":{\"follow\":null,\"replay\":true,\"paused\":true,\"speed_quarters\":16}"
+        ));
+        // A seek's new welcome: a new replica.
+        c.on_message(&welcome(150), 1100.0).unwrap();
+        assert_eq!(c.replica().tick(), None);
+        // A player session ignores playback.
+        let mut p = GameClient::new("p");
+        p.playback(true, 4, 0, 0.0);
+        assert!(p.watching().is_none());
+    }
+
+    #[test]
     fn a_close_is_a_lost_connection_with_its_reason() {
         let mut c = GameClient::new("x");
         c.on_close(1001, "server shutting down");

@@ -244,8 +244,7 @@ impl App {
             .and_then(|s| s.get_item(Ticket::KEY).ok().flatten())
             .and_then(|t| Ticket::decode(&t))
             .filter(|t| t.applies_to(room.as_deref()));
-        if watching {
-        } else if let Some(ticket) = ticket {
+        if let (false, Some(ticket)) = (watching, ticket) {
             let fallback = name.is_some().then(|| intent(room.clone()));
             let mut a = app.borrow_mut();
             if let Some(n) = &name {
@@ -255,7 +254,7 @@ impl App {
             }
             a.lobby.set_name(&a.name);
             a.begin_resume(ticket, fallback)?;
-        } else {
+        } else if !watching {
             let mut a = app.borrow_mut();
             match (name, room) {
                 (Some(name), room) => {
@@ -418,6 +417,9 @@ impl App {
                     client.playback(w.paused, w.speed_quarters, i64::from(s) * hz, now);
                 }
             }
+        }
+        if let Some(w) = client.watching() {
+            self.watch_bar.set_paused(w.paused);
         }
     }
 

@@ -34,6 +34,7 @@ pub struct WatchBar {
     _listeners: Vec<Closure<dyn FnMut(web_sys::Event)>>,
     _keys: Closure<dyn FnMut(KeyboardEvent)>,
     shown: bool,
+    paused: bool,
 }
 
 impl WatchBar {
@@ -85,6 +86,7 @@ impl WatchBar {
             _listeners: listeners,
             _keys: keys,
             shown: false,
+            paused: false,
         })
     }
 
@@ -107,6 +109,17 @@ impl WatchBar {
         set("replay-controls", !(shown && replay));
         if let Some(el) = self.doc.get_element_by_id("watch-label") {
             el.set_text_content(Some(label));
+        }
+    }
+
+    /// The pause button says what it does next: "Play" while paused.
+    pub fn set_paused(&mut self, paused: bool) {
+        if paused == self.paused {
+            return;
+        }
+        self.paused = paused;
+        if let Some(el) = self.doc.get_element_by_id("replay-pause") {
+            el.set_text_content(Some(if paused { "Play" } else { "Pause" }));
         }
     }
 
