@@ -258,7 +258,7 @@ impl VirtualMatch {
                 continue;
             }
             bot.seq = bot.seq.wrapping_add(1).max(1);
-            if tick.0 % 8 == 0 {
+            if tick.0.is_multiple_of(8) {
                 bot.rng = bot
                     .rng
                     .wrapping_mul(6_364_136_223_846_793_005)

@@ -29,24 +29,22 @@ enum Got {
 
 impl Viewer {
     async fn next(&mut self) -> Got {
-        loop {
-            let frame = tokio::time::timeout(LIMIT, self.conn.recv_frame())
-                .await
-                .expect("a message in time")
-                .expect("connected");
-            match codec::decode_server(&frame).expect("decodes") {
-                ServerMsg::Snapshot(s) => {
-                    self.replica.apply(&s).expect("applies");
-                    return Got::Snapshot(s.header.tick);
-                }
-                ServerMsg::Welcome(w) => {
-                    assert_eq!(w.player, NetId(0));
-                    self.replica = Replica::from_welcome(&w);
-                    return Got::Welcome(w.tick);
-                }
-                ServerMsg::Pong(p) => return Got::Pong(p.tick),
-                ServerMsg::Disconnect(d) => panic!("disconnected: {d:?}"),
+        let frame = tokio::time::timeout(LIMIT, self.conn.recv_frame())
+            .await
+            .expect("a message in time")
+            .expect("connected");
+        match codec::decode_server(&frame).expect("decodes") {
+            ServerMsg::Snapshot(s) => {
+                self.replica.apply(&s).expect("applies");
+                Got::Snapshot(s.header.tick)
             }
+            ServerMsg::Welcome(w) => {
+                assert_eq!(w.player, NetId(0));
+                self.replica = Replica::from_welcome(&w);
+                Got::Welcome(w.tick)
+            }
+            ServerMsg::Pong(p) => Got::Pong(p.tick),
+            ServerMsg::Disconnect(d) => panic!("disconnected: {d:?}"),
         }
     }
 

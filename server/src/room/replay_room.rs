@@ -99,12 +99,12 @@ impl Loaded {
         let every = CHECKPOINT_SECS * u32::from(header.config.tick_hz.max(1));
         let mut rep = Replayer::new(&header);
         let mut checkpoints = vec![(0, clone_replayer(&rep))];
-        let mut ticks = 0;
+        let mut ticks: u32 = 0;
         for (i, r) in records.iter().enumerate() {
             rep.apply(r).map_err(|e| LoadError::Bad(e.to_string()))?;
             if matches!(r, Record::Tick { .. }) {
                 ticks += 1;
-                if ticks % every == 0 {
+                if ticks.is_multiple_of(every) {
                     checkpoints.push((i + 1, clone_replayer(&rep)));
                 }
             }

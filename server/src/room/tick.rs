@@ -186,7 +186,7 @@ impl Room {
         if recording {
             let hashing = Instant::now();
             let every = self.recorder.as_ref().map_or(1, |r| r.hash_every.max(1));
-            if self.world.tick.0 % every == 0 {
+            if self.world.tick.0.is_multiple_of(every) {
                 self.rec(|w| Record::Hash {
                     tick: w.tick,
                     hash: w.hash(),
@@ -212,7 +212,7 @@ impl Room {
         hashes.extend(state.iter().map(|(id, e)| entity_hash(*id, e)));
         let state = Arc::new(state);
         let every = self.recorder.as_ref().map_or(0, |r| r.keyframe_every);
-        if every > 0 && tick.0 % every == 0 {
+        if every > 0 && tick.0.is_multiple_of(every) {
             // The state the history keeps, shared: no copy on the tick thread.
             self.rec(|_| Record::Keyframe {
                 tick,
