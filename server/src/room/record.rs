@@ -11,13 +11,17 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tickwire_shared::replay::{Encoder, Header, Record};
 use tickwire_shared::Tick;
 use tracing::{info, warn};
+
+/// How often a writer drains its queue (a queue of 4,096 records holds about 40 s of a
+/// room's ticks).
+const WRITER_PERIOD: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Where and how rooms record (`--record-dir` and its limits).
 #[derive(Clone, Debug)]
@@ -283,7 +287,18 @@ struct Writer {
 impl Writer {
     fn run(mut self) {
         let mut end: Option<(bool, String)> = None;
-        while let Ok(record) = self.rx.recv() {
+        loop {
+            // The writer drains the queue every WRITER_PERIOD instead of waiting on it: a
+            // tick's push then never wakes a thread (a wake-up can hand the tick's core to
+            // the writer right there, in the middle of the tick).
+            let record = match self.rx.try_recv() {
+                Ok(r) => r,
+                Err(TryRecvError::Empty) => {
+                    std::thread::sleep(WRITER_PERIOD);
+                    continue;
+                }
+                Err(TryRecvError::Disconnected) => break,
+            };
             self.gate.wait();
             match &record {
                 Record::Hash { tick, .. } | Record::Keyframe { tick, .. } => self.tick = *tick,
