@@ -312,7 +312,7 @@ impl Room {
             // Every connection goes back to its task, which says goodbye (1001, or 1011
             // when the server failed).
             self.players.clear();
-            self.spectators.list.clear();
+            self.spectators.close_all();
         }
         .instrument(span)
         .await;

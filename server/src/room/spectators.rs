@@ -276,6 +276,18 @@ impl Room {
 }
 
 impl Spectators {
+    /// The room ends (disposed, or the server stops): each spectator hears that it closed
+    /// (1001), not that it failed.
+    pub(super) fn close_all(&mut self) {
+        for mut s in self.list.drain(..) {
+            s.finish(Ending::Close(Closing::with_reason(
+                CloseCode::Away,
+                DisconnectReason::ShuttingDown,
+                "the room closed",
+            )));
+        }
+    }
+
     /// Writes live spectator `i`'s frame; whether it was accepted.
     pub(super) fn send(&mut self, i: usize, parts: [&[u8]; 2], tick: Tick) -> Sent {
         let Some(s) = self.list.get_mut(i) else {
