@@ -84,3 +84,53 @@ fn a_full_recording_queue_cuts_the_file_cleanly_and_the_room_ticks_on() {
     assert!(v.ticks > 0 && v.ticks <= cut_at[0] + 1, "{} ticks", v.ticks);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A mode with `record_dir` records its rooms through the real server: a bot plays, leaves,
+/// the empty room is disposed, and its file is complete and verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mode_with_a_record_dir_records_its_rooms_through_the_server() {
+    use tickwire_bots::brain::Behavior;
+    use tickwire_bots::swarm::{self, SwarmConfig};
+    use tickwire_tests::{test_config, workspace_root, TestServer};
+
+    let dir = replay_dir("mode-record");
+    let modes = dir.join("modes.toml");
+    std::fs::write(
+        &modes,
+        format!(
+            "default = \"rec\"\n[[mode]]\nname = \"rec\"\nmap = \"maps/arena.json\"\nmax_players = 4\nempty_ttl = \"100ms\"\nrecord_dir = \"{}\"\n",
+            dir.join("replays").display()
+        ),
+    )
+    .unwrap();
+    let mut config = test_config();
+    config.modes = Some(modes);
+    assert!(workspace_root().join("assets/maps/arena.json").exists());
+    let server = TestServer::start_with(config).await;
+    let mut bots = SwarmConfig::new(server.ws_url(), 2, Duration::from_secs(2));
+    bots.behavior = Behavior::Arena;
+    let report = swarm::run(bots).await.expect("valid swarm");
+    assert_eq!(report.joined, 2);
+    // The bots left: the room is disposed and its recording ends.
+    let replays = dir.join("replays");
+    let start = std::time::Instant::now();
+    let path = loop {
+        let file = std::fs::read_dir(&replays)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(Result::ok)
+            .map(|e| e.path());
+        if let Some(p) = file {
+            break p;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "no replay file");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let v = tokio::task::spawn_blocking(move || finished_verdict(&path, Duration::from_secs(30)))
+        .await
+        .unwrap();
+    assert!(v.ok() && v.complete, "{:?} {}", v.mismatch, v.end_reason);
+    assert!(v.ticks > 30, "{} ticks", v.ticks);
+    server.shutdown().await.expect("clean shutdown");
+    let _ = std::fs::remove_dir_all(&dir);
+}
