@@ -225,10 +225,44 @@ impl GameClient {
         self.watch
     }
 
+    /// A spectator follows the player drawn nearest to world point `at` (within 60 units;
+    /// a click elsewhere changes nothing).
+    pub fn follow_at(&mut self, at: Vec2, now_ms: f64) {
+        if self.watch.is_none() {
+            return;
+        }
+        let nearest = self
+            .render(now_ms)
+            .players
+            .iter()
+            .map(|p| (p.pos.distance(at), p.id))
+            .filter(|(d, _)| *d <= 60.0)
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, id)| id);
+        if let Some(id) = nearest {
+            self.follow(Some(id), now_ms);
+        }
+    }
+
+    /// A spectator follows `id` (`None`: no one) and tells the server.
+    pub fn follow(&mut self, id: Option<NetId>, now_ms: f64) {
+        let Some(mut w) = self.watch else { return };
+        w.follow = id;
+        self.watch = Some(w);
+        self.push(
+            &ClientMsg::Camera(tickwire_shared::protocol::Camera {
+                follow: id,
+                x: 0.0,
+                y: 0.0,
+            }),
+            now_ms,
+        );
+    }
+
     /// A spectator follows the next player (by id, wrapping; the first when following
     /// none) and tells the server (its view, with interest management).
     pub fn follow_next(&mut self, now_ms: f64) {
-        let Some(mut w) = self.watch else { return };
+        let Some(w) = self.watch else { return };
         let ids: Vec<NetId> = self
             .replica
             .entities()
@@ -240,16 +274,7 @@ impl GameClient {
             Some(f) => ids.iter().find(|id| **id > f).or(ids.first()).copied(),
             None => ids.first().copied(),
         };
-        w.follow = next;
-        self.watch = Some(w);
-        self.push(
-            &ClientMsg::Camera(tickwire_shared::protocol::Camera {
-                follow: next,
-                x: 0.0,
-                y: 0.0,
-            }),
-            now_ms,
-        );
+        self.follow(next, now_ms);
     }
 
     /// A replay's playback: pause, speed (quarters: 2, 4, 8, 16) and a seek by

@@ -110,6 +110,8 @@ struct App {
     input: Input,
     /// Watching a room or a replay: the bar and its keys.
     watch_bar: WatchBar,
+    /// The last frame's camera and canvas size (CSS px): where a click lands in the world.
+    last_view: Option<(glam::Vec2, f64, f64)>,
     reconnect: Reconnect,
     status: String,
     raf: Option<Closure<dyn FnMut(f64)>>,
@@ -182,6 +184,7 @@ impl App {
             inbox: Inbox::default(),
             input,
             watch_bar,
+            last_view: None,
             reconnect: Reconnect::default(),
             status: String::new(),
             raf: None,
@@ -415,6 +418,16 @@ impl App {
                 WatchEvent::Speed(q) => client.playback(w.paused, q, 0, now),
                 WatchEvent::Seek(s) => {
                     client.playback(w.paused, w.speed_quarters, i64::from(s) * hz, now);
+                }
+                WatchEvent::Click(x, y) => {
+                    // The world under the click: the view is centred on the camera.
+                    if let Some((camera, w, h)) = self.last_view {
+                        let at = glam::Vec2::new(
+                            camera.x + (x - w / 2.0) as f32,
+                            camera.y + (y - h / 2.0) as f32,
+                        );
+                        client.follow_at(at, now);
+                    }
                 }
             }
         }
@@ -702,6 +715,7 @@ impl App {
                 css_h / 2.0 + f64::from(target.y - model.camera.y),
             ));
         }
+        self.last_view = Some((model.camera, css_w, css_h));
         let room = client.welcome().map(|w| w.room.clone());
         let fps =
             (self.settings.show_fps && client.frame_ms() > 0.0).then(|| 1000.0 / client.frame_ms());

@@ -15,7 +15,7 @@ use web_sys::{Document, HtmlElement, KeyboardEvent, Window};
 use super::{element, queue_events};
 
 /// What the spectator asked for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum WatchEvent {
     /// Follow the next player.
     FollowNext,
@@ -25,6 +25,8 @@ pub enum WatchEvent {
     Speed(u8),
     /// Seek by this many seconds.
     Seek(i32),
+    /// A click on the game at these CSS pixels: follow the player there.
+    Click(f64, f64),
 }
 
 /// The watch bar and its keys.
@@ -59,6 +61,12 @@ impl WatchBar {
         for (id, ev) in buttons {
             listeners.push(queue_events(&doc, id, "click", &queue, move |_| Some(ev))?);
         }
+        let shown_bar: HtmlElement = element(&doc, "watch-bar")?;
+        listeners.push(queue_events(&doc, "game", "click", &queue, move |e| {
+            let m = e.dyn_ref::<web_sys::MouseEvent>()?;
+            (!shown_bar.hidden())
+                .then(|| WatchEvent::Click(f64::from(m.client_x()), f64::from(m.client_y())))
+        })?);
         let bar: HtmlElement = element(&doc, "watch-bar")?;
         let q = queue.clone();
         let keys = Closure::<dyn FnMut(KeyboardEvent)>::new(move |e: KeyboardEvent| {
