@@ -106,6 +106,11 @@ pub struct Config {
     #[arg(long, default_value_t = 200)]
     pub record_max_files: usize,
 
+    /// Replay viewers at once at most (each holds its replay in memory and re-simulates it);
+    /// past it a viewer is refused with 1013.
+    #[arg(long, default_value_t = 32)]
+    pub max_replay_viewers: usize,
+
     /// Overrides the default mode's seats per room.
     #[arg(long, env = "TICKWIRE_MAX_PLAYERS")]
     pub max_players: Option<usize>,

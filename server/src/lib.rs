@@ -62,6 +62,8 @@ pub struct Shared {
     pub metrics: Arc<metrics::Metrics>,
     /// Player identity from JWTs (`--auth-jwt-key`), when set.
     pub auth: Option<front::auth::JwtAuth>,
+    /// Replay viewers' places (`--max-replay-viewers`).
+    pub replay_viewers: Arc<tokio::sync::Semaphore>,
 }
 
 /// The settings every room takes from the server's configuration, whatever its mode
@@ -154,7 +156,9 @@ pub async fn run(
         cancel.child_token(),
     );
     let grace = config.shutdown_grace;
+    let replay_viewers = Arc::new(tokio::sync::Semaphore::new(config.max_replay_viewers));
     let shared = Arc::new(Shared {
+        replay_viewers,
         config,
         rooms: registry.clone(),
         shutdown: cancel.clone(),

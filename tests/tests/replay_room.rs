@@ -116,6 +116,7 @@ async fn a_replay_plays_pauses_speeds_up_and_seeks() {
     let id = path.file_stem().unwrap().to_str().unwrap().to_string();
     let mut config = test_config();
     config.record_dir = Some(dir.clone());
+    config.max_replay_viewers = 1;
     let server = TestServer::start_with(config).await;
 
     let url = format!("{}?replay={id}", server.ws_url());
@@ -126,6 +127,18 @@ async fn a_replay_plays_pauses_speeds_up_and_seeks() {
     assert_eq!(conn.welcome.player, NetId(0));
     let replica = Replica::from_welcome(&conn.welcome);
     let mut v = Viewer { conn, replica };
+    // One viewer at a time on this server: a second is refused.
+    let second = BotConnection::watch(&url, None, DecodeMode::Full).await;
+    let refused = second.err().expect("refused").to_string();
+    assert!(refused.contains("too many replay viewers"), "{refused}");
+    // An unknown replay is refused with its reason.
+    let missing = format!("{}?replay=nope", server.ws_url());
+    let gone = BotConnection::watch(&missing, None, DecodeMode::Full).await;
+    assert!(gone
+        .err()
+        .expect("refused")
+        .to_string()
+        .contains("no such replay"));
 
     // Plays at x1: one tick a snapshot, players moving.
     let first = v.snapshot().await;

@@ -119,9 +119,20 @@ async fn watch_replay(mut conn: GameSocket, shared: &Shared, id: &str) {
         .config
         .record_dir
         .as_deref()
-        .and_then(|dir| replay_room::replay_path(dir, id));
+        .and_then(|dir| replay_room::replay_path(dir, id))
+        .filter(|p| p.is_file());
     let Some(path) = path else {
         let closing = missing("no such replay".into());
+        count(shared, &closing);
+        return close_conn(&mut conn, &closing, linger).await;
+    };
+    // Held until the viewer leaves.
+    let Ok(_place) = shared.replay_viewers.clone().try_acquire_owned() else {
+        let closing = Closing::with_reason(
+            CloseCode::Again,
+            DisconnectReason::ServerFull,
+            "too many replay viewers right now",
+        );
         count(shared, &closing);
         return close_conn(&mut conn, &closing, linger).await;
     };
