@@ -134,3 +134,68 @@ async fn a_mode_with_a_record_dir_records_its_rooms_through_the_server() {
     server.shutdown().await.expect("clean shutdown");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn recordings_are_bounded_in_size_and_count() {
+    let dir = replay_dir("bounds");
+    // Count: the directory keeps the newest two.
+    let sink = RecordSink::new(RecordOptions {
+        max_files: 2,
+        ..RecordOptions::new(&dir)
+    })
+    .unwrap();
+    let mut paths = Vec::new();
+    for i in 0..3 {
+        let settings = tickwire_server::room::RoomSettings {
+            id: format!("ROOM{i}"),
+            ..recorded_settings(Some(sink.clone()), 4)
+        };
+        let mut m = VirtualMatch::new(settings, arena_map());
+        m.join("a");
+        for _ in 0..30 {
+            m.tick();
+        }
+        paths.push(m.room.recording().unwrap().to_path_buf());
+        drop(m);
+        let _ = finished_verdict(paths.last().unwrap(), Duration::from_secs(30));
+    }
+    assert!(!paths[0].exists(), "the oldest was removed");
+    assert!(paths[1].exists() && paths[2].exists());
+    let files = std::fs::read_dir(&dir).unwrap().count();
+    assert_eq!(files, 2);
+
+    // Size: past max_bytes the recording is cut, marked so, and verifies up to the cut.
+    let small = replay_dir("bounds-size");
+    let sink = RecordSink::new(RecordOptions {
+        max_bytes: 20_000,
+        ..RecordOptions::new(&small)
+    })
+    .unwrap();
+    let mut m = VirtualMatch::new(recorded_settings(Some(sink.clone()), 12), arena_map());
+    for i in 0..10 {
+        m.join(&format!("bot{i}"));
+    }
+    let path = m.room.recording().unwrap().to_path_buf();
+    for _ in 0..1800 {
+        m.tick();
+    }
+    drop(m);
+    let v = finished_verdict(&path, Duration::from_secs(30));
+    assert!(!v.complete);
+    assert!(v.end_reason.contains("size bound"), "{}", v.end_reason);
+    assert!(v.ok(), "{:?}", v.mismatch);
+    assert!(v.ticks > 0 && v.ticks < 1800, "{} ticks", v.ticks);
+    let len = std::fs::metadata(&path).unwrap().len();
+    assert!(
+        len < 20_000 + 70_000,
+        "{len} bytes: one compressed block past the bound at most"
+    );
+    assert_eq!(
+        sink.stats
+            .cut_size
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&small);
+}
