@@ -192,7 +192,7 @@ pub struct GameClient {
 }
 
 /// A spectator's camera and, for a replay, its playback.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Watching {
     /// The player followed (`None`: the camera stays where it is).
     pub follow: Option<NetId>,
@@ -202,6 +202,8 @@ pub struct Watching {
     pub paused: bool,
     /// Speed in quarters (4: x1).
     pub speed_quarters: u8,
+    /// A free camera's centre (world units), when it follows no one.
+    pub center: Option<Vec2>,
 }
 
 impl GameClient {
@@ -215,8 +217,28 @@ impl GameClient {
             replay,
             paused: false,
             speed_quarters: 4,
+            center: None,
         });
         c
+    }
+
+    /// A spectator's free camera moves by `(dx, dy)` world units (from where it looks now)
+    /// and follows no one; the server is told (its view, with interest management).
+    pub fn pan(&mut self, dx: f32, dy: f32, now_ms: f64) {
+        let Some(mut w) = self.watch else { return };
+        let from = self.render(now_ms).camera;
+        let to = Vec2::new(from.x + dx, from.y + dy);
+        w.follow = None;
+        w.center = Some(to);
+        self.watch = Some(w);
+        self.push(
+            &ClientMsg::Camera(tickwire_shared::protocol::Camera {
+                follow: None,
+                x: to.x,
+                y: to.y,
+            }),
+            now_ms,
+        );
     }
 
     /// What a spectator watches (`None` for a player).
@@ -248,6 +270,7 @@ impl GameClient {
     pub fn follow(&mut self, id: Option<NetId>, now_ms: f64) {
         let Some(mut w) = self.watch else { return };
         w.follow = id;
+        w.center = None;
         self.watch = Some(w);
         self.push(
             &ClientMsg::Camera(tickwire_shared::protocol::Camera {
@@ -702,7 +725,10 @@ impl GameClient {
         let at = server_now - self.interp_delay_ms() / dt_ms;
         // Own things are drawn at the present (predicted) time, others in the past.
         let present = server_now + self.stats.ping_ms / dt_ms;
-        m.camera = Vec2::new(w.map.width / 2.0, w.map.height / 2.0);
+        m.camera = self
+            .watch
+            .and_then(|w| w.center)
+            .unwrap_or(Vec2::new(w.map.width / 2.0, w.map.height / 2.0));
 
         let drawn = self.interp.sample(at, dt);
         let mut own_server_shots: Vec<Tick> = Vec::new();
@@ -1019,6 +1045,23 @@ mod tests {
         // A seek's new welcome: a new replica.
         c.on_message(&welcome(150), 1100.0).unwrap();
         assert_eq!(c.replica().tick(), None);
+        // The free camera: it moves from where it looks, follows no one, tells the server.
+        c.follow(Some(NetId(5)), 1200.0);
+        c.pan(120.0, -120.0, 1200.0);
+        let cam = c
+            .update(1201.0, &fire)
+            .iter()
+            .filter_map(|m| match codec::decode_client(m) {
+                Ok(ClientMsg::Camera(cam)) => Some(cam),
+                _ => None,
+            })
+            .last()
+            .expect("camera messages");
+        assert_eq!(
+            (cam.follow, cam.x, cam.y),
+            (None, 50.0 + 120.0, 50.0 - 120.0)
+        );
+        assert_eq!(c.render(1202.0).camera, Vec2::new(170.0, -70.0));
         // A player session ignores playback.
         let mut p = GameClient::new("p");
         p.playback(true, 4, 0, 0.0);

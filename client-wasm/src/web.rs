@@ -419,6 +419,7 @@ impl App {
                 WatchEvent::Seek(s) => {
                     client.playback(w.paused, w.speed_quarters, i64::from(s) * hz, now);
                 }
+                WatchEvent::Pan(dx, dy) => client.pan(dx, dy, now),
                 WatchEvent::Click(x, y) => {
                     // The world under the click: the view is centred on the camera.
                     if let Some((camera, w, h)) = self.last_view {

@@ -60,7 +60,8 @@ async fn spectator_bots_watch_a_room_and_are_not_players() {
 }
 
 /// The lobby's "Watch" link of a public room opens `/?watch=CODE`: the page watches (no
-/// player of its own), sees the bots move, and "Follow next" follows one of them.
+/// player of its own), sees the bots move, "Follow next" follows one of them, D frees the
+/// camera.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_watches_a_room_from_the_lobby_and_follows_a_player() {
     use fantoccini::Locator;
@@ -152,6 +153,12 @@ async fn a_browser_watches_a_room_from_the_lobby_and_follows_a_player() {
                 .any(|pl| pl["id"].as_u64() == Some(followed)),
             "follows one of the room's players: {s}"
         );
+        // D moves the camera freely: it follows no one any more.
+        page.active_element().await?.send_keys("d").await?;
+        wait_for("a free camera", LIMIT, || async move {
+            state(p).await["watching"]["follow"].is_null()
+        })
+        .await;
         let (_, m) = http_get(addr, "/metrics").await?;
         assert_eq!(
             metric(&m, "tickwire_players_connected"),

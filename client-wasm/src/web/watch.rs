@@ -27,6 +27,8 @@ pub enum WatchEvent {
     Seek(i32),
     /// A click on the game at these CSS pixels: follow the player there.
     Click(f64, f64),
+    /// Move the free camera by this many world units.
+    Pan(f32, f32),
 }
 
 /// The watch bar and its keys.
@@ -69,11 +71,26 @@ impl WatchBar {
         })?);
         let bar: HtmlElement = element(&doc, "watch-bar")?;
         let q = queue.clone();
+        let doc2 = doc.clone();
         let keys = Closure::<dyn FnMut(KeyboardEvent)>::new(move |e: KeyboardEvent| {
             if bar.hidden() {
                 return;
             }
+            // Arrows seek a replay, and move the camera of a live room.
+            let replay = doc2
+                .get_element_by_id("replay-controls")
+                .and_then(|el| el.dyn_into::<HtmlElement>().ok())
+                .is_some_and(|el| !el.hidden());
+            const STEP: f32 = 120.0;
             let ev = match e.key().as_str() {
+                "w" | "W" => WatchEvent::Pan(0.0, -STEP),
+                "s" | "S" => WatchEvent::Pan(0.0, STEP),
+                "a" | "A" => WatchEvent::Pan(-STEP, 0.0),
+                "d" | "D" => WatchEvent::Pan(STEP, 0.0),
+                "ArrowUp" if !replay => WatchEvent::Pan(0.0, -STEP),
+                "ArrowDown" if !replay => WatchEvent::Pan(0.0, STEP),
+                "ArrowLeft" if !replay => WatchEvent::Pan(-STEP, 0.0),
+                "ArrowRight" if !replay => WatchEvent::Pan(STEP, 0.0),
                 "f" | "F" | "Tab" => WatchEvent::FollowNext,
                 " " => WatchEvent::TogglePause,
                 "1" => WatchEvent::Speed(2),
