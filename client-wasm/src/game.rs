@@ -1051,11 +1051,11 @@ mod tests {
         let cam = c
             .update(1201.0, &fire)
             .iter()
-            .filter_map(|m| match codec::decode_client(m) {
+            .rev()
+            .find_map(|m| match codec::decode_client(m) {
                 Ok(ClientMsg::Camera(cam)) => Some(cam),
                 _ => None,
             })
-            .last()
             .expect("camera messages");
         assert_eq!(
             (cam.follow, cam.x, cam.y),
