@@ -5,7 +5,8 @@
 
 use std::f32::consts::TAU;
 
-use tickwire_shared::entity::PlayerNet;
+use tickwire_shared::entity::{PickupNet, PlayerNet};
+use tickwire_shared::input::{Buttons, BUTTONS};
 use tickwire_shared::rng::Rng;
 use tickwire_shared::{Controls, Map, NetEntity, NetId};
 
@@ -32,6 +33,10 @@ pub enum Behavior {
     /// The arena-N benchmark: a random direction every 0.5-1.5 s, a random aim, no shooting.
     #[default]
     Arena,
+    /// Wanders and presses every button of the game's table
+    /// (`tickwire_shared::input::BUTTONS`), each one input in five, so that a new button is
+    /// played by bots the day it is added.
+    Press,
 }
 
 /// What the bot's replica shows it. Load bots (header-only) have none.
@@ -55,7 +60,9 @@ impl Sight<'_> {
     fn nearest_enemy(&self, from: (f32, f32)) -> Option<(f32, f32, f32)> {
         let mut best: Option<(f32, f32, f32)> = None;
         for (id, e) in self.state {
-            let NetEntity::Player(p) = e else { continue };
+            let Some(p) = e.view::<PlayerNet>() else {
+                continue;
+            };
             if *id == self.me || p.respawn_at.is_some() {
                 continue;
             }
@@ -73,7 +80,9 @@ impl Sight<'_> {
     fn nearest_pickup(&self, from: (f32, f32)) -> Option<(f32, f32, f32)> {
         let mut best: Option<(f32, f32, f32)> = None;
         for (_, e) in self.state {
-            let NetEntity::Pickup(k) = e else { continue };
+            let Some(k) = e.view::<PickupNet>() else {
+                continue;
+            };
             if !k.active {
                 continue;
             }
@@ -164,6 +173,7 @@ pub fn decide(brain: &mut Brain, sight: Option<&Sight<'_>>) -> Controls {
         Behavior::Arena => arena(brain),
         Behavior::Wander => wander(brain, sight),
         Behavior::Chase => chase(brain, sight),
+        Behavior::Press => press(brain, sight),
     };
     brain.inputs = brain.inputs.wrapping_add(1);
     input
@@ -177,7 +187,7 @@ fn arena(brain: &mut Brain) -> Controls {
         move_x: brain.dir.0,
         move_y: brain.dir.1,
         aim: brain.aim,
-        fire: false,
+        buttons: Buttons::default(),
     }
 }
 
@@ -201,6 +211,15 @@ fn wander(brain: &mut Brain, sight: Option<&Sight<'_>>) -> Controls {
     }
     input.move_x = brain.dir.0;
     input.move_y = brain.dir.1;
+    input
+}
+
+fn press(brain: &mut Brain, sight: Option<&Sight<'_>>) -> Controls {
+    let mut input = wander(brain, sight);
+    for b in BUTTONS {
+        let held = brain.unit() < 0.2;
+        input.buttons = input.buttons.with(b.bit, held);
+    }
     input
 }
 
@@ -237,7 +256,7 @@ fn chase(brain: &mut Brain, sight: Option<&Sight<'_>>) -> Controls {
             move_x: mx,
             move_y: my,
             aim,
-            fire: shoot && target.is_some(),
+            buttons: Buttons::FIRE.when(shoot && target.is_some()),
         };
     }
     match (target, sight) {
@@ -254,7 +273,7 @@ fn chase(brain: &mut Brain, sight: Option<&Sight<'_>>) -> Controls {
                 move_x: mx,
                 move_y: my,
                 aim,
-                fire: shoot,
+                buttons: Buttons::FIRE.when(shoot),
             }
         }
         // Sees the world but nobody to shoot: wander.
@@ -262,7 +281,7 @@ fn chase(brain: &mut Brain, sight: Option<&Sight<'_>>) -> Controls {
         // A load bot is blind: it fires its random aim about once a second, so the server
         // carries the same projectiles, hits and respawns as with seeing bots.
         (None, None) => Controls {
-            fire: shoot,
+            buttons: Buttons::FIRE.when(shoot),
             ..arena(brain)
         },
     }
@@ -287,7 +306,25 @@ mod tests {
             respawn_at: None,
             name: "".into(),
             disconnected: false,
+            abilities: Default::default(),
         })
+    }
+
+    #[test]
+    fn a_pressing_bot_presses_every_button_of_the_table() {
+        let mut brain = Brain::new(Behavior::Press, 3, 30);
+        let mut pressed = Buttons::default();
+        let mut inputs = 0;
+        while pressed != Buttons::ALL && inputs < 300 {
+            pressed = pressed.union(decide(&mut brain, None).buttons);
+            inputs += 1;
+        }
+        assert_eq!(pressed, Buttons::ALL, "after {inputs} inputs");
+        // Not held all the time either.
+        let held = (0..100)
+            .filter(|_| decide(&mut brain, None).holds(Buttons::FIRE))
+            .count();
+        assert!(held > 5 && held < 50, "{held}");
     }
 
     #[test]
@@ -306,7 +343,7 @@ mod tests {
         let (mut since, mut gaps) = (0u32, Vec::new());
         for _ in 0..3000 {
             let i = decide(&mut b, None);
-            assert!(!i.fire);
+            assert!(!i.holds(Buttons::FIRE));
             assert!((-1.0..=1.0).contains(&i.move_x) && (-1.0..=1.0).contains(&i.move_y));
             since += 1;
             if i != last {
@@ -338,7 +375,7 @@ mod tests {
             let i = decide(&mut b, Some(&sight));
             assert!((i.aim - std::f32::consts::FRAC_PI_2).abs() < 1e-3, "{i:?}");
             assert!(i.move_y > 0.99, "walks towards it: {i:?}");
-            shots += usize::from(i.fire);
+            shots += usize::from(i.holds(Buttons::FIRE));
         }
         assert!((8..=12).contains(&shots), "{shots} shots in 10 s");
     }

@@ -585,7 +585,7 @@ impl GameClient {
         };
         if let Some(NetEntity::Player(p)) = self.replica.get(me) {
             let err = self.predictor.on_snapshot(
-                p.pos.to_vec2(),
+                p.motion(),
                 last_input_seq,
                 p.respawn_at.is_none(),
                 &w.config,
@@ -670,7 +670,8 @@ impl GameClient {
         };
         self.next_seq = tickwire_shared::seq::next(self.next_seq);
         self.last_input_tick = Some(tick);
-        self.predictor.on_input(msg.seq, input, &w.config, &w.map);
+        self.predictor
+            .on_input(msg.seq, tick, input, &w.config, &w.map);
         self.predict_shot(&input, tick, &w.config, now_ms);
         self.unapplied.push_back(msg.clone());
         while self.unapplied.len() > tickwire_shared::replica::prediction::MAX_PENDING {
@@ -1014,7 +1015,7 @@ mod tests {
         assert_eq!(c.phase(), &Phase::Connected);
         // No input, whatever the controls (pings only).
         let fire = Controls {
-            fire: true,
+            buttons: Buttons::FIRE,
             move_x: 1.0,
             ..Controls::default()
         };
@@ -1185,6 +1186,7 @@ mod tests {
                 .and_then(|b| self.history.iter().find(|(t, _)| *t == b))
                 .map_or(&[][..], |(_, s)| s.as_slice());
             let ext = tickwire_shared::protocol::snapshot::Extrapolation {
+                baseline: baseline.unwrap_or(tick),
                 ticks: baseline.map_or(0, |b| tick.since(b)),
                 config: &self.world.config,
                 map: &self.world.map,

@@ -437,6 +437,7 @@ mod tests {
             respawn_at: None,
             name: Name::from(name),
             disconnected: false,
+            abilities: Default::default(),
         })
     }
 
@@ -450,11 +451,7 @@ mod tests {
     }
 
     fn pos(e: &NetEntity) -> Vec2 {
-        match e {
-            NetEntity::Projectile(p) => p.origin.to_vec2(),
-            NetEntity::Player(p) => p.pos.to_vec2(),
-            NetEntity::Pickup(p) => p.pos.to_vec2(),
-        }
+        e.position_at(Tick(1), 1.0 / 30.0)
     }
 
     fn names(id: NetId) -> String {

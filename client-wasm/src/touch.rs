@@ -12,6 +12,7 @@
 //!   thumb lands. A tap fires once along the last aim.
 
 use glam::Vec2;
+use tickwire_shared::input::BUTTONS;
 use tickwire_shared::Controls;
 
 /// Radius of a stick's travel, CSS pixels.
@@ -152,7 +153,11 @@ impl TouchPad {
             }
         }
         c.aim = self.aim_angle;
-        c.fire = keyboard.fire || self.aim.is_some() || now_ms < self.fire_until_ms;
+        // A finger aiming holds the pointer buttons (fire), as the mouse does.
+        let finger = self.aim.is_some() || now_ms < self.fire_until_ms;
+        for b in BUTTONS.iter().filter(|b| b.pointer) {
+            c.buttons = c.buttons.with(b.bit, keyboard.holds(b.bit) || finger);
+        }
         c
     }
 }
@@ -161,6 +166,7 @@ impl TouchPad {
 mod tests {
     use super::*;
     use std::f32::consts::{FRAC_PI_2, PI};
+    use tickwire_shared::input::Buttons;
 
     const W: f32 = 390.0;
 
@@ -174,7 +180,7 @@ mod tests {
             move_x: 1.0,
             move_y: 0.0,
             aim: 1.0,
-            fire: true,
+            buttons: Buttons::FIRE,
         };
         assert_eq!(pad().merge(kb, Vec2::ZERO, 0.0), kb);
     }
@@ -186,7 +192,7 @@ mod tests {
         p.moved(1, Vec2::new(80.0 + STICK_RADIUS / 2.0, 600.0));
         let c = p.merge(Controls::default(), Vec2::ZERO, 1000.0);
         assert!((c.move_x - 0.5).abs() < 1e-5 && c.move_y == 0.0, "{c:?}");
-        assert!(!c.fire);
+        assert!(!c.holds(Buttons::FIRE));
         // Dragged far up: full speed up, and the base follows the finger.
         p.moved(1, Vec2::new(80.0, 300.0));
         let c = p.merge(Controls::default(), Vec2::ZERO, 1000.0);
@@ -210,14 +216,14 @@ mod tests {
         let mut p = pad();
         p.down(5, Vec2::new(300.0, 600.0), W, 0.0);
         let c = p.merge(Controls::default(), Vec2::ZERO, 500.0);
-        assert!(c.fire);
+        assert!(c.holds(Buttons::FIRE));
         p.moved(5, Vec2::new(260.0, 600.0)); // dragged left
         let c = p.merge(Controls::default(), Vec2::ZERO, 500.0);
         assert!((c.aim.abs() - PI).abs() < 1e-5, "{c:?}");
-        assert!(c.fire);
+        assert!(c.holds(Buttons::FIRE));
         p.up(5);
         let c = p.merge(Controls::default(), Vec2::ZERO, 500.0);
-        assert!(!c.fire);
+        assert!(!c.holds(Buttons::FIRE));
         assert!((c.aim.abs() - PI).abs() < 1e-5, "the aim stays: {c:?}");
     }
 
@@ -226,8 +232,12 @@ mod tests {
         let mut p = pad();
         p.down(5, Vec2::new(300.0, 600.0), W, 1000.0);
         p.up(5);
-        assert!(p.merge(Controls::default(), Vec2::ZERO, 1050.0).fire);
-        assert!(!p.merge(Controls::default(), Vec2::ZERO, 1200.0).fire);
+        assert!(p
+            .merge(Controls::default(), Vec2::ZERO, 1050.0)
+            .holds(Buttons::FIRE));
+        assert!(!p
+            .merge(Controls::default(), Vec2::ZERO, 1200.0)
+            .holds(Buttons::FIRE));
     }
 
     #[test]
@@ -239,7 +249,7 @@ mod tests {
         p.down(5, Vec2::new(300.0, 700.0), W, 0.0);
         let c = p.merge(Controls::default(), Vec2::new(300.0, 400.0), 0.0);
         assert!((c.aim - FRAC_PI_2).abs() < 1e-5, "{c:?}");
-        assert!(c.fire);
+        assert!(c.holds(Buttons::FIRE));
     }
 
     #[test]
@@ -253,9 +263,9 @@ mod tests {
         p.moved(2, Vec2::new(300.0, 650.0));
         let c = p.merge(Controls::default(), Vec2::ZERO, 1000.0);
         assert!((c.move_x - 1.0).abs() < 1e-5 && c.move_y == 0.0);
-        assert!((c.aim - FRAC_PI_2).abs() < 1e-5 && c.fire);
+        assert!((c.aim - FRAC_PI_2).abs() < 1e-5 && c.holds(Buttons::FIRE));
         p.clear();
         let c = p.merge(Controls::default(), Vec2::ZERO, 1000.0);
-        assert!(!c.fire && c.move_x == 0.0);
+        assert!(!c.holds(Buttons::FIRE) && c.move_x == 0.0);
     }
 }

@@ -127,6 +127,9 @@ fn element<T: JsCast>(doc: &web_sys::Document, id: &str) -> Result<T, JsValue> {
 
 /// Listens to `kind` events of element `id`: what `f` makes of an event goes into
 /// `queue`, for the frame loop to handle. The closure returned must be kept alive.
+/// What turns a DOM event into a queued UI event ([`queue_events`]), boxed.
+type EventFilter<T> = Box<dyn Fn(&web_sys::Event) -> Option<T>>;
+
 fn queue_events<T: 'static>(
     doc: &web_sys::Document,
     id: &str,
@@ -358,7 +361,7 @@ impl App {
         match first {
             Some(AfterDrop::Resume { url, token }) => self.open_resume(&url, token),
             _ => {
-                self.to_lobby(None);
+                self.show_lobby(None);
                 Ok(())
             }
         }
@@ -468,7 +471,7 @@ impl App {
                 self.stage = Stage::Session;
                 self.socket = Some(Socket::open(&url, &self.inbox)?);
             }
-            Next::Lobby(message) => self.to_lobby(Some(&message)),
+            Next::Lobby(message) => self.show_lobby(Some(&message)),
             Next::Retry(why) => {
                 self.reconnect.at_ms = None;
                 self.stage = Stage::Waiting(why);
@@ -479,7 +482,7 @@ impl App {
 
     /// Back to the lobby (the socket, if any, closes with 1000: the player leaves; nothing
     /// is kept for a reload).
-    fn to_lobby(&mut self, message: Option<&str>) {
+    fn show_lobby(&mut self, message: Option<&str>) {
         self.socket = None;
         self.client = None;
         self.seating = None;
@@ -518,7 +521,7 @@ impl App {
                 self.begin(Intent::Room(code))?;
             }
             LobbyEvent::Leave => {
-                self.to_lobby(None);
+                self.show_lobby(None);
                 self.lobby.clear_invite();
                 // A reload now shows the lobby, not the room just left.
                 if let Ok(h) = self.window.history() {
@@ -563,7 +566,7 @@ impl App {
         match self.seating.as_mut().map(Seating::reconnect) {
             Some(next) => self.apply(next),
             None => {
-                self.to_lobby(None);
+                self.show_lobby(None);
                 Ok(())
             }
         }
@@ -840,7 +843,7 @@ impl App {
                         self.reconnect.plan = None;
                         self.apply(next)?;
                     }
-                    AfterDrop::TakenOver(message) => self.to_lobby(Some(&message)),
+                    AfterDrop::TakenOver(message) => self.show_lobby(Some(&message)),
                 }
             }
         }

@@ -144,6 +144,10 @@ fn main() -> anyhow::Result<()> {
     let (mut work, mut recv, mut send) = (hist(), hist(), hist());
     let mut with_reads = hist();
     let (mut step, mut record, mut prepare) = (hist(), hist(), hist());
+    // `World::hash` of the state after each measured tick (what a determinism check or a
+    // replay verifier pays per tick; not part of the room's tick).
+    let mut world_hash = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("bounds");
+    let mut hash_sink = 0u64;
     let (mut bytes, mut bodies, mut frames, mut full, mut applied, mut desyncs) =
         (0usize, 0usize, 0usize, 0usize, 0usize, 0usize);
     let mut trace = match &args.trace {
@@ -193,6 +197,9 @@ fn main() -> anyhow::Result<()> {
             }
         }
         if n >= args.warmup {
+            let h0 = Instant::now();
+            hash_sink ^= std::hint::black_box(room.world()).hash();
+            world_hash.record((h0.elapsed().as_nanos() as u64).max(1))?;
             let io = report.send_time + report.recv_time;
             let us = |d: std::time::Duration| (d.as_micros() as u64).max(1);
             let (tick_us, step_us, record_us, frames_us) = (
@@ -259,6 +266,11 @@ fn main() -> anyhow::Result<()> {
         ms(&prepare, 0.5)
     );
     println!(
+        "world hash us p50 {:.1}  p99 {:.1}  (World::hash of the state, once a tick; xor {hash_sink:x})",
+        world_hash.value_at_quantile(0.5) as f64 / 1000.0,
+        world_hash.value_at_quantile(0.99) as f64 / 1000.0
+    );
+    println!(
         "hand-over ms  recv p50 {:.2}  send p50 {:.2}",
         ms(&recv, 0.5),
         ms(&send, 0.5)
@@ -284,6 +296,7 @@ fn main() -> anyhow::Result<()> {
             "step_ms": q(&step),
             "record_ms": q(&record),
             "frames_ms": q(&prepare),
+            "world_hash_us": {"p50": world_hash.value_at_quantile(0.5) as f64 / 1000.0, "p99": world_hash.value_at_quantile(0.99) as f64 / 1000.0},
             "baselines": format!("{:?}", args.baselines).to_lowercase(),
             "max_ack_age": args.max_ack_age,
             "baseline_step": args.baseline_step,

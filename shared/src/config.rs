@@ -7,7 +7,7 @@ use crate::tick::DEFAULT_TICK_HZ;
 
 /// Gameplay constants. The server owns the values in force and sends them in
 /// [`crate::protocol::Welcome`]; clients never hard-code them.
-#[derive(Clone, Debug, PartialEq, Encode, Decode)]
+#[derive(Clone, Debug, PartialEq, Encode, Decode, serde::Serialize, serde::Deserialize)]
 pub struct SimConfig {
     /// Simulation ticks per second.
     pub tick_hz: u16,
@@ -35,6 +35,12 @@ pub struct SimConfig {
     pub pickup_radius: f32,
     /// Time a taken pickup stays away before it comes back, seconds.
     pub pickup_respawn_s: f32,
+    /// Speed during a dash, units per second.
+    pub dash_speed: f32,
+    /// How long a dash lasts, seconds.
+    pub dash_s: f32,
+    /// Time from the start of a dash to the next one, seconds.
+    pub dash_cooldown_s: f32,
 }
 
 impl Default for SimConfig {
@@ -53,6 +59,9 @@ impl Default for SimConfig {
             pickup_heal: 50,
             pickup_radius: 16.0,
             pickup_respawn_s: 10.0,
+            dash_speed: 600.0,
+            dash_s: 0.2,
+            dash_cooldown_s: 1.5,
         }
     }
 }

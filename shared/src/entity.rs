@@ -1,17 +1,27 @@
-//! Entity kinds: each kind's authoritative state (kept by the server's [`crate::World`]) and
-//! its replicated view (what travels to clients), side by side.
+//! Entity kinds. Each kind lives in its own file (`entity/player.rs`, `projectile.rs`,
+//! `pickup.rs`): its authoritative state, its replicated view, and how one becomes the other
+//! and where it is ([`Kind`], [`View`]); the world hash covers the state by its derived
+//! `Serialize`. The one list of kinds is the [`kinds!`] invocation below, which generates
+//! [`EntityKind`], [`NetEntity`], [`NetPatch`] and every match over kinds.
 //!
 //! To add a kind, follow the one checklist in `docs/extending.md` ("The entity-kind checklist").
 
 use bincode::{Decode, Encode};
 use glam::Vec2;
+use serde::{Deserialize, Serialize};
 use slotmap::new_key_type;
 
-use crate::input::PlayerInput;
 use crate::replication::{Patch, Replicated};
 use crate::tick::Tick;
 
+mod pickup;
+mod player;
+mod projectile;
 mod wire;
+
+pub use pickup::{Pickup, PickupNet};
+pub use player::{Player, PlayerNet};
+pub use projectile::{Projectile, ProjectileNet};
 
 pub use wire::{
     aim_to_net, dir_from_net, dir_to_net, net_aim_to_radians, quantize, Name, NetId, QVec2,
@@ -23,8 +33,9 @@ new_key_type! {
     pub struct EntityId;
 }
 
-/// One thing in the world.
-#[derive(Clone, Debug, PartialEq)]
+/// One thing in the world. Its every field (and its kind's) is part of
+/// [`crate::World::hash`] through the derived `Serialize`: nothing to list by hand.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Entity {
     /// Network identity.
     pub net_id: NetId,
@@ -34,190 +45,175 @@ pub struct Entity {
     pub kind: EntityKind,
 }
 
-/// Kind-specific authoritative state.
-#[derive(Clone, Debug, PartialEq)]
-pub enum EntityKind {
-    /// A connected player's avatar.
-    Player(Player),
-    /// A shot in flight.
-    Projectile(Projectile),
-    /// A health pickup at a fixed map point.
-    Pickup(Pickup),
+/// What an entity kind declares, in its own file: its authoritative state is `Self` (a
+/// field of it is in [`crate::World::hash`] by its derived `Serialize`), its replicated view
+/// is [`Kind::Net`], and [`Kind::to_net`] says how the state becomes the view.
+pub trait Kind: Clone + std::fmt::Debug + PartialEq + Serialize {
+    /// Its replicated view, declared with [`crate::replicated!`].
+    type Net: View;
+    /// The view of this entity, whose centre is `pos`.
+    fn to_net(&self, pos: Vec2) -> Self::Net;
 }
 
-/// A player's authoritative state.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Player {
-    /// Display name (shared with its replicated view: copying it is a reference count).
-    pub name: Name,
-    /// Hit points; 0 while dead.
-    pub hp: u8,
-    /// Kills scored.
-    pub kills: u16,
-    /// Deaths suffered.
-    pub deaths: u16,
-    /// While dead: the tick of the respawn.
-    pub respawn_at: Option<Tick>,
-    /// First tick at which the player may fire again.
-    pub next_fire: Tick,
-    /// The input in force (the last one received; repeated while none arrives).
-    pub input: PlayerInput,
-    /// Its connection was lost and the server holds the player for a reconnection: it
-    /// stands still and fires nothing until it resumes (or the grace ends and it leaves).
-    pub disconnected: bool,
-}
+/// What a replicated view declares besides its fields: where the entity is and, for a kind
+/// that moves by itself, how a baseline of it is carried forward.
+pub trait View: Replicated + std::fmt::Debug {
+    /// Where the entity is at `tick` (interest cells, interpolation and drawing use it).
+    fn position_at(&self, tick: Tick, dt: f32) -> Vec2;
 
-impl Player {
-    /// Whether the player is alive (can move, fire and be hit).
-    #[must_use]
-    pub fn alive(&self) -> bool {
-        self.respawn_at.is_none()
-    }
-}
-
-/// A projectile. Its position is a pure function of the tick (`origin + vel * age`), so
-/// clients compute it exactly and its view never changes after the spawn.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Projectile {
-    /// Who fired it (no damage to them).
-    pub owner: NetId,
-    /// The shooter's entity, to credit the kill (may be gone by then).
-    pub shooter: EntityId,
-    /// Where it was at `spawn_tick` (on the position grid).
-    pub origin: Vec2,
-    /// Velocity, units per second (on the position grid).
-    pub vel: Vec2,
-    /// The tick it was fired at.
-    pub spawn_tick: Tick,
-}
-
-impl Projectile {
-    /// Position at `tick`, given the tick length `dt`.
-    #[must_use]
-    pub fn position_at(&self, tick: Tick, dt: f32) -> Vec2 {
-        let age = tick.since(self.spawn_tick) as f32;
-        self.origin + self.vel * (age * dt)
-    }
-}
-
-/// A health pickup: sits at a map point, heals the first hurt player who touches it, then
-/// stays away for `pickup_respawn_s`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Pickup {
-    /// While taken: the tick it comes back.
-    pub respawn_at: Option<Tick>,
-}
-
-crate::replicated! {
-    /// What clients see of a player.
-    pub struct PlayerNet {
-        /// Centre.
-        pub pos: QVec2,
-        /// Aim angle for display, in 1/256 turns ([`aim_to_net`], [`net_aim_to_radians`]);
-        /// the simulation fires along the input's finer aim.
-        pub aim: u8,
-        /// The movement direction in force, in `1 / DIR_SCALE` units (exactly the
-        /// simulation's input, see [`crate::input::PlayerInput::from_wire`]): lets clients
-        /// extrapolate the position, so a player moving steadily costs no bytes.
-        pub dir: [i8; 2],
-        /// Hit points.
-        pub hp: u8,
-        /// Kills scored.
-        pub kills: u16,
-        /// Deaths suffered.
-        pub deaths: u16,
-        /// While dead: the respawn tick.
-        pub respawn_at: Option<Tick>,
-        /// Display name: shared, not copied, from tick to tick (and compared by pointer
-        /// first in every diff, see [`Name`]).
-        pub name: Name,
-        /// Connection lost, waiting for the player to resume (drawn faded).
-        pub disconnected: bool,
-    }
-}
-
-crate::replicated! {
-    /// What clients see of a projectile: constant from spawn to removal.
-    pub struct ProjectileNet {
-        /// Position at `spawn_tick`.
-        pub origin: QVec2,
-        /// Velocity, units per second.
-        pub vel: QVec2,
-        /// Tick it was fired at.
-        pub spawn_tick: Tick,
-        /// Who fired it.
-        pub owner: NetId,
-    }
-}
-
-crate::replicated! {
-    /// What clients see of a pickup.
-    pub struct PickupNet {
-        /// Where it sits.
-        pub pos: QVec2,
-        /// Whether it can be taken now.
-        pub active: bool,
-    }
-}
-
-impl PlayerNet {
-    /// Mask bit of `pos` (the first field).
-    pub const POS_BIT: u32 = 1;
-
-    /// Where this player will be `ticks` ticks later if it keeps walking its direction and
-    /// nothing else happens; `None` when it stands still or is dead (it stays put).
-    #[must_use]
-    pub fn carried_pos(
-        &self,
-        ticks: u32,
-        config: &crate::SimConfig,
-        map: &crate::Map,
-    ) -> Option<QVec2> {
-        self.carry_from(self.pos, ticks, config, map)
+    /// For a kind that moves by itself: its position field, which must be the view's first
+    /// field (`pos: QVec2`, mask bit 1). Baselines of the kind are then carried forward
+    /// with [`View::carry_from`] before a delta applies, and its patches send the position
+    /// as an offset from the carried one. `None` (the default): the view says where it is.
+    fn carried_field(&self) -> Option<QVec2> {
+        None
     }
 
-    /// [`PlayerNet::carried_pos`] continued from `from` (a position this view was already
-    /// carried to) for `ticks` more ticks: lets the server advance a carried baseline one
-    /// tick at a time.
-    #[must_use]
-    pub fn carry_from(
+    /// The same field, to write.
+    fn carried_field_mut(&mut self) -> Option<&mut QVec2> {
+        None
+    }
+
+    /// Where the entity will be `ticks` ticks after tick `at`, starting from `from` (its
+    /// position at `at`), if nothing but its own motion happens (the baseline's tick is
+    /// given: timers are absolute ticks); `None` when it stays where it is.
+    fn carry_from(
         &self,
         from: QVec2,
+        at: Tick,
         ticks: u32,
         config: &crate::SimConfig,
         map: &crate::Map,
     ) -> Option<QVec2> {
-        if self.respawn_at.is_some() || self.dir == [0, 0] || ticks == 0 {
-            return None;
-        }
-        let input = PlayerInput {
-            move_dir: dir_from_net(self.dir),
-            ..PlayerInput::default()
-        };
-        let mut pos = from.to_vec2();
-        for _ in 0..ticks {
-            pos = crate::sim::movement::move_player(pos, &input, config, map);
-        }
-        Some(QVec2::from_vec2(pos))
+        let _ = (from, at, ticks, config, map);
+        None
     }
 }
 
-impl ProjectileNet {
-    /// Position at `tick` (same formula as [`Projectile::position_at`]).
-    #[must_use]
-    pub fn position_at(&self, tick: Tick, dt: f32) -> Vec2 {
-        let age = tick.since(self.spawn_tick) as f32;
-        self.origin.to_vec2() + self.vel.to_vec2() * (age * dt)
-    }
-}
+/// Declares the kinds, each as `Kind(State => View)`: generates [`EntityKind`],
+/// [`NetEntity`], [`NetPatch`], their diff and apply, and the dispatch to [`Kind`] and
+/// [`View`]; no other code lists the kinds.
+macro_rules! kinds {
+    ($( $(#[$doc:meta])* $kind:ident($state:ty => $view:ty) ),+ $(,)?) => {
+        /// Kind-specific authoritative state.
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        pub enum EntityKind {
+            $( $(#[$doc])* $kind($state) ),+
+        }
 
-/// Declares the replicated kinds: generates [`NetEntity`], [`NetPatch`] and their diff/apply.
-macro_rules! net_kinds {
-    ($( $(#[$doc:meta])* $kind:ident($view:ty) ),+ $(,)?) => {
-        /// The replicated view of any entity.
+        impl Entity {
+            /// The replicated view of this entity.
+            #[must_use]
+            pub fn to_net(&self) -> NetEntity {
+                match &self.kind {
+                    $( EntityKind::$kind(k) => NetEntity::$kind(Kind::to_net(k, self.pos)), )+
+                }
+            }
+        }
+
+        $(
+            impl FromNet for $view {
+                fn from_net(e: &NetEntity) -> Option<&Self> {
+                    match e {
+                        NetEntity::$kind(v) => Some(v),
+                        #[allow(unreachable_patterns)]
+                        _ => None,
+                    }
+                }
+            }
+        )+
+
+        /// The replicated view of any entity. Outside this crate, match it with `_ =>` or
+        /// use [`NetEntity::view`]: kinds are added.
         #[derive(Clone, Debug, PartialEq, Encode, Decode)]
         pub enum NetEntity {
             $( $(#[$doc])* $kind($view) ),+
+        }
+
+        impl NetEntity {
+            /// Position of the entity at `tick` (needed for interest management and drawing).
+            #[must_use]
+            pub fn position_at(&self, tick: Tick, dt: f32) -> Vec2 {
+                match self {
+                    $( NetEntity::$kind(v) => View::position_at(v, tick, dt), )+
+                }
+            }
+
+            /// Its [`View::carried_field`]: the position a baseline of it is carried from,
+            /// for a kind that moves by itself.
+            #[must_use]
+            pub fn carried_field(&self) -> Option<QVec2> {
+                match self {
+                    $( NetEntity::$kind(v) => View::carried_field(v), )+
+                }
+            }
+
+            fn carried_field_mut(&mut self) -> Option<&mut QVec2> {
+                match self {
+                    $( NetEntity::$kind(v) => View::carried_field_mut(v), )+
+                }
+            }
+
+            /// [`View::carry_from`] of its kind: from `from`, its carried position at tick
+            /// `at`, `ticks` ticks on.
+            #[must_use]
+            pub fn carry_from(
+                &self,
+                from: QVec2,
+                at: Tick,
+                ticks: u32,
+                config: &crate::SimConfig,
+                map: &crate::Map,
+            ) -> Option<QVec2> {
+                match self {
+                    $( NetEntity::$kind(v) => View::carry_from(v, from, at, ticks, config, map), )+
+                }
+            }
+
+            /// How `base` must change to become `self` when `base` is carried forward first
+            /// ([`NetEntity::carried_pos`]: a living player walks its direction, walls
+            /// included, so steady motion costs nothing on the wire); like
+            /// [`NetEntity::diff`], without copying `base`. `carried` is computed once per
+            /// baseline and shared by every client using it.
+            #[allow(clippy::result_unit_err)]
+            pub fn diff_with_carried_pos(
+                &self,
+                base: &NetEntity,
+                carried: Option<QVec2>,
+            ) -> Result<Option<NetPatch>, ()> {
+                match (self, base, carried) {
+                    $(
+                        (NetEntity::$kind(now), NetEntity::$kind(old), Some(pos))
+                            if View::carried_field(now).is_some() =>
+                        {
+                            let moved = View::carried_field(now) != Some(pos);
+                            let mask = (now.diff_mask(old) & !CARRIED_BIT) | u32::from(moved);
+                            Ok((mask != 0).then(|| {
+                                let mut value = <$view>::default();
+                                value.apply_fields(mask, now);
+                                NetPatch::$kind(Patch { mask, value })
+                            }))
+                        }
+                    )+
+                    _ => self.diff(base),
+                }
+            }
+        }
+
+        impl NetPatch {
+            /// The fields this patch carries.
+            #[must_use]
+            pub fn mask(&self) -> u32 {
+                match self {
+                    $( NetPatch::$kind(p) => p.mask, )+
+                }
+            }
+
+            fn carried_field_mut(&mut self) -> Option<&mut QVec2> {
+                match self {
+                    $( NetPatch::$kind(p) => View::carried_field_mut(&mut p.value), )+
+                }
+            }
         }
 
         /// The changed fields of an entity's view; same kind as the entity it patches.
@@ -226,7 +222,48 @@ macro_rules! net_kinds {
             $( $(#[$doc])* $kind(Patch<$view>) ),+
         }
 
+        impl NetPatch {
+            /// The name of the kind this patch is for (one of [`NetEntity::KINDS`]).
+            #[must_use]
+            pub fn kind_name(&self) -> &'static str {
+                match self {
+                    $( NetPatch::$kind(_) => stringify!($kind), )+
+                }
+            }
+        }
+
+        // Kept honest: a view must fit the 32-bit patch mask.
+        const _: () = assert!(true $(&& <$view as Replicated>::FIELD_COUNT <= 32)+);
+
         impl NetEntity {
+            /// The name of every replicated kind, in declaration order: tests that must
+            /// cover every kind (determinism, deltas, codec, the world hash) check against it.
+            pub const KINDS: &'static [&'static str] = &[$(stringify!($kind)),+];
+
+            /// The name of this entity's kind (one of [`NetEntity::KINDS`]).
+            #[must_use]
+            pub fn kind_name(&self) -> &'static str {
+                match self {
+                    $( NetEntity::$kind(_) => stringify!($kind), )+
+                }
+            }
+
+            /// Every kind and its view's declaration ([`Replicated::SCHEMA`]), in order:
+            /// part of the wire's fingerprint.
+            #[must_use]
+            pub fn schema() -> String {
+                let mut s = String::new();
+                $( s.push_str(concat!(stringify!($kind), "(")); s.push_str(<$view as Replicated>::SCHEMA); s.push_str(") "); )+
+                s
+            }
+
+            /// One entity of every kind, each its view's default (in [`NetEntity::KINDS`]
+            /// order).
+            #[must_use]
+            pub fn defaults() -> Vec<NetEntity> {
+                vec![$(NetEntity::$kind(<$view>::default())),+]
+            }
+
             /// How `base` must change to become `self`: `Ok(None)` when equal, `Ok(Some)`
             /// with a patch, `Err(())` when the kind differs (send a respawn instead).
             #[allow(clippy::result_unit_err)]
@@ -255,48 +292,31 @@ macro_rules! net_kinds {
     };
 }
 
-net_kinds! {
-    /// A player.
-    Player(PlayerNet),
-    /// A projectile.
-    Projectile(ProjectileNet),
-    /// A health pickup.
-    Pickup(PickupNet),
+kinds! {
+    /// A connected player's avatar.
+    Player(Player => PlayerNet),
+    /// A shot in flight.
+    Projectile(Projectile => ProjectileNet),
+    /// A health pickup at a fixed map point.
+    Pickup(Pickup => PickupNet),
 }
 
-impl Entity {
-    /// The replicated view of this entity.
-    #[must_use]
-    pub fn to_net(&self) -> NetEntity {
-        match &self.kind {
-            EntityKind::Player(p) => NetEntity::Player(PlayerNet {
-                pos: QVec2::from_vec2(self.pos),
-                aim: aim_to_net(p.input.aim),
-                dir: dir_to_net(p.input.move_dir),
-                hp: p.hp,
-                kills: p.kills,
-                deaths: p.deaths,
-                respawn_at: p.respawn_at,
-                name: p.name.clone(),
-                disconnected: p.disconnected,
-            }),
-            EntityKind::Projectile(p) => NetEntity::Projectile(ProjectileNet {
-                origin: QVec2::from_vec2(p.origin),
-                vel: QVec2::from_vec2(p.vel),
-                spawn_tick: p.spawn_tick,
-                owner: p.owner,
-            }),
-            EntityKind::Pickup(p) => NetEntity::Pickup(PickupNet {
-                pos: QVec2::from_vec2(self.pos),
-                active: p.respawn_at.is_none(),
-            }),
-        }
-    }
+/// A view type that can be picked out of a [`NetEntity`] ([`NetEntity::view`]); implemented
+/// by [`kinds!`] for every view.
+pub trait FromNet {
+    /// The view, if `e` is of this kind.
+    fn from_net(e: &NetEntity) -> Option<&Self>;
 }
 
 impl NetEntity {
-    /// The player view, if this is a player (the only kind that moves by itself, see
-    /// [`PlayerNet::carried_pos`]).
+    /// The view of kind `T`, if this entity is of that kind (`e.view::<PickupNet>()`): the
+    /// way outside code picks kinds, without a match that a new kind would break.
+    #[must_use]
+    pub fn view<T: FromNet>(&self) -> Option<&T> {
+        T::from_net(self)
+    }
+
+    /// The player view, if this is a player (`self.view::<PlayerNet>()`).
     #[must_use]
     pub fn as_player(&self) -> Option<&PlayerNet> {
         match self {
@@ -305,82 +325,70 @@ impl NetEntity {
         }
     }
 
-    /// How `base` must change to become `self` when `base` is carried forward first
-    /// ([`PlayerNet::carried_pos`]: a living player walks its direction, walls included, so
-    /// steady motion costs nothing on the wire); like [`NetEntity::diff`], without copying
-    /// `base`. `carried` is computed once per baseline and shared by every client using it.
-    #[allow(clippy::result_unit_err)]
-    pub fn diff_with_carried_pos(
+    /// Where this entity will be `ticks` ticks after `at` (the tick of this view) by its own
+    /// motion ([`View::carry_from`] from its [`View::carried_field`]); `None` when it stays
+    /// where it is.
+    #[must_use]
+    pub fn carried_pos(
         &self,
-        base: &NetEntity,
-        carried: Option<QVec2>,
-    ) -> Result<Option<NetPatch>, ()> {
-        match (self, base, carried) {
-            (NetEntity::Player(now), NetEntity::Player(old), Some(pos)) => {
-                let mask = (now.diff_mask(old) & !PlayerNet::POS_BIT) | u32::from(now.pos != pos);
-                Ok((mask != 0).then(|| {
-                    let mut value = PlayerNet::default();
-                    value.apply_fields(mask, now);
-                    NetPatch::Player(Patch { mask, value })
-                }))
-            }
-            _ => self.diff(base),
-        }
+        at: Tick,
+        ticks: u32,
+        config: &crate::SimConfig,
+        map: &crate::Map,
+    ) -> Option<QVec2> {
+        self.carry_from(self.carried_field()?, at, ticks, config, map)
     }
 
-    /// Applies a patch as it travels in a snapshot ([`NetPatch::pos_as_offset`]): a
-    /// player's position field is an offset from the position this entity holds (after
-    /// the baseline was carried forward). `false` (and no change) when the kind differs.
+    /// This view carried forward to `pos` (its [`View::carried_field`] set).
+    #[must_use]
+    pub fn carried_to(&self, pos: QVec2) -> NetEntity {
+        let mut moved = self.clone();
+        if let Some(p) = moved.carried_field_mut() {
+            *p = pos;
+        }
+        moved
+    }
+
+    /// Applies a patch as it travels in a snapshot ([`NetPatch::pos_as_offset`]): the
+    /// carried position field of a kind that moves by itself is an offset from the position
+    /// this entity holds (after the baseline was carried forward). `false` (and no change)
+    /// when the kind differs.
     pub fn apply_wire(&mut self, patch: &NetPatch) -> bool {
-        let reference = match (&*self, patch) {
-            (NetEntity::Player(p), NetPatch::Player(q)) if q.mask & PlayerNet::POS_BIT != 0 => {
-                Some(p.pos)
-            }
-            _ => None,
+        let reference = if patch.mask() & CARRIED_BIT != 0 {
+            self.carried_field()
+        } else {
+            None
         };
         if !self.apply(patch) {
             return false;
         }
-        if let (Some(r), NetEntity::Player(p)) = (reference, self) {
-            p.pos = QVec2 {
-                x: r.x.wrapping_add(p.pos.x),
-                y: r.y.wrapping_add(p.pos.y),
+        if let (Some(r), Some(p)) = (reference, self.carried_field_mut()) {
+            *p = QVec2 {
+                x: r.x.wrapping_add(p.x),
+                y: r.y.wrapping_add(p.y),
             };
         }
         true
     }
-
-    /// Position of the entity at `tick` (needed for interest management and drawing).
-    #[must_use]
-    pub fn position_at(&self, tick: Tick, dt: f32) -> Vec2 {
-        match self {
-            NetEntity::Player(p) => p.pos.to_vec2(),
-            NetEntity::Projectile(p) => p.position_at(tick, dt),
-            NetEntity::Pickup(p) => p.pos.to_vec2(),
-        }
-    }
 }
 
+/// Mask bit of a carried position field (the first field of its view).
+const CARRIED_BIT: u32 = 1;
+
 impl NetPatch {
-    /// Turns a player patch's position into an offset from `reference`, the position the
-    /// receiver holds for the entity before applying it (its baseline position, carried
-    /// forward): a player that turned a few ticks ago is a few units off, one or two bytes
-    /// per axis instead of three. [`NetEntity::apply_wire`] undoes it.
+    /// Turns the carried position of a patch (kinds that move by themselves) into an offset
+    /// from `reference`, the position the receiver holds for the entity before applying it
+    /// (its baseline position, carried forward): a player that turned a few ticks ago is a
+    /// few units off, one or two bytes per axis instead of three.
+    /// [`NetEntity::apply_wire`] undoes it.
     pub fn pos_as_offset(&mut self, reference: QVec2) {
-        if let NetPatch::Player(p) = self {
-            if p.mask & PlayerNet::POS_BIT != 0 {
-                p.value.pos = QVec2 {
-                    x: p.value.pos.x.wrapping_sub(reference.x),
-                    y: p.value.pos.y.wrapping_sub(reference.y),
+        if self.mask() & CARRIED_BIT != 0 {
+            if let Some(p) = self.carried_field_mut() {
+                *p = QVec2 {
+                    x: p.x.wrapping_sub(reference.x),
+                    y: p.y.wrapping_sub(reference.y),
                 };
             }
         }
     }
 }
-
-// Kept honest: a view must fit the 32-bit patch mask.
-const _: () = assert!(
-    PlayerNet::FIELD_COUNT <= 32
-        && ProjectileNet::FIELD_COUNT <= 32
-        && PickupNet::FIELD_COUNT <= 32
-);

@@ -2,29 +2,48 @@
 //! decision), [`InputMsg`] on the wire, [`PlayerInput`] in the simulation, and
 //! [`PlayerInput::from_wire`], the one place where untrusted input becomes simulation input.
 //!
-//! A client holds [`Controls`] and sends [`Controls::to_msg`] every tick; the mapping from
-//! controls to [`Buttons`] bits lives in [`Controls::buttons`] and nowhere else. To add a
-//! button: a [`Buttons`] constant (and [`Buttons::ALL`]), a field of [`Controls`] and its line
-//! in [`Controls::buttons`], the rule that reads it, and the key that sets it in the browser
-//! client (`client-wasm/src/web/input.rs`).
+//! A client holds [`Controls`] and sends [`Controls::to_msg`] every tick. Every button is one
+//! row of [`BUTTONS`]: its bit, its name and the browser keys that hold it. The browser
+//! client reads its keys from the table, the bots press buttons by name from it, the tests
+//! press every button of it ([`Buttons::ALL`] is made from it). To add a button: a
+//! [`Buttons`] constant and its row in [`BUTTONS`], then the rule that reads it.
 
 use bincode::{Decode, Encode};
 use glam::Vec2;
-use serde::{Deserialize, Serialize};
 
 use crate::tick::Tick;
 
 /// Input buttons, a bit set.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Encode, Decode, Serialize, Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    Encode,
+    Decode,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 pub struct Buttons(pub u8);
 
 impl Buttons {
     /// Fire (held: fires whenever the cooldown allows).
     pub const FIRE: Buttons = Buttons(1);
-    /// Every button the simulation knows; other bits are cleared on receipt.
-    pub const ALL: Buttons = Buttons(1);
+    /// Dash: a burst of speed along the movement direction, then a cooldown.
+    pub const DASH: Buttons = Buttons(2);
+    /// Every button of [`BUTTONS`]; other bits are cleared on receipt.
+    pub const ALL: Buttons = {
+        let mut all = 0;
+        let mut i = 0;
+        while i < BUTTONS.len() {
+            all |= BUTTONS[i].bit.0;
+            i += 1;
+        }
+        Buttons(all)
+    };
 
     /// Whether every button of `b` is pressed.
     #[must_use]
@@ -37,6 +56,62 @@ impl Buttons {
     pub fn union(self, b: Buttons) -> Buttons {
         Buttons(self.0 | b.0)
     }
+
+    /// `self` when `held`, else no button (`Buttons::FIRE.when(shooting)`).
+    #[must_use]
+    pub fn when(self, held: bool) -> Buttons {
+        if held {
+            self
+        } else {
+            Buttons::default()
+        }
+    }
+
+    /// This set with `b` held or released.
+    #[must_use]
+    pub fn with(self, b: Buttons, held: bool) -> Buttons {
+        if held {
+            Buttons(self.0 | b.0)
+        } else {
+            Buttons(self.0 & !b.0)
+        }
+    }
+}
+
+/// One button of the game: a row of [`BUTTONS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Button {
+    /// Its bit.
+    pub bit: Buttons,
+    /// Its name (bots' `--press NAME`, logs, tests).
+    pub name: &'static str,
+    /// The browser keys (`KeyboardEvent.code`) that hold it.
+    pub keys: &'static [&'static str],
+    /// Whether the main mouse button (and, on a touch screen, aiming) holds it too.
+    pub pointer: bool,
+}
+
+/// Every button the game knows, the one table the browser client, the bots and the tests
+/// read (each bit once; [`Buttons::ALL`] is their union).
+pub const BUTTONS: &[Button] = &[
+    Button {
+        bit: Buttons::FIRE,
+        name: "fire",
+        keys: &["Space"],
+        pointer: true,
+    },
+    Button {
+        bit: Buttons::DASH,
+        name: "dash",
+        keys: &["ShiftLeft", "ShiftRight"],
+        pointer: false,
+    },
+];
+
+/// The row of [`BUTTONS`] called `name`.
+#[must_use]
+pub fn button_named(name: &str) -> Option<&'static Button> {
+    BUTTONS.iter().find(|b| b.name == name)
 }
 
 /// One input message, as the client sends it every tick.
@@ -70,19 +145,28 @@ pub struct Controls {
     pub move_y: f32,
     /// Aim angle, radians (0 = +x, growing towards +y).
     pub aim: f32,
-    /// Fire held.
-    pub fire: bool,
+    /// The buttons held (rows of [`BUTTONS`]).
+    pub buttons: Buttons,
 }
 
 impl Controls {
-    /// The buttons these controls hold down: the one mapping from controls to [`Buttons`].
+    /// The buttons these controls hold down.
     #[must_use]
     pub fn buttons(&self) -> Buttons {
-        let mut b = Buttons::default();
-        if self.fire {
-            b = b.union(Buttons::FIRE);
-        }
-        b
+        self.buttons
+    }
+
+    /// Whether `b` is held.
+    #[must_use]
+    pub fn holds(&self, b: Buttons) -> bool {
+        self.buttons.contains(b)
+    }
+
+    /// These controls with `b` held or released.
+    #[must_use]
+    pub fn with(mut self, b: Buttons, held: bool) -> Controls {
+        self.buttons = self.buttons.with(b, held);
+        self
     }
 
     /// The wire input carrying these controls: sequence number `seq`, meant for server tick
@@ -121,7 +205,7 @@ pub enum InvalidInput {
 /// Simulation input of one player for one tick: validated, clamped and quantised, so the
 /// server and the predicting client run exactly the same numbers. Replay files record it
 /// as the simulation applies it (its serde encoding, see `crate::replay`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PlayerInput {
     /// Movement direction, length at most 1.
     pub move_dir: Vec2,
@@ -197,7 +281,7 @@ mod tests {
         assert!(PlayerInput::from_wire(&msg(0.0, 0.0, f32::NEG_INFINITY)).is_err());
         let i = PlayerInput::from_wire(&msg(1e30, 1e30, 1e30)).unwrap();
         assert!(i.move_dir.length() <= 1.0);
-        assert_eq!(i.buttons, Buttons::FIRE);
+        assert_eq!(i.buttons, Buttons::ALL);
     }
 
     #[test]
@@ -206,7 +290,7 @@ mod tests {
             move_x: 1.0,
             move_y: -0.5,
             aim: 1.0,
-            fire: true,
+            buttons: Buttons::FIRE,
         };
         let m = c.to_msg(7, Tick(3), Some(Tick(2)));
         assert_eq!((m.seq, m.tick, m.ack), (7, Tick(3), Some(Tick(2))));
@@ -219,6 +303,18 @@ mod tests {
             ..Controls::default()
         };
         assert!(nan.to_player_input().is_err());
+    }
+
+    #[test]
+    fn the_button_table_is_every_button_once() {
+        let mut seen = 0u8;
+        for b in BUTTONS {
+            assert_eq!(b.bit.0.count_ones(), 1, "{}: one bit", b.name);
+            assert_eq!(seen & b.bit.0, 0, "{}: its own bit", b.name);
+            seen |= b.bit.0;
+            assert_eq!(button_named(b.name), Some(b));
+        }
+        assert_eq!(Buttons(seen), Buttons::ALL);
     }
 
     #[test]

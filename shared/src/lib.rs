@@ -35,8 +35,8 @@
 //!
 //! ## Extending the game
 //!
-//! `docs/extending.md` in the repository walks through adding a feature end to end (health
-//! pickups). In short, what to touch for each kind of addition:
+//! `docs/extending.md` in the repository walks through adding two features end to end (health
+//! pickups, an entity kind; the dash, a predicted movement ability). In short, what to touch for each kind of addition:
 //!
 //! | to add | touch |
 //! | --- | --- |
@@ -46,8 +46,10 @@
 //! | a replicated field | a field of its `replicated!` view and of `to_net` |
 //! | a rule | a module in [`sim`] and one phase line in [`sim::step`] |
 //! | a game event | a variant of [`sim::GameEvent`] |
-//! | an input button | a [`input::Buttons`] constant, a [`Controls`] field and its line in [`Controls::buttons`], the rule that reads it |
-//! | anything on the wire | [`protocol::PROTOCOL_VERSION`] |
+//! | an input button | a [`input::Buttons`] constant and its row of [`input::BUTTONS`], the rule that reads it |
+//! | a movement ability | fields of [`sim::movement::Abilities`] and lines of [`sim::movement::advance`] |
+//! | damage | [`sim::combat::hurt`] |
+//! | anything on the wire | [`protocol::PROTOCOL_VERSION`] and the recorded wire fingerprint |
 //!
 //! ## Determinism
 //!
@@ -60,8 +62,8 @@
 //!
 //! ## Prediction
 //!
-//! A client predicts its own player with [`sim::movement::move_player`], the same function
-//! the server's step uses, replaying the inputs the server has not yet applied (those after
+//! A client predicts its own player's [`sim::movement::Motion`] with
+//! [`sim::movement::advance`], the same function the server's step uses, replaying the inputs the server has not yet applied (those after
 //! [`SnapshotHeader::last_input_seq`](protocol::SnapshotHeader)) on top of the server state.
 
 #![deny(missing_docs)]

@@ -27,13 +27,13 @@ use crate::map::Map;
 use crate::tick::Tick;
 
 /// Version of everything in this module. Any change to the wire bumps it, in the same commit.
-/// 11: spectators: `Watch` joins a room without a player, `Camera` moves a spectator's view;
+/// 13: spectators: `Watch` joins a room without a player, `Camera` moves a spectator's view;
 /// a spectator's welcome names no player (`NetId(0)`); `Playback` drives a replay.
 /// 10: resume: `Resume` re-attaches a lost connection to its player, the welcome carries a
 /// resume token (and says whether it resumed), players replicate `disconnected`.
 /// 9: rooms: the join carries a seat token, the welcome names the room and its mode, and
 /// refusals of a seat have their own reasons.
-pub const PROTOCOL_VERSION: u16 = 11;
+pub const PROTOCOL_VERSION: u16 = 13;
 
 /// Longest resume token accepted, in bytes (a real one is about 40).
 pub const MAX_RESUME_TOKEN_BYTES: usize = 128;

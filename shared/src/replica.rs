@@ -115,6 +115,7 @@ impl Replica {
             return Err(ReplicaError::BaselineTooOld(ticks));
         }
         let ext = Extrapolation {
+            baseline: h.baseline.unwrap_or(h.tick),
             ticks,
             config: &self.config,
             map: &self.map,

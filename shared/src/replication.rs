@@ -16,6 +16,9 @@ use bincode::{Decode, Encode};
 pub trait Replicated: Clone + PartialEq + Default {
     /// Number of fields (at most 32).
     const FIELD_COUNT: u32;
+    /// The declaration as text, `Name { field: Type, ... }`: part of the wire's fingerprint
+    /// (`shared/tests/wire_fingerprint.rs`).
+    const SCHEMA: &'static str;
     /// Mask with one bit per field: bit `i` is field `i` in declaration order.
     fn diff_mask(&self, base: &Self) -> u32;
     /// Encodes the fields whose bit is set in `mask`, in declaration order.
@@ -140,6 +143,9 @@ macro_rules! replicated {
 
         impl $crate::replication::Replicated for $name {
             const FIELD_COUNT: u32 = [$(stringify!($field)),+].len() as u32;
+            const SCHEMA: &'static str = concat!(
+                stringify!($name), " { ", $(stringify!($field), ": ", stringify!($ty), ", ",)+ "}"
+            );
 
             fn diff_mask(&self, base: &Self) -> u32 {
                 let mut mask = 0u32;

@@ -4,7 +4,7 @@ use bincode::{Decode, Encode};
 
 /// Deterministic pseudo-random generator (SplitMix64). Part of the world state, so two
 /// worlds created with the same seed and fed the same inputs draw the same numbers.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize, serde::Deserialize)]
 pub struct Rng {
     state: u64,
 }

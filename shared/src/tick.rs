@@ -8,7 +8,19 @@ pub const DEFAULT_TICK_HZ: u16 = 30;
 
 /// A simulation tick number. It wraps after `u32::MAX` (4.5 years at 30 Hz), so it is
 /// compared with [`Tick::is_after`] and [`Tick::since`], never with `<` on the raw value.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Encode, Decode)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    Encode,
+    Decode,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Tick(pub u32);
 
 impl Tick {

@@ -13,13 +13,17 @@ use crate::tick::Tick;
 
 /// The state of one room's simulation. Everything [`crate::sim::step`] reads or writes is
 /// in here, so two worlds built the same way and stepped with the same inputs stay equal.
-#[derive(Clone, Debug)]
+///
+/// Its `Serialize` is what [`World::hash`] fingerprints: every field is in it unless marked
+/// `#[serde(skip)]` (the map, constant and large, and the step's scratch space).
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct World {
     /// The current tick: the state is the state at the *start* of this tick.
     pub tick: Tick,
     /// Gameplay constants.
     pub config: SimConfig,
-    /// The map (shared: it never changes during a game).
+    /// The map (shared: it never changes during a game; not hashed).
+    #[serde(skip)]
     pub map: Arc<Map>,
     /// Every entity.
     pub entities: SlotMap<EntityId, Entity>,
@@ -27,11 +31,14 @@ pub struct World {
     pub rng: Rng,
     next_net_id: u32,
     /// Scratch space reused by the step (not part of the state).
+    #[serde(skip)]
     pub(crate) grid: SpatialGrid,
     /// Whether players moved since `grid` was built (see
     /// [`crate::sim::movement::fresh_player_grid`]).
+    #[serde(skip)]
     pub(crate) grid_stale: bool,
     /// Scratch space reused by the step: the separation pushes of a tick.
+    #[serde(skip)]
     pub(crate) pushes: Vec<(EntityId, glam::Vec2)>,
 }
 
@@ -73,7 +80,7 @@ impl World {
     pub fn player(&self, id: EntityId) -> Option<&Player> {
         match &self.entities.get(id)?.kind {
             EntityKind::Player(p) => Some(p),
-            EntityKind::Projectile(_) | EntityKind::Pickup(_) => None,
+            _ => None,
         }
     }
 
@@ -112,73 +119,29 @@ impl World {
         out.sort_unstable_by_key(|(id, _)| *id);
     }
 
-    /// A 64-bit FNV-1a hash of the complete state (tick, randomness, every entity with its
-    /// private fields), for determinism checks and replays.
+    /// A 64-bit FNV-1a hash of the complete state: the bincode encoding of its derived
+    /// `Serialize` (tick, constants, randomness, every entity with every field, in slot
+    /// order), hashed as it is written (no buffer). A field added to the world or to any
+    /// entity kind is in it by construction; `shared/tests/world_hash.rs` perturbs each one.
+    /// For determinism checks and replays.
     #[must_use]
     pub fn hash(&self) -> u64 {
-        let mut h = Fnv::default();
-        h.u32(self.tick.0);
-        h.u64(self.rng.state());
-        h.u32(self.next_net_id);
-        let mut ents: Vec<&Entity> = self.entities.values().collect();
-        ents.sort_unstable_by_key(|e| e.net_id);
-        for e in ents {
-            h.u32(e.net_id.0);
-            h.f32(e.pos.x);
-            h.f32(e.pos.y);
-            match &e.kind {
-                EntityKind::Player(p) => {
-                    h.bytes(p.name.as_bytes());
-                    h.u32(u32::from(p.hp));
-                    h.u32(u32::from(p.kills) << 16 | u32::from(p.deaths));
-                    h.u32(p.respawn_at.map_or(0, |t| t.0 ^ 0x8000_0000));
-                    h.u32(p.next_fire.0);
-                    h.f32(p.input.move_dir.x);
-                    h.f32(p.input.move_dir.y);
-                    h.u32(u32::from(p.input.aim) << 8 | u32::from(p.input.buttons.0));
-                    h.u32(u32::from(p.disconnected));
-                }
-                EntityKind::Projectile(p) => {
-                    h.u32(p.owner.0);
-                    h.f32(p.origin.x);
-                    h.f32(p.origin.y);
-                    h.f32(p.vel.x);
-                    h.f32(p.vel.y);
-                    h.u32(p.spawn_tick.0);
-                }
-                EntityKind::Pickup(p) => {
-                    h.u32(p.respawn_at.map_or(0, |t| t.0 ^ 0x8000_0000));
-                }
-            }
-        }
+        let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+        bincode::serde::encode_into_writer(self, &mut h, bincode::config::standard())
+            .expect("hashing cannot fail");
         h.0
     }
 }
 
+/// FNV-1a, 64 bits, fed the encoding as it is written.
 struct Fnv(u64);
 
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Fnv {
-    fn bytes(&mut self, b: &[u8]) {
-        for &x in b {
+impl bincode::enc::write::Writer for Fnv {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+        for &x in bytes {
             self.0 ^= u64::from(x);
             self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
         }
-        // Length-terminated so that ("ab","c") and ("a","bc") differ.
-        self.0 ^= b.len() as u64;
-    }
-    fn u32(&mut self, v: u32) {
-        self.bytes(&v.to_le_bytes());
-    }
-    fn u64(&mut self, v: u64) {
-        self.bytes(&v.to_le_bytes());
-    }
-    fn f32(&mut self, v: f32) {
-        self.u32(v.to_bits());
+        Ok(())
     }
 }

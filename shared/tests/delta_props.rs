@@ -13,6 +13,7 @@ use std::sync::Arc;
 use common::*;
 use proptest::prelude::*;
 use tickwire_shared::entity::{EntityId, EntityKind, NetEntity, NetId};
+use tickwire_shared::input::Buttons;
 use tickwire_shared::protocol::codec::{decode_server, encode_server};
 use tickwire_shared::protocol::snapshot::{diff, Extrapolation, Snapshot, SnapshotHeader};
 use tickwire_shared::protocol::ServerMsg;
@@ -37,8 +38,8 @@ struct Params {
     /// Percent per tick that a player joins / that one leaves.
     join_pct: u32,
     leave_pct: u32,
-    /// Percent of fresh inputs that hold fire.
-    fire_pct: u32,
+    /// Percent of fresh inputs that hold each button of `Buttons::ALL`.
+    button_pct: u32,
 }
 
 /// What a run saw, for assertions beyond the per-snapshot ones.
@@ -56,6 +57,10 @@ struct Outcome {
     covered: BTreeSet<u32>,
     first_tick: Option<Tick>,
     last_tick: Option<Tick>,
+    /// Every button some input held.
+    pressed: Buttons,
+    /// Every kind some applied state held.
+    kinds: BTreeSet<&'static str>,
 }
 
 struct History {
@@ -141,8 +146,8 @@ fn evolve(
         } else {
             unit(rng) * std::f32::consts::PI
         };
-        let fire = chance(rng, p.fire_pct);
-        inputs.push((me, input(unit(rng), unit(rng), aim, fire)));
+        let (x, y) = (unit(rng), unit(rng));
+        inputs.push((me, input_with(x, y, aim, random_buttons(rng, p.button_pct))));
     }
     inputs
 }
@@ -171,6 +176,9 @@ fn run(p: &Params) -> Outcome {
     for n in 0..=p.ticks {
         if n > 0 {
             let inputs = evolve(&mut world, &mut rng, p, &mut joined);
+            for (_, i) in &inputs {
+                out.pressed = out.pressed.union(i.buttons);
+            }
             let events: Vec<TickEvent> = sim::step(&mut world, &inputs)
                 .into_iter()
                 .map(|event| TickEvent {
@@ -198,6 +206,7 @@ fn run(p: &Params) -> Outcome {
         let baseline = server_ack.filter(|t| history.state(*t).is_some());
         let base = baseline.and_then(|t| history.state(t)).unwrap_or(&[]);
         let ext = Extrapolation {
+            baseline: baseline.unwrap_or(now),
             ticks: baseline.map_or(0, |b| now.since(b)),
             config: &world.config,
             map: &world.map,
@@ -238,6 +247,7 @@ fn run(p: &Params) -> Outcome {
             assert_eq!(replica.get(*id), Some(e));
         }
         out.yielded.extend(fresh);
+        out.kinds.extend(kinds_in(replica.entities()));
         out.applied += 1;
         match (baseline, server_ack) {
             (Some(_), _) => out.deltas += 1,
@@ -317,7 +327,7 @@ fn params() -> impl Strategy<Value = Params> {
         20u32..90,
     )
         .prop_map(
-            |(seed, ticks, history_len, drop_pct, ack_pct, max_ack_delay, (join, leave), fire)| {
+            |(seed, ticks, history_len, drop_pct, ack_pct, max_ack_delay, (join, leave), press)| {
                 Params {
                     seed,
                     ticks,
@@ -327,7 +337,7 @@ fn params() -> impl Strategy<Value = Params> {
                     max_ack_delay,
                     join_pct: join,
                     leave_pct: leave,
-                    fire_pct: fire,
+                    button_pct: press,
                 }
             },
         )
@@ -353,7 +363,7 @@ fn fixed(history_len: usize, drop_pct: u32, max_ack_delay: u32) -> Params {
         max_ack_delay,
         join_pct: 2,
         leave_pct: 1,
-        fire_pct: 80,
+        button_pct: 80,
     }
 }
 
@@ -372,6 +382,15 @@ fn kills_reach_the_client_exactly_once_while_snapshots_are_skipped() {
     let total = kills(&out.all_events);
     assert!(total >= 3, "only {total} kills: the scenario must fight");
     assert_eq!(kills(&out.yielded), total, "every kill handed out once");
+    // Every button was pressed and every kind travelled: a new one is covered the day it
+    // is added (or this fails, saying what the scenario must learn to do).
+    assert_eq!(out.pressed, Buttons::ALL, "the inputs press every button");
+    assert_eq!(
+        out.kinds,
+        all_kinds(),
+        "every kind of net_kinds! reaches the replica: place the new one in map() or let the \
+         inputs make it"
+    );
     assert!(out
         .yielded
         .iter()
@@ -403,6 +422,7 @@ fn a_delta_is_smaller_than_a_full_state_when_little_changes() {
     sim::step(&mut world, &[(mover, input(1.0, 0.0, 0.0, false))]);
     let now = world.net_state();
     let ext = Extrapolation {
+        baseline: world.tick.minus(1),
         ticks: 1,
         config: &world.config,
         map: &world.map,

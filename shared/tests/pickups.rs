@@ -126,6 +126,7 @@ fn a_taken_pickup_travels_as_a_one_field_patch() {
     hurt(&mut w, a, 50);
     sim::step(&mut w, &[]);
     let ext = Extrapolation {
+        baseline: w.tick.minus(1),
         ticks: 1,
         config: &w.config,
         map: &w.map,

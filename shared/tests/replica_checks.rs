@@ -16,6 +16,7 @@ fn a_body_that_leads_to_another_state_is_refused() {
     spawn::add_player(&mut w, "a");
     sim::step(&mut w, &[]);
     let ext = Extrapolation {
+        baseline: w.tick,
         ticks: 0,
         config: &w.config,
         map: &w.map,

@@ -11,6 +11,7 @@ use tickwire_shared::protocol::codec::{decode_server, encode_body, encode_server
 use tickwire_shared::protocol::snapshot::{diff, Extrapolation};
 use tickwire_shared::protocol::{ServerMsg, Snapshot, SnapshotBody, SnapshotHeader};
 use tickwire_shared::replication::{Patch, Replicated};
+use tickwire_shared::sim::movement::Abilities;
 use tickwire_shared::sim::{self, spawn};
 use tickwire_shared::Tick;
 
@@ -25,25 +26,36 @@ fn base_player() -> PlayerNet {
         respawn_at: None,
         name: "a rather long player name".into(),
         disconnected: false,
+        abilities: Abilities::default(),
     }
 }
 
-/// `base` with field `i` (declaration order) changed.
-fn with_field_changed(base: &PlayerNet, i: u32) -> PlayerNet {
-    let mut p = base.clone();
-    match i {
-        0 => p.pos.x += 53,
-        1 => p.aim = p.aim.wrapping_add(100),
-        2 => p.dir = [60, -60],
-        3 => p.hp -= 25,
-        4 => p.kills += 1,
-        5 => p.deaths += 1,
-        6 => p.respawn_at = Some(Tick(1234)),
-        7 => p.name = format!("{}!", p.name).into(),
-        8 => p.disconnected = !p.disconnected,
-        _ => unreachable!(),
+/// [`base_player`] with every field changed (a new field of `PlayerNet` fails to compile
+/// here until it is given a changed value too).
+fn other_player() -> PlayerNet {
+    PlayerNet {
+        pos: QVec2::from_vec2(Vec2::new(1053.5, 700.0)),
+        aim: 220,
+        dir: [60, -60],
+        hp: 75,
+        kills: 4,
+        deaths: 3,
+        respawn_at: Some(Tick(1234)),
+        name: "a rather long player name!".into(),
+        disconnected: true,
+        abilities: Abilities {
+            dash_until: Tick(1240),
+            dash_ready: Tick(1275),
+        },
     }
-    p
+}
+
+/// `base` with field `i` (declaration order) changed, or `None` for a field that has one
+/// value only (the empty `Abilities` of a game without movement abilities).
+fn with_field_changed(base: &PlayerNet, i: u32) -> Option<PlayerNet> {
+    let mut p = base.clone();
+    p.apply_fields(1 << i, &other_player());
+    (p != *base).then_some(p)
 }
 
 /// A snapshot frame with just `patches`, through the real codec, and what the client decodes.
@@ -73,18 +85,23 @@ fn body_len(body: &SnapshotBody) -> usize {
 #[test]
 fn the_mask_names_exactly_the_changed_fields() {
     let base = base_player();
-    assert_eq!(PlayerNet::FIELD_COUNT, 9);
-    assert_eq!(PlayerNet::all_fields(), 0b1_1111_1111);
+    assert_eq!(
+        PlayerNet::all_fields().count_ones(),
+        PlayerNet::FIELD_COUNT,
+        "one bit per field"
+    );
     assert!(Patch::diff(&base, &base).is_none(), "no change, no patch");
     for i in 0..PlayerNet::FIELD_COUNT {
-        let now = with_field_changed(&base, i);
+        let Some(now) = with_field_changed(&base, i) else {
+            continue;
+        };
         let patch = Patch::diff(&base, &now).expect("changed");
         assert_eq!(patch.mask, 1 << i, "field {i}");
         let mut replica = base.clone();
         patch.apply(&mut replica);
         assert_eq!(replica, now, "field {i}");
     }
-    let both = with_field_changed(&with_field_changed(&base, 0), 2);
+    let both = with_field_changed(&with_field_changed(&base, 0).unwrap(), 2).unwrap();
     assert_eq!(Patch::diff(&base, &both).expect("changed").mask, 0b101);
 }
 
@@ -92,7 +109,9 @@ fn the_mask_names_exactly_the_changed_fields() {
 fn only_the_changed_fields_travel() {
     let base = base_player();
     for i in 0..PlayerNet::FIELD_COUNT {
-        let now = with_field_changed(&base, i);
+        let Some(now) = with_field_changed(&base, i) else {
+            continue;
+        };
         let patch = Patch::diff(&base, &now).expect("changed");
         let (_, decoded) = send(vec![(NetId(9), NetPatch::Player(patch))]);
         let NetPatch::Player(got) = &decoded.patches[0].1 else {
@@ -149,6 +168,7 @@ fn a_player_costs_a_patch_when_it_turns_and_nothing_while_it_walks() {
     place(&mut w, p, Vec2::new(500.0, 500.0));
     fn ticks(w: &tickwire_shared::World, ticks: u32) -> Extrapolation<'_> {
         Extrapolation {
+            baseline: w.tick.minus(ticks),
             ticks,
             config: &w.config,
             map: &w.map,
@@ -179,8 +199,10 @@ fn a_player_costs_a_patch_when_it_turns_and_nothing_while_it_walks() {
     let NetPatch::Player(patch) = &body.patches[0].1 else {
         panic!("{body:?}");
     };
-    let was = walking[0].1.as_player().expect("a player");
-    let carried = was.carried_pos(1, &w.config, &w.map).expect("walking");
+    let carried = walking[0]
+        .1
+        .carried_pos(w.tick.minus(1), 1, &w.config, &w.map)
+        .expect("walking");
     let is = now[0].1.as_player().expect("a player").pos;
     assert_eq!(
         (patch.value.pos.x, patch.value.pos.y),
@@ -218,6 +240,7 @@ fn a_projectile_view_never_changes_after_its_spawn() {
     sim::step(&mut w, &[(p, idle())]);
     sim::step(&mut w, &[]);
     let ext = Extrapolation {
+        baseline: w.tick.minus(2),
         ticks: 2,
         config: &w.config,
         map: &w.map,
@@ -304,7 +327,7 @@ fn a_diffed_body_survives_the_codec_unchanged() {
     // stores `now.clone()` instead, so a body the server builds and the body the client
     // decodes compare unequal (and every patch clones the whole view, name included).
     let base = base_player();
-    let now = with_field_changed(&base, 0);
+    let now = with_field_changed(&base, 0).expect("pos changes");
     let patch = Patch::diff(&base, &now).expect("changed");
     let sent = vec![(NetId(1), NetPatch::Player(patch))];
     let (_, decoded) = send(sent.clone());

@@ -1,14 +1,23 @@
 //! `docs/extending.md` is a walkthrough whose code blocks are excerpts of the real source:
 //! each ```rust block starts with `// <path>` and its lines must appear, in one run, in that
 //! file (whitespace at line ends ignored). So the walkthrough cannot drift from the code.
+//!
+//! What is compared is code and doc comments: plain `//` comment lines are left out on both
+//! sides, so a comment that changes for another reason (a phase renumbered when a phase is
+//! inserted) never breaks the walkthrough, and the doc quotes the code that anchors it.
 
 use std::path::Path;
 
 fn normalise(text: &str) -> Vec<String> {
     text.lines()
         .map(|l| l.trim().to_owned())
-        .filter(|l| !l.is_empty())
+        .filter(|l| !l.is_empty() && !is_plain_comment(l))
         .collect()
+}
+
+/// `// ...`, not `/// ...` or `//! ...`.
+fn is_plain_comment(line: &str) -> bool {
+    line.starts_with("//") && !line.starts_with("///") && !line.starts_with("//!")
 }
 
 #[test]
@@ -38,7 +47,7 @@ fn every_code_block_of_the_walkthrough_is_in_the_source() {
         checked += 1;
     }
     assert!(
-        checked >= 15,
+        checked >= 25,
         "the walkthrough has its excerpts ({checked})"
     );
 }

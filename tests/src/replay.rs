@@ -299,7 +299,9 @@ fn decide(
         };
         c.move_x = (dir.x + noise).clamp(-1.0, 1.0);
         c.move_y = (dir.y - noise).clamp(-1.0, 1.0);
-        c.fire = d < 700.0;
+        if d < 700.0 {
+            c.buttons = tickwire_shared::input::Buttons::FIRE;
+        }
     }
     c
 }

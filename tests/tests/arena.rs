@@ -125,7 +125,7 @@ async fn shooting_kills_scores_and_respawns() {
         );
         Controls {
             aim: (t.1 - s.1).atan2(t.0 - s.0),
-            fire,
+            buttons: tickwire_shared::input::Buttons::FIRE.when(fire),
             ..Controls::default()
         }
     };

@@ -596,7 +596,8 @@ fn hunt(hunter: Arc<Driver>, target: NetId, mode: Arc<AtomicU8>) -> tokio::task:
                         move_x: go.x,
                         move_y: go.y,
                         aim: d.y.atan2(d.x),
-                        fire: m == 1 && start.elapsed().as_millis() % 600 < 70,
+                        buttons: tickwire_shared::input::Buttons::FIRE
+                            .when(m == 1 && start.elapsed().as_millis() % 600 < 70),
                     }
                 }
                 _ => Controls::default(),

@@ -21,7 +21,7 @@ fn input(seq: u32, tick: Tick, x: f32, y: f32, aim: f32) -> Vec<u8> {
         move_x: x,
         move_y: y,
         aim,
-        fire: false,
+        buttons: Default::default(),
     };
     codec::encode_client(&ClientMsg::Input(controls.to_msg(seq, tick, None)))
 }
@@ -176,7 +176,7 @@ async fn huge_values_are_clamped_and_inputs_only_move_their_own_player() {
         move_x: 1e30,
         move_y: -1e30,
         aim: 3.0e38,
-        fire: false,
+        buttons: Default::default(),
     });
     wait_for("a moves", LIMIT, || async {
         pos(&b, ida).is_some_and(|p| (p.0 - a0.0).abs() + (p.1 - a0.1).abs() > 30.0)

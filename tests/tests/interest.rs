@@ -164,7 +164,7 @@ fn replicas_hold_exactly_their_views(baselines: Baselines) {
                 move_x: c.dir.0,
                 move_y: c.dir.1,
                 aim: rng.below(628) as f32 / 100.0,
-                fire,
+                buttons: tickwire_shared::input::Buttons::FIRE.when(fire),
             };
             let msg = controls.to_msg(c.seq, now, c.ack);
             c.link.push(codec::encode_client(&ClientMsg::Input(msg)));
@@ -211,6 +211,7 @@ fn replicas_hold_exactly_their_views(baselines: Baselines) {
                         .map(|(_, e)| e.position_at(tick, dt));
                     let want = expected(&state, interest.key(own), tick, dt);
                     let ext = Extrapolation {
+                        baseline: b,
                         ticks: tick.since(b),
                         config: &room.world().config,
                         map: &room.world().map,

@@ -137,10 +137,13 @@ fn script(t: f64) -> Controls {
     let mut c = Controls::default();
     if (1000.0..2500.0).contains(&t) {
         c.move_x = 1.0;
+        // Dashes (a movement ability with a cooldown): predicted through the replicated
+        // timers, so the prediction stays exact.
+        c.buttons = tickwire_shared::input::Buttons::DASH.when((t as u64 / 100).is_multiple_of(7));
     } else if (2500.0..4000.0).contains(&t) {
         c.move_y = 1.0;
         c.move_x = -0.5;
-        c.fire = true;
+        c.buttons = tickwire_shared::input::Buttons::FIRE;
     }
     c
 }

@@ -47,6 +47,9 @@ pub const KEEP_NAME_SECTION: bool = false;
 
 /// Debian packages of the build route: rustc 1.96 with its std sources, and the wasm linker.
 const DEBIAN_PACKAGES: &[&str] = &["rustc-web", "cargo-web", "rust-web-src", "lld-16"];
+/// Debian's clippy for that rustc (`cargo-clippy` and `clippy-driver` in /usr/bin): only
+/// [`clippy`] needs it, so only it installs it.
+const DEBIAN_CLIPPY_PACKAGE: &str = "rust-web-clippy";
 /// Debian packages for headless browser tests.
 const CHROMIUM_PACKAGES: &[&str] = &["chromium", "chromium-driver"];
 
@@ -154,6 +157,53 @@ pub fn ensure_toolchain() -> Result<WasmRoute> {
         wasm_bindgen.display()
     );
     Ok(WasmRoute { kind, wasm_bindgen })
+}
+
+/// `cargo clippy -D warnings` of the browser client for wasm32, by the route that builds it
+/// (installing what is missing, once): its web shell (`client-wasm/src/web/`) compiles for
+/// wasm32 only, so the native clippy never sees it.
+pub fn clippy(workspace_root: &Path) -> Result<()> {
+    let kind = ensure_compiler()?;
+    let mut cmd = match kind {
+        RouteKind::Rustup => Command::new("cargo"),
+        RouteKind::Debian => {
+            if !dpkg_installed(DEBIAN_CLIPPY_PACKAGE) {
+                apt_install(&[DEBIAN_CLIPPY_PACKAGE])?;
+            }
+            let mut c = Command::new(DEBIAN_CARGO);
+            // Debian's cargo-clippy and clippy-driver (in /usr/bin) before rustup's proxies,
+            // and the build route's env (identical to the build's, see `cargo_build`).
+            let path = std::env::var("PATH").unwrap_or_default();
+            c.env("PATH", format!("/usr/bin:{path}"))
+                .env("RUSTC", DEBIAN_RUSTC)
+                .env("RUSTC_BOOTSTRAP", "1")
+                .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER", DEBIAN_WASM_LD);
+            c
+        }
+    };
+    cmd.current_dir(workspace_root)
+        .args([
+            "clippy",
+            "-p",
+            CLIENT_PACKAGE,
+            "--lib",
+            "--target",
+            WASM_TARGET,
+        ])
+        .arg("--target-dir")
+        .arg(workspace_root.join(WASM_TARGET_DIR));
+    if kind == RouteKind::Debian {
+        cmd.args(["-Z", "build-std=std,panic_abort"]);
+    }
+    cmd.args(["--", "-D", "warnings"]);
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+    ] {
+        cmd.env_remove(var);
+    }
+    run(&mut cmd, "clippy the browser client for wasm32")
 }
 
 /// Builds `tickwire-client-wasm` for wasm32 in release (size-optimised), runs

@@ -5,6 +5,8 @@
 //! - `cargo xtask test`: everything CI runs: format check, clippy with warnings denied,
 //!   every test (including the headless-browser one);
 //! - `cargo xtask client`: build the browser client into `target/client`;
+//! - `cargo xtask clippy-wasm`: clippy of the browser client for wasm32 (the test command
+//!   runs it too);
 //! - `cargo xtask bench SCENARIO --n N`: a benchmark of docs/benchmarks.md.
 
 mod autobahn;
@@ -45,6 +47,8 @@ enum Cmd {
     },
     /// Build the browser client (wasm) into target/client.
     Client,
+    /// Clippy of the browser client for wasm32 (its web shell), warnings denied.
+    ClippyWasm,
     /// Run a benchmark scenario (server on CPU 0, bots on CPU 1); appends to bench/results.jsonl.
     Bench(bench::BenchArgs),
     /// Memory per idle WebSocket connection (10,000 by default).
@@ -65,6 +69,7 @@ fn main() -> Result<()> {
         Cmd::Run { server_args } => run(&server_args),
         Cmd::Test { no_browser } => test(no_browser),
         Cmd::Client => client_build().map(|_| ()),
+        Cmd::ClippyWasm => client::clippy(&root()),
         Cmd::Bench(args) => bench::bench(&args),
         Cmd::BenchIdle(args) => idle::run(&args),
         Cmd::Autobahn { bless } => autobahn::run(bless),
@@ -104,6 +109,7 @@ fn test(no_browser: bool) -> Result<()> {
         "-D",
         "warnings",
     ]))?;
+    client::clippy(&root())?;
     if !no_browser {
         client_build()?;
         client::ensure_chromium()?;

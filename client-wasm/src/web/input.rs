@@ -1,4 +1,5 @@
-//! Keyboard, mouse and fingers: WASD or arrows move, the mouse aims, click or space fires,
+//! Keyboard, mouse and fingers: WASD or arrows move, the mouse aims, the buttons of the one
+//! table (`tickwire_shared::input::BUTTONS`: click or space fires, ...) are held by their keys,
 //! Tab holds the scoreboard, F3 toggles the debug overlay, Escape the settings. Fingers on
 //! the canvas (touch pointer events) go to [`TouchPad`], which decides what they mean.
 
@@ -12,6 +13,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{HtmlCanvasElement, KeyboardEvent, MouseEvent, PointerEvent, Window};
 
 use crate::touch::TouchPad;
+use tickwire_shared::input::{Buttons, BUTTONS};
 use tickwire_shared::Controls;
 
 /// What the player holds and where the mouse is.
@@ -54,7 +56,10 @@ impl InputState {
                 self.held(&["KeyS", "ArrowDown"]),
             ),
             aim: (self.mouse.1 - center.1).atan2(self.mouse.0 - center.0) as f32,
-            fire: self.mouse_down || self.held(&["Space"]),
+            // Every button from the one table: its keys, and the mouse for pointer buttons.
+            buttons: BUTTONS.iter().fold(Buttons::default(), |held, b| {
+                held.with(b.bit, self.held(b.keys) || (b.pointer && self.mouse_down))
+            }),
         }
     }
 
@@ -64,13 +69,16 @@ impl InputState {
     }
 }
 
+/// Event listeners by event name, kept alive while they are registered.
+type Handlers = Vec<(&'static str, Closure<dyn FnMut(web_sys::Event)>)>;
+
 /// The listeners (kept alive here, removed on drop).
 pub struct Input {
     pub state: Rc<RefCell<InputState>>,
     window: Window,
-    handlers: Vec<(&'static str, Closure<dyn FnMut(web_sys::Event)>)>,
+    handlers: Handlers,
     /// On the canvas, which lives as long as the page.
-    _finger_handlers: Vec<(&'static str, Closure<dyn FnMut(web_sys::Event)>)>,
+    _finger_handlers: Handlers,
 }
 
 /// `KeyboardEvent.code`, falling back on a code made from `key` (some drivers send only one).
@@ -90,7 +98,7 @@ impl Input {
     /// Listens on `window` (keys, mouse) and `canvas` (fingers).
     pub fn attach(window: &Window, canvas: &HtmlCanvasElement) -> Result<Input, JsValue> {
         let state = Rc::new(RefCell::new(InputState::default()));
-        let mut handlers: Vec<(&'static str, Closure<dyn FnMut(web_sys::Event)>)> = Vec::new();
+        let mut handlers: Handlers = Vec::new();
 
         let s = state.clone();
         handlers.push((
@@ -100,7 +108,8 @@ impl Input {
                     return;
                 };
                 let code = code_of(e);
-                if matches!(code.as_str(), "Tab" | "F3" | "Space") || code.starts_with("Arrow") {
+                let button = BUTTONS.iter().any(|b| b.keys.contains(&code.as_str()));
+                if matches!(code.as_str(), "Tab" | "F3") || button || code.starts_with("Arrow") {
                     e.prevent_default();
                 }
                 let mut st = s.borrow_mut();
@@ -172,8 +181,7 @@ impl Input {
         }
         // Fingers: only on the canvas (the room bar and menus keep their own taps). The
         // default (scroll, zoom, the mouse events a touch emulates) is prevented.
-        let mut finger_handlers: Vec<(&'static str, Closure<dyn FnMut(web_sys::Event)>)> =
-            Vec::new();
+        let mut finger_handlers: Handlers = Vec::new();
         for kind in ["pointerdown", "pointermove", "pointerup", "pointercancel"] {
             let s = state.clone();
             let w = window.clone();

@@ -58,11 +58,11 @@ impl Lobby {
         let events: Events = Rc::default();
         let invited: Rc<RefCell<Option<String>>> = Rc::default();
         let mut listeners = Vec::new();
-        let mut on = |id: &str, kind: &str, f: Box<dyn Fn(&Event) -> Option<LobbyEvent>>| {
+        let mut on = |id: &str, kind: &str, f: super::EventFilter<LobbyEvent>| {
             listeners.push(queue_events(&doc, id, kind, &events, f)?);
             Ok::<(), JsValue>(())
         };
-        let submit = |ev: LobbyEvent| -> Box<dyn Fn(&Event) -> Option<LobbyEvent>> {
+        let submit = |ev: LobbyEvent| -> super::EventFilter<LobbyEvent> {
             Box::new(move |e: &Event| {
                 e.prevent_default();
                 Some(ev.clone())
@@ -256,7 +256,7 @@ impl Lobby {
         let list: Element = element(&self.doc, "rooms")?;
         let rooms = json
             .and_then(|j| js_sys::JSON::parse(j).ok())
-            .filter(|v| js_sys::Array::is_array(v))
+            .filter(js_sys::Array::is_array)
             .map(|v| js_sys::Array::from(&v));
         let Some(rooms) = rooms else {
             set_text(

@@ -46,7 +46,7 @@ impl Menu {
         let doc = window.document().ok_or("no document")?;
         let events: Events = Rc::default();
         let mut listeners = Vec::new();
-        let mut on = |id: &str, kind: &str, f: Box<dyn Fn(&Event) -> Option<MenuEvent>>| {
+        let mut on = |id: &str, kind: &str, f: super::EventFilter<MenuEvent>| {
             listeners.push(queue_events(&doc, id, kind, &events, f)?);
             Ok::<(), JsValue>(())
         };

@@ -342,7 +342,7 @@ fn overlay(
         ctx.set_font("13px system-ui, sans-serif");
         ctx.set_fill_style_str(DIM);
         ctx.fill_text(
-            "WASD move · mouse aim · click/space fire · Tab scores · F3 stats · Esc settings",
+            "WASD move · mouse aim · click/space fire · shift dash · Tab scores · F3 stats · Esc settings",
             12.0,
             h - 12.0,
         )?;

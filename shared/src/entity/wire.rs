@@ -10,7 +10,21 @@ use crate::input::DIR_SCALE;
 
 /// The network identity of an entity: identical on server and clients, and not reused until
 /// 2^32 entities later (far longer than any baseline or client state lives).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Encode,
+    Decode,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct NetId(pub u32);
 
 /// A display name shared by reference: the world and every replicated view of a player hold
@@ -69,6 +83,18 @@ impl<Ctx> Decode<Ctx> for Name {
 }
 
 bincode::impl_borrow_decode!(Name);
+
+impl serde::Serialize for Name {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Name {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Name, D::Error> {
+        Ok(Name::from(String::deserialize(d)?))
+    }
+}
 
 /// Positions on the wire and in the world are multiples of `1 / POS_SCALE` units: the
 /// simulation rounds to this grid at the end of every tick, so the replicated view is exact.

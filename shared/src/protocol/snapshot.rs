@@ -237,10 +237,13 @@ pub struct Snapshot {
 }
 
 /// How a baseline is carried forward before a delta applies: every entity of the baseline
-/// is carried forward ([`crate::entity::PlayerNet::carried_pos`]) `ticks` ticks (the baseline's age) with the
+/// is carried forward ([`crate::entity::NetEntity::carried_pos`]) `ticks` ticks (the baseline's age) with the
 /// game's rules. Server and replica use the same one.
 #[derive(Clone, Copy, Debug)]
 pub struct Extrapolation<'a> {
+    /// The baseline's tick (abilities' timers are absolute ticks: a dash is carried as far
+    /// as it lasts).
+    pub baseline: Tick,
     /// Ticks from the baseline to the snapshot.
     pub ticks: u32,
     /// Gameplay constants.
@@ -253,16 +256,9 @@ impl Extrapolation<'_> {
     /// `e` carried forward.
     #[must_use]
     pub fn apply<'e>(&self, e: &'e NetEntity) -> Cow<'e, NetEntity> {
-        match e {
-            NetEntity::Player(p) => match p.carried_pos(self.ticks, self.config, self.map) {
-                Some(pos) => {
-                    let mut moved = p.clone();
-                    moved.pos = pos;
-                    Cow::Owned(NetEntity::Player(moved))
-                }
-                None => Cow::Borrowed(e),
-            },
-            _ => Cow::Borrowed(e),
+        match e.carried_pos(self.baseline, self.ticks, self.config, self.map) {
+            Some(pos) => Cow::Owned(e.carried_to(pos)),
+            None => Cow::Borrowed(e),
         }
     }
 }
@@ -279,15 +275,14 @@ where
     let carried = base.into_iter().map(|entry| {
         let carried = entry
             .1
-            .as_player()
-            .and_then(|p| p.carried_pos(ext.ticks, ext.config, ext.map));
+            .carried_pos(ext.baseline, ext.ticks, ext.config, ext.map);
         (entry, carried)
     });
     diff_carried(carried, now)
 }
 
 /// [`diff`] with each baseline entry's carried position already computed
-/// ([`crate::entity::PlayerNet::carried_pos`]): the server computes them once per baseline and tick.
+/// ([`crate::entity::NetEntity::carried_pos`]): the server computes them once per baseline and tick.
 #[must_use]
 pub fn diff_carried<'a, B, N>(base: B, now: N) -> SnapshotBody
 where
@@ -331,7 +326,7 @@ where
             (Some(((bid, b), carried)), Some((nid, n))) if bid == nid => {
                 match n.diff_with_carried_pos(b, *carried) {
                     Ok(Some(mut p)) => {
-                        if let Some(reference) = carried.or_else(|| b.as_player().map(|b| b.pos)) {
+                        if let Some(reference) = carried.or_else(|| b.carried_field()) {
                             p.pos_as_offset(reference);
                         }
                         body.patches.push((*nid, p));

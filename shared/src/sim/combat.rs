@@ -61,39 +61,56 @@ pub fn fly_projectiles(world: &mut World, events: &mut Vec<GameEvent>) {
         world.despawn(id);
     }
 
-    let respawn_at = next.plus(world.config.ticks(world.config.respawn_delay_s));
     let damage = world.config.projectile_damage;
     for (victim, shooter) in hits {
-        let Some(v) = world.entities.get_mut(victim) else {
-            continue;
-        };
-        let victim_net = v.net_id;
-        let EntityKind::Player(vp) = &mut v.kind else {
-            continue;
-        };
-        if !vp.alive() {
-            continue; // Two shots in one tick: the first one killed.
-        }
-        vp.hp = vp.hp.saturating_sub(damage);
-        if vp.hp > 0 {
-            continue;
-        }
-        vp.deaths = vp.deaths.saturating_add(1);
-        vp.respawn_at = Some(respawn_at);
-        let mut killer = None;
-        if let Some(s) = world.entities.get_mut(shooter) {
-            killer = Some(s.net_id);
-            if let EntityKind::Player(sp) = &mut s.kind {
-                sp.kills = sp.kills.saturating_add(1);
-            }
-        }
-        if let Some(killer) = killer {
-            events.push(GameEvent::Kill {
-                killer,
-                victim: victim_net,
-            });
-        }
+        hurt(world, victim, damage, Some(shooter), events);
     }
+}
+
+/// Takes `damage` hit points from player `victim`: the one damage rule, shared by every rule
+/// that hurts (projectiles here; a mine, a hazard). At 0 hp the victim dies: its deaths
+/// count, its respawn is scheduled, and `credit` (the entity that dealt the damage, when it
+/// still exists) is named killer in a [`GameEvent::Kill`] and scores the kill if it is a
+/// player. A missing, non-player or already dead victim is left alone (two hits in one
+/// tick: the first one killed). Returns whether this killed the victim.
+pub fn hurt(
+    world: &mut World,
+    victim: EntityId,
+    damage: u8,
+    credit: Option<EntityId>,
+    events: &mut Vec<GameEvent>,
+) -> bool {
+    let respawn_at = world
+        .tick
+        .next()
+        .plus(world.config.ticks(world.config.respawn_delay_s));
+    let Some(v) = world.entities.get_mut(victim) else {
+        return false;
+    };
+    let victim_net = v.net_id;
+    let EntityKind::Player(vp) = &mut v.kind else {
+        return false;
+    };
+    if !vp.alive() {
+        return false;
+    }
+    vp.hp = vp.hp.saturating_sub(damage);
+    if vp.hp > 0 {
+        return false;
+    }
+    vp.deaths = vp.deaths.saturating_add(1);
+    vp.respawn_at = Some(respawn_at);
+    if let Some(s) = credit.and_then(|c| world.entities.get_mut(c)) {
+        let killer = s.net_id;
+        if let EntityKind::Player(sp) = &mut s.kind {
+            sp.kills = sp.kills.saturating_add(1);
+        }
+        events.push(GameEvent::Kill {
+            killer,
+            victim: victim_net,
+        });
+    }
+    true
 }
 
 /// Phase 4 of [`crate::sim::step`]: living players holding fire shoot when their cooldown

@@ -1,34 +1,110 @@
 //! Movement: players walk at `player_speed`, walls stop them, players push each other apart.
+//!
+//! A player's own motion is one state, [`Motion`], advanced by one function, [`advance`]:
+//! the server's step calls it for every living player, the client's
+//! [`crate::replica::prediction::Predictor`] calls it for its own inputs, and the replicated
+//! view carries the same state ([`crate::entity::PlayerNet::motion`]), so a movement ability
+//! with state (a cooldown, a timer) is a field of [`Abilities`] and a few lines of
+//! [`advance`], predicted and reconciled with nothing else to change.
 
+use bincode::{Decode, Encode};
 use glam::Vec2;
 
 use crate::config::SimConfig;
 use crate::entity::{quantize, EntityKind};
-use crate::input::PlayerInput;
+use crate::input::{Buttons, PlayerInput};
 use crate::map::Map;
+use crate::tick::Tick;
 use crate::world::World;
 
-/// Where a player at `pos` ends up after one tick of `input`, ignoring other players.
-/// The client's prediction calls exactly this.
+/// The state of a player's movement abilities besides its position (timers, cooldowns):
+/// kept by the server in [`crate::entity::Player::abilities`], replicated whole in
+/// [`crate::entity::PlayerNet::abilities`], predicted by the client. Timers are absolute
+/// ticks, so they stay valid however late a client sees them.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    Encode,
+    Decode,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+pub struct Abilities {
+    /// The player dashes while the tick is before this one.
+    pub dash_until: Tick,
+    /// The first tick at which it may dash again.
+    pub dash_ready: Tick,
+}
+
+/// A player's predicted motion state: everything [`advance`] reads and writes.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Motion {
+    /// Centre, on the position grid.
+    pub pos: Vec2,
+    /// Ability timers and cooldowns.
+    pub abilities: Abilities,
+}
+
+/// A living player's motion after one tick of `input` applied at `tick`, ignoring other
+/// players: the server's step and the client's prediction both call exactly this.
 ///
-/// The result is rounded to the 1/8-unit position grid (so the replicated view is exact).
+/// The position is rounded to the 1/8-unit position grid (so the replicated view is exact).
 /// A consequence by design: the speed actually covered is `player_speed * dt` rounded to
 /// the grid per axis and tick (200 u/s at 30 Hz: 6.625 units a tick, 198.75 u/s), and stick
 /// deflections under about 1% move nothing (a natural dead zone).
 #[must_use]
-pub fn move_player(pos: Vec2, input: &PlayerInput, config: &SimConfig, map: &Map) -> Vec2 {
-    let next = pos + input.move_dir * (config.player_speed * config.dt());
+pub fn advance(
+    state: &Motion,
+    input: &PlayerInput,
+    tick: Tick,
+    config: &SimConfig,
+    map: &Map,
+) -> Motion {
+    let mut abilities = state.abilities;
+    // Dash: held while ready and moving, it starts now and lasts `dash_s`.
+    let dashing = input.buttons.contains(Buttons::DASH) && input.move_dir != Vec2::ZERO;
+    if dashing && !abilities.dash_ready.is_after(tick) {
+        abilities.dash_until = tick.plus(config.ticks(config.dash_s));
+        abilities.dash_ready = tick.plus(config.ticks(config.dash_cooldown_s));
+    }
+    let speed = if abilities.dash_until.is_after(tick) {
+        config.dash_speed
+    } else {
+        config.player_speed
+    };
+    Motion {
+        pos: walk(state.pos, input.move_dir, speed, config, map),
+        abilities,
+    }
+}
+
+/// One tick of moving from `pos` along `dir` (length at most 1) at `speed` units per
+/// second, walls stopping it, rounded to the position grid.
+#[must_use]
+pub fn walk(pos: Vec2, dir: Vec2, speed: f32, config: &SimConfig, map: &Map) -> Vec2 {
+    let next = pos + dir * (speed * config.dt());
     quantize(map.resolve_circle(next, config.player_radius))
 }
 
 /// Phase 2 of [`crate::sim::step`]: every living player moves, then overlapping players are
 /// pushed apart (each moves itself half the overlap away from each neighbour).
 pub fn move_players(world: &mut World) {
-    let (config, map) = (&world.config, &*world.map);
+    let (config, map, tick) = (&world.config, &*world.map, world.tick);
     for e in world.entities.values_mut() {
-        if let EntityKind::Player(p) = &e.kind {
+        if let EntityKind::Player(p) = &mut e.kind {
             if p.alive() {
-                e.pos = move_player(e.pos, &p.input, config, map);
+                let now = Motion {
+                    pos: e.pos,
+                    abilities: p.abilities,
+                };
+                let next = advance(&now, &p.input, tick, config, map);
+                e.pos = next.pos;
+                p.abilities = next.abilities;
             }
         }
     }

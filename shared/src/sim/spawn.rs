@@ -33,6 +33,7 @@ pub fn add_player(world: &mut World, name: &str) -> EntityId {
             deaths: 0,
             respawn_at: None,
             next_fire: now,
+            abilities: crate::sim::movement::Abilities::default(),
             input: PlayerInput::default(),
             disconnected: false,
         }),

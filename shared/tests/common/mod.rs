@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use glam::Vec2;
 use tickwire_shared::entity::{EntityId, EntityKind, NetEntity, NetId, Player, PlayerNet};
+use tickwire_shared::input::{Buttons, InputMsg};
 use tickwire_shared::map::Rect;
+use tickwire_shared::rng::Rng;
 use tickwire_shared::{Controls, Map, PlayerInput, SimConfig, World};
 
 /// A player input made through [`PlayerInput::from_wire`], the door the server uses.
@@ -19,9 +21,50 @@ pub fn input(move_x: f32, move_y: f32, aim_radians: f32, fire: bool) -> PlayerIn
         move_x,
         move_y,
         aim: aim_radians,
-        fire,
+        buttons: Buttons::default().with(Buttons::FIRE, fire),
     };
     controls.to_player_input().expect("finite test input")
+}
+
+/// A player input with any `buttons` (bits outside [`Buttons::ALL`] are cleared, as the
+/// server does), made through [`PlayerInput::from_wire`].
+pub fn input_with(move_x: f32, move_y: f32, aim_radians: f32, buttons: Buttons) -> PlayerInput {
+    PlayerInput::from_wire(&wire_input(move_x, move_y, aim_radians, buttons)).expect("finite")
+}
+
+/// The wire input a client sends for these controls and `buttons`.
+pub fn wire_input(move_x: f32, move_y: f32, aim: f32, buttons: Buttons) -> InputMsg {
+    InputMsg {
+        seq: 0,
+        tick: tickwire_shared::Tick(0),
+        ack: None,
+        buttons,
+        move_x,
+        move_y,
+        aim,
+    }
+}
+
+/// Every button of [`Buttons::ALL`], each pressed with probability `pct` percent: random
+/// inputs press every button the game knows, the day it is added.
+pub fn random_buttons(rng: &mut Rng, pct: u32) -> Buttons {
+    let mut b = Buttons::default();
+    for bit in (0..8).map(|i| Buttons(1 << i)) {
+        if Buttons::ALL.contains(bit) && rng.below(100) < pct {
+            b = b.union(bit);
+        }
+    }
+    b
+}
+
+/// The kinds (`NetEntity::kind_name`) present in a replicated state.
+pub fn kinds_in(state: &[(NetId, NetEntity)]) -> std::collections::BTreeSet<&'static str> {
+    state.iter().map(|(_, e)| e.kind_name()).collect()
+}
+
+/// Every kind listed in `net_kinds!`.
+pub fn all_kinds() -> std::collections::BTreeSet<&'static str> {
+    NetEntity::KINDS.iter().copied().collect()
 }
 
 /// Standing still, not firing, aiming at +x.

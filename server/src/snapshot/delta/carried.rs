@@ -43,10 +43,7 @@ impl Carried {
         let i = match self.list.iter().position(|(t, _, _)| *t == b.tick) {
             Some(i) => i,
             None => {
-                let at_baseline = |e: &NetEntity| match e {
-                    NetEntity::Player(p) => Some(p.pos),
-                    _ => None,
-                };
+                let at_baseline = |e: &NetEntity| e.carried_field();
                 let mut pos = self.spare.pop().unwrap_or_default();
                 pos.clear();
                 pos.extend(b.state.iter().map(|(_, e)| at_baseline(e)));
@@ -58,7 +55,7 @@ impl Carried {
         if *as_of != now {
             let step = now.since(*as_of);
             for ((_, e), c) in b.state.iter().zip(pos.iter_mut()) {
-                *c = c.and_then(|p| e.as_player()?.carry_from(p, step, config, map));
+                *c = c.and_then(|p| e.carry_from(p, *as_of, step, config, map));
             }
             *as_of = now;
         }
