@@ -626,6 +626,7 @@ fn run_json(
     let text = String::from_utf8_lossy(&out.stdout);
     print!("{text}");
     if !out.status.success() {
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
         bail!("{what} failed: {}", out.status);
     }
     let mut result: Value = text
