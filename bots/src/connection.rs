@@ -149,9 +149,32 @@ impl BotConnection {
         Self::open(url, join, mode).await
     }
 
+    /// Connects to `url` (`ws://host:port/ws?room=CODE`, or `/ws` for the default mode's
+    /// fullest room) as a spectator following `follow`, and waits for the welcome (it
+    /// names no player).
+    ///
+    /// # Errors
+    /// As [`BotConnection::connect`].
+    pub async fn watch(
+        url: &str,
+        follow: Option<tickwire_shared::NetId>,
+        mode: DecodeMode,
+    ) -> Result<Self, BotError> {
+        let watch = tickwire_shared::protocol::Watch {
+            version: PROTOCOL_VERSION,
+            follow,
+        };
+        Self::open_with(url, ClientMsg::Watch(watch), mode).await
+    }
+
     /// Connects to `url`, sends `join` and waits for the welcome.
     async fn open(url: &str, join: Join, mode: DecodeMode) -> Result<Self, BotError> {
-        let (ws, welcome, up) = hello(url, ClientMsg::Join(join)).await?;
+        Self::open_with(url, ClientMsg::Join(join), mode).await
+    }
+
+    /// Connects to `url`, sends `first` and waits for the welcome.
+    async fn open_with(url: &str, first: ClientMsg, mode: DecodeMode) -> Result<Self, BotError> {
+        let (ws, welcome, up) = hello(url, first).await?;
         Ok(BotConnection {
             ws,
             replica: Replica::from_welcome(&welcome),

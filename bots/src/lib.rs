@@ -38,6 +38,7 @@ pub mod report;
 pub mod scenario;
 pub mod seats;
 pub mod series;
+pub mod spectate;
 pub mod stats;
 pub mod swarm;
 pub mod verdict;

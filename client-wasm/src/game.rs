@@ -194,9 +194,143 @@ pub struct GameClient {
     next_ping_ms: f64,
     last_frame_ms: Option<f64>,
     outgoing: Vec<Vec<u8>>,
+    /// A spectator's session (no player, no input): what it watches and how.
+    watch: Option<Watching>,
+    /// Pongs received (scripts and tests: the server answered since).
+    pongs: u32,
+}
+
+/// A spectator's camera and, for a replay, its playback.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Watching {
+    /// The player followed (`None`: the camera stays where it is).
+    pub follow: Option<NetId>,
+    /// A recorded match (pause, speed and seek apply).
+    pub replay: bool,
+    /// Paused (a replay).
+    pub paused: bool,
+    /// Speed in quarters (4: x1).
+    pub speed_quarters: u8,
+    /// A free camera's centre (world units), when it follows no one.
+    pub center: Option<Vec2>,
 }
 
 impl GameClient {
+    /// A spectator's session: joins with `Watch`, sends no input; `replay`: a recorded
+    /// match (`/ws?replay=ID`) that [`GameClient::playback`] drives.
+    #[must_use]
+    pub fn spectator(replay: bool) -> GameClient {
+        let mut c = GameClient::new("");
+        c.watch = Some(Watching {
+            follow: None,
+            replay,
+            paused: false,
+            speed_quarters: 4,
+            center: None,
+        });
+        c
+    }
+
+    /// A spectator's free camera moves by `(dx, dy)` world units (from where it looks now)
+    /// and follows no one; the server is told (its view, with interest management).
+    pub fn pan(&mut self, dx: f32, dy: f32, now_ms: f64) {
+        let Some(mut w) = self.watch else { return };
+        let from = self.render(now_ms).camera;
+        let to = Vec2::new(from.x + dx, from.y + dy);
+        w.follow = None;
+        w.center = Some(to);
+        self.watch = Some(w);
+        self.push(
+            &ClientMsg::Camera(tickwire_shared::protocol::Camera {
+                follow: None,
+                x: to.x,
+                y: to.y,
+            }),
+            now_ms,
+        );
+    }
+
+    /// What a spectator watches (`None` for a player).
+    #[must_use]
+    pub fn watching(&self) -> Option<Watching> {
+        self.watch
+    }
+
+    /// A spectator follows the player drawn nearest to world point `at` (within 60 units;
+    /// a click elsewhere changes nothing).
+    pub fn follow_at(&mut self, at: Vec2, now_ms: f64) {
+        if self.watch.is_none() {
+            return;
+        }
+        let nearest = self
+            .render(now_ms)
+            .players
+            .iter()
+            .map(|p| (p.pos.distance(at), p.id))
+            .filter(|(d, _)| *d <= 60.0)
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, id)| id);
+        if let Some(id) = nearest {
+            self.follow(Some(id), now_ms);
+        }
+    }
+
+    /// A spectator follows `id` (`None`: no one) and tells the server.
+    pub fn follow(&mut self, id: Option<NetId>, now_ms: f64) {
+        let Some(mut w) = self.watch else { return };
+        w.follow = id;
+        w.center = None;
+        self.watch = Some(w);
+        self.push(
+            &ClientMsg::Camera(tickwire_shared::protocol::Camera {
+                follow: id,
+                x: 0.0,
+                y: 0.0,
+            }),
+            now_ms,
+        );
+    }
+
+    /// A spectator follows the next player (by id, wrapping; the first when following
+    /// none) and tells the server (its view, with interest management).
+    pub fn follow_next(&mut self, now_ms: f64) {
+        let Some(w) = self.watch else { return };
+        let ids: Vec<NetId> = self
+            .replica
+            .entities()
+            .iter()
+            .filter(|(_, e)| e.as_player().is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        let next = match w.follow {
+            Some(f) => ids.iter().find(|id| **id > f).or(ids.first()).copied(),
+            None => ids.first().copied(),
+        };
+        self.follow(next, now_ms);
+    }
+
+    /// A replay's playback: pause, speed (quarters: 2, 4, 8, 16) and a seek by
+    /// `seek_ticks` from the tick shown (clamped at 0).
+    pub fn playback(&mut self, paused: bool, speed_quarters: u8, seek_ticks: i64, now_ms: f64) {
+        let Some(mut w) = self.watch.filter(|w| w.replay) else {
+            return;
+        };
+        w.paused = paused;
+        w.speed_quarters = speed_quarters;
+        self.watch = Some(w);
+        let seek = (seek_ticks != 0).then(|| {
+            let now = i64::from(self.replica.tick().map_or(0, |t| t.0));
+            Tick((now + seek_ticks).max(0) as u32)
+        });
+        self.push(
+            &ClientMsg::Playback(tickwire_shared::protocol::Playback {
+                paused,
+                speed_quarters,
+                seek,
+            }),
+            now_ms,
+        );
+    }
     /// A session for a player called `name` (not connected yet).
     #[must_use]
     pub fn new(name: &str) -> GameClient {
@@ -232,6 +366,8 @@ impl GameClient {
             next_ping_ms: 0.0,
             last_frame_ms: None,
             outgoing: Vec::new(),
+            watch: None,
+            pongs: 0,
         }
     }
 
@@ -324,6 +460,10 @@ impl GameClient {
     #[must_use]
     pub fn on_open(&mut self) -> Vec<u8> {
         let first = match self.resume.take() {
+            _ if self.watch.is_some() => ClientMsg::Watch(tickwire_shared::protocol::Watch {
+                version: PROTOCOL_VERSION,
+                follow: self.watch.and_then(|w| w.follow),
+            }),
             Some(token) => ClientMsg::Resume(Resume {
                 version: PROTOCOL_VERSION,
                 token,
@@ -385,6 +525,10 @@ impl GameClient {
                         self.push(msg, now_ms);
                     }
                 } else {
+                    if self.watch.is_some() {
+                        // A spectator's new welcome (a replay's seek): a new timeline.
+                        self.interp = Interpolator::new();
+                    }
                     self.replica = Replica::from_welcome(&w);
                     self.clock = ServerClock::new(1000.0 / f64::from(w.config.tick_hz.max(1)));
                     self.render_clock.reset();
@@ -432,6 +576,7 @@ impl GameClient {
                 }
             }
             ServerMsg::Pong(p) => {
+                self.pongs += 1;
                 if let Some((id, sent)) = self.last_ping_sent {
                     if id == p.id {
                         self.stats.ping_ms = now_ms - sent;
@@ -603,7 +748,8 @@ impl GameClient {
         let mut due = *self.next_input_ms.get_or_insert(now_ms);
         let mut sent = 0;
         // One input per tick of wall time; after a stall (background tab) do not burst.
-        while due <= now_ms && sent < 3 {
+        // A spectator sends none.
+        while due <= now_ms && sent < 3 && self.watch.is_none() {
             self.send_input(controls, now_ms);
             due += dt;
             sent += 1;
@@ -716,7 +862,10 @@ impl GameClient {
             .unwrap_or(server_now - self.interp_delay_ms() / dt_ms);
         // Own things are drawn at the present (predicted) time, others in the past.
         let present = server_now + self.stats.ping_ms / dt_ms;
-        m.camera = Vec2::new(w.map.width / 2.0, w.map.height / 2.0);
+        m.camera = self
+            .watch
+            .and_then(|w| w.center)
+            .unwrap_or(Vec2::new(w.map.width / 2.0, w.map.height / 2.0));
 
         let drawn = self.interp.sample(at, dt);
         let mut own_server_shots: Vec<Tick> = Vec::new();
@@ -734,7 +883,7 @@ impl GameClient {
                     } else {
                         d.pos
                     };
-                    if is_me {
+                    if is_me || self.watch.is_some_and(|w| w.follow == Some(d.id)) {
                         m.camera = pos;
                     }
                     m.players.push(DrawPlayer {
@@ -869,7 +1018,8 @@ impl GameClient {
         );
         format!(
             "{{\"connection\":\"{}\",\"message\":{},\"room\":{room},\"mode\":{mode},\"id\":{},\"x\":{},\"y\":{},\"tick\":{},\
-             \"entities\":{},\"players\":[{}],\"corrections\":{},\"ping_ms\":{:.1},\"resumes\":{},\"resumed\":{},\"unapplied\":{}}}",
+             \"entities\":{},\"players\":[{}],\"corrections\":{},\"ping_ms\":{:.1},\"resumes\":{},\"resumed\":{},\"unapplied\":{},\
+             \"pongs\":{},\"watching\":{}}}",
             self.phase.name(),
             message,
             me.map_or("null".to_owned(), |m| m.0.to_string()),
@@ -885,6 +1035,14 @@ impl GameClient {
             self.resumes,
             self.welcome.as_ref().is_some_and(|w| w.resumed),
             self.unapplied.len(),
+            self.pongs,
+            self.watch.map_or("null".to_owned(), |w| format!(
+                "{{\"follow\":{},\"replay\":{},\"paused\":{},\"speed_quarters\":{}}}",
+                w.follow.map_or("null".to_owned(), |f| f.0.to_string()),
+                w.replay,
+                w.paused,
+                w.speed_quarters
+            )),
         )
     }
 
@@ -968,6 +1126,84 @@ mod tests {
             other => panic!("expected a refusal, got {other:?}"),
         }
         assert!(c.state_json().contains("\"connection\":\"refused\""));
+    }
+
+    #[test]
+    fn a_spectator_watches_sends_no_input_and_drives_its_camera_and_playback() {
+        let mut c = GameClient::spectator(true);
+        assert!(matches!(
+            codec::decode_client(&c.on_open()).unwrap(),
+            ClientMsg::Watch(w) if w.version == PROTOCOL_VERSION && w.follow.is_none()
+        ));
+        let welcome = |tick: u32| {
+            codec::encode_server(&ServerMsg::Welcome(Welcome {
+                protocol_version: PROTOCOL_VERSION,
+                player: NetId(0),
+                tick: Tick(tick),
+                room: "replay:x".into(),
+                mode: "arena".into(),
+                resume: String::new(),
+                resumed: false,
+                config: SimConfig::default(),
+                map: Map::open("m", 100.0),
+            }))
+        };
+        c.on_message(&welcome(0), 0.0).unwrap();
+        assert_eq!(c.phase(), &Phase::Connected);
+        // No input, whatever the controls (pings only).
+        let fire = Controls {
+            buttons: Buttons::FIRE,
+            move_x: 1.0,
+            ..Controls::default()
+        };
+        for t in 0..20 {
+            for m in c.update(f64::from(t) * 50.0, &fire) {
+                assert!(
+                    !matches!(codec::decode_client(&m), Ok(ClientMsg::Input(_))),
+                    "a spectator sends no input"
+                );
+            }
+        }
+        c.playback(true, 16, 150, 1000.0);
+        let sent = c.update(1001.0, &fire);
+        let playback = sent
+            .iter()
+            .find_map(|m| match codec::decode_client(m) {
+                Ok(ClientMsg::Playback(p)) => Some(p),
+                _ => None,
+            })
+            .expect("a playback message");
+        assert_eq!(
+            (playback.paused, playback.speed_quarters, playback.seek),
+            (true, 16, Some(Tick(150)))
+        );
+        assert!(c.state_json().contains(
+            "\"watching\":{\"follow\":null,\"replay\":true,\"paused\":true,\"speed_quarters\":16}"
+        ));
+        // A seek's new welcome: a new replica.
+        c.on_message(&welcome(150), 1100.0).unwrap();
+        assert_eq!(c.replica().tick(), None);
+        // The free camera: it moves from where it looks, follows no one, tells the server.
+        c.follow(Some(NetId(5)), 1200.0);
+        c.pan(120.0, -120.0, 1200.0);
+        let cam = c
+            .update(1201.0, &fire)
+            .iter()
+            .rev()
+            .find_map(|m| match codec::decode_client(m) {
+                Ok(ClientMsg::Camera(cam)) => Some(cam),
+                _ => None,
+            })
+            .expect("camera messages");
+        assert_eq!(
+            (cam.follow, cam.x, cam.y),
+            (None, 50.0 + 120.0, 50.0 - 120.0)
+        );
+        assert_eq!(c.render(1202.0).camera, Vec2::new(170.0, -70.0));
+        // A player session ignores playback.
+        let mut p = GameClient::new("p");
+        p.playback(true, 4, 0, 0.0);
+        assert!(p.watching().is_none());
     }
 
     #[test]

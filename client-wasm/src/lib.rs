@@ -12,6 +12,7 @@
 pub mod game;
 pub mod hud;
 pub mod lobby;
+pub mod replay;
 pub mod settings;
 pub mod touch;
 

@@ -15,6 +15,7 @@ mod lobby;
 mod menu;
 mod render;
 mod socket;
+mod watch;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -34,6 +35,15 @@ use input::Input;
 use lobby::{Lobby, LobbyEvent};
 use menu::{Menu, MenuEvent};
 use socket::{Inbox, Socket, SocketEvent};
+use watch::{WatchBar, WatchEvent};
+
+/// Re-simulates a replay file (its bytes) and checks every recorded hash: the verdict as
+/// JSON (see [`crate::replay::verify_json`]), the same as `tickwire-replay verify`'s.
+#[wasm_bindgen]
+#[must_use]
+pub fn verify_replay(bytes: &[u8]) -> String {
+    crate::replay::verify_json(bytes)
+}
 
 /// How often the lobby's list of public rooms is refreshed (ms).
 const LIST_EVERY_MS: f64 = 3000.0;
@@ -98,6 +108,10 @@ struct App {
     socket: Option<Socket>,
     inbox: Inbox,
     input: Input,
+    /// Watching a room or a replay: the bar and its keys.
+    watch_bar: WatchBar,
+    /// The last frame's camera and canvas size (CSS px): where a click lands in the world.
+    last_view: Option<(glam::Vec2, f64, f64)>,
     reconnect: Reconnect,
     status: String,
     raf: Option<Closure<dyn FnMut(f64)>>,
@@ -146,6 +160,7 @@ impl App {
         let input = Input::attach(&window, &canvas)?;
         let lobby = Lobby::attach(&window)?;
         let menu = Menu::attach(&window)?;
+        let watch_bar = WatchBar::attach(&window)?;
         let settings = menu.load();
         menu.fill(&settings);
         input.state.borrow_mut().touch.style = settings.aim;
@@ -171,6 +186,8 @@ impl App {
             socket: None,
             inbox: Inbox::default(),
             input,
+            watch_bar,
+            last_view: None,
             reconnect: Reconnect::default(),
             status: String::new(),
             raf: None,
@@ -206,6 +223,25 @@ impl App {
                 Intent::Room,
             )
         };
+        // Watching a room or a replay: no player, no seat.
+        let watch = params.get("watch").and_then(|r| parse_code(&r));
+        let replay = params.get("replay").filter(|r| {
+            !r.is_empty()
+                && r.len() <= 80
+                && r.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        });
+        if let Some(code) = watch {
+            app.borrow_mut().begin_watch(
+                &format!("room={code}"),
+                false,
+                &format!("Watching {code}"),
+            )?;
+        } else if let Some(id) = replay {
+            app.borrow_mut()
+                .begin_watch(&format!("replay={id}"), true, "Replay")?;
+        }
+        let watching = app.borrow().client.is_some();
         // A ticket kept by this tab (a reload): resume its player before anything else;
         // if refused, what the URL asks (below) comes next.
         let ticket = app
@@ -214,7 +250,7 @@ impl App {
             .and_then(|s| s.get_item(Ticket::KEY).ok().flatten())
             .and_then(|t| Ticket::decode(&t))
             .filter(|t| t.applies_to(room.as_deref()));
-        if let Some(ticket) = ticket {
+        if let (false, Some(ticket)) = (watching, ticket) {
             let fallback = name.is_some().then(|| intent(room.clone()));
             let mut a = app.borrow_mut();
             if let Some(n) = &name {
@@ -224,7 +260,7 @@ impl App {
             }
             a.lobby.set_name(&a.name);
             a.begin_resume(ticket, fallback)?;
-        } else {
+        } else if !watching {
             let mut a = app.borrow_mut();
             match (name, room) {
                 (Some(name), room) => {
@@ -345,6 +381,65 @@ impl App {
         Ok(())
     }
 
+    /// Watches a room or a replay (`query`: `room=CODE` or `replay=ID`): a spectator's
+    /// session, no seat.
+    fn begin_watch(&mut self, query: &str, replay: bool, label: &str) -> Result<(), JsValue> {
+        self.lobby.hide();
+        self.lobby.set_message(None);
+        self.socket = None;
+        self.seating = None;
+        self.camera = Camera::default();
+        self.inbox.borrow_mut().clear();
+        self.client = Some(GameClient::spectator(replay));
+        self.reconnect = Reconnect::default();
+        self.stage = Stage::Session;
+        let page = self.page()?;
+        let scheme = if page.https { "wss" } else { "ws" };
+        let url = format!("{scheme}://{}/ws?{query}", page.host);
+        self.socket = Some(Socket::open(&url, &self.inbox)?);
+        self.watch_bar.show(true, replay, label);
+        Ok(())
+    }
+
+    /// A spectator's bar and keys: follow, and a replay's playback.
+    fn watch_events(&mut self, now: f64) {
+        let events = self.watch_bar.events();
+        let Some(client) = self.client.as_mut() else {
+            return;
+        };
+        let Some(w) = client.watching() else {
+            return;
+        };
+        let hz = client.welcome().map_or(30, |w| i64::from(w.config.tick_hz));
+        for ev in events {
+            let w = client.watching().unwrap_or(w);
+            match ev {
+                WatchEvent::FollowNext => client.follow_next(now),
+                WatchEvent::TogglePause => {
+                    client.playback(!w.paused, w.speed_quarters, 0, now);
+                }
+                WatchEvent::Speed(q) => client.playback(w.paused, q, 0, now),
+                WatchEvent::Seek(s) => {
+                    client.playback(w.paused, w.speed_quarters, i64::from(s) * hz, now);
+                }
+                WatchEvent::Pan(dx, dy) => client.pan(dx, dy, now),
+                WatchEvent::Click(x, y) => {
+                    // The world under the click: the view is centred on the camera.
+                    if let Some((camera, w, h)) = self.last_view {
+                        let at = glam::Vec2::new(
+                            camera.x + (x - w / 2.0) as f32,
+                            camera.y + (y - h / 2.0) as f32,
+                        );
+                        client.follow_at(at, now);
+                    }
+                }
+            }
+        }
+        if let Some(w) = client.watching() {
+            self.watch_bar.set_paused(w.paused);
+        }
+    }
+
     /// Leaves the lobby for `intent`.
     fn begin(&mut self, intent: Intent) -> Result<(), JsValue> {
         self.lobby.hide();
@@ -394,6 +489,7 @@ impl App {
         self.keep_ticket();
         self.stage = Stage::Lobby;
         self.next_list_ms = 0.0;
+        self.watch_bar.show(false, false, "");
         self.set_status(None);
         self.lobby.show(message);
     }
@@ -539,6 +635,7 @@ impl App {
                 SocketEvent::Close(code, reason) => client.on_close(code, &reason),
             }
         }
+        self.watch_events(now);
         // 3. Connection state, and reconnection with backoff.
         match self.stage.clone() {
             Stage::Lobby => {}
@@ -609,7 +706,12 @@ impl App {
             self.audio.play(sound, gain, gestured);
         }
         let mut model = client.render(now);
-        let target = model.players.iter().find(|p| p.me).map(|p| p.pos);
+        let target = model
+            .players
+            .iter()
+            .find(|p| p.me)
+            .map(|p| p.pos)
+            .or_else(|| client.watching().map(|_| model.camera));
         if let Some(target) = target {
             model.camera = self.camera.follow(target, frame_s);
             self.player_screen = Some((
@@ -617,6 +719,7 @@ impl App {
                 css_h / 2.0 + f64::from(target.y - model.camera.y),
             ));
         }
+        self.last_view = Some((model.camera, css_w, css_h));
         let room = client.welcome().map(|w| w.room.clone());
         let fps =
             (self.settings.show_fps && client.frame_ms() > 0.0).then(|| 1000.0 / client.frame_ms());

@@ -110,6 +110,29 @@ pub struct Config {
     #[arg(long, env = "TICKWIRE_RECONNECT_GRACE", value_parser = parse_duration)]
     pub reconnect_grace: Option<Duration>,
 
+    /// Records every room's match into this directory (one replay file per room; a mode
+    /// opts out with `record = false`). See docs/replay.md.
+    #[arg(long, env = "TICKWIRE_RECORD_DIR")]
+    pub record_dir: Option<PathBuf>,
+
+    /// Records queued between a room's tick and its writer at most; a full queue cuts the
+    /// recording (the tick never waits for the disk).
+    #[arg(long, default_value_t = 4096)]
+    pub record_queue: usize,
+
+    /// Compressed bytes of one replay file at most (past it the recording is cut).
+    #[arg(long, default_value_t = 256 << 20)]
+    pub record_max_bytes: u64,
+
+    /// Replay files kept in `--record-dir` at most (the oldest are deleted first).
+    #[arg(long, default_value_t = 200)]
+    pub record_max_files: usize,
+
+    /// Replay viewers at once at most (each holds its replay in memory and re-simulates it);
+    /// past it a viewer is refused with 1013.
+    #[arg(long, default_value_t = 32)]
+    pub max_replay_viewers: usize,
+
     /// Overrides the default mode's seats per room.
     #[arg(long, env = "TICKWIRE_MAX_PLAYERS")]
     pub max_players: Option<usize>,

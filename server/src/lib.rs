@@ -68,6 +68,8 @@ pub struct Shared {
     pub metrics: Arc<metrics::Metrics>,
     /// Player identity from JWTs (`--auth-jwt-key`), when set.
     pub auth: Option<front::auth::JwtAuth>,
+    /// Replay viewers' places (`--max-replay-viewers`).
+    pub replay_viewers: Arc<tokio::sync::Semaphore>,
 }
 
 /// The settings every room takes from the server's configuration, whatever its mode
@@ -94,6 +96,17 @@ pub fn room_settings(config: &Config) -> RoomSettings {
             write_timeout: config.write_timeout,
             ..room::NetLimits::default()
         },
+        recording: config.record_dir.as_ref().and_then(|dir| {
+            let opts = room::record::RecordOptions {
+                queue: config.record_queue,
+                max_bytes: config.record_max_bytes,
+                max_files: config.record_max_files,
+                ..room::record::RecordOptions::new(dir)
+            };
+            room::record::RecordSink::new(opts)
+                .map_err(|e| tracing::warn!(dir = %dir.display(), error = %e, "cannot record"))
+                .ok()
+        }),
         ..RoomSettings::default()
     }
 }
@@ -190,7 +203,9 @@ pub async fn run(
     };
     let grace = config.shutdown_grace;
     let drain = config.drain_timeout;
+    let replay_viewers = Arc::new(tokio::sync::Semaphore::new(config.max_replay_viewers));
     let shared = Arc::new(Shared {
+        replay_viewers,
         config,
         rooms: registry.clone(),
         directory: directory.clone(),

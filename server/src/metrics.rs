@@ -23,6 +23,8 @@ pub struct Metrics {
     pub players_in_grace: IntGauge,
     /// Players resumed (a new connection re-attached to a held player).
     pub resumes: IntCounter,
+    /// Recordings cut because their queue was full (the disk fell behind the tick).
+    pub recordings_cut: IntCounter,
     /// Rooms hosted, by mode.
     pub rooms: IntGaugeVec,
     /// Rooms created.
@@ -192,6 +194,10 @@ impl Metrics {
             resumes: counter(
                 "tickwire_resumes_total",
                 "Players resumed on a new connection (refusals: tickwire_kicks_total{reason=\"resume_*\"})",
+            ),
+            recordings_cut: counter(
+                "tickwire_recordings_cut_total",
+                "Match recordings cut because their queue was full (the disk fell behind)",
             ),
             rooms,
             rooms_created: counter("tickwire_rooms_created_total", "Rooms created"),
@@ -383,6 +389,9 @@ impl TickObserver for RoomMetrics {
         m.players_in_grace.add(in_grace - self.in_grace);
         self.in_grace = in_grace;
         m.resumes.inc_by(r.resumes as u64);
+        if r.recording_cut {
+            m.recordings_cut.inc();
+        }
         let f = &self.figures;
         f.players.store(r.players, Ordering::Relaxed);
         f.ticks.fetch_add(1, Ordering::Relaxed);

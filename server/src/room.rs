@@ -7,7 +7,10 @@ mod inbound;
 pub mod input_queue;
 pub mod names;
 mod players;
+pub mod record;
+pub mod replay_room;
 mod settings;
+mod spectators;
 mod tick;
 
 use std::sync::Arc;
@@ -132,12 +135,21 @@ pub enum RoomCommand {
         /// The connection (with the next ticket).
         arrival: Arrival,
     },
+    /// Add a spectator on this connection.
+    Watch {
+        /// The player it follows at first.
+        follow: Option<tickwire_shared::NetId>,
+        /// The connection.
+        arrival: Arrival,
+    },
 }
 
 impl RoomCommand {
     fn into_arrival(self) -> Arrival {
         match self {
-            RoomCommand::Join { arrival, .. } | RoomCommand::Resume { arrival, .. } => arrival,
+            RoomCommand::Join { arrival, .. }
+            | RoomCommand::Resume { arrival, .. }
+            | RoomCommand::Watch { arrival, .. } => arrival,
         }
     }
 }
@@ -215,6 +227,12 @@ pub struct Room {
     resumes: usize,
     /// Players held for a resume after a lost connection.
     held: usize,
+    /// Spectators: connections that watch, with no player.
+    spectators: spectators::Spectators,
+    /// The recording of the match, if recorded: a bounded queue to its writer.
+    recorder: Option<record::Recorder>,
+    /// The recording was cut since the last tick report.
+    recording_cut: bool,
 }
 
 impl Room {
@@ -222,6 +240,15 @@ impl Room {
     pub fn new(settings: RoomSettings, map: Arc<Map>) -> (Room, RoomHandle) {
         // Joins only: the room reads its players' sockets itself.
         let (tx, rx) = mpsc::channel(1024);
+        let recorder = settings.recording.as_ref().and_then(|sink| {
+            sink.start(tickwire_shared::replay::Header::new(
+                &settings.id,
+                &settings.mode,
+                &map,
+                &settings.sim,
+                settings.seed,
+            ))
+        });
         let world = World::new(settings.sim.clone(), map, settings.seed);
         let room = Room {
             world,
@@ -233,6 +260,9 @@ impl Room {
             rx,
             resumes: 0,
             held: 0,
+            recorder,
+            recording_cut: false,
+            spectators: spectators::Spectators::default(),
         };
         (room, RoomHandle { tx })
     }
@@ -288,6 +318,7 @@ impl Room {
             // Every connection goes back to its task, which says goodbye (1001, or 1011
             // when the server failed).
             self.players.clear();
+            self.spectators.close_all();
         }
         .instrument(span)
         .await;
@@ -308,7 +339,24 @@ impl Room {
                 next_input_seq,
                 arrival,
             } => self.resume(key, last_tick, next_input_seq, arrival),
+            RoomCommand::Watch { follow, arrival } => self.watch(follow, arrival),
         }
+    }
+
+    /// Adds a spectator right away, without the room task (tests and tools); a refusal
+    /// goes back on `ended`.
+    pub fn watch_now(
+        &mut self,
+        follow: Option<tickwire_shared::NetId>,
+        conn: GameSocket,
+        ended: EndedTx,
+    ) {
+        let arrival = Arrival {
+            conn,
+            ended,
+            ticket: ResumeTicket::default(),
+        };
+        self.watch(follow, arrival);
     }
 
     /// Adds a player right away, without the room task: for tests and tools that drive
@@ -358,5 +406,23 @@ impl Room {
     /// Number of players.
     pub fn player_count(&self) -> usize {
         self.players.len()
+    }
+
+    /// The file the room records to, while it does.
+    pub fn recording(&self) -> Option<&std::path::Path> {
+        self.recorder
+            .as_ref()
+            .filter(|r| r.active())
+            .map(|r| r.path.as_path())
+    }
+
+    /// Queues a record of the match, if recorded (never waits: a full queue cuts the
+    /// recording).
+    fn rec(&mut self, record: impl FnOnce(&World) -> tickwire_shared::replay::Record) {
+        if let Some(r) = &mut self.recorder {
+            if r.active() && !r.push(self.world.tick, record(&self.world)) {
+                self.recording_cut = true;
+            }
+        }
     }
 }

@@ -490,6 +490,13 @@ impl Registry {
         }
     }
 
+    /// Room `code`'s entry (spectators enter through it, without a seat).
+    #[must_use]
+    pub fn entry(&self, code: &str) -> Option<Arc<RoomEntry>> {
+        let id = RoomId::parse(code)?;
+        self.state.lock().rooms.get(&id).map(|s| s.entry.clone())
+    }
+
     fn mode(&self, name: &str) -> Result<Arc<Mode>, ReserveError> {
         self.modes
             .get(name)

@@ -208,7 +208,8 @@ pub enum InvalidInput {
 }
 
 /// Simulation input of one player for one tick: validated, clamped and quantised, so the
-/// server and the predicting client run exactly the same numbers.
+/// server and the predicting client run exactly the same numbers. Replay files record it
+/// as the simulation applies it (its serde encoding, see `crate::replay`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PlayerInput {
     /// Movement direction, length at most 1.

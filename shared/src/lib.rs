@@ -21,6 +21,7 @@
 //! | [`cells`] | items bucketed by grid cell (the sim's neighbour grid, a server's interest cells) |
 //! | [`protocol`] | [`protocol::ClientMsg`] / [`protocol::ServerMsg`], snapshots, [`protocol::codec`] |
 //! | [`replica`] | the client-side world that applies snapshots |
+//! | [`replay`] | recorded matches: the file format, its writer and reader, verification by re-simulation |
 //!
 //! ## One tick, end to end
 //!
@@ -74,6 +75,7 @@ pub mod input;
 pub mod map;
 pub mod num;
 pub mod protocol;
+pub mod replay;
 pub mod replica;
 pub mod replication;
 pub mod rng;

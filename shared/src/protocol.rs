@@ -27,11 +27,13 @@ use crate::map::Map;
 use crate::tick::Tick;
 
 /// Version of everything in this module. Any change to the wire bumps it, in the same commit.
+/// 13: spectators: `Watch` joins a room without a player, `Camera` moves a spectator's view;
+/// a spectator's welcome names no player (`NetId(0)`); `Playback` drives a replay.
 /// 10: resume: `Resume` re-attaches a lost connection to its player, the welcome carries a
 /// resume token (and says whether it resumed), players replicate `disconnected`.
 /// 9: rooms: the join carries a seat token, the welcome names the room and its mode, and
 /// refusals of a seat have their own reasons.
-pub const PROTOCOL_VERSION: u16 = 13;
+pub const PROTOCOL_VERSION: u16 = 14;
 
 /// Longest resume token accepted, in bytes (a real one is about 40).
 pub const MAX_RESUME_TOKEN_BYTES: usize = 128;
@@ -59,6 +61,47 @@ pub enum ClientMsg {
     /// First message of a session that takes its player back after a lost connection
     /// (instead of a [`Join`]).
     Resume(Resume),
+    /// First message of a spectator's session (instead of a [`Join`]): no player, no
+    /// input; the room's snapshots (delayed by the mode's `spectator_delay`).
+    Watch(Watch),
+    /// A spectator's camera: the player it follows, or where it looks (sent whenever it
+    /// changes; the view it receives with interest management).
+    Camera(Camera),
+    /// A replay's viewer: pause, speed, seek (`/ws?replay=ID`; ignored in a live room).
+    Playback(Playback),
+}
+
+/// How a replay plays for its viewer. After a seek the server sends a new [`Welcome`] (at
+/// the tick sought) and a full state: the client starts a new replica.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Playback {
+    /// Paused: no snapshot until it plays again.
+    pub paused: bool,
+    /// Speed in quarters: 2 (x0.5), 4 (x1), 8 (x2) or 16 (x4); anything else is refused.
+    pub speed_quarters: u8,
+    /// Jump to this tick (clamped to the replay's length).
+    pub seek: Option<Tick>,
+}
+
+/// Joins a room as a spectator (`/ws?room=CODE`, or the default mode's fullest room): the
+/// welcome names no player (`NetId(0)`), snapshots follow every tick.
+#[derive(Clone, Debug, PartialEq, Encode, Decode)]
+pub struct Watch {
+    /// The client's [`PROTOCOL_VERSION`].
+    pub version: u16,
+    /// The player to follow at first (`None`: a free camera).
+    pub follow: Option<NetId>,
+}
+
+/// A spectator's camera.
+#[derive(Clone, Copy, Debug, PartialEq, Encode, Decode)]
+pub struct Camera {
+    /// The player followed (its view is the spectator's), or `None` for a free camera.
+    pub follow: Option<NetId>,
+    /// A free camera's centre, x (world units).
+    pub x: f32,
+    /// A free camera's centre, y (world units).
+    pub y: f32,
 }
 
 /// Takes a player back after a lost connection: the server re-attaches this connection to

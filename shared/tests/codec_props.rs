@@ -468,7 +468,11 @@ proptest! {
         let expected = match &msg {
             ClientMsg::Join(j) => Some(j.version),
             ClientMsg::Resume(r) => Some(r.version),
-            ClientMsg::Input(_) | ClientMsg::Ping(_) => None,
+            ClientMsg::Watch(w) => Some(w.version),
+            ClientMsg::Input(_)
+            | ClientMsg::Ping(_)
+            | ClientMsg::Camera(_)
+            | ClientMsg::Playback(_) => None,
         };
         prop_assert_eq!(peek_join_version(&bytes), expected);
     }

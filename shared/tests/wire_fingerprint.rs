@@ -15,8 +15,9 @@ use tickwire_shared::entity::{NetEntity, NetId};
 use tickwire_shared::input::{Buttons, InputMsg};
 use tickwire_shared::protocol::codec::{encode_client, encode_server};
 use tickwire_shared::protocol::{
-    ClientMsg, Disconnect, DisconnectReason, Join, Ping, Pong, Resume, ResumeRefusal, SeatRefusal,
-    ServerMsg, Snapshot, SnapshotBody, SnapshotHeader, Welcome, PROTOCOL_VERSION,
+    Camera, ClientMsg, Disconnect, DisconnectReason, Join, Ping, Playback, Pong, Resume,
+    ResumeRefusal, SeatRefusal, ServerMsg, Snapshot, SnapshotBody, SnapshotHeader, Watch, Welcome,
+    PROTOCOL_VERSION,
 };
 use tickwire_shared::sim::{GameEvent, TickEvent};
 use tickwire_shared::{Map, SimConfig, Tick};
@@ -104,7 +105,13 @@ fn events() -> Vec<TickEvent> {
 #[allow(dead_code)]
 fn every_variant(c: &ClientMsg, s: &ServerMsg, e: &GameEvent, r: &DisconnectReason) {
     match c {
-        ClientMsg::Join(_) | ClientMsg::Input(_) | ClientMsg::Ping(_) | ClientMsg::Resume(_) => {}
+        ClientMsg::Join(_)
+        | ClientMsg::Input(_)
+        | ClientMsg::Ping(_)
+        | ClientMsg::Resume(_)
+        | ClientMsg::Watch(_)
+        | ClientMsg::Camera(_)
+        | ClientMsg::Playback(_) => {}
     }
     match s {
         ServerMsg::Welcome(_)
@@ -159,6 +166,20 @@ fn samples() -> Vec<Vec<u8>> {
             token: "token".into(),
             last_tick: Some(Tick(u32::MAX)),
             next_input_seq: u32::MAX - 1,
+        }),
+        ClientMsg::Watch(Watch {
+            version: u16::MAX,
+            follow: Some(NetId(u32::MAX)),
+        }),
+        ClientMsg::Camera(Camera {
+            follow: Some(NetId(u32::MAX - 1)),
+            x: 0.5,
+            y: -0.25,
+        }),
+        ClientMsg::Playback(Playback {
+            paused: true,
+            speed_quarters: u8::MAX,
+            seek: Some(Tick(u32::MAX)),
         }),
     ] {
         out.push(encode_client(&c));

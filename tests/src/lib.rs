@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub mod raw;
+pub mod replay;
 
 pub use tickwire_bots as bots;
 pub use tickwire_server::Config;

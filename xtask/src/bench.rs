@@ -107,6 +107,9 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     if let Some(k) = cluster::parse(&args.scenario)? {
         return cluster::run(args, k);
     }
+    if args.scenario == "replay" {
+        return replay(args, &root());
+    }
     if let Some(scenario) = rooms::parse(&args.scenario)? {
         return rooms::run(args, &scenario);
     }
@@ -605,6 +608,22 @@ fn server_example(args: &BenchArgs, root: &std::path::Path, name: &str) -> Resul
     Ok(bin)
 }
 
+/// `cargo xtask bench replay`: the replay figures (the server crate's `replay_bench`
+/// example pinned to CPU 0): replay bytes per player-minute in combat-20, recording's cost
+/// per tick at arena-500 (`--n` sets the arena's players), verify's ticks per second.
+fn replay(args: &BenchArgs, root: &std::path::Path) -> Result<()> {
+    let mut cmd = pinned(
+        "0",
+        priority(args),
+        &server_example(args, root, "replay_bench")?,
+    );
+    cmd.args(["--arena-n", &args.n.unwrap_or(500).to_string()])
+        .arg("--dir")
+        .arg(target_dir(root).join("bench/replays"))
+        .current_dir(root);
+    run_json(args, root, cmd, "replay_bench")
+}
+
 /// Runs `cmd`, prints its output and appends the JSON line it printed (`JSON {...}`), with
 /// its provenance, to the results.
 fn run_json(
@@ -617,6 +636,7 @@ fn run_json(
     let text = String::from_utf8_lossy(&out.stdout);
     print!("{text}");
     if !out.status.success() {
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
         bail!("{what} failed: {}", out.status);
     }
     let mut result: Value = text

@@ -180,6 +180,70 @@ struct Args {
     /// each other all the time) instead of as --behavior says; it still aims and fires.
     #[arg(long, requires = "feel")]
     crowd: bool,
+    /// Watch instead of playing: --count spectators (default 1) watch the room of --room
+    /// (else the default mode's fullest room) for --duration seconds (default 10), no
+    /// player, no input. Exit 0 when each applied snapshots and saw players move, 1
+    /// otherwise, 3 when none could watch.
+    #[arg(long)]
+    spectate: bool,
+}
+
+/// `--spectate`: spectators, a line each, and the exit code.
+fn spectate(args: &Args) -> i32 {
+    let base = args
+        .url
+        .clone()
+        .unwrap_or_else(|| "ws://127.0.0.1:8080/ws".into());
+    let url = match &args.room {
+        Some(code) => format!("{base}?room={code}"),
+        None => base,
+    };
+    let count = args.count.unwrap_or(1).max(1);
+    let duration = Duration::from_secs_f64(args.duration.unwrap_or(10.0).max(0.1));
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tickwire-bots: {e}");
+            return 1;
+        }
+    };
+    let seen = runtime.block_on(async {
+        let watchers = (0..count).map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { tickwire_bots::spectate::watch(&url, None, duration).await })
+        });
+        let mut out = Vec::new();
+        for w in watchers.collect::<Vec<_>>() {
+            out.push(w.await.unwrap_or_default());
+        }
+        out
+    });
+    let mut ok = 0;
+    for (i, s) in seen.iter().enumerate() {
+        println!(
+            "spectator {i}: room {} snapshots {} ({:.1}/s) players {} positions seen {}{}",
+            s.room,
+            s.snapshots,
+            s.snapshots as f64 / duration.as_secs_f64(),
+            s.players,
+            s.positions_seen,
+            s.error
+                .as_ref()
+                .map(|e| format!(" error: {e}"))
+                .unwrap_or_default()
+        );
+        ok += usize::from(s.snapshots > 0 && s.positions_seen > 1);
+    }
+    if seen.iter().all(|s| s.snapshots == 0) {
+        3
+    } else if ok == seen.len() {
+        0
+    } else {
+        1
+    }
 }
 
 /// Default probes: every bot in a small swarm, five in a large one (see `--probes`).
@@ -376,6 +440,9 @@ fn main() {
                 EXIT_USAGE
             }
         });
+    }
+    if args.spectate {
+        std::process::exit(spectate(&args));
     }
     let config = match config(&args).and_then(|c| {
         swarm::validate(&c)?;

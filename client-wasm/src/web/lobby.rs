@@ -308,6 +308,9 @@ impl Lobby {
             if full {
                 button.set_attribute("disabled", "")?;
             }
+            // Watching takes no seat: a link to the spectator's page of the room.
+            let watch = self.child(&li, "a", "room-watch", "Watch")?;
+            watch.set_attribute("href", &format!("/?watch={code}"))?;
             list.append_child(&li)?;
         }
         let note = if rooms.length() == 0 {

@@ -167,6 +167,7 @@ async fn upgrade(
     let asked = session::Asked {
         room: req.query_param("room").map(str::to_owned),
         seat: req.query_param("seat").map(str::to_owned),
+        replay: req.query_param("replay").map(str::to_owned),
     };
     drop(req);
     let response = http::switching_protocols(&accept);

@@ -12,15 +12,15 @@ use tracing::debug;
 use std::sync::Arc;
 
 use tickwire_shared::protocol::{
-    codec, ClientMsg, DisconnectReason, Join, Resume, ResumeRefusal, SeatRefusal,
+    codec, ClientMsg, DisconnectReason, Join, Resume, ResumeRefusal, SeatRefusal, Watch,
     MAX_RESUME_TOKEN_BYTES, MAX_SEAT_TOKEN_BYTES, PROTOCOL_VERSION,
 };
-use tickwire_shared::Tick;
+use tickwire_shared::{NetId, Tick};
 
 use crate::directory::ClaimError;
 use crate::net::close::{binary_payload, close_conn, Closing};
 use crate::net::game_socket::GameSocket;
-use crate::room::{Arrival, Ending, Lease, RoomCommand};
+use crate::room::{replay_room, Arrival, Ending, Lease, RoomCommand};
 use crate::rooms::{Claimed, RoomEntry, RoomId};
 use crate::Shared;
 
@@ -33,6 +33,9 @@ pub struct Asked {
     pub room: Option<String>,
     /// `seat=`: a seat token, when the join carries none.
     pub seat: Option<String>,
+    /// `replay=`: a recorded match to watch (with a `Watch`), by its id under
+    /// `--record-dir`.
+    pub replay: Option<String>,
 }
 
 /// How long a session whose room let go waits to learn whether the server is stopping
@@ -56,6 +59,9 @@ pub async fn run(mut conn: GameSocket, shared: &Shared, asked: Asked) {
             )),
         },
     };
+    if let (Ok(Hello::Watch(_)), Some(id)) = (&hello, asked.replay.clone()) {
+        return watch_replay(conn, shared, &id).await;
+    }
     let placed = match hello {
         Ok(hello) => place(shared, hello, asked).await,
         Err(e) => Err(e),
@@ -102,10 +108,75 @@ pub async fn run(mut conn: GameSocket, shared: &Shared, asked: Asked) {
     close_conn(&mut conn, &closing, linger).await;
 }
 
+/// A replay's viewer: the file loaded (off the runtime's threads), then played to it until
+/// it leaves.
+async fn watch_replay(mut conn: GameSocket, shared: &Shared, id: &str) {
+    let linger = shared.config.close_linger;
+    let missing = |detail: String| {
+        Closing::with_reason(
+            CloseCode::Policy,
+            DisconnectReason::Seat(SeatRefusal::RoomGone),
+            detail,
+        )
+    };
+    let path = shared
+        .config
+        .record_dir
+        .as_deref()
+        .and_then(|dir| replay_room::replay_path(dir, id))
+        .filter(|p| p.is_file());
+    let Some(path) = path else {
+        let closing = missing("no such replay".into());
+        count(shared, &closing);
+        return close_conn(&mut conn, &closing, linger).await;
+    };
+    // Held until the viewer leaves.
+    let Ok(_place) = shared.replay_viewers.clone().try_acquire_owned() else {
+        let closing = Closing::with_reason(
+            CloseCode::Again,
+            DisconnectReason::ServerFull,
+            "too many replay viewers right now",
+        );
+        count(shared, &closing);
+        return close_conn(&mut conn, &closing, linger).await;
+    };
+    let loaded = tokio::task::spawn_blocking(move || replay_room::Loaded::load(&path)).await;
+    let loaded = match loaded {
+        Ok(Ok(l)) => l,
+        Ok(Err(e)) => {
+            let closing = missing(e.to_string());
+            count(shared, &closing);
+            return close_conn(&mut conn, &closing, linger).await;
+        }
+        Err(e) => {
+            let closing = Closing::gone(format!("replay load failed: {e}"));
+            return close_conn(&mut conn, &closing, linger).await;
+        }
+    };
+    if let Err(e) = conn.detach() {
+        let closing = Closing::gone(format!("cannot hand the socket over: {e}"));
+        return close_conn(&mut conn, &closing, linger).await;
+    }
+    let c = &shared.config;
+    let limits = crate::room::NetLimits {
+        max_msgs_per_s: c.max_msgs_per_s,
+        msg_burst: c.msg_burst,
+        idle_timeout: c.idle_timeout,
+        ping_interval: c.ping_interval,
+        write_timeout: c.write_timeout,
+        ..crate::room::NetLimits::default()
+    };
+    let (mut conn, closing) =
+        replay_room::serve(conn, &loaded, id, &limits, shared.shutdown.clone()).await;
+    count(shared, &closing);
+    close_conn(&mut conn, &closing, linger).await;
+}
+
 /// The first message of a session.
 enum Hello {
     Join(Join),
     Resume(Resume),
+    Watch(Watch),
 }
 
 /// Where a session's connection goes in its room.
@@ -118,6 +189,8 @@ enum Place {
         last_tick: Option<Tick>,
         next_input_seq: u32,
     },
+    /// A spectator (no seat: spectators are capped by the room).
+    Watch { follow: Option<NetId> },
 }
 
 impl Place {
@@ -139,6 +212,7 @@ impl Place {
                 next_input_seq,
                 arrival,
             },
+            Place::Watch { follow } => RoomCommand::Watch { follow, arrival },
         }
     }
 }
@@ -171,7 +245,39 @@ async fn place(
             };
             Ok((entry, place))
         }
+        Hello::Watch(watch) => Ok((
+            watched_room(shared, &asked)?,
+            Place::Watch {
+                follow: watch.follow,
+            },
+        )),
     }
+}
+
+/// The room a spectator watches: the URL's (`?room=CODE`), else the fullest public room of
+/// the default mode.
+fn watched_room(shared: &Shared, asked: &Asked) -> Result<Arc<RoomEntry>, Closing> {
+    let gone = || {
+        Closing::with_reason(
+            CloseCode::Policy,
+            DisconnectReason::Seat(SeatRefusal::RoomGone),
+            "no such room to watch",
+        )
+    };
+    let code = match &asked.room {
+        Some(code) => code.clone(),
+        None => {
+            let mode = &shared.rooms.modes().default_mode().name;
+            shared
+                .rooms
+                .list(Some(mode))
+                .into_iter()
+                .next()
+                .ok_or_else(gone)?
+                .id
+        }
+    };
+    shared.rooms.entry(&code).ok_or_else(gone)
 }
 
 /// The room the URL names (`?room=`); `Err` for a code that cannot be a room's.
@@ -283,6 +389,8 @@ async fn read_hello(conn: &mut GameSocket) -> Result<Hello, Closing> {
             Ok(ClientMsg::Join(j)) => Err(version_mismatch(j.version)),
             Ok(ClientMsg::Resume(r)) if r.version == PROTOCOL_VERSION => Ok(Hello::Resume(r)),
             Ok(ClientMsg::Resume(r)) => Err(version_mismatch(r.version)),
+            Ok(ClientMsg::Watch(w)) if w.version == PROTOCOL_VERSION => Ok(Hello::Watch(w)),
+            Ok(ClientMsg::Watch(w)) => Err(version_mismatch(w.version)),
             Ok(_) => Err(Closing::with_reason(
                 CloseCode::Policy,
                 DisconnectReason::BadMessage,

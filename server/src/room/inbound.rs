@@ -17,6 +17,7 @@ use super::input_queue::{Push, QueuedInput};
 use super::players::PlayerSlot;
 use super::{NetLimits, TickReport};
 use crate::net::close::{binary_payload, Closing};
+use crate::net::game_socket::GameSocket;
 
 /// Reads and applies what one client sent: inputs into its queue, acknowledgements, pings
 /// answered; then keepalive and the idle and write-stall limits. `Err` ends the session.
@@ -84,7 +85,9 @@ pub(super) fn read_client(
                 let pong = codec::encode_server(&ServerMsg::Pong(Pong { id: ping.id, tick }));
                 conn.send_binary([&pong, &[]], false);
             }
-            Ok(ClientMsg::Join(_) | ClientMsg::Resume(_)) => {
+            // A player has no camera of its own: ignored.
+            Ok(ClientMsg::Camera(_) | ClientMsg::Playback(_)) => {}
+            Ok(ClientMsg::Join(_) | ClientMsg::Resume(_) | ClientMsg::Watch(_)) => {
                 return Err(Closing::with_reason(
                     CloseCode::Policy,
                     DisconnectReason::BadMessage,
@@ -93,7 +96,20 @@ pub(super) fn read_client(
             }
         }
     }
-    if now.saturating_duration_since(*last_heard) > limits.idle_timeout {
+    keepalive(conn, limits, now, *last_heard, last_ping, net_id.0)
+}
+
+/// The end of a client's read, player or spectator: the idle limit, the server's pings,
+/// what waits written out, the write-stall limit.
+pub(super) fn keepalive(
+    conn: &mut GameSocket,
+    limits: &NetLimits,
+    now: Instant,
+    last_heard: Instant,
+    last_ping: &mut Instant,
+    who: u32,
+) -> Result<(), Closing> {
+    if now.saturating_duration_since(last_heard) > limits.idle_timeout {
         // Silent: most likely a connection that died without a word (half-open).
         return Err(
             Closing::with_reason(CloseCode::Policy, DisconnectReason::IdleTimeout, "idle")
@@ -115,11 +131,7 @@ pub(super) fn read_client(
         return Err(Closing::gone(format!("write failed: {e}")));
     }
     if let Some(waited) = conn.stalled_for(now).filter(|w| *w > limits.write_timeout) {
-        debug!(
-            player = net_id.0,
-            waiting = conn.waiting_bytes(),
-            "not reading"
-        );
+        debug!(player = who, waiting = conn.waiting_bytes(), "not reading");
         return Err(Closing::with_reason(
             CloseCode::Policy,
             DisconnectReason::TooSlow,
@@ -135,6 +147,6 @@ pub(super) fn read_client(
     Ok(())
 }
 
-fn bad_message(detail: String) -> Closing {
+pub(super) fn bad_message(detail: String) -> Closing {
     Closing::with_reason(CloseCode::Invalid, DisconnectReason::BadMessage, detail)
 }

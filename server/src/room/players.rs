@@ -4,12 +4,12 @@ use std::time::Instant;
 
 use tracing::info;
 
-use tickwire_shared::entity::EntityKind;
 use tickwire_shared::protocol::{
     codec, DisconnectReason, ResumeRefusal, ServerMsg, Welcome, CLOSE_REPLACED, PROTOCOL_VERSION,
 };
+use tickwire_shared::replay::{self, Record};
 use tickwire_shared::sim::spawn;
-use tickwire_shared::{EntityId, NetId, PlayerInput, Tick};
+use tickwire_shared::{EntityId, NetId, Tick};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::input_queue::InputQueue;
@@ -161,6 +161,10 @@ impl Room {
         let name = &self.shown_name(name);
         let player = spawn::add_player(&mut self.world, name);
         let net_id = self.world.entities[player].net_id;
+        self.rec(|_| Record::Join {
+            player: net_id,
+            name: name.clone(),
+        });
         let now = Instant::now();
         let net = &self.settings.net;
         self.players.insert(
@@ -243,17 +247,11 @@ impl Room {
         slot.bucket = TokenBucket::new(net.max_msgs_per_s, net.msg_burst);
         slot.last_heard = now;
         slot.last_ping = now;
-        if let Some(EntityKind::Player(p)) =
-            self.world.entities.get_mut(player).map(|e| &mut e.kind)
-        {
-            p.disconnected = false;
-        }
+        let net_id = slot.net_id;
+        replay::mark_resumed(&mut self.world, player);
+        self.rec(|_| Record::Resumed { player: net_id });
         self.resumes += 1;
-        info!(
-            player = slot.net_id.0,
-            delta = base.is_some(),
-            "player resumed"
-        );
+        info!(player = net_id.0, delta = base.is_some(), "player resumed");
         self.attach(player, arrival, true);
     }
 
@@ -301,15 +299,9 @@ impl Room {
         }
         slot.lost_at = Some(Instant::now());
         slot.queue.clear_pending();
-        if let Some(EntityKind::Player(p)) =
-            self.world.entities.get_mut(player).map(|e| &mut e.kind)
-        {
-            p.disconnected = true;
-            p.input = PlayerInput {
-                aim: p.input.aim,
-                ..PlayerInput::default()
-            };
-        }
+        let net_id = slot.net_id;
+        replay::mark_lost(&mut self.world, player);
+        self.rec(|_| Record::Lost { player: net_id });
     }
 
     /// Ends a player's session: out of the world, its connection back to its task with
@@ -320,6 +312,8 @@ impl Room {
                 self.held -= 1;
             }
             spawn::remove_player(&mut self.world, player);
+            let net_id = slot.net_id;
+            self.rec(|_| Record::Leave { player: net_id });
             info!(
                 player = slot.net_id.0,
                 players = self.players.len(),

@@ -37,6 +37,14 @@ pub struct RoomSettings {
     pub reconnect_grace: Duration,
     /// Connection limits.
     pub net: NetLimits,
+    /// Where the room records its match (`--record-dir`, or the mode's `record`); `None`:
+    /// not recorded.
+    pub recording: Option<super::record::RecordSink>,
+    /// Spectators admitted at most (the mode's `spectators`).
+    pub max_spectators: usize,
+    /// How far behind the room spectators watch (the mode's `spectator_delay`; zero: live,
+    /// sharing the players' encoded bodies).
+    pub spectator_delay: Duration,
 }
 
 impl Default for RoomSettings {
@@ -57,6 +65,9 @@ impl Default for RoomSettings {
             baselines: Baselines::Sent,
             reconnect_grace: Duration::from_secs(20),
             net: NetLimits::default(),
+            recording: None,
+            max_spectators: 64,
+            spectator_delay: Duration::ZERO,
         }
     }
 }

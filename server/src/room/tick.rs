@@ -8,6 +8,7 @@ use tickwire_shared::entity::{EntityKind, QVec2};
 use tickwire_shared::protocol::codec::{self, SNAPSHOT_HEADER_LEN};
 use tickwire_shared::protocol::snapshot::{entity_hash, SnapshotHeader};
 use tickwire_shared::protocol::DisconnectReason;
+use tickwire_shared::replay::Record;
 use tickwire_shared::sim::{self, GameEvent, TickEvent};
 use tickwire_shared::{EntityId, NetEntity, NetId, PlayerInput};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -67,6 +68,10 @@ pub struct TickReport {
     pub players_in_grace: usize,
     /// Players resumed since the previous tick.
     pub resumes: usize,
+    /// The room's recording was cut (its queue was full) since the previous tick.
+    pub recording_cut: bool,
+    /// Time spent queuing this tick's records for the recording (part of `step_time`).
+    pub recording_time: Duration,
 }
 
 /// The buffers a tick fills and empties, kept between ticks for their memory.
@@ -82,10 +87,18 @@ pub(super) struct Scratch {
     bodies: Vec<Body>,
 }
 
-/// One player's frame of this tick, before its body is known.
+/// Who a frame goes to.
+#[derive(Clone, Copy, Debug)]
+enum To {
+    Player(EntityId),
+    /// A live spectator, by its index in the room's list.
+    Spectator(usize),
+}
+
+/// One client's frame of this tick, before its body is known.
 #[derive(Debug)]
 struct Frame {
-    player: EntityId,
+    to: To,
     header: [u8; SNAPSHOT_HEADER_LEN],
     /// A full state (no baseline).
     full: bool,
@@ -117,11 +130,13 @@ impl Room {
         self.record(events, &mut report);
         self.prepare_frames(&mut report);
         self.write_frames(&mut report);
+        self.delayed_frames(&mut report);
         report.dropped_too_slow = self.scratch.ending.len();
         self.end_pending();
         report.players = self.players.len();
         report.players_in_grace = self.held;
         report.resumes = std::mem::take(&mut self.resumes);
+        report.recording_cut = std::mem::take(&mut self.recording_cut);
         report
     }
 
@@ -162,14 +177,37 @@ impl Room {
             }
         }
         self.end_pending();
+        self.read_spectators(clock, report);
         report.recv_time = clock.elapsed();
         report.inputs_applied = self.scratch.inputs.len();
     }
 
-    /// Phase 2: the deterministic step.
+    /// Phase 2: the deterministic step (and, when the match is recorded, its inputs and
+    /// the world hash into the recording's queue).
     fn simulate(&mut self, report: &mut TickReport) -> Vec<GameEvent> {
         let clock = Instant::now();
+        let recording = self.recorder.as_ref().is_some_and(|r| r.active());
+        if recording {
+            let entities = &self.world.entities;
+            let mut applied: Vec<(NetId, PlayerInput)> = (self.scratch.inputs.iter())
+                .filter_map(|(id, i)| Some((entities.get(*id)?.net_id, *i)))
+                .collect();
+            applied.sort_unstable_by_key(|(n, _)| *n);
+            self.rec(move |_| Record::Tick { inputs: applied });
+            report.recording_time = clock.elapsed();
+        }
         let events = sim::step(&mut self.world, &self.scratch.inputs);
+        if recording {
+            let hashing = Instant::now();
+            let every = self.recorder.as_ref().map_or(1, |r| r.hash_every.max(1));
+            if self.world.tick.0.is_multiple_of(every) {
+                self.rec(|w| Record::Hash {
+                    tick: w.tick,
+                    hash: w.hash(),
+                });
+            }
+            report.recording_time += hashing.elapsed();
+        }
         report.step_time = clock.elapsed();
         events
     }
@@ -186,10 +224,19 @@ impl Room {
             StateIndex::build(&state, tick, self.world.config.dt(), map.width, map.height)
         });
         hashes.extend(state.iter().map(|(id, e)| entity_hash(*id, e)));
+        let state = Arc::new(state);
+        let every = self.recorder.as_ref().map_or(0, |r| r.keyframe_every);
+        if every > 0 && tick.0.is_multiple_of(every) {
+            // The state the history keeps, shared: no copy on the tick thread.
+            self.rec(|_| Record::Keyframe {
+                tick,
+                state: state.clone(),
+            });
+        }
         self.history.push(TickRecord {
             tick,
             hashes,
-            state: Arc::new(state),
+            state,
             events: events
                 .into_iter()
                 .map(|event| TickEvent { tick, event })
@@ -211,7 +258,6 @@ impl Room {
             ending,
             frames,
             keys,
-            bodies,
             ..
         } = &mut self.scratch;
         frames.clear();
@@ -259,7 +305,7 @@ impl Room {
                 view,
             });
             frames.push(Frame {
-                player: id,
+                to: To::Player(id),
                 header: codec::snapshot_header_bytes(&SnapshotHeader {
                     tick,
                     baseline,
@@ -268,12 +314,24 @@ impl Room {
                 full: baseline.is_none(),
             });
         }
+        // Live spectators: in the same list, so that one with a player's view and baseline
+        // shares its body.
+        let (mut keys, mut frames) = (std::mem::take(keys), std::mem::take(frames));
+        self.spectator_frames(&mut keys, |i, header, full| {
+            frames.push(Frame {
+                to: To::Spectator(i),
+                header,
+                full,
+            });
+        });
+        self.scratch.keys = keys;
+        self.scratch.frames = frames;
         self.bodies.bodies(
             &self.history,
-            keys,
+            &self.scratch.keys,
             &self.world.config,
             &self.world.map,
-            bodies,
+            &mut self.scratch.bodies,
         );
         report.frames_time = clock.elapsed();
     }
@@ -286,20 +344,29 @@ impl Room {
         let tick = self.world.tick;
         let Scratch { frames, bodies, .. } = &mut self.scratch;
         for (frame, body) in frames.iter().zip(bodies.iter()) {
-            let Some(p) = self.players.get_mut(frame.player) else {
-                continue;
-            };
-            let Some(conn) = p.conn.as_mut() else {
-                continue;
-            };
             let body: &[u8] = match body {
                 Body::Shared(b) => b,
                 Body::Assembled(r) => &self.bodies.frames[r.clone()],
             };
-            match conn.send_binary([&frame.header, body], true) {
+            let sent = match frame.to {
+                To::Spectator(i) => self.spectators.send(i, [&frame.header, body], tick),
+                To::Player(id) => {
+                    let Some(p) = self.players.get_mut(id) else {
+                        continue;
+                    };
+                    let Some(conn) = p.conn.as_mut() else {
+                        continue;
+                    };
+                    let sent = conn.send_binary([&frame.header, body], true);
+                    if matches!(sent, Sent::Written | Sent::Queued) {
+                        // Bound to arrive, after every frame accepted before it.
+                        p.last_sent = Some(tick);
+                    }
+                    sent
+                }
+            };
+            match sent {
                 Sent::Written | Sent::Queued => {
-                    // Bound to arrive, after every frame accepted before it.
-                    p.last_sent = Some(tick);
                     report.frames_sent += 1;
                     report.bytes_sent += frame.header.len() + body.len();
                     report.full_snapshots += usize::from(frame.full);

@@ -73,6 +73,15 @@ struct ModeEntry {
     public: Option<bool>,
     empty_ttl: Option<String>,
     reconnect_grace: Option<String>,
+    /// With `--record-dir`: whether this mode's rooms are recorded [true].
+    record: Option<bool>,
+    /// Records this mode's rooms into this directory (relative to the assets directory),
+    /// with or without `--record-dir`.
+    record_dir: Option<PathBuf>,
+    /// Spectators per room at most [64].
+    spectators: Option<usize>,
+    /// How far behind the room spectators watch ["0"].
+    spectator_delay: Option<String>,
 }
 
 /// One mode, ready to create rooms from.
@@ -225,6 +234,33 @@ fn build(
     }
     if let Some(g) = over(is_default, config.reconnect_grace) {
         settings.reconnect_grace = g;
+    }
+    if let Some(dir) = entry.record_dir {
+        let dir = config.assets.join(dir);
+        let opts = crate::room::record::RecordOptions {
+            queue: config.record_queue,
+            max_bytes: config.record_max_bytes,
+            max_files: config.record_max_files,
+            ..crate::room::record::RecordOptions::new(&dir)
+        };
+        let sink = crate::room::record::RecordSink::new(opts)
+            .map_err(|e| invalid(format!("mode `{name}`: record_dir {}: {e}", dir.display())))?;
+        settings.recording = Some(sink);
+    }
+    if entry.record == Some(false) {
+        settings.recording = None;
+    }
+    if let Some(n) = entry.spectators {
+        settings.max_spectators = n;
+    }
+    if let Some(d) = entry.spectator_delay {
+        settings.spectator_delay = parse_duration(&d)
+            .map_err(|e| invalid(format!("mode `{name}`: spectator_delay: {e}")))?;
+        if settings.spectator_delay > Duration::from_secs(120) {
+            return Err(invalid(format!(
+                "mode `{name}`: spectator_delay is 120 s at most"
+            )));
+        }
     }
     settings.interest = if w > 0.0 && h > 0.0 {
         Interest::view(w, h, margin)

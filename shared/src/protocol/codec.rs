@@ -156,8 +156,8 @@ pub fn peek_join_version(bytes: &[u8]) -> Option<u16> {
     }
     let ((tag, version), _): ((u32, u16), usize) =
         bincode::decode_from_slice(bytes, wire().with_limit::<64>()).ok()?;
-    // `Join` (0) and `Resume` (3) both put the version first.
-    (tag == 0 || tag == 3).then_some(version)
+    // `Join` (0), `Resume` (3) and `Watch` (4) put the version first.
+    matches!(tag, 0 | 3 | 4).then_some(version)
 }
 
 /// Encodes a server message (snapshots: see [`encode_body`] and [`write_snapshot_frame`],
