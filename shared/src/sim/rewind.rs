@@ -219,11 +219,13 @@ pub fn victim(
 }
 
 /// The moment a player moving at tick `now` saw the others: its view, no further back than
-/// the bound (as [`lag`] clamps it); `None` without a view.
+/// the bound (as [`lag`] clamps it), and no later than `now`, the newest recorded tick (a
+/// view ahead of the present, which no client can have, would see nobody: it would walk
+/// through the others and shove them); `None` without a view.
 #[must_use]
 pub fn seen_moment(now: Tick, view: Option<ViewTime>, max_ticks: u32) -> Option<ViewTime> {
     view?;
-    let l = u32::from(lag(now, view, max_ticks));
+    let l = u32::from(lag(now, view, max_ticks)).max(SUB);
     Some(ViewTime {
         tick: now.next().minus(l.div_ceil(SUB)),
         sub: ((SUB - l % SUB) % SUB) as u8,
@@ -434,5 +436,38 @@ mod tests {
         );
         // Lag compensation off: as the present.
         assert_eq!(shot(6, 27, 0.0), full);
+    }
+
+    /// Player A walks (+x) into player B, who stands still, for 30 ticks, every input of
+    /// A carrying a view `ahead` ticks past the present. Returns both positions.
+    fn walk_into(ahead: u32) -> (Vec2, Vec2) {
+        let (mut w, a, b) = duel();
+        w.entities[a].pos = Vec2::new(300.0, 500.0);
+        w.entities[b].pos = Vec2::new(400.0, 500.0);
+        for _ in 0..30 {
+            let walk = crate::PlayerInput {
+                move_dir: Vec2::X,
+                view: Some(ViewTime {
+                    tick: w.tick.plus(ahead),
+                    sub: 0,
+                }),
+                ..crate::PlayerInput::default()
+            };
+            crate::sim::step(&mut w, &[(a, walk), (b, crate::PlayerInput::default())]);
+        }
+        (w.entities[a].pos, w.entities[b].pos)
+    }
+
+    #[test]
+    fn a_view_ahead_of_the_present_sees_the_others_where_they_are() {
+        let present = walk_into(0);
+        // A view no client can have (the future) contacts as the present does: it does
+        // not walk through B nor shove it further.
+        for ahead in [1, 2, 1000, u32::MAX / 2] {
+            assert_eq!(walk_into(ahead), present, "{ahead} ticks ahead");
+        }
+        let (a, b) = present;
+        let r = crate::SimConfig::default().player_radius;
+        assert!(a.distance(b) >= 2.0 * r - 1.0, "A yields to B: {a} {b}");
     }
 }
