@@ -422,6 +422,66 @@ fn net_id<R: Read>(r: &mut R) -> Result<NetId, ReplayError> {
     Ok(NetId(get::<u32, R>(r)?))
 }
 
+/// Refuses a header the simulation cannot run (a file is untrusted: a map without spawn
+/// points, a config of NaN or absurd sizes would panic or blow up the re-simulation).
+fn check_header(h: &Header) -> Result<(), ReplayError> {
+    h.map
+        .validate()
+        .map_err(|e| ReplayError::Corrupt(format!("header: {e}")))?;
+    let c = &h.config;
+    if !(1..=240).contains(&c.tick_hz) {
+        return Err(ReplayError::Corrupt(format!(
+            "header: tick_hz {} (1 to 240)",
+            c.tick_hz
+        )));
+    }
+    let sizes = [
+        c.player_radius,
+        c.player_speed,
+        c.projectile_speed,
+        c.projectile_radius,
+        c.projectile_lifetime_s,
+        c.fire_cooldown_s,
+        c.respawn_delay_s,
+        c.pickup_radius,
+        c.pickup_respawn_s,
+        c.max_rewind_s,
+        c.dash_speed,
+        c.dash_s,
+        c.dash_cooldown_s,
+    ];
+    if !sizes
+        .iter()
+        .all(|v| v.is_finite() && (0.0..=1e6).contains(v))
+    {
+        return Err(ReplayError::Corrupt(
+            "header: a gameplay constant is negative, not finite or absurd".into(),
+        ));
+    }
+    if c.max_rewind_s > 60.0 {
+        return Err(ReplayError::Corrupt(
+            "header: max_rewind_s over 60 s".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses an input that [`PlayerInput::from_wire`] could not have made (non-finite or
+/// longer than 1, unknown buttons).
+fn check_input(id: NetId, i: &PlayerInput) -> Result<(), ReplayError> {
+    let ok = i.move_dir.is_finite()
+        && i.move_dir.length_squared() <= 1.0 + 1e-4
+        && i.buttons.0 & !crate::input::Buttons::ALL.0 == 0;
+    if ok {
+        Ok(())
+    } else {
+        Err(ReplayError::Corrupt(format!(
+            "input of {} is not one a client could send",
+            id.0
+        )))
+    }
+}
+
 impl<R: Read> Reader<R> {
     /// Opens a replay: checks the magic and the format, reads the header.
     ///
@@ -437,6 +497,7 @@ impl<R: Read> Reader<R> {
         if header.format != FORMAT_VERSION {
             return Err(ReplayError::Format(header.format));
         }
+        check_header(&header)?;
         Ok(Reader {
             header,
             input: lz4_flex::frame::FrameDecoder::new(input),
@@ -474,7 +535,8 @@ impl<R: Read> Reader<R> {
                 if n as usize > MAX_RECORD_BYTES {
                     return Err(ReplayError::Corrupt(format!("{n} inputs in a tick")));
                 }
-                let mut inputs = Vec::with_capacity(n as usize);
+                // The count is the file's word: room made as inputs are actually read.
+                let mut inputs = Vec::with_capacity((n as usize).min(1024));
                 let mut prev = 0u32;
                 for _ in 0..n {
                     let v: u64 = get(r)?;
@@ -510,6 +572,7 @@ impl<R: Read> Reader<R> {
                             )))
                         }
                     };
+                    check_input(id, &input)?;
                     inputs.push((id, input));
                 }
                 Record::Tick { inputs }
@@ -616,5 +679,69 @@ mod tests {
             Reader::new(&b"NOTAREPLAY"[..]),
             Err(ReplayError::Magic)
         ));
+    }
+
+    /// A file whose map has no spawn point: its first join would divide by zero in the
+    /// re-simulation (a panic in `tickwire-replay`, in a replay room's load).
+    #[test]
+    fn a_header_the_simulation_cannot_run_is_refused() {
+        let mut map = Map::open("t", 500.0);
+        map.spawns.clear();
+        let mut header = Header::new("ROOM", "arena", &map, &SimConfig::default(), 3);
+        let file = |header: &Header| {
+            let mut enc = Encoder::new(Vec::new(), header).unwrap();
+            enc.write(&Record::Join {
+                player: NetId(1),
+                name: "a".into(),
+            })
+            .unwrap();
+            enc.finish().unwrap()
+        };
+        assert!(matches!(
+            Reader::new(file(&header).as_slice()),
+            Err(ReplayError::Corrupt(_))
+        ));
+        header.map = Map::open("t", 500.0);
+        assert!(Reader::new(file(&header).as_slice()).is_ok());
+        for bad in [f32::NAN, f32::INFINITY, -1.0, 1e30] {
+            let mut h = header.clone();
+            h.config.max_rewind_s = bad;
+            assert!(Reader::new(file(&h).as_slice()).is_err(), "{bad}");
+        }
+        let mut h = header.clone();
+        h.config.tick_hz = 0;
+        assert!(Reader::new(file(&h).as_slice()).is_err());
+    }
+
+    #[test]
+    fn an_input_no_client_could_send_is_refused() {
+        let header = Header::new(
+            "ROOM",
+            "arena",
+            &Map::open("t", 500.0),
+            &SimConfig::default(),
+            3,
+        );
+        for dir in [
+            glam::Vec2::new(f32::NAN, 0.0),
+            glam::Vec2::new(f32::INFINITY, 0.0),
+            glam::Vec2::new(1e9, 0.0),
+        ] {
+            let mut enc = Encoder::new(Vec::new(), &header).unwrap();
+            let input = PlayerInput {
+                move_dir: dir,
+                ..PlayerInput::default()
+            };
+            enc.write(&Record::Tick {
+                inputs: vec![(NetId(1), input)],
+            })
+            .unwrap();
+            let bytes = enc.finish().unwrap();
+            let mut reader = Reader::new(bytes.as_slice()).unwrap();
+            assert!(
+                matches!(reader.next(), Err(ReplayError::Corrupt(_))),
+                "{dir}"
+            );
+        }
     }
 }
