@@ -27,8 +27,10 @@ use crate::map::Map;
 use crate::tick::Tick;
 
 /// Version of everything in this module. Any change to the wire bumps it, in the same commit.
-/// 13: spectators: `Watch` joins a room without a player, `Camera` moves a spectator's view;
+/// 14: spectators: `Watch` joins a room without a player, `Camera` moves a spectator's view;
 /// a spectator's welcome names no player (`NetId(0)`); `Playback` drives a replay.
+/// 13: netcode feel: every input carries its `view` time (lag compensation, predicted
+/// contact). 12: one button table (the dash), the kinds' replicated abilities.
 /// 10: resume: `Resume` re-attaches a lost connection to its player, the welcome carries a
 /// resume token (and says whether it resumed), players replicate `disconnected`.
 /// 9: rooms: the join carries a seat token, the welcome names the room and its mode, and
