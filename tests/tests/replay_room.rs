@@ -185,6 +185,28 @@ async fn a_replay_plays_pauses_speeds_up_and_seeks() {
     );
     assert_eq!(v.snapshot().await, Tick(301), "and it plays on from there");
 
+    // Another seek at once waits for its turn: a second of playback after the last one
+    // (a seek re-simulates up to 5 s of match; one a tick would starve the live rooms).
+    v.playback(false, 4, Some(Tick(600))).await;
+    let hz = u32::from(v.conn.welcome.config.tick_hz);
+    let mut played = 0;
+    loop {
+        match v.next().await {
+            Got::Welcome(t) => {
+                assert_eq!(t, Tick(600));
+                break;
+            }
+            Got::Snapshot(_) => played += 1,
+            Got::Pong(_) => {}
+        }
+    }
+    // 300 and 301 came before the ask; the turn comes `hz` ticks after the first seek.
+    assert!(
+        played >= hz - 3,
+        "{played} snapshots before the second seek"
+    );
+    assert_eq!(v.snapshot().await, Tick(600));
+
     // A speed that is not offered is refused.
     v.playback(false, 3, None).await;
     let why = loop {

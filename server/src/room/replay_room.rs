@@ -43,6 +43,12 @@ pub const CHECKPOINT_SECS: u32 = 5;
 /// Largest replay file served, in bytes (its records are held in memory).
 pub const MAX_REPLAY_BYTES: u64 = 64 << 20;
 
+/// Seconds of playback between two seeks a viewer gets: a seek re-simulates up to
+/// [`CHECKPOINT_SECS`] of match on the runtime's threads (which also tick the live rooms),
+/// so one a tick would cost as much as 150x playback. A seek asked sooner waits for its
+/// turn (the newest one asked wins).
+pub const SEEK_EVERY_SECS: u32 = 1;
+
 /// A loaded replay: its records and the world every few seconds.
 pub struct Loaded {
     header: Header,
@@ -232,6 +238,7 @@ pub async fn serve(
     let mut bucket = TokenBucket::new(limits.max_msgs_per_s, limits.msg_burst);
     let (mut last_heard, mut last_ping) = (Instant::now(), Instant::now());
     info!(replay = id, ticks = loaded.ticks, "replay viewer joined");
+    let (mut seek, mut seek_wait) = (None, 0u32);
     loop {
         tokio::select! {
             biased;
@@ -246,7 +253,6 @@ pub async fn serve(
         }
         let now = Instant::now();
         // What the viewer sent.
-        let mut seek = None;
         conn.rearm(limits.max_read_bytes_per_tick);
         for _ in 0..limits.max_msgs_per_tick {
             let msg = match conn.read() {
@@ -313,7 +319,9 @@ pub async fn serve(
         if let Err(c) = keepalive(&mut conn, limits, now, last_heard, &mut last_ping, 0) {
             return (conn, c);
         }
-        if let Some(to) = seek {
+        seek_wait = seek_wait.saturating_sub(1);
+        if let Some(to) = seek.take_if(|_| seek_wait == 0) {
+            seek_wait = SEEK_EVERY_SECS * u32::from(hz);
             let (paused, speed) = (player.paused, player.speed_quarters);
             player = Player::at_checkpoint(loaded, to.0.min(loaded.ticks));
             player.paused = paused;
