@@ -43,7 +43,7 @@ pub const CHECKPOINT_SECS: u32 = 5;
 /// Largest replay file served, in bytes (its records are held in memory).
 pub const MAX_REPLAY_BYTES: u64 = 64 << 20;
 
-/// Seconds of playback between two seeks a viewer gets: a seek re-simulates up to
+/// Seconds between two seeks a viewer gets (paused or not): a seek re-simulates up to
 /// [`CHECKPOINT_SECS`] of match on the runtime's threads (which also tick the live rooms),
 /// so one a tick would cost as much as 150x playback. A seek asked sooner waits for its
 /// turn (the newest one asked wins).
