@@ -120,11 +120,13 @@ pub struct Config {
     #[arg(long, default_value_t = 4096)]
     pub record_queue: usize,
 
-    /// Compressed bytes of one replay file at most (past it the recording is cut).
-    #[arg(long, default_value_t = 256 << 20)]
+    /// Compressed bytes of one replay file at most (past it the recording is cut). The
+    /// default is the largest file a replay room serves.
+    #[arg(long, default_value_t = crate::room::replay_room::MAX_REPLAY_BYTES)]
     pub record_max_bytes: u64,
 
-    /// Replay files kept in `--record-dir` at most (the oldest are deleted first).
+    /// Replay files kept in `--record-dir` at most (the oldest finished ones are deleted
+    /// first; a recording still being written never is).
     #[arg(long, default_value_t = 200)]
     pub record_max_files: usize,
 

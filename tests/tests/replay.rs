@@ -164,6 +164,39 @@ fn recordings_are_bounded_in_size_and_count() {
     let files = std::fs::read_dir(&dir).unwrap().count();
     assert_eq!(files, 2);
 
+    // A recording still being written is never pruned: three rooms recording at once with
+    // max_files = 2 keep their three files, and each ends complete.
+    let live_dir = replay_dir("bounds-live");
+    let sink = RecordSink::new(RecordOptions {
+        max_files: 2,
+        ..RecordOptions::new(&live_dir)
+    })
+    .unwrap();
+    let mut live = Vec::new();
+    for i in 0..3 {
+        let settings = tickwire_server::room::RoomSettings {
+            id: format!("LIVE{i}"),
+            ..recorded_settings(Some(sink.clone()), 4)
+        };
+        let mut m = VirtualMatch::new(settings, arena_map());
+        m.join("a");
+        m.tick();
+        live.push(m);
+    }
+    let live_paths: Vec<_> = live
+        .iter()
+        .map(|m| m.room.recording().unwrap().to_path_buf())
+        .collect();
+    for p in &live_paths {
+        assert!(p.exists(), "a live recording was deleted: {}", p.display());
+    }
+    drop(live);
+    for p in &live_paths {
+        let v = finished_verdict(p, Duration::from_secs(30));
+        assert!(v.complete && v.ok(), "{}: {:?}", p.display(), v.mismatch);
+    }
+    let _ = std::fs::remove_dir_all(&live_dir);
+
     // Size: past max_bytes the recording is cut, marked so, and verifies up to the cut.
     let small = replay_dir("bounds-size");
     let sink = RecordSink::new(RecordOptions {

@@ -7,6 +7,7 @@
 //! and the directory keeps the newest `max_files` replays (older ones are deleted as new
 //! ones start). The format is in `docs/replay.md`.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -48,7 +49,7 @@ impl RecordOptions {
         RecordOptions {
             dir: dir.into(),
             queue: 4096,
-            max_bytes: 256 << 20,
+            max_bytes: crate::room::replay_room::MAX_REPLAY_BYTES,
             max_files: 200,
             hash_every: 1,
             keyframe_secs: 5,
@@ -78,6 +79,23 @@ pub struct RecordSink {
     /// Counters.
     pub stats: Arc<RecordStats>,
     gate: Arc<Gate>,
+    /// The files being written now: pruning never deletes them.
+    live: Arc<LiveFiles>,
+}
+
+/// The paths of the recordings still being written.
+type LiveFiles = parking_lot::Mutex<HashSet<PathBuf>>;
+
+/// Takes a path out of [`LiveFiles`] when its writer ends, however it ends.
+struct LiveGuard {
+    live: Arc<LiveFiles>,
+    path: PathBuf,
+}
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        self.live.lock().remove(&self.path);
+    }
 }
 
 /// Holds the writers back while closed (tests: a disk that does not keep up).
@@ -169,6 +187,7 @@ impl RecordSink {
             opts: Arc::new(opts),
             stats: Arc::default(),
             gate: Arc::default(),
+            live: Arc::default(),
         })
     }
 
@@ -200,7 +219,11 @@ impl RecordSink {
             .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
             .collect();
         let path = self.opts.dir.join(format!("{name}-{start_ms}.twr"));
-        prune(&self.opts.dir, self.opts.max_files.saturating_sub(1));
+        prune(
+            &self.opts.dir,
+            self.opts.max_files.saturating_sub(1),
+            &self.live.lock(),
+        );
         let file = match File::create(&path) {
             Ok(f) => f,
             Err(e) => {
@@ -228,6 +251,13 @@ impl RecordSink {
             gate: self.gate.clone(),
             path: path.clone(),
             tick: Tick(0),
+            _live: {
+                self.live.lock().insert(path.clone());
+                LiveGuard {
+                    live: self.live.clone(),
+                    path: path.clone(),
+                }
+            },
         };
         let spawned = std::thread::Builder::new()
             .name("replay-writer".into())
@@ -250,14 +280,17 @@ impl RecordSink {
     }
 }
 
-/// Deletes the oldest replay files of `dir` until it holds `keep` at most.
-fn prune(dir: &Path, keep: usize) {
+/// Deletes the oldest finished replay files of `dir` until it holds `keep` at most; files
+/// still being written (`live`) are never deleted, so while more rooms record at once than
+/// `keep`, the directory holds those live files and nothing older.
+fn prune(dir: &Path, keep: usize, live: &HashSet<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     let mut files: Vec<(SystemTime, PathBuf)> = entries
         .filter_map(Result::ok)
         .filter(|e| e.path().extension().is_some_and(|x| x == "twr"))
+        .filter(|e| !live.contains(&e.path()))
         .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
         .collect();
     if files.len() <= keep {
@@ -282,6 +315,8 @@ struct Writer {
     gate: Arc<Gate>,
     path: PathBuf,
     tick: Tick,
+    /// Keeps the file out of pruning until the writer ends.
+    _live: LiveGuard,
 }
 
 impl Writer {
