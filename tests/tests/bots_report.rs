@@ -55,7 +55,13 @@ async fn the_html_report_renders_its_plots_in_chromium() {
     config.thresholds.max_disconnects = Some(0);
     config.thresholds.min_snapshot_rate = Some(1.0);
     let report = swarm::run(config).await.expect("valid config");
-    assert_eq!(report.outcome, Outcome::Pass, "{}", report.table());
+    // Every threshold passes; on a machine too busy for the bots' own schedule the harness
+    // says so (INVALID) instead of PASS, and the report must show that verdict just the same.
+    let verdict = match report.outcome {
+        Outcome::Pass => "PASS",
+        Outcome::Invalid => "INVALID",
+        other => panic!("{other:?}\n{}", report.table()),
+    };
     server.shutdown().await.expect("clean shutdown");
 
     let dir = std::env::temp_dir().join(format!("tickwire-report-{}", std::process::id()));
@@ -71,7 +77,7 @@ async fn the_html_report_renders_its_plots_in_chromium() {
         page.goto(&format!("file://{}", page_path.display()))
             .await?;
         let h1 = page.find(Locator::Css("h1")).await?.text().await?;
-        assert!(h1.contains("smoke") && h1.contains("PASS"), "{h1}");
+        assert!(h1.contains("smoke") && h1.contains(verdict), "{h1}");
         // Five plots, each drawn (with a size) and holding lines.
         let plots = page
             .execute(
