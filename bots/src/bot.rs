@@ -26,6 +26,9 @@ use crate::stats::{Disruption, Stats};
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait for a polite close at the end.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
+/// A probe with a set phase moves it through the whole tick once in this many inputs
+/// (10 s at 30 Hz), see `session`.
+pub const SWEEP_TICKS: u32 = 300;
 
 /// What every bot of a swarm shares.
 pub struct Fleet {
@@ -495,7 +498,16 @@ async fn session(
             }
         }
     }
-    let mut schedule = tokio::time::interval_at(mark + phase, dt);
+    // A probe with a set phase sweeps it: its inputs go a little slower than the ticks
+    // (one tick in SWEEP_TICKS longer), so its phase moves through the whole tick every
+    // SWEEP_TICKS inputs. A few probes at fixed phases sample the round trip at a few points
+    // only, and where those points fall against the server's read of the inputs decides the
+    // median (a probe just after the read waits a whole tick more); sweeping, every probe
+    // samples every phase alike, as a crowd of players with random phases does (and as the
+    // floor's clients do). Slower, never faster: an input due with another one would wait
+    // a tick in the server's queue; one tick in SWEEP_TICKS has none (the server repeats the
+    // last one).
+    let mut schedule = tokio::time::interval_at(mark + phase, input_period(dt, spec.phase));
     schedule.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let direct = spec.link.is_transparent();
     // A probe takes each frame's round trips when it arrives and decodes the frames once a
@@ -576,6 +588,16 @@ async fn session(
                 }
             },
         }
+    }
+}
+
+/// The time between a bot's inputs: the tick, or for a probe with a set phase a tick and
+/// 1/[`SWEEP_TICKS`] of one (see `session`).
+fn input_period(dt: Duration, phase: Option<f64>) -> Duration {
+    if phase.is_some() {
+        dt + dt / SWEEP_TICKS
+    } else {
+        dt
     }
 }
 
@@ -704,4 +726,40 @@ fn check_replica(conn: &BotConnection) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A probe's inputs go at `k * period` from its start: over [`SWEEP_TICKS`] inputs their
+    /// place in the server's tick takes every part of the tick, and no server tick gets two
+    /// of them (a second input due in a tick would wait a tick in the server's queue).
+    #[test]
+    fn a_probe_sweeps_the_whole_tick_and_never_sends_twice_in_one() {
+        let dt = Duration::from_secs(1) / 30;
+        let period = input_period(dt, Some(0.5));
+        assert!(period > dt);
+        let (dt_ns, period_ns) = (dt.as_nanos(), period.as_nanos());
+        let parts = 30u128;
+        let mut seen = vec![false; parts as usize];
+        let mut last_tick = None;
+        for k in 0..=u128::from(SWEEP_TICKS) {
+            let at = k * period_ns;
+            seen[(at % dt_ns * parts / dt_ns) as usize] = true;
+            let tick = at / dt_ns;
+            assert_ne!(
+                last_tick,
+                Some(tick),
+                "input {k} in the same tick as the one before"
+            );
+            last_tick = Some(tick);
+        }
+        assert!(
+            seen.iter().all(|s| *s),
+            "parts of the tick never sampled: {seen:?}"
+        );
+        // A load bot (random phase) keeps the tick's own period.
+        assert_eq!(input_period(dt, None), dt);
+    }
 }
