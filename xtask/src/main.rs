@@ -102,7 +102,15 @@ fn client_build() -> Result<PathBuf> {
 fn run(server_args: &[String]) -> Result<()> {
     let out = client_build()?;
     let mut c = cargo();
-    c.args(["run", "--release", "--package", "tickwire-server", "--"]);
+    c.args([
+        "run",
+        "--release",
+        "--package",
+        "tickwire-server",
+        "--bin",
+        "tickwire-server",
+        "--",
+    ]);
     c.arg("--client-dir").arg(&out);
     c.args(server_args);
     run_cmd(&mut c)
