@@ -468,7 +468,7 @@ fn check_lock_pin(workspace_root: &Path) -> Result<()> {
 
 /// `apt-get update` then `apt-get install -y <packages>`, as root (or through `sudo -n`).
 /// Waits up to 10 minutes for another apt/dpkg run to release its lock instead of failing.
-fn apt_install(packages: &[&str]) -> Result<()> {
+pub(crate) fn apt_install(packages: &[&str]) -> Result<()> {
     let sudo = !is_root();
     if sudo && which("sudo").is_none() {
         bail!(

@@ -4,45 +4,18 @@
 //! on port 6379; nothing here uses it (every test and run starts its own instance on a
 //! port of its own, with no persistence).
 
-use std::process::Command;
-
 use anyhow::{bail, Result};
 
-use crate::util::{run_cmd, succeeds};
+use crate::util::ensure_debian_tool;
 
 /// Makes sure `redis-server` can run.
 pub fn ensure() -> Result<()> {
-    if succeeds(Command::new("redis-server").arg("--version")) {
-        return Ok(());
-    }
-    println!("==> installing redis-server (cluster tests)");
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    let apt = |args: &[&str]| {
-        let mut c = if root {
-            Command::new("apt-get")
-        } else {
-            let mut c = Command::new("sudo");
-            c.arg("apt-get");
-            c
-        };
-        c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-        c
-    };
-    run_cmd(&mut apt(&["update", "-qq"]))?;
-    run_cmd(&mut apt(&[
-        "install",
-        "-y",
-        "-qq",
-        "--no-install-recommends",
+    ensure_debian_tool(
         "redis-server",
-    ]))?;
-    if !succeeds(Command::new("redis-server").arg("--version")) {
-        bail!("redis-server is still not runnable after installing the Debian package");
-    }
-    Ok(())
+        &["--version"],
+        "redis-server",
+        "cluster tests",
+    )
 }
 
 /// A port free on 127.0.0.1 right now.

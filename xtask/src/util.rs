@@ -53,3 +53,18 @@ fn describe(c: &Command) -> String {
     }
     s
 }
+
+/// Makes sure `tool probe...` runs; when it does not, installs Debian's `package` once
+/// ([`crate::client::apt_install`]: as root or through `sudo -n`, waiting for another apt
+/// run's lock) for `what`, and checks again. Nothing happens when the tool is there.
+pub fn ensure_debian_tool(tool: &str, probe: &[&str], package: &str, what: &str) -> Result<()> {
+    if succeeds(Command::new(tool).args(probe)) {
+        return Ok(());
+    }
+    println!("==> installing {package} ({what})");
+    crate::client::apt_install(&[package])?;
+    if !succeeds(Command::new(tool).args(probe)) {
+        bail!("{tool} is still not runnable after installing the Debian package {package}");
+    }
+    Ok(())
+}
