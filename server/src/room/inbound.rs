@@ -18,6 +18,7 @@ use super::players::PlayerSlot;
 use super::{NetLimits, TickReport};
 use crate::net::close::{binary_payload, Closing};
 use crate::net::game_socket::GameSocket;
+use crate::net::rate_limit::TokenBucket;
 
 /// Reads and applies what one client sent: inputs into its queue, acknowledgements, pings
 /// answered; then keepalive and the idle and write-stall limits. `Err` ends the session.
@@ -43,6 +44,55 @@ pub(super) fn read_client(
     let Some(conn) = conn.as_mut() else {
         return Ok(());
     };
+    read_messages(
+        conn,
+        limits,
+        now,
+        tick,
+        bucket,
+        last_heard,
+        report,
+        net_id.0,
+        |_, msg, report| match msg {
+            ClientMsg::Input(msg) => {
+                let q = QueuedInput::from_wire(&msg).map_err(|e| bad_message(e.to_string()))?;
+                acks.note(msg.ack, newest_sent, ack_step);
+                match queue.push(q) {
+                    Push::Queued => {}
+                    Push::Duplicate => report.inputs_duplicate += 1,
+                    Push::Overflow => report.inputs_overflow += 1,
+                }
+                Ok(())
+            }
+            // A player has no camera of its own: ignored.
+            ClientMsg::Camera(_) | ClientMsg::Playback(_) | ClientMsg::Ping(_) => Ok(()),
+            ClientMsg::Join(_) | ClientMsg::Resume(_) | ClientMsg::Watch(_) => {
+                Err(Closing::with_reason(
+                    CloseCode::Policy,
+                    DisconnectReason::BadMessage,
+                    "already joined",
+                ))
+            }
+        },
+    )?;
+    keepalive(conn, limits, now, *last_heard, last_ping, net_id.0)
+}
+
+/// The read every client gets, player or spectator: up to `max_msgs_per_tick` messages
+/// within the byte budget, each counted and rate-limited, decoded, pings answered; every
+/// other message goes to `handle`. `Err` ends the session.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn read_messages(
+    conn: &mut GameSocket,
+    limits: &NetLimits,
+    now: Instant,
+    tick: Tick,
+    bucket: &mut TokenBucket,
+    last_heard: &mut Instant,
+    report: &mut TickReport,
+    who: u32,
+    mut handle: impl FnMut(&mut GameSocket, ClientMsg, &mut TickReport) -> Result<(), Closing>,
+) -> Result<(), Closing> {
     conn.rearm(limits.max_read_bytes_per_tick);
     for _ in 0..limits.max_msgs_per_tick {
         let msg = match conn.read() {
@@ -69,34 +119,17 @@ pub(super) fn read_client(
         match codec::decode_client(&bytes) {
             Err(e) => {
                 report.decode_errors += 1;
-                warn!(player = net_id.0, error = %e, "undecodable message");
+                warn!(client = who, error = %e, "undecodable message");
                 return Err(bad_message(e.to_string()));
-            }
-            Ok(ClientMsg::Input(msg)) => {
-                let q = QueuedInput::from_wire(&msg).map_err(|e| bad_message(e.to_string()))?;
-                acks.note(msg.ack, newest_sent, ack_step);
-                match queue.push(q) {
-                    Push::Queued => {}
-                    Push::Duplicate => report.inputs_duplicate += 1,
-                    Push::Overflow => report.inputs_overflow += 1,
-                }
             }
             Ok(ClientMsg::Ping(ping)) => {
                 let pong = codec::encode_server(&ServerMsg::Pong(Pong { id: ping.id, tick }));
                 conn.send_binary([&pong, &[]], false);
             }
-            // A player has no camera of its own: ignored.
-            Ok(ClientMsg::Camera(_) | ClientMsg::Playback(_)) => {}
-            Ok(ClientMsg::Join(_) | ClientMsg::Resume(_) | ClientMsg::Watch(_)) => {
-                return Err(Closing::with_reason(
-                    CloseCode::Policy,
-                    DisconnectReason::BadMessage,
-                    "already joined",
-                ));
-            }
+            Ok(msg) => handle(conn, msg, report)?,
         }
     }
-    keepalive(conn, limits, now, *last_heard, last_ping, net_id.0)
+    Ok(())
 }
 
 /// The end of a client's read, player or spectator: the idle limit, the server's pings,

@@ -9,25 +9,22 @@
 //! view and baseline).
 
 use std::collections::VecDeque;
-use std::io;
 use std::time::Instant;
 
 use glam::Vec2;
-use tokio_tungstenite::tungstenite::error::Error as WsError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tracing::info;
 
 use tickwire_shared::protocol::codec::{self, SNAPSHOT_HEADER_LEN};
 use tickwire_shared::protocol::snapshot::SnapshotHeader;
 use tickwire_shared::protocol::{
-    Camera, ClientMsg, DisconnectReason, Pong, ServerMsg, Welcome, PROTOCOL_VERSION,
+    Camera, ClientMsg, DisconnectReason, ServerMsg, Welcome, PROTOCOL_VERSION,
 };
 use tickwire_shared::{NetEntity, NetId, Tick};
 
-use super::inbound::{bad_message, keepalive};
+use super::inbound::{bad_message, keepalive, read_messages};
 use super::players::VIEW_MEMORY;
 use super::{Arrival, Closing, EndedTx, Ending, GameSocket, Room, TickReport};
-use crate::net::close::binary_payload;
 use crate::net::game_socket::Sent;
 use crate::net::rate_limit::TokenBucket;
 use crate::snapshot::delta::{Body, BodyCache, BodyKey};
@@ -389,67 +386,53 @@ fn read_spectator(
     tick: Tick,
     report: &mut TickReport,
 ) -> Result<(), Closing> {
-    let Some(conn) = s.conn.as_mut() else {
+    let Spectator {
+        conn,
+        bucket,
+        last_heard,
+        last_ping,
+        camera,
+        id,
+        ..
+    } = s;
+    let Some(conn) = conn.as_mut() else {
         return Ok(());
     };
-    conn.rearm(limits.max_read_bytes_per_tick);
-    for _ in 0..limits.max_msgs_per_tick {
-        let msg = match conn.read() {
-            Ok(m) => m,
-            Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => {
-                return Err(Closing::peer_closed())
-            }
-            Err(e) => return Err(Closing::from_ws_error(&e)),
-        };
-        s.last_heard = now;
-        report.messages_in += 1;
-        let Some(bytes) = binary_payload(msg)? else {
-            continue;
-        };
-        report.bytes_in += bytes.len();
-        if !s.bucket.take_at(now) {
-            return Err(Closing::with_reason(
-                CloseCode::Policy,
-                DisconnectReason::RateLimited,
-                "too many messages",
-            ));
-        }
-        match codec::decode_client(&bytes) {
-            Err(e) => {
-                report.decode_errors += 1;
-                return Err(bad_message(e.to_string()));
-            }
-            Ok(ClientMsg::Ping(ping)) => {
-                let pong = codec::encode_server(&ServerMsg::Pong(Pong { id: ping.id, tick }));
-                conn.send_binary([&pong, &[]], false);
-            }
-            Ok(ClientMsg::Camera(Camera { follow, x, y })) => {
+    read_messages(
+        conn,
+        limits,
+        now,
+        tick,
+        bucket,
+        last_heard,
+        report,
+        *id,
+        |_, msg, _| match msg {
+            ClientMsg::Camera(Camera { follow, x, y }) => {
                 if !(x.is_finite() && y.is_finite()) {
                     return Err(bad_message("non-finite camera".into()));
                 }
-                s.camera = View {
+                *camera = View {
                     follow,
                     center: Some(Vec2::new(x, y)),
                 };
+                Ok(())
             }
             // A live room has no playback to drive.
-            Ok(ClientMsg::Playback(_)) => {}
-            Ok(ClientMsg::Input(_)) => {
-                return Err(Closing::with_reason(
-                    CloseCode::Policy,
-                    DisconnectReason::BadMessage,
-                    "a spectator sends no input",
-                ));
-            }
-            Ok(ClientMsg::Join(_) | ClientMsg::Resume(_) | ClientMsg::Watch(_)) => {
-                return Err(Closing::with_reason(
+            ClientMsg::Playback(_) | ClientMsg::Ping(_) => Ok(()),
+            ClientMsg::Input(_) => Err(Closing::with_reason(
+                CloseCode::Policy,
+                DisconnectReason::BadMessage,
+                "a spectator sends no input",
+            )),
+            ClientMsg::Join(_) | ClientMsg::Resume(_) | ClientMsg::Watch(_) => {
+                Err(Closing::with_reason(
                     CloseCode::Policy,
                     DisconnectReason::BadMessage,
                     "already watching",
-                ));
+                ))
             }
-        }
-    }
-    keepalive(conn, limits, now, s.last_heard, &mut s.last_ping, s.id)
+        },
+    )?;
+    keepalive(conn, limits, now, *last_heard, last_ping, *id)
 }
